@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * rpcgw command line. Every command turns expected failures (unreadable capture, invalid rules)
+ * into one clear line on stderr and a non-zero exit, never a stack trace.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runInspect } from './inspect.js';
+import { runReplay } from './replay.js';
+import { describeError } from './errors.js';
+
+function out(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function err(line: string): void {
+  process.stderr.write(line + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  await yargs(argv)
+    .scriptName('rpcgw')
+    .usage('$0 <command> [options]')
+    .command(
+      'inspect <capture>',
+      'report every endpoint-mapper call and tower in a capture (pcap, pcapng, NetMon)',
+      (y) =>
+        y
+          .positional('capture', { type: 'string', demandOption: true, describe: 'capture file' })
+          .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' }),
+      (a) => {
+        runInspect({ capture: a.capture, json: a.json }, out);
+      },
+    )
+    .command(
+      'replay <capture>',
+      'run a capture through the gateway engine: rewritten output capture and a JSON report',
+      (y) =>
+        y
+          .positional('capture', { type: 'string', demandOption: true, describe: 'capture file (pcap, pcapng, NetMon)' })
+          .option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' })
+          .option('out', { type: 'string', demandOption: true, describe: 'output capture: .pcapng (one interface per side) or .pcap' })
+          .option('report', { type: 'string', describe: 'JSON report file' })
+          .option('mode', { choices: ['auto', 'gateway', 'direct'] as const, default: 'auto' as const, describe: 'gateway-side capture, or direct client-server capture' })
+          .option('seed', { type: 'number', default: 1, describe: 'hash seed (same seed, same output)' })
+          .option('emitted-only', { type: 'boolean', default: false, describe: 'write only what the gateway sent (default: both directions of each interface)' }),
+      (a) => {
+        runReplay({ capture: a.capture, rules: a.rules, out: a.out, report: a.report, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly }, out, err);
+      },
+    )
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`rpcgw: ${msg}\n`);
+      code = 64;
+    })
+    .help()
+    .parseAsync();
+  return code;
+}
+
+main(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`rpcgw: ${describeError(err)}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,396 @@
+/**
+ * Reads the endpoint-mapper conversation of one TCP connection and reports every EPM call:
+ * what was asked (ept_map's requested interface) and what came back (every tower). This is
+ * the reporting path of `rpcgw inspect` — it allocates one record per call, never per packet.
+ *
+ * Per direction: in-order bytes from stream/ByteStream → PDU framing → bind/bind_ack context
+ * table (which context is EPM, NDR or NDR64) → per-call fragment reassembly → ept_map /
+ * ept_lookup stub decoders. Problems are reported with the frame and the offset inside the PDU
+ * and the connection carries on; nothing here throws on wire input.
+ */
+import type { StreamSink } from '../stream/byte-stream.js';
+import { MALFORMED, NEED_MORE, OK, STATUS_NAMES } from '../wire/status.js';
+import {
+  PTYPE_ALTER_CONTEXT,
+  PTYPE_ALTER_CONTEXT_RESP,
+  PTYPE_BIND,
+  PTYPE_BIND_ACK,
+  PTYPE_FAULT,
+  PTYPE_NAMES,
+  PTYPE_REQUEST,
+  PTYPE_RESPONSE,
+  SYNTAX_NDR,
+  SYNTAX_NDR64,
+  UUID_EPM,
+} from '../dcerpc/constants.js';
+import { CoHeader, readCoHeader } from '../dcerpc/header.js';
+import { FrameInfo, framePdu } from '../dcerpc/framer.js';
+import { BindAckView, BindView, FaultView, RequestView, ResponseView, readBind, readBindAck, readFault, readRequest, readResponse } from '../dcerpc/pdu.js';
+import { FragmentReassembler, ReassembledCall } from '../dcerpc/reassembly.js';
+import { PresentationContexts } from '../dcerpc/context.js';
+import { uuidToString } from '../dcerpc/uuid.js';
+import { EPT_LOOKUP, EPT_MAP, PROTO_NAMES } from './constants.js';
+import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from './ept-map.js';
+import { EptLookupResponseView, readEptLookupResponse } from './ept-lookup.js';
+import { type TowerView, towerUuidToString } from './tower.js';
+
+/** A PDU may not grow past this while being framed (frag_length is a u16). */
+const MAX_PENDING_BYTES = 65536 + 16;
+/** Calls remembered per connection while waiting for their response. */
+const MAX_PENDING_CALLS = 64;
+
+export const EPM_OPNAMES: readonly string[] = [
+  'ept_insert', 'ept_delete', 'ept_lookup', 'ept_map', 'ept_lookup_handle_free', 'ept_inq_object', 'ept_mgmt_delete', 'ept_map_auth',
+];
+
+export interface TowerRecord {
+  index: number;
+  interface: string;
+  version: string;
+  transferSyntax: string;
+  protocol: string;
+  ip: string;
+  port: number | null;
+  /** Named pipe, local endpoint, NetBIOS host or an unknown floor as `0xNN:<rhs hex>`. */
+  endpoint: string;
+  object?: string;
+  annotation?: string;
+}
+
+export interface EpmCallRecord {
+  frame: number;
+  requestFrame: number | null;
+  callId: number;
+  opnum: number;
+  op: string;
+  syntax: 'NDR' | 'NDR64' | 'unknown';
+  /** error_status_t of the response, or the fault status when the server faulted. */
+  status: number;
+  fault: boolean;
+  requested: { interface: string; version: string } | null;
+  towers: TowerRecord[];
+}
+
+export interface ProblemRecord {
+  frame: number;
+  /** Which side sent the bytes. */
+  from: 'client' | 'server';
+  layer: 'dcerpc' | 'epm' | 'stream';
+  /** Offset inside the PDU (dcerpc, epm) where decoding stopped; -1 when not applicable. */
+  pduOffset: number;
+  ptype: string;
+  reason: string;
+}
+
+export interface InspectorSink {
+  onCall(rec: EpmCallRecord): void;
+  onProblem(rec: ProblemRecord): void;
+}
+
+interface PendingCall {
+  opnum: number;
+  frame: number;
+  requested: { interface: string; version: string } | null;
+}
+
+/** The bytes of one direction, cut into PDUs. */
+class DirectionFramer implements StreamSink {
+  private buf = new Uint8Array(4096);
+  private len = 0;
+  /** After a gap or junk: drop bytes until a PDU header is plausible. */
+  private resync = false;
+  private readonly frame = new FrameInfo();
+
+  constructor(
+    private readonly conv: EpmInspector,
+    readonly fromClient: boolean,
+  ) {}
+
+  onBytes(data: Uint8Array, off: number, len: number, frameNo: number): void {
+    this.append(data, off, len);
+    let pos = 0;
+    while (pos < this.len) {
+      const st = framePdu(this.buf, pos, this.len - pos, this.frame);
+      if (st === OK) {
+        this.resync = false;
+        this.conv.onPdu(this.fromClient, this.buf, pos, this.frame.pduLen, frameNo);
+        pos += this.frame.pduLen;
+        continue;
+      }
+      if (st === NEED_MORE) break;
+      // Not a PDU header here: the stream was picked up mid-PDU or bytes were lost.
+      if (!this.resync) {
+        this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `no DCE/RPC header where one was expected (${this.frame.errReason}); skipping to the next segment`);
+      }
+      this.resync = true;
+      pos = this.len;
+    }
+    this.consume(pos);
+  }
+
+  onGap(frameNo: number): void {
+    if (this.len > 0) this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `${this.len} bytes of a PDU lost to a gap in the capture`);
+    this.len = 0;
+    this.resync = true;
+  }
+
+  private append(data: Uint8Array, off: number, len: number): void {
+    if (this.len + len > this.buf.length) {
+      let size = this.buf.length;
+      while (size < this.len + len) size *= 2;
+      const next = new Uint8Array(Math.min(size, Math.max(MAX_PENDING_BYTES * 2, this.len + len)));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    this.buf.set(data.subarray(off, off + len), this.len);
+    this.len += len;
+  }
+
+  private consume(n: number): void {
+    if (n >= this.len) {
+      this.len = 0;
+      return;
+    }
+    this.buf.copyWithin(0, n, this.len);
+    this.len -= n;
+  }
+}
+
+export class EpmInspector {
+  readonly client: DirectionFramer;
+  readonly server: DirectionFramer;
+  /** Number of DCE/RPC PDUs framed on this connection. */
+  pdus = 0;
+
+  private readonly contexts = new PresentationContexts();
+  private readonly pending = new Map<number, PendingCall>();
+  private readonly reasmClient = new FragmentReassembler();
+  private readonly reasmServer = new FragmentReassembler();
+  private readonly hdr = new CoHeader();
+  private readonly bind = new BindView();
+  private readonly ack = new BindAckView();
+  private readonly req = new RequestView();
+  private readonly resp = new ResponseView();
+  private readonly fault = new FaultView();
+  private readonly call = new ReassembledCall();
+  private readonly mapReq = new EptMapRequestView();
+  private readonly mapResp = new EptMapResponseView();
+  private readonly lookupResp = new EptLookupResponseView();
+
+  /**
+   * @param assumeEpm treat contexts whose bind was not captured as EPM (the server port is 135).
+   */
+  constructor(
+    private readonly sink: InspectorSink,
+    private readonly assumeEpm: boolean,
+  ) {
+    this.client = new DirectionFramer(this, true);
+    this.server = new DirectionFramer(this, false);
+  }
+
+  problem(frame: number, fromClient: boolean, layer: ProblemRecord['layer'], pduOffset: number, ptype: string, reason: string): void {
+    this.sink.onProblem({ frame, from: fromClient ? 'client' : 'server', layer, pduOffset, ptype, reason });
+  }
+
+  onPdu(fromClient: boolean, buf: Uint8Array, off: number, len: number, frame: number): void {
+    this.pdus++;
+    const h = this.hdr;
+    const st = readCoHeader(buf, off, len, h);
+    if (st !== OK) {
+      this.problem(frame, fromClient, 'dcerpc', h.errOffset - off, '', `${STATUS_NAMES[st]}: ${h.errReason}`);
+      return;
+    }
+    const ptypeName = PTYPE_NAMES[h.ptype] ?? `ptype ${h.ptype}`;
+    switch (h.ptype) {
+      case PTYPE_BIND:
+      case PTYPE_ALTER_CONTEXT: {
+        const s = readBind(buf, off, len, this.bind);
+        if (s !== OK) return this.problem(frame, fromClient, 'dcerpc', this.bind.errOffset - off, ptypeName, `${STATUS_NAMES[s]}: ${this.bind.errReason}`);
+        this.contexts.onBind(buf, this.bind);
+        return;
+      }
+      case PTYPE_BIND_ACK:
+      case PTYPE_ALTER_CONTEXT_RESP: {
+        const s = readBindAck(buf, off, len, this.ack);
+        if (s !== OK) return this.problem(frame, fromClient, 'dcerpc', this.ack.errOffset - off, ptypeName, `${STATUS_NAMES[s]}: ${this.ack.errReason}`);
+        this.contexts.onBindAck(this.ack);
+        return;
+      }
+      case PTYPE_REQUEST:
+        if (fromClient) this.onRequest(buf, off, len, frame, ptypeName);
+        return;
+      case PTYPE_RESPONSE:
+        if (!fromClient) this.onResponse(buf, off, len, frame, ptypeName);
+        return;
+      case PTYPE_FAULT:
+        if (!fromClient) this.onFault(buf, off, len, frame, ptypeName);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Is this context the endpoint mapper (or, without a captured bind, presumed to be)? */
+  private isEpm(ctxId: number): boolean {
+    if (this.contexts.isAccepted(ctxId)) return this.contexts.interfaceMatches(ctxId, UUID_EPM, 3);
+    return this.assumeEpm;
+  }
+
+  private onRequest(buf: Uint8Array, off: number, len: number, frame: number, ptypeName: string): void {
+    const r = this.req;
+    const s = readRequest(buf, off, len, r);
+    if (s !== OK) return this.problem(frame, true, 'dcerpc', r.errOffset - off, ptypeName, `${STATUS_NAMES[s]}: ${r.errReason}`);
+    if (!this.isEpm(r.ctxId)) return;
+    const c = this.call;
+    const rs = this.reasmClient.add(buf, off, this.hdr, r.stubOff, r.stubLen, c);
+    if (rs !== OK) return this.problem(frame, true, 'dcerpc', c.errOffset - off, ptypeName, `${STATUS_NAMES[rs]}: ${c.errReason}`);
+    if (!c.complete) return;
+    let requested: PendingCall['requested'] = null;
+    if (r.opnum === EPT_MAP && r.authLevel < 6) {
+      const ndr64 = this.syntaxFor(r.ctxId, c.data, c.off, c.len, true) === SYNTAX_NDR64;
+      const m = this.mapReq;
+      const ms = readEptMapRequest(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, m);
+      if (ms !== OK) {
+        this.problem(frame, true, 'epm', m.errOffset - c.off, 'ept_map request', `${STATUS_NAMES[ms]}: ${m.errReason} (stub offset)`);
+      } else if (m.towerPresent && m.tower.ifUuidOff >= 0) {
+        requested = { interface: towerUuidToString(c.data, m.tower.ifUuidOff), version: `${m.tower.ifMajor}.${m.tower.ifMinor}` };
+      }
+    }
+    if (this.pending.size >= MAX_PENDING_CALLS) this.pending.delete(this.pending.keys().next().value as number);
+    this.pending.set(this.hdr.callId, { opnum: r.opnum, frame, requested });
+  }
+
+  private onFault(buf: Uint8Array, off: number, len: number, frame: number, ptypeName: string): void {
+    const f = this.fault;
+    const s = readFault(buf, off, len, f);
+    if (s !== OK) return this.problem(frame, false, 'dcerpc', f.errOffset - off, ptypeName, `${STATUS_NAMES[s]}: ${f.errReason}`);
+    const p = this.pending.get(this.hdr.callId);
+    if (p === undefined) return;
+    this.pending.delete(this.hdr.callId);
+    this.sink.onCall({
+      frame, requestFrame: p.frame, callId: this.hdr.callId, opnum: p.opnum, op: EPM_OPNAMES[p.opnum] ?? `opnum ${p.opnum}`,
+      syntax: 'unknown', status: f.status, fault: true, requested: p.requested, towers: [],
+    });
+  }
+
+  private onResponse(buf: Uint8Array, off: number, len: number, frame: number, ptypeName: string): void {
+    const r = this.resp;
+    const s = readResponse(buf, off, len, r);
+    if (s !== OK) return this.problem(frame, false, 'dcerpc', r.errOffset - off, ptypeName, `${STATUS_NAMES[s]}: ${r.errReason}`);
+    const callId = this.hdr.callId;
+    const p = this.pending.get(callId);
+    // A response to a call we did not see: only interesting on a presumed-EPM connection.
+    if (p === undefined && !(this.assumeEpm && !this.contexts.isAccepted(r.ctxId))) return;
+    if (p === undefined && !this.isEpm(r.ctxId)) return;
+    const c = this.call;
+    const rs = this.reasmServer.add(buf, off, this.hdr, r.stubOff, r.stubLen, c);
+    if (rs !== OK) return this.problem(frame, false, 'dcerpc', c.errOffset - off, ptypeName, `${STATUS_NAMES[rs]}: ${c.errReason}`);
+    if (!c.complete) return;
+    this.pending.delete(callId);
+    if (r.authLevel >= 6) return; // encrypted stub: nothing readable
+    const opnum = p?.opnum ?? this.guessOpnum(c.data, c.off, c.len, r.ctxId);
+    if (opnum !== EPT_MAP && opnum !== EPT_LOOKUP) return;
+    const syntax = this.syntaxFor(r.ctxId, c.data, c.off, c.len, false, opnum);
+    const ndr64 = syntax === SYNTAX_NDR64;
+    const rec: EpmCallRecord = {
+      frame, requestFrame: p?.frame ?? null, callId, opnum, op: EPM_OPNAMES[opnum] ?? `opnum ${opnum}`,
+      syntax: syntax === SYNTAX_NDR64 ? 'NDR64' : syntax === SYNTAX_NDR ? 'NDR' : 'unknown',
+      status: 0, fault: false, requested: p?.requested ?? null, towers: [],
+    };
+    if (opnum === EPT_MAP) {
+      const m = this.mapResp;
+      const ms = readEptMapResponse(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, m);
+      if (ms !== OK) {
+        return this.problem(frame, false, 'epm', m.errOffset - c.off, 'ept_map response', `${STATUS_NAMES[ms]}: ${m.errReason} (stub offset)`);
+      }
+      rec.status = m.status;
+      for (let i = 0; i < m.towerCount; i++) rec.towers.push(towerRecord(c.data, m.towers[i]!, i + 1));
+    } else {
+      const l = this.lookupResp;
+      const ls = readEptLookupResponse(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, l);
+      if (ls !== OK) {
+        return this.problem(frame, false, 'epm', l.errOffset - c.off, 'ept_lookup response', `${STATUS_NAMES[ls]}: ${l.errReason} (stub offset)`);
+      }
+      rec.status = l.status;
+      for (let i = 0; i < l.entryCount; i++) {
+        if (l.towerOff[i]! < 0) continue;
+        const t = towerRecord(c.data, l.towers[i]!, i + 1);
+        t.object = uuidToString(c.data, l.objectUuidOff[i]!, this.hdr.littleEndian);
+        t.annotation = latin1(c.data, l.annotationOff[i]!, l.annotationLen[i]!);
+        rec.towers.push(t);
+      }
+    }
+    this.sink.onCall(rec);
+  }
+
+  /**
+   * The transfer syntax of a context: from the captured bind_ack, else (flow picked up after the
+   * bind) whichever of NDR / NDR64 decodes the stub cleanly.
+   */
+  private syntaxFor(ctxId: number, data: Uint8Array, off: number, len: number, isRequest: boolean, opnum = EPT_MAP): number {
+    const known = this.contexts.syntaxOf(ctxId);
+    if (known === SYNTAX_NDR || known === SYNTAX_NDR64) return known;
+    const le = this.hdr.littleEndian;
+    const decodes = (ndr64: boolean): boolean => {
+      if (isRequest) return readEptMapRequest(data, off, len, ndr64, le, this.mapReq) === OK;
+      if (opnum === EPT_MAP) return readEptMapResponse(data, off, len, ndr64, le, this.mapResp) === OK;
+      return readEptLookupResponse(data, off, len, ndr64, le, this.lookupResp) === OK;
+    };
+    if (decodes(false)) return SYNTAX_NDR;
+    if (decodes(true)) return SYNTAX_NDR64;
+    return SYNTAX_NDR;
+  }
+
+  /** Without the request, tell ept_map from ept_lookup by which response layout decodes. */
+  private guessOpnum(data: Uint8Array, off: number, len: number, ctxId: number): number {
+    const le = this.hdr.littleEndian;
+    const syntax = this.contexts.syntaxOf(ctxId);
+    for (const ndr64 of syntax === SYNTAX_NDR64 ? [true] : syntax === SYNTAX_NDR ? [false] : [false, true]) {
+      if (readEptMapResponse(data, off, len, ndr64, le, this.mapResp) === OK) return EPT_MAP;
+      if (readEptLookupResponse(data, off, len, ndr64, le, this.lookupResp) === OK) return EPT_LOOKUP;
+    }
+    return -1;
+  }
+}
+
+function towerRecord(buf: Uint8Array, t: TowerView, index: number): TowerRecord {
+  let endpoint = '';
+  if (t.pipeOff >= 0 && t.pipeLen > 0) endpoint = latin1(buf, t.pipeOff, t.pipeLen);
+  if (t.hostOff >= 0 && t.hostLen > 0) endpoint += (endpoint ? ' ' : '') + latin1(buf, t.hostOff, t.hostLen);
+  if (t.extraFloorRhsOff >= 0 && t.extraFloorProto >= 0) {
+    endpoint += (endpoint ? ' ' : '') + `0x${hex2(t.extraFloorProto)}:${hex(buf, t.extraFloorRhsOff, t.extraFloorRhsLen)}`;
+  }
+  return {
+    index,
+    interface: t.ifUuidOff >= 0 ? towerUuidToString(buf, t.ifUuidOff) : '',
+    version: `${t.ifMajor}.${t.ifMinor}`,
+    transferSyntax: t.syntaxUuidOff >= 0 ? towerUuidToString(buf, t.syntaxUuidOff) : '',
+    protocol: PROTO_NAMES[t.protocol] ?? 'unknown',
+    ip: t.ipv4Off >= 0 ? `${buf[t.ipv4Off]}.${buf[t.ipv4Off + 1]}.${buf[t.ipv4Off + 2]}.${buf[t.ipv4Off + 3]}` : '',
+    port: t.portOff >= 0 ? t.port : null,
+    endpoint,
+  };
+}
+
+function latin1(buf: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = 0; i < len; i++) {
+    const c = buf[off + i]!;
+    if (c === 0) break;
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+function hex(buf: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let i = 0; i < len; i++) s += hex2(buf[off + i]!);
+  return s;
+}
+
+// Re-exported for callers that want to tell a malformed status apart.
+export { MALFORMED };
