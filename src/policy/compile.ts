@@ -1,0 +1,135 @@
+/**
+ * Turns a validated rules document into numbers, once: addresses to u32, CIDRs to net/mask
+ * arrays, interface entries to wire-order UUID bytes and version bounds, seconds to ms.
+ * Only called after the schema and the semantic checks passed, so parse failures here are bugs.
+ */
+import { parseUuid } from '../dcerpc/uuid.js';
+import {
+  LOOKUP_ALLOW, LOOKUP_DENY, LOOKUP_PUBLISHED, NOTIFY_DROP, NOTIFY_PINHOLE, UUID_LEN,
+} from './compiled.js';
+import type { CompiledGateway, CompiledRule, CompiledRules, LookupMode, NotifyMode } from './compiled.js';
+import type { RuleDocument, RulesDocument } from './document.js';
+import { parseInterfaceEntry, parsePortRange } from './fields.js';
+import { interfaceName } from './interfaces.js';
+import { parseCidr4, parseIpv4 } from '../wire/addr.js';
+
+const LOOKUP_BY_NAME: Record<RuleDocument['lookup'], LookupMode> = {
+  deny: LOOKUP_DENY, published: LOOKUP_PUBLISHED, allow: LOOKUP_ALLOW,
+};
+const NOTIFY_BY_NAME: Record<RuleDocument['notificationsWhenEncrypted'], NotifyMode> = {
+  drop: NOTIFY_DROP, pinhole: NOTIFY_PINHOLE,
+};
+
+function ip(text: string): number {
+  const v = parseIpv4(text);
+  if (v < 0) throw new Error(`policy bug: unvalidated address ${text}`);
+  return v;
+}
+
+function range(text: string): { lo: number; hi: number } {
+  const r = parsePortRange(text);
+  if (r === null) throw new Error(`policy bug: unvalidated port range ${text}`);
+  return r;
+}
+
+interface IfEntry {
+  uuid: string;
+  major: number;
+  minor: number;
+  label: string;
+}
+
+function versionText(major: number, minor: number): string {
+  return major < 0 ? 'any' : `${major}.${minor}`;
+}
+
+/** Expands sets, drops exact duplicates; `any` is reported through the flag, not as an entry. */
+function expandInterfaces(list: string[]): { any: boolean; entries: IfEntry[] } {
+  let any = false;
+  const entries: IfEntry[] = [];
+  const add = (uuid: string, major: number, minor: number): void => {
+    if (entries.some((e) => e.uuid === uuid && e.major === major && e.minor === minor)) return;
+    const name = interfaceName(uuid);
+    const label = `${name === undefined ? '' : `${name} `}${uuid}@${versionText(major, minor)}`;
+    entries.push({ uuid, major, minor, label });
+  };
+  for (const text of list) {
+    const e = parseInterfaceEntry(text);
+    if (e === null) throw new Error(`policy bug: unvalidated interface ${text}`);
+    if (e.kind === 'any') any = true;
+    else if (e.kind === 'set') for (const m of e.members) add(m.uuid, m.major, m.minor);
+    else add(e.uuid, e.major, e.minor);
+  }
+  return { any, entries };
+}
+
+function compileRule(r: RuleDocument, index: number, gatewayExternal: string, gatewayPerClient: number): CompiledRule {
+  const clientNet = new Uint32Array(r.clients.length);
+  const clientMask = new Uint32Array(r.clients.length);
+  r.clients.forEach((c, i) => {
+    const cidr = parseCidr4(c);
+    if (cidr === null) throw new Error(`policy bug: unvalidated CIDR ${c}`);
+    clientNet[i] = cidr.network;
+    clientMask[i] = cidr.mask;
+  });
+  const { any, entries } = expandInterfaces(r.interfaces);
+  const ifUuid = new Uint8Array(entries.length * UUID_LEN);
+  const ifMajor = new Int32Array(entries.length);
+  const ifMinor = new Int32Array(entries.length);
+  entries.forEach((e, i) => {
+    if (!parseUuid(e.uuid, ifUuid, i * UUID_LEN, true)) throw new Error(`policy bug: bad UUID ${e.uuid}`);
+    ifMajor[i] = e.major;
+    ifMinor[i] = e.minor;
+  });
+  const ports = range(r.mappedPorts);
+  const notify = range(r.notificationPorts);
+  return {
+    index,
+    name: r.name,
+    enabled: r.enabled,
+    serverIp: ip(r.server),
+    externalIp: ip(r.externalAddress ?? gatewayExternal),
+    clientNet,
+    clientMask,
+    anyInterface: any,
+    ifUuid,
+    ifMajor,
+    ifMinor,
+    ifLabel: entries.map((e) => e.label),
+    portLo: ports.lo,
+    portHi: ports.hi,
+    pinholeTimeoutMs: r.pinholeTimeoutSeconds * 1000,
+    idleTimeoutMs: r.idleTimeoutSeconds * 1000,
+    maxMappingsPerClient: r.maxMappingsPerClient ?? gatewayPerClient,
+    requireEncryption: r.requireEncryption,
+    lookup: LOOKUP_BY_NAME[r.lookup],
+    notifications: r.notifications,
+    notificationsWhenEncrypted: NOTIFY_BY_NAME[r.notificationsWhenEncrypted],
+    notifyPortLo: notify.lo,
+    notifyPortHi: notify.hi,
+  };
+}
+
+/**
+ * Compiles `doc` (schema-valid, semantically checked, schema defaults filled) and fills the
+ * defaults that depend on the gateway section into it, so `source` shows every effective value.
+ */
+export function compileDocument(doc: RulesDocument): CompiledRules {
+  const g = doc.gateway;
+  for (const r of doc.rules) {
+    r.externalAddress ??= g.external.address;
+    r.maxMappingsPerClient ??= g.limits.maxMappingsPerClient;
+  }
+  const gateway: CompiledGateway = {
+    externalInterface: g.external.interface,
+    externalIp: ip(g.external.address),
+    internalInterface: g.internal.interface,
+    internalIp: ip(g.internal.address),
+    limits: { ...g.limits },
+    metricsListen: g.metrics?.listen ?? null,
+    adminSocket: g.adminSocket,
+    logLevel: g.log.level,
+  };
+  const rules = doc.rules.map((r, i) => compileRule(r, i, g.external.address, g.limits.maxMappingsPerClient));
+  return { gateway, rules, source: doc };
+}

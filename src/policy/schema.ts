@@ -1,0 +1,122 @@
+/**
+ * Structural validation against rules/schema.json, the single source of truth for the file's
+ * shape and static defaults. ajv reports every violation (allErrors); each is turned into a
+ * located "expected ..., found ..." problem worded by the schema's `x-expected` annotations.
+ *
+ * The schema is read once, at first use, through Node's module loader (createRequire): the
+ * file sits at rules/schema.json, two levels above both src/policy/ and dist/policy/, and
+ * tsconfig's rootDir (src) does not allow importing it as a module.
+ */
+import { createRequire } from 'node:module';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { isObject, show } from './document.js';
+import type { ProblemSink } from './document.js';
+import { pointerSegment } from './json.js';
+
+type SchemaNode = Record<string, unknown>;
+
+let schemaCache: SchemaNode | undefined;
+let validateCache: ValidateFunction | undefined;
+
+/** The parsed rules/schema.json. */
+export function rulesSchema(): SchemaNode {
+  if (schemaCache === undefined) {
+    const require = createRequire(import.meta.url);
+    schemaCache = require('../../rules/schema.json') as SchemaNode;
+  }
+  return schemaCache;
+}
+
+function validator(): ValidateFunction {
+  if (validateCache === undefined) {
+    // useDefaults: the schema's `default`s are written into the document, so the compiled rules
+    // and the printed source agree with what the schema documents.
+    const ajv = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: true });
+    ajv.addKeyword('x-expected');
+    validateCache = ajv.compile(rulesSchema());
+  }
+  return validateCache;
+}
+
+/** Follows a local "$ref" ("#/$defs/ipv4") to its target, merged under the referring node. */
+function resolve(node: unknown): SchemaNode | undefined {
+  if (!isObject(node)) return undefined;
+  const ref = node.$ref;
+  if (typeof ref !== 'string' || !ref.startsWith('#/')) return node;
+  let target: unknown = rulesSchema();
+  for (const seg of ref.slice(2).split('/')) target = isObject(target) ? target[seg] : undefined;
+  return isObject(target) ? { ...target, ...node } : node;
+}
+
+function expectedText(schema: unknown, fallback: string): string {
+  const s = resolve(schema);
+  const x = s?.['x-expected'];
+  return typeof x === 'string' ? x : fallback;
+}
+
+/** Edit distance, for "did you mean" on unknown property names. */
+function distance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0] ?? 0;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j] ?? 0;
+      const cost = a.charAt(i - 1) === b.charAt(j - 1) ? 0 : 1;
+      prev[j] = Math.min(up + 1, (prev[j - 1] ?? 0) + 1, diag + cost);
+      diag = up;
+    }
+  }
+  return prev[b.length] ?? 0;
+}
+
+function unknownPropertyMessage(name: string, parentSchema: unknown): string {
+  const props = resolve(parentSchema)?.properties;
+  const known = isObject(props) ? Object.keys(props).filter((k) => k !== '$schema' && k !== 'comment') : [];
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = k.toLowerCase() === name.toLowerCase() ? 0 : distance(k, name);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  const base = `unknown property ${JSON.stringify(name)}`;
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 4))) {
+    return `${base} (did you mean ${JSON.stringify(best)}?)`;
+  }
+  return known.length > 0 ? `${base} (expected one of ${known.map((k) => JSON.stringify(k)).join(', ')})` : base;
+}
+
+function reportAjvError(e: ErrorObject, sink: ProblemSink): void {
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const name = String((e.params as { additionalProperty?: unknown }).additionalProperty);
+      sink.error(`${e.instancePath}/${pointerSegment(name)}`, unknownPropertyMessage(name, e.parentSchema));
+      return;
+    }
+    case 'required': {
+      const name = String((e.params as { missingProperty?: unknown }).missingProperty);
+      const props = resolve(e.parentSchema)?.properties;
+      const propSchema = isObject(props) ? props[name] : undefined;
+      sink.error(`${e.instancePath}/${pointerSegment(name)}`,
+        `expected ${expectedText(propSchema, 'a value')}, found nothing (${JSON.stringify(name)} is required)`);
+      return;
+    }
+    default:
+      sink.error(e.instancePath, `expected ${expectedText(e.parentSchema, e.message ?? 'something else')}, found ${show(e.data)}`);
+  }
+}
+
+/**
+ * Validates `doc` in place (filling schema defaults) and reports every structural problem to
+ * `sink`. Returns true when the document has the schema's shape.
+ */
+export function checkSchema(doc: unknown, sink: ProblemSink): boolean {
+  const validate = validator();
+  if (validate(doc)) return true;
+  for (const e of validate.errors ?? []) reportAjvError(e, sink);
+  return false;
+}
