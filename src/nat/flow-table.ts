@@ -1,0 +1,488 @@
+/**
+ * FlowTable: the TCP connections the gateway forwards, each seen from both sides.
+ *
+ * Model
+ * - A flow is one forwarded TCP connection, of kind FLOW_EPM (client -> E:135 -> S:135) or
+ *   FLOW_MAPPED (client -> E:P -> S:Q through a mapping). It has two tuples:
+ *     external (clientIp, clientPort, extIp, extPort)   what the client sends to / receives from
+ *     internal (gwIp, gwPort, serverIp, serverPort)     what the server sees: the gateway's inside
+ *                                                       address and a source port chosen here
+ *   Both index the same flow id. gwPort is allocated so the internal tuple is unique: the
+ *   client's own port when free (the server sees the port the client chose), else a free one
+ *   from a deterministic hashed, strided probe over 1024..65535 (see pickGwPort for why not a
+ *   linear walk). With one gwIp, at most 65535 flows (64512 once client ports below 1024 are
+ *   not in play) can reach one server ip:port at once: FLOW_ERR_NO_GW_PORT beyond.
+ * - State: TCP flags seen (FLOW_ST_* bits: client SYN, server SYN-ACK, ACK each way, FIN each
+ *   way, RST, established), createdMs, lastSeenMs, packet and byte counters per direction,
+ *   ruleIdx, mappingIdx (-1 for EPM flows), kind.
+ * - Timeouts, all counted from lastSeenMs (the last packet either way):
+ *     embryonic (no established handshake yet)        embryonicTimeoutMs (default 30 s)
+ *     established                                     the flow's idleTimeoutMs (from its rule)
+ *     closing (RST seen, or FIN seen both ways)       closeLingerMs (default 10 s), so that
+ *                                                     retransmitted FIN/ACKs still translate
+ *   then tick() removes the flow, calling onExpire(id) first so the engine can release its
+ *   stream state and call MappingTable.connClosed(mappingIdx). A new client SYN (without ACK)
+ *   on a closing flow reopens it as a new embryonic connection (the client reused its port).
+ * - Established: the client ACKed the server's SYN-ACK, or (flow picked up mid-stream, no SYN
+ *   seen) ACK-bearing segments were seen both ways.
+ * - Timers are lazy: a packet only writes lastSeenMs (the wheel is touched only if the new
+ *   deadline is EARLIER than the armed one, e.g. on entering closing); when the armed deadline
+ *   fires, tick() recomputes lastSeenMs + timeout and re-arms if the flow was active since.
+ *   So the per-packet cost is a few array writes.
+ *
+ * Storage: two typed arrays holding one fixed-size ROW per flow (not one array per field), so
+ * the per-packet path touches two cache lines instead of a dozen:
+ *   num: Float64Array, 8 a flow (64 B): lastSeenMs, createdMs, packets and bytes from the
+ *        client, packets and bytes from the server (exact up to 2^53), the deadline armed in the
+ *        wheel, idleTimeoutMs
+ *   tup: Uint32Array, 8 a flow (32 B): clientIp, extIp, gwIp, serverIp,
+ *        clientPort<<16 | extPort, serverPort<<16 | gwPort, ruleIdx<<16 | kind<<8 | state,
+ *        mappingIdx
+ * plus the allocator (5 B), the wheel (16 B) and two HashIndex3 (16 B a slot, load <= 0.5):
+ *   byExternal (clientIp, extIp, clientPort<<16 | extPort)   -> id
+ *   byInternal (serverIp, gwIp, serverPort<<16 | gwPort)     -> id
+ * ruleIdx is kept in 16 bits: -1..65534 (-1 stored as 0xffff); mappingIdx is any int32.
+ */
+import { HashIndex3 } from './hash-index.js';
+import { SlotAllocator } from './slots.js';
+import { TimerWheel } from './timer-wheel.js';
+
+export const FLOW_EPM = 1;
+export const FLOW_MAPPED = 2;
+
+export const FLOW_ERR_TABLE_FULL = -1;
+export const FLOW_ERR_NO_GW_PORT = -2;
+export const FLOW_ERR_EXISTS = -3;
+
+/** Reason names by (negative) code: FLOW_ERR_NAMES[FLOW_ERR_EXISTS] === 'exists'. */
+export const FLOW_ERR_NAMES: Readonly<Record<number, string>> = {
+  [FLOW_ERR_TABLE_FULL]: 'table-full',
+  [FLOW_ERR_NO_GW_PORT]: 'no-gw-port',
+  [FLOW_ERR_EXISTS]: 'exists',
+};
+
+/** TCP flag bits as in the TCP header's flags byte. */
+export const TCP_FIN = 1;
+export const TCP_SYN = 2;
+export const TCP_RST = 4;
+export const TCP_ACK = 16;
+
+/** Flow state bits (state(id)). */
+export const FLOW_ST_SYN_CLIENT = 1; // SYN (no ACK) from the client
+export const FLOW_ST_SYNACK_SERVER = 2; // SYN+ACK from the server
+export const FLOW_ST_ACK_CLIENT = 4; // an ACK without SYN from the client
+export const FLOW_ST_ACK_SERVER = 8; // an ACK without SYN from the server
+export const FLOW_ST_FIN_CLIENT = 16;
+export const FLOW_ST_FIN_SERVER = 32;
+export const FLOW_ST_RST = 64;
+export const FLOW_ST_ESTABLISHED = 128;
+
+const FIN_BOTH = FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER;
+
+/** gwPort probing range when the client's port is taken (see pickGwPort). */
+export const GW_PORT_MIN = 1024;
+export const GW_PORT_MAX = 65535;
+const GW_PORT_SPAN = GW_PORT_MAX - GW_PORT_MIN + 1;
+
+// Row layouts (see the header comment).
+const NUM_ROW = 8;
+const N_LAST_SEEN = 0;
+const N_CREATED = 1;
+const N_PKTS_CLIENT = 2;
+const N_BYTES_CLIENT = 3;
+const N_PKTS_SERVER = 4;
+const N_BYTES_SERVER = 5;
+const N_ARMED = 6;
+const N_IDLE = 7;
+const TUP_ROW = 8;
+const T_CLIENT_IP = 0;
+const T_EXT_IP = 1;
+const T_GW_IP = 2;
+const T_SERVER_IP = 3;
+const T_EXT_PORTS = 4; // clientPort << 16 | extPort
+const T_INT_PORTS = 5; // serverPort << 16 | gwPort
+const T_META = 6; // ruleIdx << 16 | kind << 8 | state
+const T_MAPPING = 7;
+
+export interface FlowTableOptions {
+  /** Global bound on live flows. */
+  maxFlows: number;
+  /** Timeout of a flow whose handshake has not completed (default 30 000 ms). */
+  embryonicTimeoutMs?: number;
+  /** Linger after RST or FIN both ways (default 10 000 ms). */
+  closeLingerMs?: number;
+  seed?: number;
+  /** Flows to allocate storage for up front (default min(maxFlows, 1024)); grows by doubling. */
+  initialFlows?: number;
+  timerResolutionMs?: number;
+  timerBuckets?: number;
+}
+
+export function isClosedState(st: number): boolean {
+  return (st & FLOW_ST_RST) !== 0 || (st & FIN_BOTH) === FIN_BOTH;
+}
+
+export class FlowTable {
+  readonly maxFlows: number;
+  readonly embryonicTimeoutMs: number;
+  readonly closeLingerMs: number;
+  private readonly slots: SlotAllocator;
+  private readonly wheel: TimerWheel;
+  private readonly byExternal: HashIndex3;
+  private readonly byInternal: HashIndex3;
+  private num: Float64Array;
+  private tup: Uint32Array;
+
+  // tick() state; the wheel callback is made once.
+  private tickNowMs = 0;
+  private tickOnExpire: ((id: number) => void) | null = null;
+  private tickRemoved = 0;
+  private reapingId = -1;
+  private reapingRemoved = false;
+  private readonly expireOne: (id: number) => void;
+
+  constructor(opts: FlowTableOptions) {
+    const max = opts.maxFlows;
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`FlowTable: maxFlows must be a positive integer, got ${max}`);
+    this.maxFlows = max;
+    this.embryonicTimeoutMs = opts.embryonicTimeoutMs ?? 30_000;
+    this.closeLingerMs = opts.closeLingerMs ?? 10_000;
+    const seed = opts.seed ?? 0x9e3779b9;
+    const initial = Math.max(1, Math.min(max, opts.initialFlows ?? 1024));
+    this.slots = new SlotAllocator(max, initial, (n) => this.growRows(n));
+    const cap = this.slots.capacityNow;
+    this.wheel = new TimerWheel(cap, opts.timerResolutionMs ?? 1000, opts.timerBuckets ?? 4096);
+    this.byExternal = new HashIndex3(max, (seed ^ 0x165667b1) >>> 0, initial);
+    this.byInternal = new HashIndex3(max, (seed ^ 0xd3a2646c) >>> 0, initial);
+    this.num = new Float64Array(cap * NUM_ROW);
+    this.tup = new Uint32Array(cap * TUP_ROW);
+    this.expireOne = (id: number) => this.reap(id);
+  }
+
+  /** Live flows. */
+  get count(): number {
+    return this.slots.count;
+  }
+
+  /**
+   * Creates a flow (embryonic until onPacket sees the handshake) and returns its id, or
+   * FLOW_ERR_EXISTS (external tuple already has a flow), FLOW_ERR_TABLE_FULL, FLOW_ERR_NO_GW_PORT.
+   * ruleIdx must be in -1..65534 (RangeError otherwise: a programming error).
+   */
+  create(
+    kind: number,
+    ruleIdx: number,
+    mappingIdx: number,
+    clientIp: number,
+    clientPort: number,
+    extIp: number,
+    extPort: number,
+    gwIp: number,
+    serverIp: number,
+    serverPort: number,
+    nowMs: number,
+    idleTimeoutMs: number,
+  ): number {
+    if (!(Number.isInteger(ruleIdx) && ruleIdx >= -1 && ruleIdx < 0xffff)) throw new RangeError(`FlowTable.create: ruleIdx must be an integer in -1..65534, got ${ruleIdx}`);
+    clientIp >>>= 0;
+    extIp >>>= 0;
+    gwIp >>>= 0;
+    serverIp >>>= 0;
+    clientPort &= 0xffff;
+    extPort &= 0xffff;
+    serverPort &= 0xffff;
+    const extPorts = ((clientPort << 16) | extPort) >>> 0;
+    if (this.byExternal.get(clientIp, extIp, extPorts) >= 0) return FLOW_ERR_EXISTS;
+    if (this.slots.count >= this.maxFlows) return FLOW_ERR_TABLE_FULL;
+    const gwPort = this.pickGwPort(serverIp, gwIp, serverPort, clientIp, clientPort);
+    if (gwPort < 0) return FLOW_ERR_NO_GW_PORT;
+    const id = this.slots.alloc();
+    if (id < 0) return FLOW_ERR_TABLE_FULL; // unreachable: count < maxFlows was checked
+
+    const intPorts = ((serverPort << 16) | gwPort) >>> 0;
+    const u = this.tup;
+    const t = id * TUP_ROW;
+    u[t + T_CLIENT_IP] = clientIp;
+    u[t + T_EXT_IP] = extIp;
+    u[t + T_GW_IP] = gwIp;
+    u[t + T_SERVER_IP] = serverIp;
+    u[t + T_EXT_PORTS] = extPorts;
+    u[t + T_INT_PORTS] = intPorts;
+    u[t + T_META] = (((ruleIdx & 0xffff) << 16) | ((kind & 0xff) << 8)) >>> 0;
+    u[t + T_MAPPING] = mappingIdx >>> 0;
+    const f = this.num;
+    const n = id * NUM_ROW;
+    const deadline = nowMs + this.embryonicTimeoutMs;
+    f[n + N_LAST_SEEN] = nowMs;
+    f[n + N_CREATED] = nowMs;
+    f[n + N_PKTS_CLIENT] = 0;
+    f[n + N_BYTES_CLIENT] = 0;
+    f[n + N_PKTS_SERVER] = 0;
+    f[n + N_BYTES_SERVER] = 0;
+    f[n + N_ARMED] = deadline;
+    f[n + N_IDLE] = idleTimeoutMs <= 0 ? 0 : Math.floor(idleTimeoutMs);
+    this.byExternal.set(clientIp, extIp, extPorts, id);
+    this.byInternal.set(serverIp, gwIp, intPorts, id);
+    this.wheel.schedule(id, deadline);
+    return id;
+  }
+
+  /** Flow of a packet from the client (src clientIp:clientPort, dst extIp:extPort), or -1. */
+  lookupExternal(clientIp: number, clientPort: number, extIp: number, extPort: number): number {
+    return this.byExternal.get(clientIp, extIp, ((clientPort & 0xffff) << 16) | (extPort & 0xffff));
+  }
+
+  /** Flow of a packet from the server (src serverIp:serverPort, dst gwIp:gwPort), or -1. */
+  lookupInternal(serverIp: number, serverPort: number, gwIp: number, gwPort: number): number {
+    return this.byInternal.get(serverIp, gwIp, ((serverPort & 0xffff) << 16) | (gwPort & 0xffff));
+  }
+
+  kind(id: number): number {
+    return ((this.tup[id * TUP_ROW + T_META] ?? 0) >>> 8) & 0xff;
+  }
+  /** Rule index (-1..65534). */
+  ruleIdx(id: number): number {
+    const r = (this.tup[id * TUP_ROW + T_META] ?? 0xffff0000) >>> 16;
+    return r === 0xffff ? -1 : r;
+  }
+  /** Mapping id of a FLOW_MAPPED flow; -1 for EPM flows. */
+  mappingIdx(id: number): number {
+    return (this.tup[id * TUP_ROW + T_MAPPING] ?? 0xffffffff) | 0;
+  }
+  clientIp(id: number): number {
+    return this.tup[id * TUP_ROW + T_CLIENT_IP] ?? 0;
+  }
+  clientPort(id: number): number {
+    return (this.tup[id * TUP_ROW + T_EXT_PORTS] ?? 0) >>> 16;
+  }
+  extIp(id: number): number {
+    return this.tup[id * TUP_ROW + T_EXT_IP] ?? 0;
+  }
+  extPort(id: number): number {
+    return (this.tup[id * TUP_ROW + T_EXT_PORTS] ?? 0) & 0xffff;
+  }
+  gwIp(id: number): number {
+    return this.tup[id * TUP_ROW + T_GW_IP] ?? 0;
+  }
+  gwPort(id: number): number {
+    return (this.tup[id * TUP_ROW + T_INT_PORTS] ?? 0) & 0xffff;
+  }
+  serverIp(id: number): number {
+    return this.tup[id * TUP_ROW + T_SERVER_IP] ?? 0;
+  }
+  serverPort(id: number): number {
+    return (this.tup[id * TUP_ROW + T_INT_PORTS] ?? 0) >>> 16;
+  }
+  /** FLOW_ST_* bits. */
+  state(id: number): number {
+    return (this.tup[id * TUP_ROW + T_META] ?? 0) & 0xff;
+  }
+  createdMs(id: number): number {
+    return this.num[id * NUM_ROW + N_CREATED] ?? 0;
+  }
+  lastSeenMs(id: number): number {
+    return this.num[id * NUM_ROW + N_LAST_SEEN] ?? 0;
+  }
+  idleTimeoutMs(id: number): number {
+    return this.num[id * NUM_ROW + N_IDLE] ?? 0;
+  }
+  packetsFromClient(id: number): number {
+    return this.num[id * NUM_ROW + N_PKTS_CLIENT] ?? 0;
+  }
+  bytesFromClient(id: number): number {
+    return this.num[id * NUM_ROW + N_BYTES_CLIENT] ?? 0;
+  }
+  packetsFromServer(id: number): number {
+    return this.num[id * NUM_ROW + N_PKTS_SERVER] ?? 0;
+  }
+  bytesFromServer(id: number): number {
+    return this.num[id * NUM_ROW + N_BYTES_SERVER] ?? 0;
+  }
+  isLive(id: number): boolean {
+    return this.slots.inUse(id);
+  }
+  /** RST seen, or FIN seen both ways: the flow is lingering before removal. */
+  isClosed(id: number): boolean {
+    return isClosedState(this.state(id));
+  }
+  isEstablished(id: number): boolean {
+    return (this.state(id) & FLOW_ST_ESTABLISHED) !== 0;
+  }
+  /** lastSeenMs + the timeout of the flow's current state (when tick will remove it), or -1. */
+  expiresAtMs(id: number): number {
+    if (!this.slots.inUse(id)) return -1;
+    const n = id * NUM_ROW;
+    return this.num[n + N_LAST_SEEN]! + this.timeoutOf(this.state(id), this.num[n + N_IDLE]!);
+  }
+
+  /**
+   * Accounts one packet of the flow. tcpFlags is the TCP header's flags byte (TCP_FIN, TCP_SYN,
+   * TCP_RST, TCP_ACK); bytes whatever the caller counts (e.g. IP length).
+   */
+  onPacket(id: number, fromClient: boolean, tcpFlags: number, bytes: number, nowMs: number): void {
+    if (!this.slots.inUse(id)) return;
+    const f = this.num;
+    const n = id * NUM_ROW;
+    if (fromClient) {
+      f[n + N_PKTS_CLIENT] = f[n + N_PKTS_CLIENT]! + 1;
+      f[n + N_BYTES_CLIENT] = f[n + N_BYTES_CLIENT]! + bytes;
+    } else {
+      f[n + N_PKTS_SERVER] = f[n + N_PKTS_SERVER]! + 1;
+      f[n + N_BYTES_SERVER] = f[n + N_BYTES_SERVER]! + bytes;
+    }
+    f[n + N_LAST_SEEN] = nowMs;
+    const m = id * TUP_ROW + T_META;
+    const meta = this.tup[m]!;
+    const before = meta & 0xff;
+    const st = nextState(before, fromClient, tcpFlags);
+    if (st !== before) {
+      this.tup[m] = ((meta & 0xffffff00) | st) >>> 0;
+      // A reopened flow (new SYN on a closing one) starts a new connection.
+      if (isClosedState(before) && !isClosedState(st)) f[n + N_CREATED] = nowMs;
+    }
+    // Lazy timer: only pull the armed deadline in; a later one is re-armed when it fires.
+    const deadline = nowMs + this.timeoutOf(st, f[n + N_IDLE]!);
+    if (deadline < f[n + N_ARMED]!) this.arm(id, deadline);
+  }
+
+  /** Removes a flow now, without calling any callback; false if not in use. */
+  remove(id: number): boolean {
+    if (!this.slots.inUse(id)) return false;
+    const u = this.tup;
+    const t = id * TUP_ROW;
+    this.byExternal.delete(u[t + T_CLIENT_IP]!, u[t + T_EXT_IP]!, u[t + T_EXT_PORTS]!);
+    this.byInternal.delete(u[t + T_SERVER_IP]!, u[t + T_GW_IP]!, u[t + T_INT_PORTS]!);
+    this.wheel.cancel(id);
+    this.slots.free(id);
+    if (id === this.reapingId) this.reapingRemoved = true;
+    return true;
+  }
+
+  /**
+   * Removes every flow whose timeout (per its state, from lastSeenMs) has passed at nowMs,
+   * calling onExpire(id) BEFORE its slot is freed (fields still readable). Returns how many.
+   */
+  tick(nowMs: number, onExpire?: (id: number) => void): number {
+    this.tickNowMs = nowMs;
+    this.tickOnExpire = onExpire ?? null;
+    this.tickRemoved = 0;
+    this.wheel.advance(nowMs, this.expireOne);
+    this.tickOnExpire = null;
+    return this.tickRemoved;
+  }
+
+  /** Calls cb(id) for every live flow, ascending id (admin listing). */
+  forEach(cb: (id: number) => void): void {
+    const end = this.slots.highWater;
+    for (let id = 0; id < end; id++) if (this.slots.inUse(id)) cb(id);
+  }
+
+  memoryBytes(): number {
+    return (
+      this.num.byteLength +
+      this.tup.byteLength +
+      this.slots.memoryBytes() +
+      this.wheel.memoryBytes() +
+      this.byExternal.memoryBytes() +
+      this.byInternal.memoryBytes()
+    );
+  }
+
+  private timeoutOf(st: number, idleMs: number): number {
+    if (isClosedState(st)) return this.closeLingerMs;
+    if ((st & FLOW_ST_ESTABLISHED) !== 0) return idleMs;
+    return this.embryonicTimeoutMs;
+  }
+
+  private arm(id: number, deadline: number): void {
+    this.num[id * NUM_ROW + N_ARMED] = deadline;
+    this.wheel.schedule(id, deadline);
+  }
+
+  /**
+   * clientPort if the internal tuple is free with it; else a probe over 1024..65535 that starts
+   * at a hash of (clientIp, clientPort) and steps by a hash-derived stride coprime with the
+   * range size (64512 = 2^10 * 3^2 * 7), so it visits every port once. Why not "clientPort + 1
+   * upward": client ports are sequential (Windows hands them out in order) so the used gwPorts
+   * form one dense run in the ephemeral range, and a linear walk from inside it costs the run's
+   * length (tens of thousands of probes); a strided walk costs about 1 / (1 - load) probes.
+   * Deterministic: same inputs, same port.
+   */
+  private pickGwPort(serverIp: number, gwIp: number, serverPort: number, clientIp: number, clientPort: number): number {
+    const hi = serverPort << 16;
+    if (clientPort !== 0 && this.byInternal.get(serverIp, gwIp, hi | clientPort) < 0) return clientPort;
+    let h = Math.imul(clientIp ^ Math.imul(clientPort + 0x9e3779b9, 0x85ebca6b), 0xc2b2ae35);
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x27d4eb2f) >>> 0;
+    let off = h % GW_PORT_SPAN;
+    let step = ((h >>> 16) % GW_PORT_SPAN) | 1;
+    while (step % 3 === 0 || step % 7 === 0) step += 2;
+    for (let i = 0; i < GW_PORT_SPAN; i++) {
+      const p = GW_PORT_MIN + off;
+      if (this.byInternal.get(serverIp, gwIp, hi | p) < 0) return p;
+      off += step;
+      if (off >= GW_PORT_SPAN) off -= GW_PORT_SPAN;
+    }
+    return -1;
+  }
+
+  /** Timer-wheel callback of tick(): re-arm if active since the timer was set, else expire. */
+  private reap(id: number): void {
+    if (!this.slots.inUse(id)) return;
+    const n = id * NUM_ROW;
+    const deadline = this.num[n + N_LAST_SEEN]! + this.timeoutOf(this.state(id), this.num[n + N_IDLE]!);
+    if (deadline > this.tickNowMs) {
+      this.arm(id, deadline);
+      return;
+    }
+    const cb = this.tickOnExpire;
+    if (cb !== null) {
+      this.reapingId = id;
+      this.reapingRemoved = false;
+      cb(id);
+      this.reapingId = -1;
+      // The callback may have removed it itself (and the slot may even hold a new flow now).
+      if (this.reapingRemoved) {
+        this.tickRemoved++;
+        return;
+      }
+    }
+    this.remove(id);
+    this.tickRemoved++;
+  }
+
+  private growRows(n: number): void {
+    const num = new Float64Array(n * NUM_ROW);
+    num.set(this.num);
+    const tup = new Uint32Array(n * TUP_ROW);
+    tup.set(this.tup);
+    this.num = num;
+    this.tup = tup;
+    this.wheel.grow(n);
+  }
+}
+
+/** State bits after one packet with TCP flags `flags` in the given direction. */
+export function nextState(st: number, fromClient: boolean, flags: number): number {
+  if ((flags & TCP_RST) !== 0) return st | FLOW_ST_RST;
+  const syn = (flags & TCP_SYN) !== 0;
+  const ack = (flags & TCP_ACK) !== 0;
+  if (syn) {
+    if (fromClient && !ack) {
+      // A fresh SYN on a closed flow: the client reused its port for a new connection.
+      if (isClosedState(st)) st = 0;
+      st |= FLOW_ST_SYN_CLIENT;
+    } else if (!fromClient && ack) {
+      st |= FLOW_ST_SYNACK_SERVER;
+    }
+  } else if (ack) {
+    st |= fromClient ? FLOW_ST_ACK_CLIENT : FLOW_ST_ACK_SERVER;
+  }
+  if ((flags & TCP_FIN) !== 0) st |= fromClient ? FLOW_ST_FIN_CLIENT : FLOW_ST_FIN_SERVER;
+  if ((st & FLOW_ST_ESTABLISHED) === 0 && (st & FLOW_ST_ACK_CLIENT) !== 0) {
+    const handshake = (st & FLOW_ST_SYNACK_SERVER) !== 0;
+    const midStream = (st & FLOW_ST_SYN_CLIENT) === 0 && (st & FLOW_ST_ACK_SERVER) !== 0;
+    if (handshake || midStream) st |= FLOW_ST_ESTABLISHED;
+  }
+  return st;
+}
