@@ -1,0 +1,257 @@
+/**
+ * `rpcgw replay`: runs a capture through the engine, deterministically, and writes what the
+ * engine emitted (a pcapng with one interface per side, or a classic pcap) and a JSON report.
+ *
+ * Two kinds of input:
+ * - gateway: what the gateway's two interfaces saw. Packets addressed to an external address
+ *   enter on the external side, packets addressed to the gateway's internal address on the
+ *   internal side; anything else (the gateway's own output, other hosts) is skipped.
+ * - direct: a client↔server capture taken without a gateway (all the public corpus). The
+ *   replayer plays both ends as if each rule's server were published behind the gateway:
+ *   client packets to the server are readdressed to the rule's external address (and, for a
+ *   follow-up connection to a dynamic port, to the mapped port the engine gave that client);
+ *   server packets to the client are readdressed to the gateway's internal address and the
+ *   source port the engine chose for that connection. Checksums are recomputed after that
+ *   readdressing (captures taken with checksum offload carry partial ones), so the engine's
+ *   incremental updates start from valid packets.
+ * Replays pick up connections that start mid-stream (many captures have no SYN).
+ *
+ * The output shows each of the gateway's interfaces as a capture on it would: the packets that
+ * arrived there (inbound) and the ones the engine sent out of it (outbound) — in pcapng, one
+ * named interface per side with the direction in each packet's flags — so Wireshark follows
+ * every conversation on either side. `emittedOnly` keeps just what the engine sent.
+ */
+import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
+import { CaptureRecord } from '../pcap/record.js';
+import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
+import { LINKTYPE_RAW } from '../wire/link.js';
+import { IPPROTO_TCP, PacketView, readPacket } from '../wire/packet.js';
+import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
+import { ipv4ToString } from '../wire/addr.js';
+import { OK } from '../wire/status.js';
+import type { CompiledRules } from '../policy/compiled.js';
+import { Engine, EPM_PORT } from '../engine/engine.js';
+import {
+  type ConnectionClosedRecord,
+  type ConnectionRecord,
+  type EngineEvents,
+  type MappingRecord,
+  type RefusalRecord,
+  type RewriteRecord,
+  SIDE_EXTERNAL,
+  SIDE_INTERNAL,
+  SIDE_NAMES,
+} from '../engine/events.js';
+
+export type ReplayMode = 'auto' | 'gateway' | 'direct';
+
+export interface ReplayOptions {
+  capture: string;
+  rules: CompiledRules;
+  rulesFile: string;
+  out: string;
+  mode: ReplayMode;
+  seed?: number;
+  /** Write only the packets the engine emitted (default: both directions of each interface). */
+  emittedOnly?: boolean;
+}
+
+export interface RewriteReport extends RewriteRecord {
+  frame: number;
+}
+
+export interface ReplayReport {
+  input: string;
+  rules: string;
+  output: string;
+  mode: 'gateway' | 'direct';
+  frames: number;
+  packetsIn: Record<string, number>;
+  bytesIn: Record<string, number>;
+  packetsOut: Record<string, number>;
+  bytesOut: Record<string, number>;
+  /** Frames not handed to the engine, by reason (not IPv4/TCP, not addressed to the gateway ...). */
+  skipped: Record<string, number>;
+  rewrites: RewriteReport[];
+  mappings: (MappingRecord & { frame: number })[];
+  connections: (ConnectionRecord & { frame: number })[];
+  closed: (ConnectionClosedRecord & { frame: number })[];
+  refusals: (RefusalRecord & { frame: number })[];
+  drops: Record<string, number>;
+  resetsSent: number;
+  liveMappingsAtEnd: number;
+  liveConnectionsAtEnd: number;
+  truncatedAtEnd: boolean;
+}
+
+export function replayCapture(opts: ReplayOptions): ReplayReport {
+  const rules = opts.rules;
+  const reader = openCaptureFile(opts.capture);
+  const pcapng = opts.out.endsWith('.pcapng');
+  const writer = CaptureFileWriter.create(opts.out, pcapng ? 'pcapng' : 'pcap', LINKTYPE_RAW, SIDE_NAMES[SIDE_EXTERNAL]);
+  const ifaceOf = [0, pcapng ? writer.addInterface(LINKTYPE_RAW, SIDE_NAMES[SIDE_INTERNAL]) : 0];
+  const inbound = pcapng ? EPB_FLAG_INBOUND : 0;
+  const outbound = pcapng ? EPB_FLAG_OUTBOUND : 0;
+  const withInput = opts.emittedOnly !== true;
+  /** Hands a packet to the engine, recording it as it arrived on that side first. */
+  const feed = (side: number, buf: Uint8Array, off: number, len: number, nowMs: number): void => {
+    if (withInput) writer.write(tsSec, tsNsec, buf, off, len, len, ifaceOf[side], inbound);
+    engine.onPacket(side, buf, off, len, nowMs);
+  };
+  let tsSec = 0;
+  let tsNsec = 0;
+  let frame = 0;
+
+  const report: ReplayReport = {
+    input: opts.capture, rules: opts.rulesFile, output: opts.out, mode: 'direct', frames: 0,
+    packetsIn: {}, bytesIn: {}, packetsOut: {}, bytesOut: {}, skipped: {}, rewrites: [], mappings: [], connections: [],
+    closed: [], refusals: [], drops: {}, resetsSent: 0, liveMappingsAtEnd: 0, liveConnectionsAtEnd: 0, truncatedAtEnd: false,
+  };
+  const skip = (why: string): void => {
+    report.skipped[why] = (report.skipped[why] ?? 0) + 1;
+  };
+
+  // direct mode: (client, server, server port) → mapped external port, learnt from the rewrites.
+  const mappedFor = new Map<string, number>();
+  const events: EngineEvents = {
+    connectionOpened: (r) => report.connections.push({ ...r, frame }),
+    connectionClosed: (r) => report.closed.push({ ...r, frame }),
+    towerRewritten: (r) => {
+      report.rewrites.push({ ...r, frame });
+      const [ip, port] = r.original.split(':');
+      const ext = Number(r.rewritten.split(':')[1]);
+      mappedFor.set(`${r.client}|${ip}|${port}`, ext);
+    },
+    mappingCreated: (r) => report.mappings.push({ ...r, frame }),
+    mappingExpired: () => {},
+    connectionRefused: (r) => report.refusals.push({ ...r, frame }),
+    packetDropped: () => {},
+  };
+  const engine = new Engine({
+    rules,
+    events,
+    seed: opts.seed ?? 1,
+    midstreamPickup: true,
+    output: {
+      emit(side, pkt, off, len) {
+        writer.write(tsSec, tsNsec, pkt, off, len, len, ifaceOf[side], outbound);
+      },
+    },
+  });
+
+  const servers = new Map<number, number>(); // server ip → rule index
+  for (const r of rules.rules) if (r.enabled && !servers.has(r.serverIp)) servers.set(r.serverIp, r.index);
+  const externals = new Set<number>([rules.gateway.externalIp, ...rules.rules.map((r) => r.externalIp)]);
+  const gwIp = rules.gateway.internalIp;
+
+  const rec = new CaptureRecord();
+  const v = new PacketView();
+  // Captures taken with segmentation offload carry IPv4 total length 0: take the captured length.
+  v.acceptTsoZeroLen = 1;
+  let mode: 'gateway' | 'direct' | null = opts.mode === 'auto' ? null : opts.mode;
+
+  try {
+    while (reader.next(rec)) {
+      frame = reader.frameNumber;
+      report.frames++;
+      if (readPacket(rec.data, rec.dataOff, rec.capLen, rec.linkType, v) !== OK) {
+        skip(`undecodable frame: ${v.errReason}`);
+        continue;
+      }
+      if (v.ipVersion !== 4) {
+        skip('not IPv4');
+        continue;
+      }
+      tsSec = rec.tsSec;
+      tsNsec = rec.tsNsec;
+      const nowMs = rec.tsSec * 1000 + Math.floor(rec.tsNsec / 1e6);
+      const buf = rec.data;
+      const ipOff = v.l3Off;
+      const ipLen = v.ipTotalLen;
+      if (v.ipLenFromCapture) {
+        // Write the real length back, as the sending host's NIC would have on the wire.
+        buf[ipOff + 2] = ipLen >>> 8;
+        buf[ipOff + 3] = ipLen & 0xff;
+        finishIpv4Checksum(buf, ipOff, v.ipHdrLen);
+      }
+      if (mode === null) mode = externals.has(v.dst4) || v.dst4 === gwIp ? 'gateway' : servers.has(v.dst4) || servers.has(v.src4) ? 'direct' : null;
+      if (mode === 'gateway' || mode === null) {
+        if (externals.has(v.dst4)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs);
+        else if (v.dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs);
+        else skip('not addressed to the gateway');
+        continue;
+      }
+      // direct mode
+      if (v.ipProto !== IPPROTO_TCP || v.l4Off < 0 || v.isFragment) {
+        skip(servers.has(v.dst4) || servers.has(v.src4) ? 'not TCP (only TCP is published)' : 'not to or from a published server');
+        continue;
+      }
+      const toRule = servers.get(v.dst4);
+      const fromRule = servers.get(v.src4);
+      let side = -1;
+      // Client → server: to 135, or to a port the engine mapped for this client.
+      if (toRule !== undefined) {
+        const rule = rules.rules[toRule]!;
+        const extPort = v.dstPort === EPM_PORT ? EPM_PORT : mappedFor.get(`${ipv4ToString(v.src4)}|${ipv4ToString(v.dst4)}|${v.dstPort}`);
+        if (extPort !== undefined) {
+          writeU32(buf, ipOff + 16, rule.externalIp);
+          writeU16(buf, v.l4Off + 2, extPort);
+          side = SIDE_EXTERNAL;
+        }
+      }
+      // Server → client: from 135 or a mapped server port, to the connection the engine opened.
+      if (side < 0 && fromRule !== undefined) {
+        const rule = rules.rules[fromRule]!;
+        const extPort = v.srcPort === EPM_PORT ? EPM_PORT : mappedFor.get(`${ipv4ToString(v.dst4)}|${ipv4ToString(v.src4)}|${v.srcPort}`);
+        if (extPort !== undefined) {
+          const flow = engine.flows.lookupExternal(v.dst4, v.dstPort, rule.externalIp, extPort);
+          if (flow < 0) {
+            skip('server packet before any client packet of its connection');
+            continue;
+          }
+          writeU32(buf, ipOff + 16, gwIp);
+          writeU16(buf, v.l4Off + 2, engine.flows.gwPort(flow));
+          side = SIDE_INTERNAL;
+        }
+      }
+      if (side < 0) {
+        skip(toRule !== undefined || fromRule !== undefined ? 'port not published for this client' : 'not to or from a published server');
+        continue;
+      }
+      finishIpv4Checksum(buf, ipOff, v.ipHdrLen);
+      finishTcpChecksumV4(buf, ipOff, v.l4Off, ipLen - v.ipHdrLen);
+      feed(side, buf, ipOff, ipLen, nowMs);
+    }
+    report.truncatedAtEnd = reader.truncatedAtEnd;
+  } finally {
+    reader.close();
+    writer.close();
+  }
+
+  const c = engine.counters;
+  report.mode = mode ?? 'direct';
+  for (const side of [SIDE_EXTERNAL, SIDE_INTERNAL]) {
+    const name = SIDE_NAMES[side]!;
+    report.packetsIn[name] = c.packetsIn[side]!;
+    report.bytesIn[name] = c.bytesIn[side]!;
+    report.packetsOut[name] = c.packetsOut[side]!;
+    report.bytesOut[name] = c.bytesOut[side]!;
+  }
+  report.drops = c.dropsByName();
+  report.resetsSent = c.resetsSent;
+  report.liveMappingsAtEnd = engine.mappings.count;
+  report.liveConnectionsAtEnd = engine.flows.count;
+  return report;
+}
+
+function writeU32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v >>> 24;
+  buf[off + 1] = (v >>> 16) & 0xff;
+  buf[off + 2] = (v >>> 8) & 0xff;
+  buf[off + 3] = v & 0xff;
+}
+
+function writeU16(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v >>> 8;
+  buf[off + 1] = v & 0xff;
+}

@@ -1,0 +1,520 @@
+/**
+ * The gateway engine: one IPv4 packet in (with the side it arrived on and the time), zero or
+ * more packets out through EngineOutput, or a drop with a reason. It never touches a socket,
+ * a file or the clock, so a replay of the same input gives the same output byte for byte.
+ *
+ *   external side                          internal side
+ *   client:cp → E:135         ──EPM leg──►  G:gp → S:135       (towers rewritten on the way back)
+ *   client:cp → E:P (mapped)  ──NAT──────►  G:gp → S:Q         (only the client the pinhole names)
+ *
+ * E = a rule's external address, G = the gateway's internal address (source NAT, so the server
+ * needs no route back to clients), S:Q = the server's real endpoint behind mapped port P.
+ *
+ * Hot path (mapped connections): decode with byte reads into one reused PacketView, two numeric
+ * hash lookups, four in-place field rewrites with RFC 1624 checksum updates, emit. No allocation.
+ * The EPM leg on TCP 135 reads every PDU (epm-leg.ts) and holds segments while a PDU is
+ * incomplete (stream/held-stream.ts); it is control traffic and may copy.
+ */
+import { LINKTYPE_RAW } from '../wire/link.js';
+import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/packet.js';
+import { setDstPort, setIpv4Dst, setIpv4Src, setSrcPort } from '../wire/rewrite.js';
+import { writeIpv4Header } from '../wire/ipv4.js';
+import { writeTcpHeader } from '../wire/tcp.js';
+import { finishTcpChecksumV4 } from '../wire/checksum.js';
+import { ipv4ToString } from '../wire/addr.js';
+import { OK } from '../wire/status.js';
+import { HeldStream, SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT } from '../stream/held-stream.js';
+import { seqAdd, seqDiff } from '../stream/seq.js';
+import { FlowTable, FLOW_EPM, FLOW_MAPPED, FLOW_ERR_NO_GW_PORT, FLOW_ST_RST } from '../nat/flow-table.js';
+import { MappingTable } from '../nat/mapping-table.js';
+import type { CompiledRule, CompiledRules } from '../policy/compiled.js';
+import { ruleForMappedPort, selectRule } from '../policy/match.js';
+import type { TowerView } from '../epm/tower.js';
+import { towerUuidToString } from '../epm/tower.js';
+import { EPT_MAP } from '../epm/constants.js';
+import { EpmLeg, type EpmLegHost } from './epm-leg.js';
+import { type EngineEvents, type EngineOutput, NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import {
+  DROP_CLIENT_NOT_ALLOWED,
+  DROP_DUPLICATE,
+  DROP_FLOW_TABLE_FULL,
+  DROP_FRAGMENT,
+  DROP_HOLD_LIMIT,
+  DROP_MALFORMED,
+  DROP_NO_FLOW,
+  DROP_NO_GATEWAY_PORT,
+  DROP_NO_PINHOLE,
+  DROP_NOT_FOR_GATEWAY,
+  DROP_NOT_IPV4,
+  DROP_PORT_NOT_PUBLISHED,
+  DROP_REFUSED_CONNECTION,
+  DROP_UNSUPPORTED_PROTOCOL,
+  PASS,
+  REASON_COUNT,
+  REASON_NAMES,
+  REFUSE_HOLD_LIMIT,
+} from './reasons.js';
+
+export const EPM_PORT = 135;
+
+export interface EngineOptions {
+  rules: CompiledRules;
+  output: EngineOutput;
+  events?: EngineEvents;
+  /** Hash seed: fixed for replays (byte-identical output), random live. */
+  seed?: number;
+  /** Accept connections first seen mid-stream (captures without SYN). Off on a live gateway. */
+  midstreamPickup?: boolean;
+  embryonicTimeoutMs?: number;
+  closeLingerMs?: number;
+}
+
+export class EngineCounters {
+  readonly packetsIn = new Float64Array(2);
+  readonly bytesIn = new Float64Array(2);
+  readonly packetsOut = new Float64Array(2);
+  readonly bytesOut = new Float64Array(2);
+  /** By reason code (reasons.ts): packets dropped, connections refused. */
+  readonly drops = new Float64Array(REASON_COUNT);
+  rewrites = 0;
+  mappingsCreated = 0;
+  mappingsExpired = 0;
+  connectionsOpened = 0;
+  connectionsClosed = 0;
+  resetsSent = 0;
+
+  /** Non-zero drop and refusal counts by name. */
+  dropsByName(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 1; i < REASON_COUNT; i++) if (this.drops[i]! > 0) out[REASON_NAMES[i]!] = this.drops[i]!;
+    return out;
+  }
+}
+
+/** Per-EPM-connection state, pooled. */
+class EpmState {
+  readonly c2s = new HeldStream();
+  readonly s2c = new HeldStream();
+  readonly leg: EpmLeg;
+  refused = false;
+  /** Next sequence number each end expects (the ACK it last sent): where a RST must land. */
+  clientExpects = 0;
+  serverExpects = 0;
+  clientAckSeen = false;
+  serverAckSeen = false;
+
+  constructor(host: EpmLegHost, maxCallBytes: number) {
+    this.leg = new EpmLeg(host, maxCallBytes);
+  }
+}
+
+export class Engine implements EpmLegHost {
+  readonly rules: CompiledRules;
+  readonly flows: FlowTable;
+  readonly mappings: MappingTable;
+  readonly counters = new EngineCounters();
+  readonly midstreamPickup: boolean;
+
+  private readonly out: EngineOutput;
+  private readonly events: EngineEvents;
+  private readonly gwIp: number;
+  private readonly maxHeldPerFlow: number;
+  private readonly maxHeldTotal: number;
+  private heldTotal = 0;
+  private readonly view = new PacketView();
+  private readonly aheadView = new PacketView();
+  private readonly epm = new Map<number, EpmState>();
+  private readonly epmPool: EpmState[] = [];
+  private lastTickMs = -1;
+  private readonly rst = new Uint8Array(40);
+  private readonly onFlowExpire: (id: number) => void;
+  private readonly onMappingExpire: (id: number) => void;
+  private readonly emitExternal: (pkt: Uint8Array, off: number, len: number) => void;
+  private readonly emitInternal: (pkt: Uint8Array, off: number, len: number) => void;
+  private nowMs = 0;
+
+  // The packet being processed on the EPM leg, for patchStream().
+  private curFlow = -1;
+  private curStream: HeldStream | null = null;
+  private curBuf: Uint8Array | null = null;
+  private curView: PacketView | null = null;
+  private curSeq = 0;
+
+  constructor(opts: EngineOptions) {
+    this.rules = opts.rules;
+    this.out = opts.output;
+    this.events = opts.events ?? NO_EVENTS;
+    this.midstreamPickup = opts.midstreamPickup ?? false;
+    const g = opts.rules.gateway;
+    this.gwIp = g.internalIp;
+    this.maxHeldPerFlow = g.limits.maxHeldBytesPerFlow;
+    this.maxHeldTotal = g.limits.maxHeldBytesTotal;
+    const seed = opts.seed ?? 0x2545f491;
+    this.flows = new FlowTable({
+      maxFlows: g.limits.maxFlows,
+      seed,
+      ...(opts.embryonicTimeoutMs !== undefined ? { embryonicTimeoutMs: opts.embryonicTimeoutMs } : {}),
+      ...(opts.closeLingerMs !== undefined ? { closeLingerMs: opts.closeLingerMs } : {}),
+    });
+    this.mappings = new MappingTable({ maxMappings: g.limits.maxMappings, maxPerRule: g.limits.maxMappings, seed: (seed ^ 0x85ebca6b) >>> 0 });
+    this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : 'idle');
+    this.onMappingExpire = (id) => {
+      this.counters.mappingsExpired++;
+      this.events.mappingExpired(this.mappingRecord(id), this.nowMs);
+    };
+    this.emitExternal = (pkt, off, len) => this.send(SIDE_EXTERNAL, pkt, off, len);
+    this.emitInternal = (pkt, off, len) => this.send(SIDE_INTERNAL, pkt, off, len);
+  }
+
+  /** One IPv4 packet (`buf[off]` is the IP header) that arrived on `side` at `nowMs`. */
+  onPacket(side: number, buf: Uint8Array, off: number, len: number, nowMs: number): void {
+    this.nowMs = nowMs;
+    if (nowMs - this.lastTickMs >= 1000) this.tick(nowMs);
+    const c = this.counters;
+    c.packetsIn[side]!++;
+    c.bytesIn[side]! += len;
+    const v = this.view;
+    if (readPacket(buf, off, len, LINKTYPE_RAW, v) !== OK) return this.drop(DROP_MALFORMED, side, v);
+    if (v.ipVersion !== 4) return this.drop(DROP_NOT_IPV4, side, v);
+    if (v.isFragment) return this.drop(DROP_FRAGMENT, side, v);
+    if (v.ipProto !== IPPROTO_TCP || v.l4Off < 0) return this.drop(DROP_UNSUPPORTED_PROTOCOL, side, v);
+    if (side === SIDE_EXTERNAL) this.fromExternal(buf, off, v.ipTotalLen, v, nowMs);
+    else this.fromInternal(buf, off, v.ipTotalLen, v, nowMs);
+  }
+
+  /** Expires connections and mappings whose time has come. Call at least once a second. */
+  tick(nowMs: number): void {
+    this.nowMs = nowMs;
+    this.lastTickMs = nowMs;
+    this.flows.tick(nowMs, this.onFlowExpire);
+    this.mappings.tick(nowMs, this.onMappingExpire);
+  }
+
+  // ---- external side --------------------------------------------------------------------------
+
+  private fromExternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
+    const flags = v.tcpFlags;
+    const isSyn = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+    let flow = this.flows.lookupExternal(v.src4, v.srcPort, v.dst4, v.dstPort);
+    if (flow >= 0 && isSyn && this.flows.isClosed(flow)) {
+      // A new connection reusing the tuple of one that is lingering after close.
+      this.flowGone(flow, 'closed');
+      this.flows.remove(flow);
+      flow = -1;
+    }
+    if (flow < 0) {
+      flow = this.openFromExternal(v, isSyn, nowMs);
+      if (flow < 0) return this.drop(-flow, SIDE_EXTERNAL, v);
+    }
+    this.flows.onPacket(flow, true, flags, v.payloadLen, nowMs);
+    const fl = this.flows;
+    setIpv4Src(buf, v, this.gwIp);
+    setSrcPort(buf, v, fl.gwPort(flow));
+    setIpv4Dst(buf, v, fl.serverIp(flow));
+    setDstPort(buf, v, fl.serverPort(flow));
+    if (fl.kind(flow) === FLOW_EPM) this.epmPacket(flow, true, buf, off, len, v);
+    else this.send(SIDE_INTERNAL, buf, off, len);
+  }
+
+  /** Opens a connection for a packet from a client; a negative drop reason if it may not. */
+  private openFromExternal(v: PacketView, isSyn: boolean, nowMs: number): number {
+    const pickup = !isSyn && this.midstreamPickup && (v.tcpFlags & (TCP_RST | TCP_FIN)) === 0;
+    if (v.dstPort === EPM_PORT) {
+      const r = selectRule(this.rules, v.dst4, v.src4);
+      if (r < 0) return -(this.isExternalAddress(v.dst4) ? DROP_CLIENT_NOT_ALLOWED : DROP_NOT_FOR_GATEWAY);
+      if (!isSyn && !pickup) return -DROP_NO_FLOW;
+      const rule = this.rules.rules[r]!;
+      const flow = this.flows.create(FLOW_EPM, r, -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
+      if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
+      const st = this.epmPool.pop() ?? new EpmState(this, this.rules.gateway.limits.maxHeldBytesPerFlow);
+      st.leg.init(rule, v.dst4, pickup);
+      st.refused = false;
+      st.clientAckSeen = st.serverAckSeen = false;
+      st.c2s.synced = st.s2c.synced = false;
+      st.c2s.dropAll();
+      st.s2c.dropAll();
+      this.epm.set(flow, st);
+      this.opened(flow);
+      return flow;
+    }
+    const m = this.mappings.lookup(v.src4, v.dst4, v.dstPort);
+    if (m < 0) {
+      if (ruleForMappedPort(this.rules, v.dst4, v.dstPort) >= 0) return -DROP_NO_PINHOLE;
+      return -(this.isExternalAddress(v.dst4) ? DROP_PORT_NOT_PUBLISHED : DROP_NOT_FOR_GATEWAY);
+    }
+    if (!isSyn && !pickup) return -DROP_NO_FLOW;
+    const rule = this.rules.rules[this.mappings.ruleIdx(m)]!;
+    const flow = this.flows.create(
+      FLOW_MAPPED, rule.index, m, v.src4, v.srcPort, v.dst4, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
+    );
+    if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
+    this.mappings.connOpened(m, nowMs);
+    this.opened(flow);
+    return flow;
+  }
+
+  private isExternalAddress(ip: number): boolean {
+    if (ip === this.rules.gateway.externalIp) return true;
+    for (const r of this.rules.rules) if (r.enabled && r.externalIp === ip) return true;
+    return false;
+  }
+
+  // ---- internal side --------------------------------------------------------------------------
+
+  private fromInternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
+    const flow = this.flows.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort);
+    if (flow < 0) return this.drop(v.dst4 === this.gwIp ? DROP_NO_FLOW : DROP_NOT_FOR_GATEWAY, SIDE_INTERNAL, v);
+    this.flows.onPacket(flow, false, v.tcpFlags, v.payloadLen, nowMs);
+    const fl = this.flows;
+    setIpv4Src(buf, v, fl.extIp(flow));
+    setSrcPort(buf, v, fl.extPort(flow));
+    setIpv4Dst(buf, v, fl.clientIp(flow));
+    setDstPort(buf, v, fl.clientPort(flow));
+    if (fl.kind(flow) === FLOW_EPM) this.epmPacket(flow, false, buf, off, len, v);
+    else this.send(SIDE_EXTERNAL, buf, off, len);
+  }
+
+  // ---- the EPM leg ----------------------------------------------------------------------------
+
+  /** A translated packet of an EPM connection: read, hold or forward, in sequence order. */
+  private epmPacket(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const st = this.epm.get(flow)!;
+    const outSide = fromClient ? SIDE_INTERNAL : SIDE_EXTERNAL;
+    if (st.refused) return this.drop(DROP_REFUSED_CONNECTION, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
+    const flags = v.tcpFlags;
+    if ((flags & TCP_ACK) !== 0) {
+      if (fromClient) {
+        st.clientExpects = v.tcpAck;
+        st.clientAckSeen = true;
+      } else {
+        st.serverExpects = v.tcpAck;
+        st.serverAckSeen = true;
+      }
+    }
+    const hs = fromClient ? st.c2s : st.s2c;
+    if ((flags & TCP_SYN) !== 0) {
+      hs.onSyn(v.tcpSeq);
+      return this.send(outSide, buf, off, len);
+    }
+    if ((flags & TCP_RST) !== 0) {
+      this.heldTotal -= hs.heldBytes + hs.aheadBytes;
+      hs.dropAll();
+      return this.send(outSide, buf, off, len);
+    }
+    if (!hs.synced) hs.startAt(v.tcpSeq);
+    const seqLen = v.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0);
+    if (seqLen === 0) {
+      // A pure ACK: it says nothing about this direction's bytes, so it never waits.
+      return this.send(outSide, buf, off, len);
+    }
+    switch (hs.classify(v.tcpSeq, seqLen)) {
+      case SEG_RETRANSMIT:
+        hs.reapply(buf, v, v.tcpSeq);
+        return this.send(outSide, buf, off, len);
+      case SEG_DUPLICATE_HELD:
+        return this.drop(DROP_DUPLICATE, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
+      case SEG_AHEAD:
+        if (hs.heldBytes + hs.aheadBytes + len > this.maxHeldPerFlow || this.heldTotal + len > this.maxHeldTotal) {
+          return this.drop(DROP_HOLD_LIMIT, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
+        }
+        hs.holdAhead(buf, off, len, v.tcpSeq, v.payloadOff, v.payloadLen);
+        this.heldTotal += len;
+        return;
+      case SEG_IN_ORDER:
+      case SEG_OVERLAP:
+        this.inOrder(flow, st, fromClient, buf, off, len, v);
+        this.drainAhead(flow, st, fromClient);
+        return;
+    }
+  }
+
+  /** A segment that starts at or before the next expected byte and brings new bytes. */
+  private inOrder(flow: number, st: EpmState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const hs = fromClient ? st.c2s : st.s2c;
+    const seq = v.tcpSeq;
+    const skip = seqDiff(hs.nextSeq, seq);
+    if (skip > 0) hs.reapply(buf, v, seq); // the already-seen part goes out as it went before
+    this.curFlow = flow;
+    this.curStream = hs;
+    this.curBuf = buf;
+    this.curView = v;
+    this.curSeq = seq;
+    const newBytes = v.payloadLen - Math.max(0, skip);
+    const verdict = newBytes > 0 ? st.leg.feed(fromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip))) : PASS;
+    this.curBuf = null;
+    this.curView = null;
+    this.curStream = null;
+    hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
+    if (verdict !== PASS) return this.refuse(flow, st, verdict, st.leg.refuseDetail);
+    if (st.leg.midPdu(fromClient)) {
+      if (hs.heldBytes + len > this.maxHeldPerFlow || this.heldTotal + len > this.maxHeldTotal) {
+        return this.refuse(flow, st, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`);
+      }
+      hs.hold(buf, off, len, seq, v.payloadOff, v.payloadLen);
+      this.heldTotal += len;
+      return;
+    }
+    this.heldTotal -= hs.heldBytes;
+    hs.release(fromClient ? this.emitInternal : this.emitExternal);
+    this.send(fromClient ? SIDE_INTERNAL : SIDE_EXTERNAL, buf, off, len);
+  }
+
+  /** Out-of-order segments that the last one made contiguous. */
+  private drainAhead(flow: number, st: EpmState, fromClient: boolean): void {
+    const hs = fromClient ? st.c2s : st.s2c;
+    for (let seg = hs.takeReadyAhead(); seg !== null && !st.refused; seg = hs.takeReadyAhead()) {
+      this.heldTotal -= seg.pkt.length;
+      const v = this.aheadView;
+      if (readPacket(seg.pkt, 0, seg.pkt.length, LINKTYPE_RAW, v) !== OK) continue;
+      const end = seqAdd(seg.seq, seg.payloadLen);
+      if (seqDiff(end, hs.nextSeq) <= 0) continue; // wholly covered by what came since
+      this.inOrder(flow, st, fromClient, seg.pkt, 0, seg.pkt.length, v);
+    }
+  }
+
+  /** Resets both ends of an EPM connection whose PDU was refused, and logs why. */
+  private refuse(flow: number, st: EpmState, code: number, detail: string): void {
+    st.refused = true;
+    this.heldTotal -= st.c2s.heldBytes + st.c2s.aheadBytes + st.s2c.heldBytes + st.s2c.aheadBytes;
+    st.c2s.dropAll();
+    st.s2c.dropAll();
+    this.counters.drops[code]!++;
+    const fl = this.flows;
+    // To the client, as if from E:135; to the server, as if from G:gp — each at the sequence
+    // number that end expects next (the ACK it last sent the other way).
+    const toClientSeq = st.clientAckSeen ? st.clientExpects : st.s2c.releasedSeq;
+    const toServerSeq = st.serverAckSeen ? st.serverExpects : st.c2s.releasedSeq;
+    this.sendRst(SIDE_EXTERNAL, fl.extIp(flow), fl.extPort(flow), fl.clientIp(flow), fl.clientPort(flow), toClientSeq);
+    this.sendRst(SIDE_INTERNAL, this.gwIp, fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
+    fl.onPacket(flow, true, TCP_RST, 0, this.nowMs);
+    const rule = this.rules.rules[fl.ruleIdx(flow)]!;
+    this.events.connectionRefused(
+      {
+        flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
+        server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[code] ?? String(code), detail,
+        interface: st.leg.lastInterface,
+      },
+      this.nowMs,
+    );
+  }
+
+  private sendRst(side: number, src: number, sport: number, dst: number, dport: number, seq: number): void {
+    const b = this.rst;
+    writeIpv4Header(b, 0, { src, dst, proto: IPPROTO_TCP, totalLen: 40, ttl: 64, id: 0, dontFragment: true });
+    writeTcpHeader(b, 20, { srcPort: sport, dstPort: dport, seq: seq >>> 0, ack: 0, flags: TCP_RST, window: 0 });
+    finishTcpChecksumV4(b, 0, 20, 20);
+    this.counters.resetsSent++;
+    this.send(side, b, 0, 40);
+  }
+
+  // ---- EpmLegHost -----------------------------------------------------------------------------
+
+  patchStream(seq: number, bytes: Uint8Array, off: number, n: number): void {
+    this.curStream?.patch(seq, bytes, off, n, this.curBuf, this.curView, this.curSeq);
+  }
+
+  acquireMapping(serverIp: number, serverPort: number): number {
+    const flow = this.curFlow;
+    const fl = this.flows;
+    const rule = this.rules.rules[fl.ruleIdx(flow)]!;
+    const before = this.mappings.count;
+    const id = this.mappings.acquire(
+      rule.index, rule.portLo, rule.portHi, rule.maxMappingsPerClient, fl.clientIp(flow), fl.extIp(flow), serverIp, serverPort, this.nowMs, rule.pinholeTimeoutMs,
+    );
+    if (id < 0) return id;
+    if (this.mappings.count > before) {
+      this.counters.mappingsCreated++;
+      this.events.mappingCreated(this.mappingRecord(id), this.nowMs);
+    }
+    this.lastMapping = id;
+    return this.mappings.extPort(id);
+  }
+
+  private lastMapping = -1;
+
+  towerRewritten(opnum: number, buf: Uint8Array, t: TowerView, newIp: number, newPort: number): void {
+    this.counters.rewrites++;
+    const flow = this.curFlow;
+    const fl = this.flows;
+    this.events.towerRewritten(
+      {
+        flow, rule: this.rules.rules[fl.ruleIdx(flow)]!.name, client: ipv4ToString(fl.clientIp(flow)),
+        op: opnum === EPT_MAP ? 'ept_map' : 'ept_lookup', interface: towerUuidToString(buf, t.ifUuidOff), version: `${t.ifMajor}.${t.ifMinor}`,
+        original: `${ipv4ToString(t.ipv4)}:${t.port}`, rewritten: `${ipv4ToString(newIp)}:${newPort}`, mapping: this.lastMapping,
+      },
+      this.nowMs,
+    );
+  }
+
+  // ---- bookkeeping ----------------------------------------------------------------------------
+
+  private send(side: number, pkt: Uint8Array, off: number, len: number): void {
+    this.counters.packetsOut[side]!++;
+    this.counters.bytesOut[side]! += len;
+    this.out.emit(side, pkt, off, len);
+  }
+
+  private drop(reason: number, side: number, v: PacketView): void {
+    this.counters.drops[reason]!++;
+    this.events.packetDropped(reason, side, v, this.nowMs);
+  }
+
+  private opened(flow: number): void {
+    this.counters.connectionsOpened++;
+    this.events.connectionOpened(this.connectionRecord(flow), this.nowMs);
+  }
+
+  /** A connection leaves the table: release its EPM state and its hold on the mapping. */
+  private flowGone(flow: number, reason: 'closed' | 'reset' | 'idle' | 'refused' | 'flushed'): void {
+    const fl = this.flows;
+    this.counters.connectionsClosed++;
+    const st = this.epm.get(flow);
+    if (st !== undefined) {
+      this.heldTotal -= st.c2s.heldBytes + st.c2s.aheadBytes + st.s2c.heldBytes + st.s2c.aheadBytes;
+      st.c2s.dropAll();
+      st.s2c.dropAll();
+      this.epm.delete(flow);
+      this.epmPool.push(st);
+      if (st.refused) reason = 'refused';
+    }
+    const m = fl.mappingIdx(flow);
+    if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, this.nowMs);
+    this.events.connectionClosed(
+      {
+        ...this.connectionRecord(flow), reason,
+        packetsFromClient: fl.packetsFromClient(flow), bytesFromClient: fl.bytesFromClient(flow),
+        packetsFromServer: fl.packetsFromServer(flow), bytesFromServer: fl.bytesFromServer(flow),
+        durationMs: this.nowMs - fl.createdMs(flow),
+      },
+      this.nowMs,
+    );
+  }
+
+  private connectionRecord(flow: number): import('./events.js').ConnectionRecord {
+    const fl = this.flows;
+    const m = fl.mappingIdx(flow);
+    return {
+      flow, kind: fl.kind(flow) === FLOW_EPM ? 'epm' : 'mapped', rule: this.rules.rules[fl.ruleIdx(flow)]!.name,
+      client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`, external: `${ipv4ToString(fl.extIp(flow))}:${fl.extPort(flow)}`,
+      gateway: `${ipv4ToString(fl.gwIp(flow))}:${fl.gwPort(flow)}`, server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`,
+      ...(m >= 0 ? { mapping: m } : {}),
+    };
+  }
+
+  private mappingRecord(id: number): import('./events.js').MappingRecord {
+    const m = this.mappings;
+    return {
+      mapping: id, rule: this.rules.rules[m.ruleIdx(id)]?.name ?? '', client: ipv4ToString(m.clientIp(id)),
+      external: `${ipv4ToString(m.extIp(id))}:${m.extPort(id)}`, server: `${ipv4ToString(m.serverIp(id))}:${m.serverPort(id)}`,
+    };
+  }
+
+  /** The rule a flow belongs to. */
+  ruleOf(flow: number): CompiledRule {
+    return this.rules.rules[this.flows.ruleIdx(flow)]!;
+  }
+}
+
+function closedReason(state: number): 'closed' | 'reset' {
+  return (state & FLOW_ST_RST) !== 0 ? 'reset' : 'closed';
+}

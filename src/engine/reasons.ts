@@ -1,0 +1,76 @@
+/**
+ * Why the engine dropped a packet or refused a connection. Numbers index the counters; the
+ * names are what logs, metrics and replay reports print.
+ */
+
+export const PASS = 0;
+
+// ---- packet drops ----
+export const DROP_MALFORMED = 1;
+export const DROP_NOT_IPV4 = 2;
+export const DROP_FRAGMENT = 3;
+export const DROP_UNSUPPORTED_PROTOCOL = 4;
+export const DROP_NOT_FOR_GATEWAY = 5;
+export const DROP_PORT_NOT_PUBLISHED = 6;
+export const DROP_CLIENT_NOT_ALLOWED = 7;
+export const DROP_NO_FLOW = 8;
+export const DROP_NO_PINHOLE = 9;
+export const DROP_FLOW_TABLE_FULL = 10;
+export const DROP_NO_GATEWAY_PORT = 11;
+export const DROP_HOLD_LIMIT = 12;
+export const DROP_DUPLICATE = 13;
+export const DROP_REFUSED_CONNECTION = 14;
+export const DROP_BAD_CHECKSUM = 15;
+export const DROP_TTL_EXCEEDED = 16;
+
+// ---- connection refusals (the connection is reset both ways) ----
+export const REFUSE_MALFORMED = 32;
+export const REFUSE_BIND_INTERFACE = 33;
+export const REFUSE_MAP_INTERFACE = 34;
+export const REFUSE_LOOKUP = 35;
+export const REFUSE_OPNUM = 36;
+export const REFUSE_ENCRYPTED = 37;
+export const REFUSE_AUTH_RESPONSE = 38;
+export const REFUSE_MAPPING = 39;
+export const REFUSE_CALL_TOO_LARGE = 40;
+export const REFUSE_UNEXPECTED_PDU = 41;
+export const REFUSE_HOLD_LIMIT = 42;
+
+export const REASON_COUNT = 48;
+
+export const REASON_NAMES: readonly string[] = (() => {
+  const n: string[] = new Array<string>(REASON_COUNT).fill('');
+  n[PASS] = 'pass';
+  n[DROP_MALFORMED] = 'malformed-packet';
+  n[DROP_NOT_IPV4] = 'not-ipv4';
+  n[DROP_FRAGMENT] = 'ip-fragment';
+  n[DROP_UNSUPPORTED_PROTOCOL] = 'unsupported-protocol';
+  n[DROP_NOT_FOR_GATEWAY] = 'not-for-gateway';
+  n[DROP_PORT_NOT_PUBLISHED] = 'port-not-published';
+  n[DROP_CLIENT_NOT_ALLOWED] = 'client-not-allowed';
+  n[DROP_NO_FLOW] = 'no-connection';
+  n[DROP_NO_PINHOLE] = 'no-pinhole';
+  n[DROP_FLOW_TABLE_FULL] = 'connection-table-full';
+  n[DROP_NO_GATEWAY_PORT] = 'no-gateway-port';
+  n[DROP_HOLD_LIMIT] = 'hold-limit';
+  n[DROP_DUPLICATE] = 'duplicate-of-held-data';
+  n[DROP_REFUSED_CONNECTION] = 'refused-connection';
+  n[DROP_BAD_CHECKSUM] = 'bad-checksum';
+  n[DROP_TTL_EXCEEDED] = 'ttl-exceeded';
+  n[REFUSE_MALFORMED] = 'malformed-rpc';
+  n[REFUSE_BIND_INTERFACE] = 'bind-interface-not-allowed';
+  n[REFUSE_MAP_INTERFACE] = 'interface-not-published';
+  n[REFUSE_LOOKUP] = 'lookup-denied';
+  n[REFUSE_OPNUM] = 'epm-operation-not-allowed';
+  n[REFUSE_ENCRYPTED] = 'encrypted-epm-request';
+  n[REFUSE_AUTH_RESPONSE] = 'signed-epm-response';
+  n[REFUSE_MAPPING] = 'mapping-refused';
+  n[REFUSE_CALL_TOO_LARGE] = 'epm-response-too-large';
+  n[REFUSE_UNEXPECTED_PDU] = 'unexpected-pdu';
+  n[REFUSE_HOLD_LIMIT] = 'hold-limit';
+  return n;
+})();
+
+export function isRefusal(code: number): boolean {
+  return code >= REFUSE_MALFORMED;
+}

@@ -1,0 +1,178 @@
+/**
+ * One direction of a TCP connection that the gateway must READ before it forwards (the
+ * endpoint-mapper leg): segments whose bytes belong to a PDU that is not complete yet are held
+ * (copied — capture buffers are reused), patched in place once the PDU can be decided, then
+ * released in order. Rewrites are length-preserving, so sequence numbers never move.
+ *
+ * Sequence space of one direction:
+ *
+ *   releasedSeq          nextSeq
+ *   |  held (contiguous)  |   gap   | ahead (out of order) ...
+ *   forwarded <-----------+
+ *
+ * - `releasedSeq`: first byte not yet forwarded; bytes before it were sent (patched).
+ * - `nextSeq`: next byte the parser expects; [releasedSeq, nextSeq) are held.
+ * - ahead: segments after a hole, waiting for it to fill (bounded).
+ * Patches already sent are remembered (bounded ring) so a retransmission of released bytes is
+ * rewritten identically.
+ */
+import { PacketView, readPacket } from '../wire/packet.js';
+import { LINKTYPE_RAW } from '../wire/link.js';
+import { rewritePayload } from '../wire/rewrite.js';
+import { OK } from '../wire/status.js';
+import { seqAdd, seqDiff } from './seq.js';
+
+/** How a segment relates to the stream. */
+export const SEG_IN_ORDER = 0;
+/** Entirely before releasedSeq: a retransmission of bytes already forwarded. */
+export const SEG_RETRANSMIT = 1;
+/** Overlaps held bytes (not yet forwarded) and brings nothing new: the held copy will go. */
+export const SEG_DUPLICATE_HELD = 2;
+/** Starts after nextSeq: out of order. */
+export const SEG_AHEAD = 3;
+/** Starts before nextSeq but carries new bytes too. */
+export const SEG_OVERLAP = 4;
+
+/** Patches remembered per direction for retransmissions. */
+const PATCH_RING = 64;
+/** A patch covers one field, or the part of it inside one fragment: at most a few bytes. */
+const PATCH_MAX = 8;
+
+export class HeldSegment {
+  constructor(
+    readonly pkt: Uint8Array,
+    readonly seq: number,
+    readonly payloadOff: number,
+    readonly payloadLen: number,
+  ) {}
+}
+
+export type PacketEmit = (pkt: Uint8Array, off: number, len: number) => void;
+
+export class HeldStream {
+  synced = false;
+  nextSeq = 0;
+  releasedSeq = 0;
+  readonly held: HeldSegment[] = [];
+  readonly ahead: HeldSegment[] = [];
+  heldBytes = 0;
+  aheadBytes = 0;
+
+  private readonly patchSeq = new Uint32Array(PATCH_RING);
+  private readonly patchLen = new Uint8Array(PATCH_RING);
+  private readonly patchBytes = new Uint8Array(PATCH_RING * PATCH_MAX);
+  private patchCount = 0;
+  private patchNext = 0;
+  private readonly view = new PacketView();
+
+  /** First data byte is isn + 1. */
+  onSyn(isn: number): void {
+    if (this.synced) return;
+    this.nextSeq = this.releasedSeq = seqAdd(isn, 1);
+    this.synced = true;
+  }
+
+  /** Mid-stream pickup: the first segment seen starts the stream. */
+  startAt(seq: number): void {
+    this.nextSeq = this.releasedSeq = seq >>> 0;
+    this.synced = true;
+  }
+
+  classify(seq: number, len: number): number {
+    const rel = seqDiff(seq, this.nextSeq);
+    if (rel === 0) return SEG_IN_ORDER;
+    if (rel > 0) return SEG_AHEAD;
+    const end = seqAdd(seq, len);
+    if (seqDiff(end, this.releasedSeq) <= 0) return SEG_RETRANSMIT;
+    if (seqDiff(end, this.nextSeq) <= 0) return SEG_DUPLICATE_HELD;
+    return SEG_OVERLAP;
+  }
+
+  /** Keeps a copy of an IP packet whose payload [payloadOff, +payloadLen) starts at `seq`. */
+  hold(pkt: Uint8Array, off: number, len: number, seq: number, payloadOff: number, payloadLen: number): void {
+    const copy = pkt.slice(off, off + len);
+    this.held.push(new HeldSegment(copy, seq >>> 0, payloadOff - off, payloadLen));
+    this.heldBytes += len;
+  }
+
+  /** Keeps a copy of an out-of-order segment (kept sorted by seq). */
+  holdAhead(pkt: Uint8Array, off: number, len: number, seq: number, payloadOff: number, payloadLen: number): void {
+    for (const s of this.ahead) if (s.seq === seq >>> 0 && s.payloadLen >= payloadLen) return;
+    const copy = pkt.slice(off, off + len);
+    const seg = new HeldSegment(copy, seq >>> 0, payloadOff - off, payloadLen);
+    let i = this.ahead.length;
+    while (i > 0 && seqDiff(this.ahead[i - 1]!.seq, seg.seq) > 0) i--;
+    this.ahead.splice(i, 0, seg);
+    this.aheadBytes += len;
+  }
+
+  /** The first waiting out-of-order segment, if it now starts at or before nextSeq. */
+  takeReadyAhead(): HeldSegment | null {
+    const s = this.ahead[0];
+    if (s === undefined || seqDiff(s.seq, this.nextSeq) > 0) return null;
+    this.ahead.shift();
+    this.aheadBytes -= s.pkt.length;
+    return s;
+  }
+
+  /** Forwards every held segment in order; releasedSeq catches up with nextSeq. */
+  release(emit: PacketEmit): void {
+    for (const s of this.held) emit(s.pkt, 0, s.pkt.length);
+    this.held.length = 0;
+    this.heldBytes = 0;
+    this.releasedSeq = this.nextSeq;
+  }
+
+  /** Forgets held and waiting segments (connection refused or reset). */
+  dropAll(): void {
+    this.held.length = 0;
+    this.ahead.length = 0;
+    this.heldBytes = 0;
+    this.aheadBytes = 0;
+  }
+
+  /**
+   * Rewrites stream bytes [seq, seq+n) to bytes[bOff..]: in the held segments, in the packet
+   * being processed (`cur*`, may be null), and remembered for retransmissions.
+   */
+  patch(seq: number, bytes: Uint8Array, bOff: number, n: number, cur: Uint8Array | null, curView: PacketView | null, curSeq: number): void {
+    for (let done = 0; done < n; ) {
+      const k = Math.min(PATCH_MAX, n - done);
+      this.remember(seqAdd(seq, done), bytes, bOff + done, k);
+      done += k;
+    }
+    for (const s of this.held) this.patchSegment(s.pkt, s.seq, s.payloadOff, s.payloadLen, seq, bytes, bOff, n);
+    if (cur !== null && curView !== null) this.patchInView(cur, curView, curSeq, seq, bytes, bOff, n);
+  }
+
+  /** Applies remembered patches to a retransmitted segment so it carries the same bytes again. */
+  reapply(pkt: Uint8Array, view: PacketView, seq: number): void {
+    for (let i = 0; i < this.patchCount; i++) {
+      this.patchInView(pkt, view, seq, this.patchSeq[i]!, this.patchBytes, i * PATCH_MAX, this.patchLen[i]!);
+    }
+  }
+
+  private remember(seq: number, bytes: Uint8Array, off: number, n: number): void {
+    const i = this.patchNext;
+    this.patchSeq[i] = seq;
+    this.patchLen[i] = n;
+    this.patchBytes.set(bytes.subarray(off, off + n), i * PATCH_MAX);
+    this.patchNext = (i + 1) % PATCH_RING;
+    if (this.patchCount < PATCH_RING) this.patchCount++;
+  }
+
+  private patchSegment(pkt: Uint8Array, segSeq: number, payloadOff: number, payloadLen: number, seq: number, bytes: Uint8Array, bOff: number, n: number): void {
+    const from = Math.max(0, seqDiff(seq, segSeq));
+    const to = Math.min(payloadLen, seqDiff(seqAdd(seq, n), segSeq));
+    if (to <= from) return;
+    if (readPacket(pkt, 0, pkt.length, LINKTYPE_RAW, this.view) !== OK) return;
+    rewritePayload(pkt, this.view, payloadOff + from, bytes, bOff + (seqDiff(segSeq, seq) + from), to - from);
+  }
+
+  private patchInView(pkt: Uint8Array, view: PacketView, segSeq: number, seq: number, bytes: Uint8Array, bOff: number, n: number): void {
+    const from = Math.max(0, seqDiff(seq, segSeq));
+    const to = Math.min(view.payloadLen, seqDiff(seqAdd(seq, n), segSeq));
+    if (to <= from) return;
+    rewritePayload(pkt, view, view.payloadOff + from, bytes, bOff + (seqDiff(segSeq, seq) + from), to - from);
+  }
+}
