@@ -7,6 +7,9 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { runInspect } from './inspect.js';
 import { runReplay } from './replay.js';
+import { runDaemon } from './run.js';
+import { runCheck } from './check.js';
+import { runFlush, runMappings } from './admin-cmds.js';
 import { describeError } from './errors.js';
 
 function out(line: string): void {
@@ -47,6 +50,49 @@ async function main(argv: string[]): Promise<number> {
           .option('emitted-only', { type: 'boolean', default: false, describe: 'write only what the gateway sent (default: both directions of each interface)' }),
       (a) => {
         runReplay({ capture: a.capture, rules: a.rules, out: a.out, report: a.report, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly }, out, err);
+      },
+    )
+    .command(
+      'run',
+      'run the gateway daemon (root): capture, inspect and forward what the rules publish',
+      (y) => y.option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' }),
+      async (a) => {
+        code = await runDaemon({ rules: a.rules });
+      },
+    )
+    .command(
+      'check',
+      'validate a rules file and print the capture filters and nftables guard the daemon would install',
+      (y) => y.option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' }),
+      (a) => runCheck(a.rules, out),
+    )
+    .command(
+      'mappings',
+      'list the running daemon\'s pinholes (and connections), like conntrack -L',
+      (y) =>
+        y
+          .option('socket', { type: 'string', describe: 'admin socket (default: from --rules, else /run/rpcgw/admin.sock)' })
+          .option('rules', { type: 'string', describe: 'rules file naming the admin socket' })
+          .option('connections', { type: 'boolean', default: false, describe: 'also list connections' })
+          .option('json', { type: 'boolean', default: false, describe: 'JSON lines' }),
+      async (a) => {
+        code = await runMappings({ ...(a.socket ? { socket: a.socket } : {}), ...(a.rules ? { rules: a.rules } : {}), json: a.json, connections: a.connections }, out);
+      },
+    )
+    .command(
+      'flush',
+      'remove pinholes and connections from the running daemon',
+      (y) =>
+        y
+          .option('rule', { type: 'string', describe: 'only this rule' })
+          .option('client', { type: 'string', describe: 'only this client address' })
+          .option('socket', { type: 'string', describe: 'admin socket (default: from --rules, else /run/rpcgw/admin.sock)' })
+          .option('rules', { type: 'string', describe: 'rules file naming the admin socket' }),
+      async (a) => {
+        code = await runFlush(
+          { ...(a.socket ? { socket: a.socket } : {}), ...(a.rules ? { rules: a.rules } : {}), ...(a.rule ? { rule: a.rule } : {}), ...(a.client ? { client: a.client } : {}) },
+          out,
+        );
       },
     )
     .demandCommand(1, 'name a command (see --help)')

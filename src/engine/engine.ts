@@ -108,8 +108,35 @@ class EpmState {
   }
 }
 
+/** A live mapping or connection as `rpcgw mappings` lists it. */
+export interface MappingListing {
+  mapping: number;
+  rule: string;
+  client: string;
+  external: string;
+  server: string;
+  ageMs: number;
+  idleMs: number;
+  connections: number;
+  /** Time left before the pinhole closes; null while connections hold it open. */
+  expiresInMs: number | null;
+}
+
+export interface ConnectionListing {
+  flow: number;
+  kind: 'epm' | 'mapped';
+  rule: string;
+  client: string;
+  external: string;
+  gateway: string;
+  server: string;
+  ageMs: number;
+  idleMs: number;
+  state: number;
+}
+
 export class Engine implements EpmLegHost {
-  readonly rules: CompiledRules;
+  rules: CompiledRules;
   readonly flows: FlowTable;
   readonly mappings: MappingTable;
   readonly counters = new EngineCounters();
@@ -121,6 +148,13 @@ export class Engine implements EpmLegHost {
   private readonly maxHeldPerFlow: number;
   private readonly maxHeldTotal: number;
   private heldTotal = 0;
+  /**
+   * Tables store a rule *slot*, stable across reloads (by rule name), not the rule's position in
+   * the file: a SIGHUP that reorders or adds rules keeps every mapping of the rules that remain.
+   */
+  private ruleBySlot: (CompiledRule | null)[] = [];
+  private slotOfIndex = new Int32Array(0);
+  private readonly slotOfName = new Map<string, number>();
   private readonly view = new PacketView();
   private readonly aheadView = new PacketView();
   private readonly epm = new Map<number, EpmState>();
@@ -162,6 +196,7 @@ export class Engine implements EpmLegHost {
       this.counters.mappingsExpired++;
       this.events.mappingExpired(this.mappingRecord(id), this.nowMs);
     };
+    this.assignSlots(opts.rules);
     this.emitExternal = (pkt, off, len) => this.send(SIDE_EXTERNAL, pkt, off, len);
     this.emitInternal = (pkt, off, len) => this.send(SIDE_INTERNAL, pkt, off, len);
   }
@@ -224,7 +259,7 @@ export class Engine implements EpmLegHost {
       if (r < 0) return -(this.isExternalAddress(v.dst4) ? DROP_CLIENT_NOT_ALLOWED : DROP_NOT_FOR_GATEWAY);
       if (!isSyn && !pickup) return -DROP_NO_FLOW;
       const rule = this.rules.rules[r]!;
-      const flow = this.flows.create(FLOW_EPM, r, -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
+      const flow = this.flows.create(FLOW_EPM, this.slotOfIndex[r]!, -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
       if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
       const st = this.epmPool.pop() ?? new EpmState(this, this.rules.gateway.limits.maxHeldBytesPerFlow);
       st.leg.init(rule, v.dst4, pickup);
@@ -243,9 +278,10 @@ export class Engine implements EpmLegHost {
       return -(this.isExternalAddress(v.dst4) ? DROP_PORT_NOT_PUBLISHED : DROP_NOT_FOR_GATEWAY);
     }
     if (!isSyn && !pickup) return -DROP_NO_FLOW;
-    const rule = this.rules.rules[this.mappings.ruleIdx(m)]!;
+    const slot = this.mappings.ruleIdx(m);
+    const rule = this.ruleBySlot[slot]!;
     const flow = this.flows.create(
-      FLOW_MAPPED, rule.index, m, v.src4, v.srcPort, v.dst4, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
+      FLOW_MAPPED, slot, m, v.src4, v.srcPort, v.dst4, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
     );
     if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
     this.mappings.connOpened(m, nowMs);
@@ -387,7 +423,7 @@ export class Engine implements EpmLegHost {
     this.sendRst(SIDE_EXTERNAL, fl.extIp(flow), fl.extPort(flow), fl.clientIp(flow), fl.clientPort(flow), toClientSeq);
     this.sendRst(SIDE_INTERNAL, this.gwIp, fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
     fl.onPacket(flow, true, TCP_RST, 0, this.nowMs);
-    const rule = this.rules.rules[fl.ruleIdx(flow)]!;
+    const rule = this.ruleBySlot[fl.ruleIdx(flow)]!;
     this.events.connectionRefused(
       {
         flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
@@ -416,10 +452,11 @@ export class Engine implements EpmLegHost {
   acquireMapping(serverIp: number, serverPort: number): number {
     const flow = this.curFlow;
     const fl = this.flows;
-    const rule = this.rules.rules[fl.ruleIdx(flow)]!;
+    const slot = fl.ruleIdx(flow);
+    const rule = this.ruleBySlot[slot]!;
     const before = this.mappings.count;
     const id = this.mappings.acquire(
-      rule.index, rule.portLo, rule.portHi, rule.maxMappingsPerClient, fl.clientIp(flow), fl.extIp(flow), serverIp, serverPort, this.nowMs, rule.pinholeTimeoutMs,
+      slot, rule.portLo, rule.portHi, rule.maxMappingsPerClient, fl.clientIp(flow), fl.extIp(flow), serverIp, serverPort, this.nowMs, rule.pinholeTimeoutMs,
     );
     if (id < 0) return id;
     if (this.mappings.count > before) {
@@ -438,7 +475,7 @@ export class Engine implements EpmLegHost {
     const fl = this.flows;
     this.events.towerRewritten(
       {
-        flow, rule: this.rules.rules[fl.ruleIdx(flow)]!.name, client: ipv4ToString(fl.clientIp(flow)),
+        flow, rule: this.ruleBySlot[fl.ruleIdx(flow)]?.name ?? '', client: ipv4ToString(fl.clientIp(flow)),
         op: opnum === EPT_MAP ? 'ept_map' : 'ept_lookup', interface: towerUuidToString(buf, t.ifUuidOff), version: `${t.ifMajor}.${t.ifMinor}`,
         original: `${ipv4ToString(t.ipv4)}:${t.port}`, rewritten: `${ipv4ToString(newIp)}:${newPort}`, mapping: this.lastMapping,
       },
@@ -494,7 +531,7 @@ export class Engine implements EpmLegHost {
     const fl = this.flows;
     const m = fl.mappingIdx(flow);
     return {
-      flow, kind: fl.kind(flow) === FLOW_EPM ? 'epm' : 'mapped', rule: this.rules.rules[fl.ruleIdx(flow)]!.name,
+      flow, kind: fl.kind(flow) === FLOW_EPM ? 'epm' : 'mapped', rule: this.ruleBySlot[fl.ruleIdx(flow)]?.name ?? '',
       client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`, external: `${ipv4ToString(fl.extIp(flow))}:${fl.extPort(flow)}`,
       gateway: `${ipv4ToString(fl.gwIp(flow))}:${fl.gwPort(flow)}`, server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`,
       ...(m >= 0 ? { mapping: m } : {}),
@@ -504,14 +541,111 @@ export class Engine implements EpmLegHost {
   private mappingRecord(id: number): import('./events.js').MappingRecord {
     const m = this.mappings;
     return {
-      mapping: id, rule: this.rules.rules[m.ruleIdx(id)]?.name ?? '', client: ipv4ToString(m.clientIp(id)),
+      mapping: id, rule: this.ruleBySlot[m.ruleIdx(id)]?.name ?? '', client: ipv4ToString(m.clientIp(id)),
       external: `${ipv4ToString(m.extIp(id))}:${m.extPort(id)}`, server: `${ipv4ToString(m.serverIp(id))}:${m.serverPort(id)}`,
     };
   }
 
   /** The rule a flow belongs to. */
   ruleOf(flow: number): CompiledRule {
-    return this.rules.rules[this.flows.ruleIdx(flow)]!;
+    return this.ruleBySlot[this.flows.ruleIdx(flow)]!;
+  }
+
+  // ---- administration (reload, flush, listings) ---------------------------------------------
+
+  /** Gives every rule of `rules` a slot: its old one if the name existed, else a free one. */
+  private assignSlots(rules: CompiledRules): Set<number> {
+    const kept = new Set<number>();
+    this.slotOfIndex = new Int32Array(rules.rules.length);
+    for (const r of rules.rules) {
+      let slot = this.slotOfName.get(r.name);
+      if (slot === undefined) {
+        slot = this.ruleBySlot.findIndex((x, i) => x === null && !kept.has(i));
+        if (slot < 0) slot = this.ruleBySlot.length;
+        this.slotOfName.set(r.name, slot);
+      }
+      this.ruleBySlot[slot] = r;
+      this.slotOfIndex[r.index] = slot;
+      kept.add(slot);
+    }
+    return kept;
+  }
+
+  /**
+   * New rules in force. Mappings and connections of rules that still exist (by name) survive;
+   * those of removed rules are closed. The gateway section must not change (the caller checks:
+   * interfaces and addresses are what capture and the kernel guard were set up for).
+   */
+  reload(rules: CompiledRules, nowMs: number): { removedRules: string[]; closedConnections: number; removedMappings: number } {
+    this.nowMs = nowMs;
+    const oldNames = new Map(this.slotOfName);
+    this.rules = rules;
+    const kept = this.assignSlots(rules);
+    const removedRules: string[] = [];
+    let closedConnections = 0;
+    let removedMappings = 0;
+    for (const [name, slot] of oldNames) {
+      if (kept.has(slot)) continue;
+      removedRules.push(name);
+      const r = this.flush(name, -1);
+      closedConnections += r.connections;
+      removedMappings += r.mappings;
+      this.slotOfName.delete(name);
+      this.ruleBySlot[slot] = null;
+    }
+    for (const [flow, st] of this.epm) st.leg.rule = this.ruleBySlot[this.flows.ruleIdx(flow)]!;
+    return { removedRules, closedConnections, removedMappings };
+  }
+
+  /** Removes the mappings and connections of a rule and/or a client (`rpcgw flush`). */
+  flush(ruleName: string | null, clientIp: number): { mappings: number; connections: number } {
+    let slot = -1;
+    if (ruleName !== null) {
+      const s = this.slotOfName.get(ruleName);
+      if (s === undefined) return { mappings: 0, connections: 0 };
+      slot = s;
+    }
+    const victims: number[] = [];
+    this.flows.forEach((id) => {
+      if ((slot < 0 || this.flows.ruleIdx(id) === slot) && (clientIp < 0 || this.flows.clientIp(id) === clientIp >>> 0)) victims.push(id);
+    });
+    for (const id of victims) {
+      this.flowGone(id, 'flushed');
+      this.flows.remove(id);
+    }
+    const mappings = this.mappings.removeWhere(slot, clientIp < 0 ? -1 : clientIp >>> 0);
+    return { mappings, connections: victims.length };
+  }
+
+  listMappings(nowMs: number): MappingListing[] {
+    const m = this.mappings;
+    const out: MappingListing[] = [];
+    m.forEach((id) => {
+      const exp = m.expiresAtMs(id);
+      out.push({
+        ...this.mappingRecord(id), ageMs: nowMs - m.createdMs(id), idleMs: nowMs - m.lastActivityMs(id), connections: m.connCount(id),
+        expiresInMs: exp < 0 ? null : Math.max(0, exp - nowMs),
+      });
+    });
+    return out;
+  }
+
+  listConnections(nowMs: number): ConnectionListing[] {
+    const fl = this.flows;
+    const out: ConnectionListing[] = [];
+    fl.forEach((id) => {
+      const r = this.connectionRecord(id);
+      out.push({
+        flow: id, kind: r.kind, rule: r.rule, client: r.client, external: r.external, gateway: r.gateway, server: r.server,
+        ageMs: nowMs - fl.createdMs(id), idleMs: nowMs - fl.lastSeenMs(id), state: fl.state(id),
+      });
+    });
+    return out;
+  }
+
+  /** Held bytes on EPM connections, for metrics. */
+  get heldBytes(): number {
+    return this.heldTotal;
   }
 }
 

@@ -80,7 +80,9 @@ export class ByteStream {
   private storeAhead(seq: number, data: Uint8Array, off: number, len: number, frame: number, sink: StreamSink): number {
     for (const s of this.ahead) if (s.seq === seq >>> 0 && s.data.length >= len) return PUSH_DUPLICATE;
     if (len > MAX_AHEAD_BYTES) return PUSH_DROPPED;
-    this.ahead.push({ seq: seq >>> 0, data: data.slice(off, off + len), frame });
+    const copy = new Uint8Array(len); // not .slice(): on a Buffer that is a view of reused memory
+    copy.set(data.subarray(off, off + len));
+    this.ahead.push({ seq: seq >>> 0, data: copy, frame });
     this.aheadBytes += len;
     this.ahead.sort((a, b) => seqDiff(a.seq, b.seq));
     while (this.ahead.length > MAX_AHEAD_SEGMENTS || this.aheadBytes > MAX_AHEAD_BYTES) this.skipHole(sink);

@@ -90,7 +90,7 @@ export class HeldStream {
 
   /** Keeps a copy of an IP packet whose payload [payloadOff, +payloadLen) starts at `seq`. */
   hold(pkt: Uint8Array, off: number, len: number, seq: number, payloadOff: number, payloadLen: number): void {
-    const copy = pkt.slice(off, off + len);
+    const copy = copyOf(pkt, off, len);
     this.held.push(new HeldSegment(copy, seq >>> 0, payloadOff - off, payloadLen));
     this.heldBytes += len;
   }
@@ -98,7 +98,7 @@ export class HeldStream {
   /** Keeps a copy of an out-of-order segment (kept sorted by seq). */
   holdAhead(pkt: Uint8Array, off: number, len: number, seq: number, payloadOff: number, payloadLen: number): void {
     for (const s of this.ahead) if (s.seq === seq >>> 0 && s.payloadLen >= payloadLen) return;
-    const copy = pkt.slice(off, off + len);
+    const copy = copyOf(pkt, off, len);
     const seg = new HeldSegment(copy, seq >>> 0, payloadOff - off, payloadLen);
     let i = this.ahead.length;
     while (i > 0 && seqDiff(this.ahead[i - 1]!.seq, seg.seq) > 0) i--;
@@ -175,4 +175,14 @@ export class HeldStream {
     if (to <= from) return;
     rewritePayload(pkt, view, view.payloadOff + from, bytes, bOff + (seqDiff(segSeq, seq) + from), to - from);
   }
+}
+
+/**
+ * A real copy: `Buffer.prototype.slice` (live capture buffers are Buffers) returns a view of
+ * memory that the capture library overwrites with the next packet.
+ */
+function copyOf(src: Uint8Array, off: number, len: number): Uint8Array {
+  const copy = new Uint8Array(len);
+  copy.set(src.subarray(off, off + len));
+  return copy;
 }

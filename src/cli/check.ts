@@ -1,0 +1,34 @@
+/**
+ * `rpcgw check --rules <file>`: validates a rules file and prints what `rpcgw run` would install
+ * (capture filters, nftables guard) without touching the host.
+ */
+import { ipv4ToString } from '../wire/addr.js';
+import { formatProblem } from '../policy/errors.js';
+import { LOOKUP_NAMES } from '../policy/compiled.js';
+import { captureFilters } from '../dataplane/bpf.js';
+import { guardRuleset } from '../dataplane/kernel-guard.js';
+import { readRulesFile } from './rules-file.js';
+
+export function runCheck(file: string, write: (line: string) => void): void {
+  const { rules, warnings } = readRulesFile(file);
+  const g = rules.gateway;
+  write(`${file}: valid, ${rules.rules.length} rule(s), ${rules.rules.filter((r) => r.enabled).length} enabled`);
+  for (const w of warnings) write(`warning: ${formatProblem(w)}`);
+  write('');
+  write(`external: ${g.externalInterface} ${ipv4ToString(g.externalIp)}    internal: ${g.internalInterface} ${ipv4ToString(g.internalIp)}`);
+  for (const r of rules.rules) {
+    const ifs = r.anyInterface ? 'any interface' : r.ifLabel.join(', ');
+    write(
+      `rule ${r.name}${r.enabled ? '' : ' (disabled)'}: ${ipv4ToString(r.externalIp)}:135 -> ${ipv4ToString(r.serverIp)}:135, mapped ports ${r.portLo}-${r.portHi}, ` +
+        `${ifs}; lookup ${LOOKUP_NAMES[r.lookup]}, pinhole ${r.pinholeTimeoutMs / 1000}s, idle ${r.idleTimeoutMs / 1000}s`,
+    );
+  }
+  const f = captureFilters(rules);
+  write('');
+  write('capture filters (libpcap):');
+  write(`  ${g.externalInterface}: ${f.external}`);
+  write(`  ${g.internalInterface}: ${f.internal}`);
+  write('');
+  write('kernel guard (nftables):');
+  for (const line of guardRuleset(rules).trimEnd().split('\n')) write(`  ${line}`);
+}

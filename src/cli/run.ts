@@ -1,0 +1,172 @@
+/**
+ * `rpcgw run --rules <file>`: the daemon. Start-up either completes (capture on both interfaces,
+ * kernel guard installed, admin socket and metrics listening, a `ready` record logged) or fails
+ * with one clear reason and leaves nothing behind: every step that changed the host is undone
+ * in reverse order — on a start-up failure, on SIGTERM/SIGINT, and on the crash path.
+ * SIGHUP reloads the rules; an invalid file is refused with located errors and the old rules
+ * stay in force.
+ */
+import pino from 'pino';
+import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
+import type { CompiledRules } from '../policy/compiled.js';
+import { formatProblem } from '../policy/errors.js';
+import { RulesError } from '../policy/load.js';
+import { LiveDataplane } from '../dataplane/live.js';
+import { captureFilters } from '../dataplane/bpf.js';
+import { GUARD_FAMILY, GUARD_TABLE, guardExists, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
+import { disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
+import { engineLog } from '../ops/engine-log.js';
+import { metricsText, serveMetrics } from '../ops/metrics.js';
+import { serveAdmin, type AdminRequest } from '../ops/admin.js';
+import { acquireInstanceLock } from '../ops/lock.js';
+import { readRulesFile } from './rules-file.js';
+import { describeError } from './errors.js';
+
+export interface RunArgs {
+  rules: string;
+}
+
+/** What must match between the running rules and a reload (capture and guard were set up for it). */
+function gatewayKey(r: CompiledRules): string {
+  const g = r.gateway;
+  return JSON.stringify([g.externalInterface, g.externalIp, g.internalInterface, g.internalIp, g.adminSocket, g.metricsListen]);
+}
+
+export async function runDaemon(args: RunArgs): Promise<number> {
+  if (process.getuid?.() !== 0) throw new Error('rpcgw run must run as root (packet capture, raw sockets, nftables, ethtool)');
+  const loaded = readRulesFile(args.rules);
+  let rules = loaded.rules;
+  const g = rules.gateway;
+  const log = pino({ level: g.logLevel, base: { service: 'rpcgw' } }, pino.destination({ dest: 1, sync: true }));
+  for (const w of loaded.warnings) log.warn({ event: 'rules-warning', file: args.rules, path: w.path, rule: w.rule }, formatProblem(w));
+
+  // Everything that changed the host, undone in reverse order.
+  const undo: { what: string; fn: () => void }[] = [];
+  let stopping = false;
+  const cleanup = (): void => {
+    while (undo.length > 0) {
+      const step = undo.pop()!;
+      try {
+        step.fn();
+      } catch (e) {
+        log.error({ event: 'cleanup-error', step: step.what, error: describeError(e) }, `cleanup of ${step.what} failed`);
+      }
+    }
+  };
+
+  try {
+    undo.push({ what: 'instance lock', fn: acquireInstanceLock(g.adminSocket + '.pid') });
+    if (guardExists()) {
+      // We hold the lock, so no live rpcgw owns it: a previous daemon was killed without cleanup.
+      log.warn({ event: 'stale-guard', table: `${GUARD_FAMILY} ${GUARD_TABLE}` }, 'removing the kernel guard a killed rpcgw left behind');
+      removeGuard();
+    }
+    for (const iface of [g.externalInterface, g.internalInterface]) {
+      const saved: SavedOffloads = disableOffloads(iface);
+      undo.push({ what: `offloads on ${iface}`, fn: () => restoreOffloads(saved) });
+      if (saved.changed.length > 0) log.info({ event: 'offloads-off', interface: iface, changed: saved.changed }, `offloads off on ${iface}`);
+    }
+    installGuard(rules);
+    undo.push({ what: 'kernel guard', fn: () => void removeGuard() });
+
+    const events = engineLog(log);
+    const dp = new LiveDataplane(rules, events, (now) => events.flushSuppressed(now));
+    dp.start();
+    undo.push({ what: 'capture', fn: () => dp.stop() });
+
+    const admin = await serveAdmin(g.adminSocket, (req) => handleAdmin(dp, req));
+    undo.push({ what: 'admin socket', fn: () => admin.close() });
+    if (g.metricsListen !== null) {
+      const server = await serveMetrics(g.metricsListen, () => metricsText(dp.engine, dp.counters));
+      undo.push({ what: 'metrics listener', fn: () => server.close() });
+    }
+
+    const reload = (): void => {
+      let next: CompiledRules;
+      try {
+        const l = readRulesFile(args.rules);
+        next = l.rules;
+        for (const w of l.warnings) log.warn({ event: 'rules-warning', file: args.rules, path: w.path, rule: w.rule }, formatProblem(w));
+      } catch (e) {
+        dp.counters.reloadFailures++;
+        const problems = e instanceof RulesError ? e.problems.map(formatProblem) : [describeError(e)];
+        log.error({ event: 'reload-refused', file: args.rules, problems }, 'rules file refused; the rules in force are unchanged');
+        return;
+      }
+      if (gatewayKey(next) !== gatewayKey(rules)) {
+        dp.counters.reloadFailures++;
+        log.error({ event: 'reload-refused', file: args.rules }, 'the gateway section changed (interfaces, addresses, admin socket or metrics): restart rpcgw to apply it; the rules in force are unchanged');
+        return;
+      }
+      try {
+        installGuard(next);
+      } catch (e) {
+        dp.counters.reloadFailures++;
+        log.error({ event: 'reload-refused', file: args.rules, error: describeError(e) }, 'kernel guard update failed; the rules in force are unchanged');
+        return;
+      }
+      const result = dp.reload(next);
+      rules = next;
+      dp.counters.reloads++;
+      log.info({ event: 'reload', file: args.rules, rules: next.rules.map((r) => r.name), ...result }, 'rules reloaded');
+    };
+
+    const stopped = new Promise<number>((resolve) => {
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ event: 'stopping', signal }, `stopping on ${signal}`);
+        cleanup();
+        log.info({ event: 'stopped' }, 'stopped; kernel guard removed, offloads restored');
+        resolve(0);
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', reload);
+      const crash = (e: unknown): void => {
+        log.fatal({ event: 'crash', error: describeError(e) }, 'unexpected error; cleaning up');
+        stopping = true;
+        cleanup();
+        process.exit(1);
+      };
+      process.on('uncaughtException', crash);
+      process.on('unhandledRejection', crash);
+    });
+
+    const filters = captureFilters(rules);
+    log.info(
+      {
+        event: 'ready', pid: process.pid, rules: args.rules, external: { interface: g.externalInterface, address: ipv4ToString(g.externalIp) },
+        internal: { interface: g.internalInterface, address: ipv4ToString(g.internalIp) }, filters, adminSocket: g.adminSocket,
+        metrics: g.metricsListen, published: rules.rules.filter((r) => r.enabled).map((r) => ({ rule: r.name, server: ipv4ToString(r.serverIp), external: ipv4ToString(r.externalIp), mappedPorts: `${r.portLo}-${r.portHi}` })),
+      },
+      'rpcgw ready',
+    );
+    return await stopped;
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+
+function handleAdmin(dp: LiveDataplane, req: AdminRequest): unknown {
+  const now = Date.now();
+  switch (req.cmd) {
+    case 'mappings':
+      return { mappings: dp.engine.listMappings(now) };
+    case 'connections':
+      return { connections: dp.engine.listConnections(now) };
+    case 'status':
+      return { pid: process.pid, pinholes: dp.engine.mappings.count, connections: dp.engine.flows.count, counters: dp.counters };
+    case 'flush': {
+      let client = -1;
+      if (req.client !== undefined) {
+        client = parseIpv4(req.client);
+        if (client < 0) return { error: `client: not an IPv4 address: ${req.client}` };
+      }
+      return { flushed: dp.engine.flush(req.rule ?? null, client) };
+    }
+    default:
+      return { error: `unknown command ${String((req as { cmd?: unknown }).cmd)}` };
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * libpcap filters compiled from the rules: each side captures only what the engine handles, so
+ * the gateway's own traffic (and the packets it injects) never reaches the engine.
+ *   external: TCP to a rule's external address, on 135 or the rule's mapped ports
+ *   internal: TCP from a published server to the gateway's internal address
+ */
+import { ipv4ToString } from '../wire/addr.js';
+import type { CompiledRules } from '../policy/compiled.js';
+
+export interface CaptureFilters {
+  external: string;
+  internal: string;
+}
+
+export function captureFilters(rules: CompiledRules): CaptureFilters {
+  const enabled = rules.rules.filter((r) => r.enabled);
+  const byExternal = new Map<number, string[]>();
+  for (const r of enabled) {
+    const ports = byExternal.get(r.externalIp) ?? ['dst port 135'];
+    ports.push(r.portLo === r.portHi ? `dst port ${r.portLo}` : `dst portrange ${r.portLo}-${r.portHi}`);
+    byExternal.set(r.externalIp, ports);
+  }
+  const ext = [...byExternal].map(([ip, ports]) => `(dst host ${ipv4ToString(ip)} and (${[...new Set(ports)].join(' or ')}))`);
+  const servers = [...new Set(enabled.map((r) => r.serverIp))].map((ip) => `src host ${ipv4ToString(ip)}`);
+  // With no enabled rule nothing may match: a filter that never matches, not an empty one (= all).
+  const never = 'ip and tcp and less 1';
+  return {
+    external: ext.length > 0 ? `ip and tcp and (${ext.join(' or ')})` : never,
+    internal: servers.length > 0 ? `ip and tcp and dst host ${ipv4ToString(rules.gateway.internalIp)} and (${servers.join(' or ')})` : never,
+  };
+}

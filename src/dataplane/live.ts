@@ -1,0 +1,168 @@
+/**
+ * The live packet path: libpcap capture (cap) on the external and internal interfaces, each
+ * frame handed to the engine with the wall-clock time, and what the engine emits sent at once,
+ * synchronously, through one raw IPv4 socket (IPPROTO_RAW implies IP_HDRINCL; the kernel routes
+ * and resolves neighbours). There is no send queue: a packet the kernel will not take right now
+ * (socket buffer full) is counted and dropped, as a router under overload would — a queue grew
+ * without bound when measured (DESIGN.md). Capture buffers are reused by cap for every packet;
+ * the engine copies what it must keep.
+ */
+import cap from 'cap';
+import raw, { type RawSocket } from 'raw-socket';
+import { Engine } from '../engine/engine.js';
+import type { EngineEvents } from '../engine/events.js';
+import { SIDE_EXTERNAL, SIDE_INTERNAL } from '../engine/events.js';
+import type { CompiledRules } from '../policy/compiled.js';
+import { captureFilters } from './bpf.js';
+import type { DataplaneCounters } from '../ops/metrics.js';
+
+const ETH_HDR_LEN = 14;
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_VLAN = 0x8100;
+const SLL_HDR_LEN = 16;
+/** Kernel ring per capture handle. */
+const CAPTURE_RING_BYTES = 16 * 1024 * 1024;
+/** One frame; offloads are off, so frames are MTU-sized, but jumbo frames must fit. */
+const FRAME_BUFFER_BYTES = 65536;
+/** Cached destination strings (raw-socket's sendto takes a dotted quad). */
+const MAX_ADDRESS_CACHE = 65536;
+const IPPROTO_RAW = 255;
+
+export class LiveError extends Error {}
+
+class CaptureSide {
+  readonly cap = new cap.Cap();
+  readonly buf = Buffer.alloc(FRAME_BUFFER_BYTES);
+  linkType = '';
+
+  constructor(
+    readonly side: number,
+    readonly iface: string,
+  ) {}
+
+  open(filter: string): void {
+    try {
+      this.linkType = this.cap.open(this.iface, filter, CAPTURE_RING_BYTES, this.buf);
+    } catch (e) {
+      throw new LiveError(`cannot capture on ${this.iface}: ${(e as Error).message} (filter: ${filter})`);
+    }
+    if (this.linkType !== 'ETHERNET' && this.linkType !== 'LINUX_SLL' && this.linkType !== 'RAW') {
+      this.cap.close();
+      throw new LiveError(`${this.iface}: link type ${this.linkType} is not supported (Ethernet, Linux cooked or raw IP)`);
+    }
+  }
+}
+
+export class LiveDataplane {
+  readonly engine: Engine;
+  readonly counters: DataplaneCounters = { sendErrors: 0, truncatedFrames: 0, undecodableFrames: 0, reloads: 0, reloadFailures: 0 };
+  private readonly ext: CaptureSide;
+  private readonly int: CaptureSide;
+  private sock: RawSocket | null = null;
+  private readonly addrCache = new Map<number, string>();
+  private readonly sendDone = (): void => {};
+  private ticker: NodeJS.Timeout | null = null;
+
+  constructor(rules: CompiledRules, events: EngineEvents, private readonly onTick: (nowMs: number) => void = () => {}) {
+    this.ext = new CaptureSide(SIDE_EXTERNAL, rules.gateway.externalInterface);
+    this.int = new CaptureSide(SIDE_INTERNAL, rules.gateway.internalInterface);
+    this.engine = new Engine({
+      rules,
+      events,
+      seed: (Math.random() * 0x100000000) >>> 0,
+      midstreamPickup: false,
+      output: { emit: (side, pkt, off, len) => this.send(pkt, off, len) },
+    });
+  }
+
+  start(): void {
+    try {
+      this.sock = raw.createSocket({ protocol: IPPROTO_RAW });
+      this.sock.on('error', () => this.counters.sendErrors++);
+    } catch (e) {
+      throw new LiveError(`cannot open a raw IPv4 socket: ${(e as Error).message} (rpcgw run needs root)`);
+    }
+    const filters = captureFilters(this.engine.rules);
+    this.ext.open(filters.external);
+    this.int.open(filters.internal);
+    for (const s of [this.ext, this.int]) s.cap.on('packet', (nbytes, truncated) => this.onFrame(s, nbytes, truncated));
+    this.ticker = setInterval(() => {
+      const now = Date.now();
+      this.engine.tick(now);
+      this.onTick(now);
+    }, 1000);
+  }
+
+  /** New rules: the engine keeps the mappings of rules that remain; capture filters follow. */
+  reload(rules: CompiledRules): ReturnType<Engine['reload']> {
+    const result = this.engine.reload(rules, Date.now());
+    const filters = captureFilters(rules);
+    this.ext.open(filters.external);
+    this.int.open(filters.internal);
+    return result;
+  }
+
+  stop(): void {
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+    for (const s of [this.ext, this.int]) {
+      try {
+        s.cap.close();
+      } catch {
+        // not open
+      }
+    }
+    try {
+      this.sock?.close();
+    } catch {
+      // already closed
+    }
+    this.sock = null;
+  }
+
+  private onFrame(s: CaptureSide, nbytes: number, truncated: boolean): void {
+    if (truncated) {
+      this.counters.truncatedFrames++;
+      return;
+    }
+    const b = s.buf;
+    let ipOff = 0;
+    if (s.linkType === 'ETHERNET') {
+      let type = (b[12]! << 8) | b[13]!;
+      ipOff = ETH_HDR_LEN;
+      if (type === ETHERTYPE_VLAN) {
+        type = (b[16]! << 8) | b[17]!;
+        ipOff += 4;
+      }
+      if (type !== ETHERTYPE_IPV4) {
+        this.counters.undecodableFrames++;
+        return;
+      }
+    } else if (s.linkType === 'LINUX_SLL') {
+      ipOff = SLL_HDR_LEN;
+    }
+    if (nbytes <= ipOff) {
+      this.counters.undecodableFrames++;
+      return;
+    }
+    this.engine.onPacket(s.side, b, ipOff, nbytes - ipOff, Date.now());
+  }
+
+  private send(pkt: Uint8Array, off: number, len: number): void {
+    const sock = this.sock;
+    if (sock === null) return;
+    const b = Buffer.isBuffer(pkt) ? pkt : Buffer.from(pkt.buffer, pkt.byteOffset, pkt.byteLength);
+    const dst = ((b[off + 16]! << 24) | (b[off + 17]! << 16) | (b[off + 18]! << 8) | b[off + 19]!) >>> 0;
+    let addr = this.addrCache.get(dst);
+    if (addr === undefined) {
+      if (this.addrCache.size >= MAX_ADDRESS_CACHE) this.addrCache.clear();
+      addr = `${dst >>> 24}.${(dst >>> 16) & 255}.${(dst >>> 8) & 255}.${dst & 255}`;
+      this.addrCache.set(dst, addr);
+    }
+    try {
+      sock.wrap.send(b, off, len, addr, this.sendDone);
+    } catch {
+      this.counters.sendErrors++;
+    }
+  }
+}
