@@ -2,10 +2,12 @@
  * libpcap filters compiled from the rules: each side captures only what the engine handles, so
  * the gateway's own traffic (and the packets it injects) never reaches the engine.
  *   external: TCP to a rule's external address, on 135 or the rule's mapped ports
- *   internal: TCP from a published server to the gateway's internal address
+ *   internal: TCP from a published server to the gateway's internal address; with notifications,
+ *             UDP from such a server to the relay ports (and, for encrypted sessions with a
+ *             pinhole, to the rule's notification ports)
  */
 import { ipv4ToString } from '../wire/addr.js';
-import type { CompiledRules } from '../policy/compiled.js';
+import { NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
 
 export interface CaptureFilters {
   external: string;
@@ -22,10 +24,27 @@ export function captureFilters(rules: CompiledRules): CaptureFilters {
   }
   const ext = [...byExternal].map(([ip, ports]) => `(dst host ${ipv4ToString(ip)} and (${[...new Set(ports)].join(' or ')}))`);
   const servers = [...new Set(enabled.map((r) => r.serverIp))].map((ip) => `src host ${ipv4ToString(ip)}`);
+  const g = rules.gateway;
+  // New-mail notifications: datagrams to the relay ports, and (encrypted sessions with a
+  // pinhole) to clients on a rule's notification ports.
+  const notifying = enabled.filter((r) => r.notifications);
+  const udp: string[] = [];
+  if (notifying.length > 0) {
+    udp.push(`(dst host ${ipv4ToString(g.internalIp)} and dst portrange ${g.notifyRelayLo}-${g.notifyRelayHi})`);
+    for (const r of notifying) {
+      if (r.notificationsWhenEncrypted === NOTIFY_PINHOLE) udp.push(`(src host ${ipv4ToString(r.serverIp)} and dst portrange ${r.notifyPortLo}-${r.notifyPortHi})`);
+    }
+  }
+  const notifyServers = [...new Set(notifying.map((r) => `src host ${ipv4ToString(r.serverIp)}`))];
   // With no enabled rule nothing may match: a filter that never matches, not an empty one (= all).
   const never = 'ip and tcp and less 1';
   return {
     external: ext.length > 0 ? `ip and tcp and (${ext.join(' or ')})` : never,
-    internal: servers.length > 0 ? `ip and tcp and dst host ${ipv4ToString(rules.gateway.internalIp)} and (${servers.join(' or ')})` : never,
+    internal:
+      servers.length === 0
+        ? never
+        : `ip and ((tcp and dst host ${ipv4ToString(g.internalIp)} and (${servers.join(' or ')}))` +
+          (udp.length > 0 ? ` or (udp and (${notifyServers.join(' or ')}) and (${udp.join(' or ')}))` : '') +
+          ')',
   };
 }

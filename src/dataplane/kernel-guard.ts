@@ -34,11 +34,16 @@ export function guardRuleset(rules: CompiledRules): string {
   if (servers.length > 0) {
     lines.push(`    ip saddr { ${servers.join(', ')} } ip daddr ${ipv4ToString(g.internalIp)} meta l4proto tcp counter drop comment "published servers to the gateway's NAT ports"`);
   }
+  const notifying = [...new Set(enabled.filter((r) => r.notifications).map((r) => ipv4ToString(r.serverIp)))];
+  if (notifying.length > 0) {
+    lines.push(`    ip saddr { ${notifying.join(', ')} } ip daddr ${ipv4ToString(g.internalIp)} udp dport ${g.notifyRelayLo}-${g.notifyRelayHi} counter drop comment "new-mail notifications the daemon relays"`);
+  }
   lines.push('  }');
   lines.push('  chain forward {');
   lines.push('    type filter hook forward priority -150; policy accept;');
   if (externals.length > 0) lines.push(`    iifname ${ext} ip daddr { ${externals.join(', ')} } counter drop comment "never routed around the daemon"`);
   if (servers.length > 0) lines.push(`    iifname ${ext} ip daddr { ${servers.join(', ')} } counter drop comment "published servers only through the daemon"`);
+  if (notifying.length > 0) lines.push(`    ip saddr { ${notifying.join(', ')} } oifname ${ext} meta l4proto udp counter drop comment "notifications only through the daemon"`);
   lines.push('  }');
   lines.push('}');
   return lines.join('\n') + '\n';

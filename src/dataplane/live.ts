@@ -31,25 +31,48 @@ const IPPROTO_RAW = 255;
 export class LiveError extends Error {}
 
 class CaptureSide {
-  readonly cap = new cap.Cap();
+  cap: InstanceType<typeof cap.Cap> | null = null;
   readonly buf = Buffer.alloc(FRAME_BUFFER_BYTES);
   linkType = '';
+  filter = '';
 
   constructor(
     readonly side: number,
     readonly iface: string,
+    private readonly onPacket: (s: CaptureSide, nbytes: number, truncated: boolean) => void,
   ) {}
 
+  /**
+   * Captures with `filter`. A new filter gets a new handle: re-opening a cap handle in place
+   * leaves it silent (measured), so the old one is closed and replaced.
+   */
   open(filter: string): void {
+    if (this.cap !== null && filter === this.filter) return;
+    const next = new cap.Cap();
+    let linkType: string;
     try {
-      this.linkType = this.cap.open(this.iface, filter, CAPTURE_RING_BYTES, this.buf);
+      linkType = next.open(this.iface, filter, CAPTURE_RING_BYTES, this.buf);
     } catch (e) {
       throw new LiveError(`cannot capture on ${this.iface}: ${(e as Error).message} (filter: ${filter})`);
     }
-    if (this.linkType !== 'ETHERNET' && this.linkType !== 'LINUX_SLL' && this.linkType !== 'RAW') {
-      this.cap.close();
-      throw new LiveError(`${this.iface}: link type ${this.linkType} is not supported (Ethernet, Linux cooked or raw IP)`);
+    if (linkType !== 'ETHERNET' && linkType !== 'LINUX_SLL' && linkType !== 'RAW') {
+      next.close();
+      throw new LiveError(`${this.iface}: link type ${linkType} is not supported (Ethernet, Linux cooked or raw IP)`);
     }
+    this.close();
+    this.cap = next;
+    this.linkType = linkType;
+    this.filter = filter;
+    next.on('packet', (nbytes, truncated) => this.onPacket(this, nbytes, truncated));
+  }
+
+  close(): void {
+    try {
+      this.cap?.close();
+    } catch {
+      // not open
+    }
+    this.cap = null;
   }
 }
 
@@ -64,8 +87,9 @@ export class LiveDataplane {
   private ticker: NodeJS.Timeout | null = null;
 
   constructor(rules: CompiledRules, events: EngineEvents, private readonly onTick: (nowMs: number) => void = () => {}) {
-    this.ext = new CaptureSide(SIDE_EXTERNAL, rules.gateway.externalInterface);
-    this.int = new CaptureSide(SIDE_INTERNAL, rules.gateway.internalInterface);
+    const onPacket = (s: CaptureSide, nbytes: number, truncated: boolean): void => this.onFrame(s, nbytes, truncated);
+    this.ext = new CaptureSide(SIDE_EXTERNAL, rules.gateway.externalInterface, onPacket);
+    this.int = new CaptureSide(SIDE_INTERNAL, rules.gateway.internalInterface, onPacket);
     this.engine = new Engine({
       rules,
       events,
@@ -85,7 +109,6 @@ export class LiveDataplane {
     const filters = captureFilters(this.engine.rules);
     this.ext.open(filters.external);
     this.int.open(filters.internal);
-    for (const s of [this.ext, this.int]) s.cap.on('packet', (nbytes, truncated) => this.onFrame(s, nbytes, truncated));
     this.ticker = setInterval(() => {
       const now = Date.now();
       this.engine.tick(now);
@@ -105,13 +128,8 @@ export class LiveDataplane {
   stop(): void {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = null;
-    for (const s of [this.ext, this.int]) {
-      try {
-        s.cap.close();
-      } catch {
-        // not open
-      }
-    }
+    this.ext.close();
+    this.int.close();
     try {
       this.sock?.close();
     } catch {

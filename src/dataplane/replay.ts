@@ -36,6 +36,7 @@ import {
   type ConnectionRecord,
   type EngineEvents,
   type MappingRecord,
+  type NotificationRecord,
   type RefusalRecord,
   type RewriteRecord,
   SIDE_EXTERNAL,
@@ -77,6 +78,8 @@ export interface ReplayReport {
   connections: (ConnectionRecord & { frame: number })[];
   closed: (ConnectionClosedRecord & { frame: number })[];
   refusals: (RefusalRecord & { frame: number })[];
+  notifications: (NotificationRecord & { frame: number })[];
+  notificationsRelayed: number;
   drops: Record<string, number>;
   resetsSent: number;
   liveMappingsAtEnd: number;
@@ -105,7 +108,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const report: ReplayReport = {
     input: opts.capture, rules: opts.rulesFile, output: opts.out, mode: 'direct', frames: 0,
     packetsIn: {}, bytesIn: {}, packetsOut: {}, bytesOut: {}, skipped: {}, rewrites: [], mappings: [], connections: [],
-    closed: [], refusals: [], drops: {}, resetsSent: 0, liveMappingsAtEnd: 0, liveConnectionsAtEnd: 0, truncatedAtEnd: false,
+    closed: [], refusals: [], notifications: [], notificationsRelayed: 0, drops: {}, resetsSent: 0, liveMappingsAtEnd: 0, liveConnectionsAtEnd: 0, truncatedAtEnd: false,
   };
   const skip = (why: string): void => {
     report.skipped[why] = (report.skipped[why] ?? 0) + 1;
@@ -125,6 +128,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
     mappingCreated: (r) => report.mappings.push({ ...r, frame }),
     mappingExpired: () => {},
     connectionRefused: (r) => report.refusals.push({ ...r, frame }),
+    notification: (r) => report.notifications.push({ ...r, frame }),
     packetDropped: () => {},
   };
   const engine = new Engine({
@@ -239,6 +243,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   }
   report.drops = c.dropsByName();
   report.resetsSent = c.resetsSent;
+  report.notificationsRelayed = c.notificationsRelayed;
   report.liveMappingsAtEnd = engine.mappings.count;
   report.liveConnectionsAtEnd = engine.flows.count;
   return report;

@@ -16,7 +16,7 @@
  * incomplete (stream/held-stream.ts); it is control traffic and may copy.
  */
 import { LINKTYPE_RAW } from '../wire/link.js';
-import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/packet.js';
+import { IPPROTO_TCP, IPPROTO_UDP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/packet.js';
 import { setDstPort, setIpv4Dst, setIpv4Src, setSrcPort } from '../wire/rewrite.js';
 import { writeIpv4Header } from '../wire/ipv4.js';
 import { writeTcpHeader } from '../wire/tcp.js';
@@ -33,6 +33,9 @@ import type { TowerView } from '../epm/tower.js';
 import { towerUuidToString } from '../epm/tower.js';
 import { EPT_MAP } from '../epm/constants.js';
 import { EpmLeg, type EpmLegHost } from './epm-leg.js';
+import { MappedLeg, type MappedLegHost } from './mapped-leg.js';
+import type { Leg } from './leg.js';
+import { NotifyRelay } from '../nat/notify-relay.js';
 import { type EngineEvents, type EngineOutput, NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import {
   DROP_CLIENT_NOT_ALLOWED,
@@ -42,6 +45,7 @@ import {
   DROP_HOLD_LIMIT,
   DROP_MALFORMED,
   DROP_NO_FLOW,
+  DROP_NO_NOTIFICATION,
   DROP_NO_GATEWAY_PORT,
   DROP_NO_PINHOLE,
   DROP_NOT_FOR_GATEWAY,
@@ -82,6 +86,7 @@ export class EngineCounters {
   connectionsOpened = 0;
   connectionsClosed = 0;
   resetsSent = 0;
+  notificationsRelayed = 0;
 
   /** Non-zero drop and refusal counts by name. */
   dropsByName(): Record<string, number> {
@@ -91,11 +96,13 @@ export class EngineCounters {
   }
 }
 
-/** Per-EPM-connection state, pooled. */
-class EpmState {
+/** Per-connection stream state (EPM leg or mapped-port policy), pooled. */
+class ConnState {
   readonly c2s = new HeldStream();
   readonly s2c = new HeldStream();
-  readonly leg: EpmLeg;
+  readonly leg: Leg;
+  readonly epmLeg: EpmLeg | null;
+  readonly mappedLeg: MappedLeg | null;
   refused = false;
   /** Next sequence number each end expects (the ACK it last sent): where a RST must land. */
   clientExpects = 0;
@@ -103,8 +110,23 @@ class EpmState {
   clientAckSeen = false;
   serverAckSeen = false;
 
-  constructor(host: EpmLegHost, maxCallBytes: number) {
-    this.leg = new EpmLeg(host, maxCallBytes);
+  constructor(epmLeg: EpmLeg | null, mappedLeg: MappedLeg | null) {
+    this.epmLeg = epmLeg;
+    this.mappedLeg = mappedLeg;
+    this.leg = (epmLeg ?? mappedLeg)!;
+  }
+
+  reset(): void {
+    this.refused = false;
+    this.clientAckSeen = this.serverAckSeen = false;
+    this.c2s.synced = this.s2c.synced = false;
+    this.c2s.dropAll();
+    this.s2c.dropAll();
+  }
+
+  setRule(rule: CompiledRule): void {
+    if (this.epmLeg) this.epmLeg.rule = rule;
+    if (this.mappedLeg) this.mappedLeg.rule = rule;
   }
 }
 
@@ -135,7 +157,7 @@ export interface ConnectionListing {
   state: number;
 }
 
-export class Engine implements EpmLegHost {
+export class Engine implements EpmLegHost, MappedLegHost {
   rules: CompiledRules;
   readonly flows: FlowTable;
   readonly mappings: MappingTable;
@@ -157,8 +179,12 @@ export class Engine implements EpmLegHost {
   private readonly slotOfName = new Map<string, number>();
   private readonly view = new PacketView();
   private readonly aheadView = new PacketView();
-  private readonly epm = new Map<number, EpmState>();
-  private readonly epmPool: EpmState[] = [];
+  private readonly conns = new Map<number, ConnState>();
+  private readonly epmPool: ConnState[] = [];
+  private readonly mappedPool: ConnState[] = [];
+  /** New-mail notification registrations and encrypted-session pinholes. */
+  readonly notify = new NotifyRelay();
+  private readonly gwIpOf = (): number => this.gwIp;
   private lastTickMs = -1;
   private readonly rst = new Uint8Array(40);
   private readonly onFlowExpire: (id: number) => void;
@@ -212,6 +238,7 @@ export class Engine implements EpmLegHost {
     if (readPacket(buf, off, len, LINKTYPE_RAW, v) !== OK) return this.drop(DROP_MALFORMED, side, v);
     if (v.ipVersion !== 4) return this.drop(DROP_NOT_IPV4, side, v);
     if (v.isFragment) return this.drop(DROP_FRAGMENT, side, v);
+    if (v.ipProto === IPPROTO_UDP && v.l4Off >= 0 && side === SIDE_INTERNAL) return this.notificationDatagram(buf, off, v.ipTotalLen, v);
     if (v.ipProto !== IPPROTO_TCP || v.l4Off < 0) return this.drop(DROP_UNSUPPORTED_PROTOCOL, side, v);
     if (side === SIDE_EXTERNAL) this.fromExternal(buf, off, v.ipTotalLen, v, nowMs);
     else this.fromInternal(buf, off, v.ipTotalLen, v, nowMs);
@@ -247,8 +274,7 @@ export class Engine implements EpmLegHost {
     setSrcPort(buf, v, fl.gwPort(flow));
     setIpv4Dst(buf, v, fl.serverIp(flow));
     setDstPort(buf, v, fl.serverPort(flow));
-    if (fl.kind(flow) === FLOW_EPM) this.epmPacket(flow, true, buf, off, len, v);
-    else this.send(SIDE_INTERNAL, buf, off, len);
+    this.streamPacket(flow, true, buf, off, len, v);
   }
 
   /** Opens a connection for a packet from a client; a negative drop reason if it may not. */
@@ -261,14 +287,10 @@ export class Engine implements EpmLegHost {
       const rule = this.rules.rules[r]!;
       const flow = this.flows.create(FLOW_EPM, this.slotOfIndex[r]!, -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
       if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
-      const st = this.epmPool.pop() ?? new EpmState(this, this.rules.gateway.limits.maxHeldBytesPerFlow);
-      st.leg.init(rule, v.dst4, pickup);
-      st.refused = false;
-      st.clientAckSeen = st.serverAckSeen = false;
-      st.c2s.synced = st.s2c.synced = false;
-      st.c2s.dropAll();
-      st.s2c.dropAll();
-      this.epm.set(flow, st);
+      const st = this.epmPool.pop() ?? new ConnState(new EpmLeg(this, this.rules.gateway.limits.maxHeldBytesPerFlow), null);
+      st.reset();
+      st.epmLeg!.init(rule, v.dst4, pickup);
+      this.conns.set(flow, st);
       this.opened(flow);
       return flow;
     }
@@ -285,6 +307,10 @@ export class Engine implements EpmLegHost {
     );
     if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
     this.mappings.connOpened(m, nowMs);
+    const st = this.mappedPool.pop() ?? new ConnState(null, new MappedLeg(this, this.gwIpOf));
+    st.reset();
+    st.mappedLeg!.init(rule, pickup);
+    this.conns.set(flow, st);
     this.opened(flow);
     return flow;
   }
@@ -306,15 +332,14 @@ export class Engine implements EpmLegHost {
     setSrcPort(buf, v, fl.extPort(flow));
     setIpv4Dst(buf, v, fl.clientIp(flow));
     setDstPort(buf, v, fl.clientPort(flow));
-    if (fl.kind(flow) === FLOW_EPM) this.epmPacket(flow, false, buf, off, len, v);
-    else this.send(SIDE_EXTERNAL, buf, off, len);
+    this.streamPacket(flow, false, buf, off, len, v);
   }
 
-  // ---- the EPM leg ----------------------------------------------------------------------------
+  // ---- the stream path (EPM leg and mapped-port policy) ---------------------------------------
 
-  /** A translated packet of an EPM connection: read, hold or forward, in sequence order. */
-  private epmPacket(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
-    const st = this.epm.get(flow)!;
+  /** A translated packet of a connection: read, hold or forward, in sequence order. */
+  private streamPacket(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const st = this.conns.get(flow)!;
     const outSide = fromClient ? SIDE_INTERNAL : SIDE_EXTERNAL;
     if (st.refused) return this.drop(DROP_REFUSED_CONNECTION, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     const flags = v.tcpFlags;
@@ -365,7 +390,7 @@ export class Engine implements EpmLegHost {
   }
 
   /** A segment that starts at or before the next expected byte and brings new bytes. */
-  private inOrder(flow: number, st: EpmState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+  private inOrder(flow: number, st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
     const hs = fromClient ? st.c2s : st.s2c;
     const seq = v.tcpSeq;
     const skip = seqDiff(hs.nextSeq, seq);
@@ -396,7 +421,7 @@ export class Engine implements EpmLegHost {
   }
 
   /** Out-of-order segments that the last one made contiguous. */
-  private drainAhead(flow: number, st: EpmState, fromClient: boolean): void {
+  private drainAhead(flow: number, st: ConnState, fromClient: boolean): void {
     const hs = fromClient ? st.c2s : st.s2c;
     for (let seg = hs.takeReadyAhead(); seg !== null && !st.refused; seg = hs.takeReadyAhead()) {
       this.heldTotal -= seg.pkt.length;
@@ -409,7 +434,7 @@ export class Engine implements EpmLegHost {
   }
 
   /** Resets both ends of an EPM connection whose PDU was refused, and logs why. */
-  private refuse(flow: number, st: EpmState, code: number, detail: string): void {
+  private refuse(flow: number, st: ConnState, code: number, detail: string): void {
     st.refused = true;
     this.heldTotal -= st.c2s.heldBytes + st.c2s.aheadBytes + st.s2c.heldBytes + st.s2c.aheadBytes;
     st.c2s.dropAll();
@@ -469,6 +494,68 @@ export class Engine implements EpmLegHost {
 
   private lastMapping = -1;
 
+  // ---- MappedLegHost: new-mail notifications --------------------------------------------------
+
+  registerNotification(clientPort: number): number {
+    const fl = this.flows;
+    const flow = this.curFlow;
+    const rule = this.ruleBySlot[fl.ruleIdx(flow)]!;
+    const g = this.rules.gateway;
+    const port = this.notify.register(flow, fl.clientIp(flow), clientPort, fl.serverIp(flow), fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
+    this.events.notification(
+      {
+        flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${clientPort}`, server: ipv4ToString(fl.serverIp(flow)),
+        action: port >= 0 ? 'rewritten' : 'not-rewritten', relay: port >= 0 ? `${ipv4ToString(this.gwIp)}:${port}` : '', detail: port >= 0 ? '' : 'no free relay port',
+      },
+      this.nowMs,
+    );
+    return port;
+  }
+
+  encryptedRegistration(pinhole: boolean): void {
+    const fl = this.flows;
+    const flow = this.curFlow;
+    const rule = this.ruleBySlot[fl.ruleIdx(flow)]!;
+    if (pinhole) this.notify.openPinhole(flow, fl.clientIp(flow), fl.serverIp(flow), fl.extIp(flow), rule.notifyPortLo, rule.notifyPortHi);
+    this.events.notification(
+      {
+        flow, rule: rule.name, client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: pinhole ? 'pinhole' : 'dropped', relay: '',
+        detail: pinhole
+          ? `encrypted registration: UDP from the server to the client on ports ${rule.notifyPortLo}-${rule.notifyPortHi} allowed while the session lives`
+          : 'encrypted registration cannot be rewritten; the client falls back to polling (notificationsWhenEncrypted: drop)',
+      },
+      this.nowMs,
+    );
+  }
+
+  registrationNotRewritten(why: string): void {
+    const fl = this.flows;
+    const flow = this.curFlow;
+    this.events.notification(
+      { flow, rule: this.ruleBySlot[fl.ruleIdx(flow)]!.name, client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: 'not-rewritten', relay: '', detail: why },
+      this.nowMs,
+    );
+  }
+
+  /** A UDP datagram from the internal side: a server's new-mail notification, or nothing for us. */
+  private notificationDatagram(buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    if (v.dst4 === this.gwIp) {
+      const id = this.notify.lookup(v.dstPort);
+      if (id < 0) return this.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
+      if (this.notify.serverIp(id) !== v.src4) return this.drop(DROP_NO_PINHOLE, SIDE_INTERNAL, v); // only that server
+      setIpv4Src(buf, v, this.notify.extIp(id));
+      setIpv4Dst(buf, v, this.notify.clientIp(id));
+      setDstPort(buf, v, this.notify.clientPort(id));
+      this.counters.notificationsRelayed++;
+      return this.send(SIDE_EXTERNAL, buf, off, len);
+    }
+    const ph = this.notify.pinhole(v.dst4, v.src4);
+    if (ph === undefined || v.dstPort < ph.lo || v.dstPort > ph.hi) return this.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
+    setIpv4Src(buf, v, ph.extIp);
+    this.counters.notificationsRelayed++;
+    return this.send(SIDE_EXTERNAL, buf, off, len);
+  }
+
   towerRewritten(opnum: number, buf: Uint8Array, t: TowerView, newIp: number, newPort: number): void {
     this.counters.rewrites++;
     const flow = this.curFlow;
@@ -505,15 +592,16 @@ export class Engine implements EpmLegHost {
   private flowGone(flow: number, reason: 'closed' | 'reset' | 'idle' | 'refused' | 'flushed'): void {
     const fl = this.flows;
     this.counters.connectionsClosed++;
-    const st = this.epm.get(flow);
+    const st = this.conns.get(flow);
     if (st !== undefined) {
       this.heldTotal -= st.c2s.heldBytes + st.c2s.aheadBytes + st.s2c.heldBytes + st.s2c.aheadBytes;
       st.c2s.dropAll();
       st.s2c.dropAll();
-      this.epm.delete(flow);
-      this.epmPool.push(st);
+      this.conns.delete(flow);
+      (st.epmLeg ? this.epmPool : this.mappedPool).push(st);
       if (st.refused) reason = 'refused';
     }
+    this.notify.removeFlow(flow);
     const m = fl.mappingIdx(flow);
     if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, this.nowMs);
     this.events.connectionClosed(
@@ -593,7 +681,7 @@ export class Engine implements EpmLegHost {
       this.slotOfName.delete(name);
       this.ruleBySlot[slot] = null;
     }
-    for (const [flow, st] of this.epm) st.leg.rule = this.ruleBySlot[this.flows.ruleIdx(flow)]!;
+    for (const [flow, st] of this.conns) st.setRule(this.ruleBySlot[this.flows.ruleIdx(flow)]!);
     return { removedRules, closedConnections, removedMappings };
   }
 

@@ -61,6 +61,7 @@ import {
   REFUSE_OPNUM,
   REFUSE_UNEXPECTED_PDU,
 } from './reasons.js';
+import type { Leg } from './leg.js';
 
 /** Auth levels at or above this sign the stub: a rewrite would break the signature. */
 const AUTH_LEVEL_PKT = 4;
@@ -97,7 +98,7 @@ class PduAssembler {
   }
 }
 
-export class EpmLeg {
+export class EpmLeg implements Leg {
   rule!: CompiledRule;
   externalIp = 0;
   /** The connection was picked up mid-stream: binds may be missing, be lenient about contexts. */

@@ -61,6 +61,17 @@ export interface RefusalRecord {
   interface: string;
 }
 
+export interface NotificationRecord {
+  flow: number;
+  rule: string;
+  client: string;
+  server: string;
+  /** rewritten: callback now points at the relay; pinhole: encrypted, UDP allowed; dropped / not-rewritten: left alone. */
+  action: 'rewritten' | 'pinhole' | 'dropped' | 'not-rewritten';
+  relay: string;
+  detail: string;
+}
+
 export interface EngineEvents {
   connectionOpened(rec: ConnectionRecord, nowMs: number): void;
   connectionClosed(rec: ConnectionClosedRecord, nowMs: number): void;
@@ -68,6 +79,8 @@ export interface EngineEvents {
   mappingCreated(rec: MappingRecord, nowMs: number): void;
   mappingExpired(rec: MappingRecord, nowMs: number): void;
   connectionRefused(rec: RefusalRecord, nowMs: number): void;
+  /** An EMSMDB push-notification registration and what the gateway did with it. */
+  notification(rec: NotificationRecord, nowMs: number): void;
   /** A dropped packet: `view` describes it and is only valid during the call. */
   packetDropped(reason: number, side: number, view: PacketView, nowMs: number): void;
 }
@@ -80,6 +93,7 @@ export const NO_EVENTS: EngineEvents = {
   mappingCreated() {},
   mappingExpired() {},
   connectionRefused() {},
+  notification() {},
   packetDropped() {},
 };
 

@@ -22,6 +22,7 @@ export const DROP_DUPLICATE = 13;
 export const DROP_REFUSED_CONNECTION = 14;
 export const DROP_BAD_CHECKSUM = 15;
 export const DROP_TTL_EXCEEDED = 16;
+export const DROP_NO_NOTIFICATION = 17;
 
 // ---- connection refusals (the connection is reset both ways) ----
 export const REFUSE_MALFORMED = 32;
@@ -35,6 +36,9 @@ export const REFUSE_MAPPING = 39;
 export const REFUSE_CALL_TOO_LARGE = 40;
 export const REFUSE_UNEXPECTED_PDU = 41;
 export const REFUSE_HOLD_LIMIT = 42;
+export const REFUSE_CONTEXT_NOT_ACCEPTED = 43;
+export const REFUSE_NOT_ENCRYPTED = 44;
+export const REFUSE_IPV6_CALLBACK = 45;
 
 export const REASON_COUNT = 48;
 
@@ -57,6 +61,7 @@ export const REASON_NAMES: readonly string[] = (() => {
   n[DROP_REFUSED_CONNECTION] = 'refused-connection';
   n[DROP_BAD_CHECKSUM] = 'bad-checksum';
   n[DROP_TTL_EXCEEDED] = 'ttl-exceeded';
+  n[DROP_NO_NOTIFICATION] = 'no-notification-registration';
   n[REFUSE_MALFORMED] = 'malformed-rpc';
   n[REFUSE_BIND_INTERFACE] = 'bind-interface-not-allowed';
   n[REFUSE_MAP_INTERFACE] = 'interface-not-published';
@@ -68,6 +73,9 @@ export const REASON_NAMES: readonly string[] = (() => {
   n[REFUSE_CALL_TOO_LARGE] = 'epm-response-too-large';
   n[REFUSE_UNEXPECTED_PDU] = 'unexpected-pdu';
   n[REFUSE_HOLD_LIMIT] = 'hold-limit';
+  n[REFUSE_CONTEXT_NOT_ACCEPTED] = 'context-not-accepted';
+  n[REFUSE_NOT_ENCRYPTED] = 'encryption-required';
+  n[REFUSE_IPV6_CALLBACK] = 'ipv6-callback';
   return n;
 })();
 

@@ -36,6 +36,11 @@ export function engineLog(log: Logger): EngineEvents & { flushSuppressed(nowMs: 
     mappingExpired: (r) => log.info({ event: 'pinhole-close', ...r }, 'pinhole expired'),
     connectionRefused: (r) =>
       log.warn({ event: 'refused', verdict: 'refuse', ...r, interfaceName: interfaceName(r.interface.split('@')[0] ?? '') ?? null }, r.detail),
+    notification: (r) =>
+      (r.action === 'rewritten' || r.action === 'pinhole' ? log.info.bind(log) : log.warn.bind(log))(
+        { event: 'notification', ...r },
+        r.action === 'rewritten' ? `new-mail callback rewritten to ${r.relay}` : r.detail,
+      ),
     packetDropped: (reason, side, v, nowMs) => {
       if (nowMs - windowStart >= DROP_WINDOW_MS) flushSuppressed(nowMs);
       const n = logged.get(reason) ?? 0;

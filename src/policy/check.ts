@@ -52,6 +52,11 @@ function checkGateway(sink: ProblemSink, gateway: unknown): GatewayFacts {
     sink.error('/gateway/internal/interface',
       `expected an interface different from gateway.external.interface, found ${show(intIf)} (the gateway tells the sides apart by interface)`);
   }
+  const relayText = cleanString(sink, '/gateway/notificationRelayPorts', prop(gateway, 'notificationRelayPorts'));
+  if (relayText !== undefined) {
+    const problem = portRangeProblem(relayText);
+    if (problem !== null) sink.error('/gateway/notificationRelayPorts', problem);
+  }
   const listen = cleanString(sink, '/gateway/metrics/listen', prop(prop(gateway, 'metrics'), 'listen'));
   if (listen !== undefined) {
     const port = Number(listen.slice(listen.lastIndexOf(':') + 1));

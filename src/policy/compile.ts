@@ -128,6 +128,8 @@ export function compileDocument(doc: RulesDocument): CompiledRules {
     limits: { ...g.limits },
     metricsListen: g.metrics?.listen ?? null,
     adminSocket: g.adminSocket,
+    notifyRelayLo: range(g.notificationRelayPorts).lo,
+    notifyRelayHi: range(g.notificationRelayPorts).hi,
     logLevel: g.log.level,
   };
   const rules = doc.rules.map((r, i) => compileRule(r, i, g.external.address, g.limits.maxMappingsPerClient));

@@ -36,6 +36,9 @@ export interface CompiledGateway {
   /** "ADDRESS:PORT" of the metrics listener, or null when metrics are off. */
   metricsListen: string | null;
   adminSocket: string;
+  /** UDP ports on the internal address that notification callbacks are rewritten to, inclusive. */
+  notifyRelayLo: number;
+  notifyRelayHi: number;
   /** pino level name. */
   logLevel: string;
 }

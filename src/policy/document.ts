@@ -15,6 +15,7 @@ export interface RulesDocument {
       maxHeldBytesPerFlow: number; maxHeldBytesTotal: number;
     };
     metrics?: { listen: string };
+    notificationRelayPorts: string;
     adminSocket: string;
     log: { level: string };
   };

@@ -33,6 +33,8 @@ describe('rules/exchange.json', () => {
       },
       metricsListen: '127.0.0.1:9135',
       adminSocket: '/run/rpcgw/admin.sock',
+      notifyRelayLo: 47000,
+      notifyRelayHi: 47999,
       logLevel: 'info',
     });
   });

@@ -1,0 +1,372 @@
+/**
+ * The RPC policy of a mapped connection (client → external:P → server:Q), read as the bytes go
+ * by — what made ISA's filter "secure RPC publishing" rather than port forwarding.
+ *
+ * Each direction is cut into PDUs by a cursor that keeps only the 24 header bytes (and the
+ * auth_level byte of the trailer as it passes), so bulk store traffic is neither copied nor
+ * held. A PDU is decided on the segment that carries its LAST byte: if it is refused, that
+ * segment is dropped and the connection reset both ways, so the server never receives a whole
+ * refused PDU. Binds, alter_contexts and their acks are copied whole (small) to read their
+ * presentation contexts.
+ *   - every context of a bind/alter_context must name an interface the rule allows;
+ *   - a request must use a context the server accepted (no request before a bind);
+ *   - requireEncryption: binds, alter_contexts and requests below packet privacy, or without an
+ *     auth verifier, are refused (auth3 and the auth legs pass untouched);
+ *   - notifications: a readable EMSMDB EcRRegisterPushNotification is held until complete and its
+ *     callback SOCKADDR rewritten to the gateway's relay address (length-preserving); an
+ *     encrypted or signed one follows the rule's notificationsWhenEncrypted.
+ */
+import { OK } from '../wire/status.js';
+import {
+  DCERPC_FRAME_PEEK_LEN,
+  PTYPE_ALTER_CONTEXT,
+  PTYPE_ALTER_CONTEXT_RESP,
+  PTYPE_AUTH3,
+  PTYPE_BIND,
+  PTYPE_BIND_ACK,
+  PTYPE_BIND_NAK,
+  PTYPE_CO_CANCEL,
+  PTYPE_FAULT,
+  PTYPE_NAMES,
+  PTYPE_ORPHANED,
+  PTYPE_REQUEST,
+  PTYPE_RESPONSE,
+  PTYPE_SHUTDOWN,
+  SYNTAX_NDR64,
+} from '../dcerpc/constants.js';
+import { FrameInfo, framePdu } from '../dcerpc/framer.js';
+import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
+import { PresentationContexts } from '../dcerpc/context.js';
+import { uuidToString } from '../dcerpc/uuid.js';
+import { seqAdd } from '../stream/seq.js';
+import type { CompiledRule } from '../policy/compiled.js';
+import { NOTIFY_PINHOLE } from '../policy/compiled.js';
+import { interfaceAllowed } from '../policy/match.js';
+import {
+  AF_INET,
+  AF_INET6_WINDOWS,
+  EMSMDB_OPNUM_REGISTER_PUSH,
+  EMSMDB_UUID_WIRE,
+  PushRegistrationView,
+  readRegisterPushNotification,
+} from '../exchange/push-notification.js';
+import {
+  PASS,
+  REFUSE_BIND_INTERFACE,
+  REFUSE_CONTEXT_NOT_ACCEPTED,
+  REFUSE_IPV6_CALLBACK,
+  REFUSE_MALFORMED,
+  REFUSE_NOT_ENCRYPTED,
+  REFUSE_UNEXPECTED_PDU,
+} from './reasons.js';
+import type { Leg } from './leg.js';
+
+const AUTH_LEVEL_PKT = 4;
+const AUTH_LEVEL_PKT_PRIVACY = 6;
+/** Header bytes kept per PDU: the request header (through opnum). */
+const KEEP_HEADER = 24;
+const OFF_FRAG_LEN = 8;
+const OFF_AUTH_LEN = 10;
+const OFF_CTX_ID = 20;
+const OFF_OPNUM = 22;
+const SEC_TRAILER_LEN = 8;
+
+/** What the leg needs from the engine. */
+export interface MappedLegHost {
+  patchStream(seq: number, bytes: Uint8Array, off: number, n: number): void;
+  /** A relay port on the gateway's internal address for the current client's callback port, or -1. */
+  registerNotification(clientPort: number): number;
+  /** An encrypted registration: open the rule's notification pinhole (or log the drop). */
+  encryptedRegistration(pinhole: boolean): void;
+  /** A registration left as it was, and why (logged). */
+  registrationNotRewritten(why: string): void;
+}
+
+/** One direction's PDU cursor. */
+class Cursor {
+  readonly hdr = new Uint8Array(KEEP_HEADER);
+  /** Bytes of the current PDU seen so far. */
+  pos = 0;
+  /** frag_length once known (0 before 10 header bytes were seen). */
+  fragLen = 0;
+  littleEndian = true;
+  ptype = -1;
+  authLen = 0;
+  /** auth_level read from the trailer as it passed; -1 until then. */
+  authLevel = -1;
+  /** Copy the whole PDU (binds and acks; a registration to rewrite). */
+  copy = false;
+  buf: Uint8Array = new Uint8Array(1024);
+  /** Hold segments until this PDU is decided (a registration whose callback will be rewritten). */
+  holding = false;
+  startSeq = 0;
+
+  reset(): void {
+    this.pos = 0;
+    this.fragLen = 0;
+    this.ptype = -1;
+    this.authLen = 0;
+    this.authLevel = -1;
+    this.copy = false;
+    this.holding = false;
+  }
+
+  u16(off: number): number {
+    return this.littleEndian ? this.hdr[off]! | (this.hdr[off + 1]! << 8) : (this.hdr[off]! << 8) | this.hdr[off + 1]!;
+  }
+}
+
+export class MappedLeg implements Leg {
+  rule!: CompiledRule;
+  /** Picked up mid-stream (replay): binds may be missing; a stream that does not frame is passed, not refused. */
+  pickedUp = false;
+  /** Framing was lost on a picked-up stream: pass the rest uninspected. */
+  passThrough = false;
+  refuseDetail = '';
+  lastInterface = '';
+
+  private readonly c2s = new Cursor();
+  private readonly s2c = new Cursor();
+  private readonly contexts = new PresentationContexts();
+  private readonly frame = new FrameInfo();
+  private readonly bind = new BindView();
+  private readonly ack = new BindAckView();
+  private readonly req = new RequestView();
+  private readonly push = new PushRegistrationView();
+  private readonly scratch = new Uint8Array(4);
+  private boundOnce = false;
+
+  constructor(
+    private readonly host: MappedLegHost,
+    private readonly gwIp: () => number,
+  ) {}
+
+  init(rule: CompiledRule, pickedUp: boolean): void {
+    this.rule = rule;
+    this.pickedUp = pickedUp;
+    this.passThrough = false;
+    this.refuseDetail = '';
+    this.lastInterface = '';
+    this.c2s.reset();
+    this.s2c.reset();
+    this.contexts.reset();
+    this.boundOnce = false;
+  }
+
+  midPdu(fromClient: boolean): boolean {
+    return fromClient && this.c2s.holding;
+  }
+
+  feed(fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
+    if (this.passThrough) return PASS;
+    const c = fromClient ? this.c2s : this.s2c;
+    let p = 0;
+    while (p < len) {
+      if (c.pos === 0) c.startSeq = seqAdd(seq, p);
+      // Header bytes (and whole PDUs being copied) are gathered byte by byte; bulk stub bytes are
+      // only counted.
+      if (c.fragLen === 0 || c.pos < KEEP_HEADER) {
+        const b = data[off + p]!;
+        if (c.pos < KEEP_HEADER) c.hdr[c.pos] = b;
+        if (c.copy) c.buf[c.pos] = b;
+        c.pos++;
+        p++;
+        if (c.fragLen === 0 && c.pos === DCERPC_FRAME_PEEK_LEN) {
+          const v = this.startPdu(c, fromClient);
+          if (v !== PASS) return v;
+        }
+        if (c.pos === KEEP_HEADER && c.fragLen > 0) {
+          const v = this.headerComplete(c, fromClient);
+          if (v !== PASS) return v;
+        }
+      } else {
+        const k = Math.min(len - p, c.fragLen - c.pos);
+        if (c.copy) c.buf.set(data.subarray(off + p, off + p + k), c.pos);
+        if (c.authLen > 0) {
+          const at = c.fragLen - c.authLen - SEC_TRAILER_LEN + 1; // auth_level byte
+          if (at >= c.pos && at < c.pos + k) c.authLevel = data[off + p + (at - c.pos)]!;
+        }
+        c.pos += k;
+        p += k;
+      }
+      if (c.fragLen > 0 && c.pos === c.fragLen) {
+        if (c.pos < KEEP_HEADER) {
+          const v = this.headerComplete(c, fromClient);
+          if (v !== PASS) return v;
+        }
+        if (c.authLen > 0 && c.authLevel < 0) {
+          const at = c.fragLen - c.authLen - SEC_TRAILER_LEN + 1;
+          if (at < KEEP_HEADER && at >= 0) c.authLevel = c.hdr[at]!;
+        }
+        const v = fromClient ? this.clientPdu(c) : this.serverPdu(c);
+        c.reset();
+        if (v !== PASS) return v;
+      }
+    }
+    return PASS;
+  }
+
+  private refuse(code: number, detail: string): number {
+    this.refuseDetail = detail;
+    return code;
+  }
+
+  /** 10 header bytes seen: frame the PDU. */
+  private startPdu(c: Cursor, fromClient: boolean): number {
+    const st = framePdu(c.hdr, 0, DCERPC_FRAME_PEEK_LEN, this.frame);
+    if (st !== OK && this.frame.pduLen === 0) {
+      if (this.pickedUp && !this.boundOnce) {
+        this.passThrough = true; // joined mid-PDU: boundaries unknown, nothing to enforce on
+        return PASS;
+      }
+      return this.refuse(REFUSE_MALFORMED, `${fromClient ? 'client' : 'server'} PDU header: ${this.frame.errReason}`);
+    }
+    c.littleEndian = this.frame.littleEndian;
+    c.fragLen = c.u16(OFF_FRAG_LEN);
+    c.ptype = c.hdr[2]!;
+    const copyWhole = c.ptype === PTYPE_BIND || c.ptype === PTYPE_ALTER_CONTEXT || c.ptype === PTYPE_BIND_ACK || c.ptype === PTYPE_ALTER_CONTEXT_RESP;
+    if (copyWhole) this.startCopy(c);
+    return PASS;
+  }
+
+  private startCopy(c: Cursor): void {
+    if (c.buf.length < c.fragLen) c.buf = new Uint8Array(Math.max(c.fragLen, c.buf.length * 2));
+    c.buf.set(c.hdr.subarray(0, Math.min(c.pos, KEEP_HEADER)), 0);
+    c.copy = true;
+  }
+
+  /** The 24-byte header (or the whole, shorter PDU) is known. */
+  private headerComplete(c: Cursor, fromClient: boolean): number {
+    c.authLen = c.u16(OFF_AUTH_LEN);
+    if (fromClient && c.ptype === PTYPE_REQUEST && c.fragLen >= KEEP_HEADER && this.rule.notifications) {
+      const ctxId = c.u16(OFF_CTX_ID);
+      if (c.u16(OFF_OPNUM) === EMSMDB_OPNUM_REGISTER_PUSH && this.contexts.interfaceMatches(ctxId, EMSMDB_UUID_WIRE, 0)) {
+        this.startCopy(c);
+        c.holding = true; // the callback address may be rewritten: hold until the PDU is complete
+      }
+    }
+    return PASS;
+  }
+
+  // ---- decisions --------------------------------------------------------------------------
+
+  private encryptedEnough(hasAuth: boolean, level: number): boolean {
+    return hasAuth && level >= AUTH_LEVEL_PKT_PRIVACY;
+  }
+
+  private clientPdu(c: Cursor): number {
+    switch (c.ptype) {
+      case PTYPE_BIND:
+      case PTYPE_ALTER_CONTEXT:
+        return this.clientBind(c);
+      case PTYPE_REQUEST:
+        return this.clientRequest(c);
+      case PTYPE_AUTH3:
+      case PTYPE_CO_CANCEL:
+      case PTYPE_ORPHANED:
+        return PASS;
+      default:
+        return this.refuse(REFUSE_UNEXPECTED_PDU, `${PTYPE_NAMES[c.ptype] ?? c.ptype} from the client on a mapped port`);
+    }
+  }
+
+  private clientBind(c: Cursor): number {
+    const b = this.bind;
+    const st = readBind(c.buf, 0, c.fragLen, b);
+    const what = PTYPE_NAMES[c.ptype] ?? 'bind';
+    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${what} at offset ${b.errOffset}: ${b.errReason}`);
+    for (let i = 0; i < b.nContexts; i++) {
+      const off = b.abstractUuidOff[i]!;
+      if (!interfaceAllowed(this.rule, c.buf, off, b.littleEndian, b.ifMajor[i]!, b.ifMinor[i]!)) {
+        this.lastInterface = `${uuidToString(c.buf, off, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`;
+        return this.refuse(REFUSE_BIND_INTERFACE, `${what} to ${this.lastInterface}, not published by rule "${this.rule.name}"`);
+      }
+    }
+    if (b.nContexts > 0) this.lastInterface = `${uuidToString(c.buf, b.abstractUuidOff[0]!, b.littleEndian)}@${b.ifMajor[0]}.${b.ifMinor[0]}`;
+    if (this.rule.requireEncryption && !this.encryptedEnough(b.hasAuth, b.authLevel)) {
+      const level = b.hasAuth ? `auth level ${b.authLevel}` : 'no authentication';
+      return this.refuse(REFUSE_NOT_ENCRYPTED, `${what} with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
+    }
+    this.contexts.onBind(c.buf, b);
+    this.boundOnce = true;
+    return PASS;
+  }
+
+  private clientRequest(c: Cursor): number {
+    const ctxId = c.u16(OFF_CTX_ID);
+    if (!this.contexts.isAccepted(ctxId) && !(this.pickedUp && !this.boundOnce)) {
+      return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, this.boundOnce ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
+    }
+    const hasAuth = c.authLen > 0;
+    if (this.rule.requireEncryption && !this.encryptedEnough(hasAuth, c.authLevel)) {
+      const level = hasAuth ? `auth level ${c.authLevel}` : 'no authentication';
+      return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${c.u16(OFF_OPNUM)}) with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
+    }
+    if (c.holding) return this.registration(c, ctxId);
+    return PASS;
+  }
+
+  /** A complete EcRRegisterPushNotification (held): rewrite its callback, or follow the rule. */
+  private registration(c: Cursor, ctxId: number): number {
+    const r = this.req;
+    if (readRequest(c.buf, 0, c.fragLen, r) !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset}: ${r.errReason}`);
+    // Signed or sealed stubs cannot be changed: the signature covers them.
+    if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT) {
+      this.host.encryptedRegistration(this.rule.notificationsWhenEncrypted === NOTIFY_PINHOLE);
+      return PASS;
+    }
+    const ndr64 = this.contexts.syntaxOf(ctxId) === SYNTAX_NDR64;
+    const v = this.push;
+    if (readRegisterPushNotification(c.buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, v) !== OK) {
+      return this.refuse(REFUSE_MALFORMED, `EcRRegisterPushNotification at stub offset ${v.errOffset - r.stubOff}: ${v.errReason}`);
+    }
+    if (v.family === AF_INET6_WINDOWS) {
+      return this.refuse(REFUSE_IPV6_CALLBACK, 'EcRRegisterPushNotification with an IPv6 callback address (family 23): not supported by this gateway');
+    }
+    if (v.family !== AF_INET || v.portOff < 0) {
+      return this.refuse(REFUSE_MALFORMED, `EcRRegisterPushNotification callback of family ${v.family} and ${v.callbackLen} bytes`);
+    }
+    if (v.port < this.rule.notifyPortLo || v.port > this.rule.notifyPortHi) {
+      this.host.registrationNotRewritten(`callback port ${v.port} outside notificationPorts ${this.rule.notifyPortLo}-${this.rule.notifyPortHi}`);
+      return PASS;
+    }
+    const relay = this.host.registerNotification(v.port);
+    if (relay < 0) {
+      this.host.registrationNotRewritten('no free notification relay port');
+      return PASS;
+    }
+    const s = this.scratch;
+    s[0] = relay >>> 8;
+    s[1] = relay & 0xff;
+    this.host.patchStream(seqAdd(c.startSeq, v.portOff), s, 0, 2);
+    const gw = this.gwIp();
+    s[0] = gw >>> 24;
+    s[1] = (gw >>> 16) & 0xff;
+    s[2] = (gw >>> 8) & 0xff;
+    s[3] = gw & 0xff;
+    this.host.patchStream(seqAdd(c.startSeq, v.ipv4Off), s, 0, 4);
+    return PASS;
+  }
+
+  private serverPdu(c: Cursor): number {
+    switch (c.ptype) {
+      case PTYPE_BIND_ACK:
+      case PTYPE_ALTER_CONTEXT_RESP: {
+        const st = readBindAck(c.buf, 0, c.fragLen, this.ack);
+        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype]} at offset ${this.ack.errOffset}: ${this.ack.errReason}`);
+        this.contexts.onBindAck(this.ack);
+        return PASS;
+      }
+      case PTYPE_BIND_NAK:
+        this.contexts.onBindNak();
+        return PASS;
+      case PTYPE_RESPONSE:
+      case PTYPE_FAULT:
+      case PTYPE_SHUTDOWN:
+        return PASS;
+      default:
+        return this.refuse(REFUSE_UNEXPECTED_PDU, `${PTYPE_NAMES[c.ptype] ?? c.ptype} from the server on a mapped port`);
+    }
+  }
+}
+
