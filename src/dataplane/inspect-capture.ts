@@ -56,6 +56,7 @@ class Connection implements InspectorSink {
   readonly toClient = new ByteStream();
   readonly inspector: EpmInspector;
   time = 0;
+  lastFrame = 0;
 
   constructor(
     readonly client: string,
@@ -122,6 +123,7 @@ export function inspectCapture(file: string, out: InspectOutput): InspectSummary
         summary.epmConnections++;
       }
       conn.time = rec.tsSec + rec.tsNsec / 1e9;
+      conn.lastFrame = frameNo;
       const stream = toServer ? conn.toServer : conn.toClient;
       const sink = toServer ? conn.inspector.client : conn.inspector.server;
       if ((view.tcpFlags & TCP_SYN) !== 0) {
@@ -138,6 +140,7 @@ export function inspectCapture(file: string, out: InspectOutput): InspectSummary
   for (const conn of flows.values()) {
     conn.toServer.flush(conn.inspector.client);
     conn.toClient.flush(conn.inspector.server);
+    conn.inspector.finish(conn.lastFrame);
     summary.pdus += conn.inspector.pdus;
   }
   return summary;

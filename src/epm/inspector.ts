@@ -128,6 +128,15 @@ class DirectionFramer implements StreamSink {
     this.consume(pos);
   }
 
+  /** End of capture (or of the connection): a PDU still waiting for bytes is reported. */
+  finish(frameNo: number): void {
+    if (this.len > 0 && !this.resync) {
+      const want = this.len >= 10 && framePdu(this.buf, 0, this.len, this.frame) === NEED_MORE ? ` of ${this.frame.needed}` : '';
+      this.conv.problem(frameNo, this.fromClient, 'dcerpc', this.len, '', `connection ended inside a PDU: ${this.len}${want} bytes received (frag_length beyond the data?)`);
+    }
+    this.len = 0;
+  }
+
   onGap(frameNo: number): void {
     if (this.len > 0) this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `${this.len} bytes of a PDU lost to a gap in the capture`);
     this.len = 0;
@@ -186,6 +195,12 @@ export class EpmInspector {
   ) {
     this.client = new DirectionFramer(this, true);
     this.server = new DirectionFramer(this, false);
+  }
+
+  /** The capture ended: report PDUs left incomplete. */
+  finish(lastFrame: number): void {
+    this.client.finish(lastFrame);
+    this.server.finish(lastFrame);
   }
 
   problem(frame: number, fromClient: boolean, layer: ProblemRecord['layer'], pduOffset: number, ptype: string, reason: string): void {

@@ -13,7 +13,7 @@ import {
 import { encode, writeRequest, writeResponse, writeShutdown, writeBind } from '../../src/dcerpc/pdu.js';
 import { a5, embed, hex } from './bytes.js';
 
-// Header of the Windows EPM bind in otrf-psexec-svcctl-tcp-epm.cap frame 4.
+// Header of the EPM bind BIND_3CTX (vectors.ts).
 const BIND_HDR = hex(
   '05 00',       // rpc_vers 5, minor 0
   '0b',          // PTYPE 11 bind
@@ -21,7 +21,7 @@ const BIND_HDR = hex(
   '10 00 00 00', // drep: little-endian, ASCII, IEEE
   'a0 00',       // frag_length 160
   '00 00',       // auth_length 0
-  '02 00 00 00', // call_id 2
+  '15 00 00 00', // call_id 21
 );
 
 describe('readCoHeader', () => {
@@ -37,7 +37,7 @@ describe('readCoHeader', () => {
     expect(h.littleEndian).toBe(true);
     expect(h.fragLen).toBe(160);
     expect(h.authLen).toBe(0);
-    expect(h.callId).toBe(2);
+    expect(h.callId).toBe(21);
   });
 
   it('decodes a big-endian header', () => {
@@ -89,7 +89,7 @@ describe('readCoHeader', () => {
 
   it('writeCoHeader writes exactly 16 bytes, both orders', () => {
     const b = a5(20);
-    expect(writeCoHeader(b, 2, PTYPE_BIND, 3, 160, 0, 2)).toBe(16);
+    expect(writeCoHeader(b, 2, PTYPE_BIND, 3, 160, 0, 21)).toBe(16);
     expect(b.subarray(2, 18)).toEqual(BIND_HDR);
     expect(b[1]).toBe(0xa5);
     expect(b[18]).toBe(0xa5);

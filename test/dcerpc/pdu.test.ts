@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { OK, NEED_MORE, MALFORMED, UNSUPPORTED } from '../../src/wire/status.js';
 import {
-  AUTH_LEVEL_PKT_PRIVACY, AUTH_TYPE_WINNT, NCA_S_OP_RNG_ERROR, PFC_DID_NOT_EXECUTE, PFC_FIRST_FRAG, PFC_LAST_FRAG,
+  AUTH_LEVEL_PKT_PRIVACY, AUTH_TYPE_WINNT, NCA_S_UNK_IF, PFC_DID_NOT_EXECUTE, PFC_FIRST_FRAG, PFC_LAST_FRAG,
   PFC_OBJECT_UUID, PFC_SUPPORT_HEADER_SIGN, PTYPE_ALTER_CONTEXT, PTYPE_ALTER_CONTEXT_RESP, PTYPE_AUTH3, PTYPE_BIND,
   PTYPE_BIND_ACK, PTYPE_BIND_NAK, PTYPE_CO_CANCEL, PTYPE_FAULT, PTYPE_ORPHANED, PTYPE_REQUEST, PTYPE_RESPONSE,
   PTYPE_RTS, PTYPE_SHUTDOWN, RESULT_ACCEPTANCE, RESULT_NEGOTIATE_ACK, RESULT_PROVIDER_REJECTION,
@@ -28,7 +28,7 @@ import {
 } from '../../src/dcerpc/reasons.js';
 import { embed, encodeAt, hex, toHex } from './bytes.js';
 import {
-  AUTH3_NTLM, BIND_3CTX, BIND_ACK_135, BIND_ACK_EMPTY_SECADDR, BIND_NAK_PLAIN, BIND_NAK_SIGNED, FAULT_OP_RNG,
+  AUTH3_NTLM, BIND_3CTX, BIND_ACK_135, BIND_ACK_EMPTY_SECADDR, BIND_NAK_PLAIN, BIND_NAK_SIGNED, FAULT_EEINFO,
   REQUEST_EPT_MAP_NDR64, REQUEST_NTLM_PRIVACY, RESPONSE_EPT_MAP_NDR64, RESPONSE_NTLM_PRIVACY, RTS_CONN_A1, SHUTDOWN,
   REQUEST_WITH_OBJECT,
 } from './vectors.js';
@@ -40,8 +40,8 @@ const AT = 11; // vectors are decoded at this offset inside an 0xa5-filled buffe
 
 /** The options that reproduce BIND_3CTX. */
 const BIND_3CTX_OPTS: BindOptions = {
-  callId: 2,
-  maxXmit: 5840,
+  callId: 21,
+  maxXmit: 4280,
   maxRecv: 5840,
   contexts: [
     { ctxId: 0, abstract: { uuid: EPM_TEXT, major: 3, minor: 0 }, transfer: [{ uuid: NDR_TEXT, version: 2 }] },
@@ -51,14 +51,14 @@ const BIND_3CTX_OPTS: BindOptions = {
 };
 
 describe('bind', () => {
-  it('decodes the Windows 3-context EPM bind (NDR, NDR64, BTFN)', () => {
+  it('decodes a Windows-style 3-context EPM bind (NDR, NDR64, BTFN)', () => {
     const v = new BindView();
     const buf = embed(BIND_3CTX, AT);
     expect(readBind(buf, AT, BIND_3CTX.length, v)).toBe(OK);
     expect(v.ptype).toBe(PTYPE_BIND);
     expect(v.fragLen).toBe(160);
-    expect(v.callId).toBe(2);
-    expect(v.maxXmitFrag).toBe(5840);
+    expect(v.callId).toBe(21);
+    expect(v.maxXmitFrag).toBe(4280);
     expect(v.maxRecvFrag).toBe(5840);
     expect(v.assocGroup).toBe(0);
     expect(v.nContexts).toBe(3);
@@ -197,14 +197,15 @@ describe('bind', () => {
 });
 
 describe('bind_ack', () => {
-  it('decodes the Windows bind_ack with sec_addr "135\\0"', () => {
+  it('decodes the EPM bind_ack with sec_addr "135\\0"', () => {
     const v = new BindAckView();
     const buf = embed(BIND_ACK_135, AT);
     expect(readBindAck(buf, AT, BIND_ACK_135.length, v)).toBe(OK);
     expect(v.ptype).toBe(PTYPE_BIND_ACK);
+    expect(v.callId).toBe(21);
     expect(v.maxXmit).toBe(5840);
-    expect(v.maxRecv).toBe(5840);
-    expect(v.assocGroup).toBe(0x74d5);
+    expect(v.maxRecv).toBe(4280);
+    expect(v.assocGroup).toBe(0x13a4e);
     expect(v.secAddrLen).toBe(4);
     expect(v.secAddrOff).toBe(AT + 26);
     expect(new TextDecoder().decode(buf.subarray(v.secAddrOff, v.secAddrOff + 3))).toBe('135');
@@ -219,7 +220,7 @@ describe('bind_ack', () => {
 
   it('encodes the same bytes', () => {
     const bytes = encodeAt(writeBindAck, {
-      callId: 2, maxXmit: 5840, maxRecv: 5840, assocGroup: 0x74d5, secAddr: '135',
+      callId: 21, maxXmit: 5840, maxRecv: 4280, assocGroup: 0x13a4e, secAddr: '135',
       results: [
         { result: RESULT_PROVIDER_REJECTION, reason: REASON_TRANSFER_SYNTAXES_NOT_SUPPORTED },
         { result: RESULT_ACCEPTANCE, transfer: { uuid: UUID_NDR64, version: 1 } },
@@ -357,7 +358,8 @@ describe('request', () => {
     expect(v.stubOff).toBe(AT + 24);
     expect(v.stubLen).toBe(144);
     expect(v.hasAuth).toBe(false);
-    const again = encodeAt(writeRequest, { callId: 2, ctxId: 1, opnum: 3, stub: REQUEST_EPT_MAP_NDR64.subarray(24) });
+    expect(v.callId).toBe(22);
+    const again = encodeAt(writeRequest, { callId: 22, ctxId: 1, opnum: 3, stub: REQUEST_EPT_MAP_NDR64.subarray(24) });
     expect(toHex(again)).toBe(toHex(REQUEST_EPT_MAP_NDR64));
   });
 
@@ -380,19 +382,20 @@ describe('request', () => {
     const v = new RequestView();
     const buf = embed(REQUEST_NTLM_PRIVACY, AT);
     expect(readRequest(buf, AT, REQUEST_NTLM_PRIVACY.length, v)).toBe(OK);
-    expect(v.fragLen).toBe(112);
+    expect(v.fragLen).toBe(96);
     expect(v.authLen).toBe(16);
-    expect(v.opnum).toBe(64);
-    expect(v.allocHint).toBe(60);
+    expect(v.callId).toBe(47);
+    expect(v.opnum).toBe(11);
+    expect(v.allocHint).toBe(36);
     expect(v.stubOff).toBe(AT + 24);
-    expect(v.stubLen).toBe(60);
+    expect(v.stubLen).toBe(36);
     expect(v.hasAuth).toBe(true);
     expect(v.authType).toBe(AUTH_TYPE_WINNT);
     expect(v.authLevel).toBe(AUTH_LEVEL_PKT_PRIVACY);
-    expect(v.authPadLen).toBe(4);
-    expect(v.authContextId).toBe(0);
-    expect(v.secTrailerOff).toBe(AT + 88);
-    expect(v.authValueOff).toBe(AT + 96);
+    expect(v.authPadLen).toBe(12);
+    expect(v.authContextId).toBe(0xa7c1);
+    expect(v.secTrailerOff).toBe(AT + 72);
+    expect(v.authValueOff).toBe(AT + 80);
     expect(v.authValueLen).toBe(16);
   });
 
@@ -400,27 +403,27 @@ describe('request', () => {
     const r = REQUEST_NTLM_PRIVACY;
     // the encrypted pad bytes are not zeros, so compare all but them
     const bytes = encodeAt(writeRequest, {
-      callId: 2, ctxId: 0, opnum: 64, stub: r.subarray(24, 84),
-      auth: { type: AUTH_TYPE_WINNT, level: AUTH_LEVEL_PKT_PRIVACY, value: r.subarray(96) },
+      callId: 47, ctxId: 0, opnum: 11, stub: r.subarray(24, 60),
+      auth: { type: AUTH_TYPE_WINNT, level: AUTH_LEVEL_PKT_PRIVACY, contextId: 0xa7c1, value: r.subarray(80) },
     });
-    expect(bytes.length).toBe(112);
-    expect(toHex(bytes.subarray(0, 84))).toBe(toHex(r.subarray(0, 84)));
-    expect(toHex(bytes.subarray(84, 88))).toBe('00000000');
-    expect(toHex(bytes.subarray(88))).toBe(toHex(r.subarray(88)));
+    expect(bytes.length).toBe(96);
+    expect(toHex(bytes.subarray(0, 60))).toBe(toHex(r.subarray(0, 60)));
+    expect(toHex(bytes.subarray(60, 72))).toBe('00'.repeat(12));
+    expect(toHex(bytes.subarray(72))).toBe(toHex(r.subarray(72)));
   });
 
   it('malformed: auth_pad_length longer than the stub', () => {
     const b = REQUEST_NTLM_PRIVACY.slice();
-    b[90] = 65; // pad 65 > 60 + 4
+    b[74] = 49; // pad 49 > 36 + 12
     const v = new RequestView();
     expect(readRequest(b, 0, b.length, v)).toBe(MALFORMED);
     expect(v.errReason).toBe(ERR_AUTH_PAD);
-    expect(v.errOffset).toBe(90);
+    expect(v.errOffset).toBe(74);
   });
 
   it('malformed: auth_length that lies, frag_length shorter than the header', () => {
     const b = REQUEST_NTLM_PRIVACY.slice();
-    b[10] = 0x60; // 96 + 8 > 112 - 24
+    b[10] = 0x41; // 65 + 8 > 96 - 24
     const v = new RequestView();
     expect(readRequest(b, 0, b.length, v)).toBe(MALFORMED);
     expect(v.errReason).toBe(ERR_AUTH_LEN);
@@ -441,42 +444,45 @@ describe('response', () => {
     expect(v.cancelCount).toBe(0);
     expect(v.stubOff).toBe(AT + 24);
     expect(v.stubLen).toBe(148);
-    const again = encodeAt(writeResponse, { callId: 2, ctxId: 1, stub: RESPONSE_EPT_MAP_NDR64.subarray(24) });
+    expect(v.callId).toBe(22);
+    const again = encodeAt(writeResponse, { callId: 22, ctxId: 1, stub: RESPONSE_EPT_MAP_NDR64.subarray(24) });
     expect(toHex(again)).toBe(toHex(RESPONSE_EPT_MAP_NDR64));
   });
 
   it('decodes an NTLM privacy response (pad 8)', () => {
     const v = new ResponseView();
     expect(readResponse(RESPONSE_NTLM_PRIVACY, 0, RESPONSE_NTLM_PRIVACY.length, v)).toBe(OK);
-    expect(v.callId).toBe(3);
+    expect(v.callId).toBe(47);
     expect(v.stubOff).toBe(24);
-    expect(v.stubLen).toBe(24);
+    expect(v.stubLen).toBe(40);
     expect(v.authPadLen).toBe(8);
-    expect(v.secTrailerOff).toBe(56);
+    expect(v.authContextId).toBe(0xa7c1);
+    expect(v.secTrailerOff).toBe(72);
     expect(v.authLevel).toBe(AUTH_LEVEL_PKT_PRIVACY);
   });
 });
 
 describe('fault', () => {
-  it('decodes nca_op_rng_error with extended error stub', () => {
+  it('decodes nca_s_unk_if with an extended error stub', () => {
     const v = new FaultView();
-    expect(readFault(embed(FAULT_OP_RNG, AT), AT, FAULT_OP_RNG.length, v)).toBe(OK);
+    expect(readFault(embed(FAULT_EEINFO, AT), AT, FAULT_EEINFO.length, v)).toBe(OK);
     expect(v.ptype).toBe(PTYPE_FAULT);
     expect(v.pfcFlags & PFC_DID_NOT_EXECUTE).toBe(PFC_DID_NOT_EXECUTE);
-    expect(v.allocHint).toBe(120);
-    expect(v.ctxId).toBe(0);
+    expect(v.callId).toBe(28);
+    expect(v.allocHint).toBe(96);
+    expect(v.ctxId).toBe(1);
     expect(v.faultFlags).toBe(1);
-    expect(v.status).toBe(NCA_S_OP_RNG_ERROR);
+    expect(v.status).toBe(NCA_S_UNK_IF);
     expect(v.stubOff).toBe(AT + 32);
-    expect(v.stubLen).toBe(88);
+    expect(v.stubLen).toBe(96);
   });
 
   it('round trip', () => {
     const bytes = encodeAt(writeFault, {
-      callId: 2, status: NCA_S_OP_RNG_ERROR, faultFlags: 1, allocHint: 120, stub: FAULT_OP_RNG.subarray(32),
+      callId: 28, ctxId: 1, status: NCA_S_UNK_IF, faultFlags: 1, stub: FAULT_EEINFO.subarray(32),
       pfcFlags: PFC_FIRST_FRAG | PFC_LAST_FRAG | PFC_DID_NOT_EXECUTE,
     });
-    expect(toHex(bytes)).toBe(toHex(FAULT_OP_RNG));
+    expect(toHex(bytes)).toBe(toHex(FAULT_EEINFO));
   });
 
   it('a synthetic fault as the engine would send it is 32 bytes', () => {
@@ -491,15 +497,16 @@ describe('auth3, shutdown, co_cancel, orphaned', () => {
     expect(readAuth3(embed(AUTH3_NTLM, AT), AT, AUTH3_NTLM.length, v)).toBe(OK);
     expect(v.ptype).toBe(PTYPE_AUTH3);
     expect(v.pfcFlags).toBe(7);
-    expect(v.maxXmitFrag).toBe(5840);
-    expect(v.maxRecvFrag).toBe(5840);
+    expect(v.callId).toBe(46);
+    expect(v.maxXmitFrag).toBe(4280);
+    expect(v.maxRecvFrag).toBe(4280);
     expect(v.authType).toBe(AUTH_TYPE_WINNT);
     expect(v.authLevel).toBe(AUTH_LEVEL_PKT_PRIVACY);
     expect(v.secTrailerOff).toBe(AT + 20);
     expect(v.authValueOff).toBe(AT + 28);
     expect(v.authValueLen).toBe(8);
     const again = encodeAt(writeAuth3, {
-      callId: 2, pfcFlags: 7, maxXmit: 5840, maxRecv: 5840,
+      callId: 46, pfcFlags: 7, maxXmit: 4280, maxRecv: 4280,
       auth: { type: AUTH_TYPE_WINNT, level: AUTH_LEVEL_PKT_PRIVACY, value: AUTH3_NTLM.subarray(28) },
     });
     expect(toHex(again)).toBe(toHex(AUTH3_NTLM));
@@ -620,13 +627,14 @@ describe('RTS', () => {
 describe('readAuthVerifier', () => {
   it('finds the trailer from the end', () => {
     const v = new PduBase();
-    expect(readAuthVerifier(REQUEST_NTLM_PRIVACY, 0, 112, 16, true, v)).toBe(OK);
-    expect(v.secTrailerOff).toBe(88);
-    expect(v.authPadLen).toBe(4);
-    expect(readAuthVerifier(REQUEST_NTLM_PRIVACY, 0, 112, 0, true, v)).toBe(OK);
+    expect(readAuthVerifier(REQUEST_NTLM_PRIVACY, 0, 96, 16, true, v)).toBe(OK);
+    expect(v.secTrailerOff).toBe(72);
+    expect(v.authPadLen).toBe(12);
+    expect(v.authContextId).toBe(0xa7c1);
+    expect(readAuthVerifier(REQUEST_NTLM_PRIVACY, 0, 96, 0, true, v)).toBe(OK);
     expect(v.hasAuth).toBe(false);
     expect(v.secTrailerOff).toBe(0);
-    expect(readAuthVerifier(REQUEST_NTLM_PRIVACY, 0, 112, 100, true, v)).toBe(MALFORMED);
+    expect(readAuthVerifier(REQUEST_NTLM_PRIVACY, 0, 96, 73, true, v)).toBe(MALFORMED); // 96 - 73 - 8 < 16
     expect(v.errReason).toBe(ERR_AUTH_LEN);
   });
 });
@@ -635,14 +643,15 @@ describe('big-endian drep', () => {
   it('bind encoded big-endian decodes to the same values and flips integers and UUID fields', () => {
     const bytes = encodeAt(writeBind, { ...BIND_3CTX_OPTS, littleEndian: false });
     expect(bytes.length).toBe(160);
-    expect(toHex(bytes.subarray(4, 16))).toBe('00000000' + '00a0' + '0000' + '00000002');
-    expect(toHex(bytes.subarray(16, 24))).toBe('16d016d0' + '00000000');
+    expect(toHex(bytes.subarray(4, 16))).toBe('00000000' + '00a0' + '0000' + '00000015');
+    expect(toHex(bytes.subarray(16, 24))).toBe('10b816d0' + '00000000');
     expect(toHex(bytes.subarray(28, 52))).toBe('0000' + '0100' + 'e1af83085d1f11c991a408002b14a0fa' + '00000003');
     const v = new BindView();
     expect(readBind(bytes, 0, bytes.length, v)).toBe(OK);
     expect(v.littleEndian).toBe(false);
-    expect(v.callId).toBe(2);
-    expect(v.maxXmitFrag).toBe(5840);
+    expect(v.callId).toBe(21);
+    expect(v.maxXmitFrag).toBe(4280);
+    expect(v.maxRecvFrag).toBe(5840);
     expect(v.nContexts).toBe(3);
     expect(uuidToString(bytes, v.abstractUuidOff[0]!, false)).toBe(EPM_TEXT);
     expect(uuidEqualsAcrossOrder(bytes, v.abstractUuidOff[1]!, false, UUID_EPM, 0, true)).toBe(true);
@@ -686,7 +695,7 @@ describe('readPdu dispatch', () => {
     ['bind_nak', BIND_NAK_SIGNED, PTYPE_BIND_NAK],
     ['request', REQUEST_NTLM_PRIVACY, PTYPE_REQUEST],
     ['response', RESPONSE_EPT_MAP_NDR64, PTYPE_RESPONSE],
-    ['fault', FAULT_OP_RNG, PTYPE_FAULT],
+    ['fault', FAULT_EEINFO, PTYPE_FAULT],
     ['auth3', AUTH3_NTLM, PTYPE_AUTH3],
     ['shutdown', SHUTDOWN, PTYPE_SHUTDOWN],
     ['rts', RTS_CONN_A1, PTYPE_RTS],
@@ -706,8 +715,8 @@ describe('readPdu dispatch', () => {
 
   it('fills the right sub-view and reports sub-view errors', () => {
     const out = new PduView();
-    expect(readPdu(REQUEST_NTLM_PRIVACY, 0, 112, out)).toBe(OK);
-    expect(out.request.stubLen).toBe(60);
+    expect(readPdu(REQUEST_NTLM_PRIVACY, 0, 96, out)).toBe(OK);
+    expect(out.request.stubLen).toBe(36);
     expect(readPdu(BIND_3CTX, 0, 100, out)).toBe(NEED_MORE);
     expect(out.needed).toBe(160);
     const cl = hex('05 00 01 03 10 00 00 00 10 00 00 00 01 00 00 00');

@@ -45,13 +45,13 @@ describe('FragmentReassembler', () => {
     const r = new FragmentReassembler();
     const out = new ReassembledCall();
     const v = new RequestView();
-    expect(readRequest(REQUEST_NTLM_PRIVACY, 0, 112, v)).toBe(OK);
+    expect(readRequest(REQUEST_NTLM_PRIVACY, 0, 96, v)).toBe(OK);
     expect(r.add(REQUEST_NTLM_PRIVACY, 0, v, v.stubOff, v.stubLen, out)).toBe(OK);
     expect(out.complete).toBe(true);
     expect(out.data).toBe(REQUEST_NTLM_PRIVACY);
     expect(out.off).toBe(24);
-    expect(out.len).toBe(60);
-    expect(out.opnum).toBe(64);
+    expect(out.len).toBe(36);
+    expect(out.opnum).toBe(11);
     expect(out.ctxId).toBe(0);
     expect(out.fragments).toBe(1);
     expect(r.callsInProgress).toBe(0);

@@ -131,7 +131,7 @@ const LE_VECTORS: [string, Uint8Array][] = [
   ['bind (3 contexts)', V.BIND_3CTX], ['bind_ack 135', V.BIND_ACK_135], ['bind_ack empty sec_addr', V.BIND_ACK_EMPTY_SECADDR],
   ['bind_nak', V.BIND_NAK_PLAIN], ['bind_nak signed', V.BIND_NAK_SIGNED], ['request NDR64', V.REQUEST_EPT_MAP_NDR64],
   ['request NTLM 6', V.REQUEST_NTLM_PRIVACY], ['request with object', V.REQUEST_WITH_OBJECT],
-  ['response NDR64', V.RESPONSE_EPT_MAP_NDR64], ['response NTLM 6', V.RESPONSE_NTLM_PRIVACY], ['fault', V.FAULT_OP_RNG],
+  ['response NDR64', V.RESPONSE_EPT_MAP_NDR64], ['response NTLM 6', V.RESPONSE_NTLM_PRIVACY], ['fault', V.FAULT_EEINFO],
   ['auth3', V.AUTH3_NTLM], ['shutdown', V.SHUTDOWN], ['rts CONN/A1', V.RTS_CONN_A1],
 ];
 

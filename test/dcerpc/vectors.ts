@@ -1,7 +1,10 @@
 /**
- * Annotated PDU byte vectors. Those marked "real" are copied from public captures in
- * ../shared/pcaps/public (checked with tshark); the others are written by hand from C706 /
- * MS-RPCE / MS-RPCH layouts.
+ * Annotated PDU byte vectors, every one written by hand from the layouts of C706 ch. 12,
+ * MS-RPCE 2.2 and MS-RPCH 2.2 (protocol-notes sections A and B). None is copied from a capture:
+ * the project carries no third-party bytes. Values (call ids, fragment sizes, association groups,
+ * ports, addresses from 192.0.2.0/24, auth context ids, signatures and encrypted-looking bytes)
+ * were made up for these tests. The well-known constants (interface and transfer-syntax UUIDs,
+ * Windows' BTFN bitmask 3, the EPM's sec_addr "135") come from the specifications.
  */
 import { hex } from './bytes.js';
 
@@ -11,39 +14,56 @@ const NDR64 = '33 05 71 71 ba be 37 49 83 19 b5 db ef 9c cc 36';
 const BTFN = '2c 1c b7 6c 12 98 40 45 03 00 00 00 00 00 00 00';
 const NIL = '00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00';
 
-/** Real: otrf-psexec-svcctl-tcp-epm.cap frame 4, Windows bind to the EPM with NDR, NDR64, BTFN. */
+/**
+ * ncacn_ip_tcp tower (B.5, 75 bytes) for NSPI f5cc5a18-4264-101a-8c59-08002b2f8426 v56.0 with
+ * the given port and IPv4 floor bytes. Tower integers are little-endian whatever the drep; the
+ * port is big-endian.
+ */
+function nspiTower(portBE: string, ipv4: string): string {
+  return [
+    '05 00', // floor_count 5
+    '13 00', '0d', '18 5a cc f5 64 42 1a 10 8c 59 08 00 2b 2f 84 26', '38 00', // floor 1 lhs: 19 bytes, UUID floor, NSPI, major 56
+    '02 00', '00 00', // floor 1 rhs: minor 0
+    '13 00', '0d', NDR, '02 00', '02 00', '00 00', // floor 2: NDR v2.0
+    '01 00', '0b', '02 00', '00 00', // floor 3: ncacn (connection-oriented), minor 0
+    '01 00', '07', '02 00', portBE, // floor 4: TCP port (tower offset 64)
+    '01 00', '09', '04 00', ipv4, // floor 5: IPv4 (tower offset 71)
+  ].join(' ');
+}
+
+/** A Windows-style EPM bind: EPM v3.0 offered three times, with NDR, NDR64 and BTFN. */
 export const BIND_3CTX = hex(
   '05 00 0b 03', // rpc_vers 5.0, PTYPE bind, FIRST|LAST
-  '10 00 00 00', // drep little-endian
+  '10 00 00 00', // drep little-endian, ASCII, IEEE
   'a0 00 00 00', // frag_length 160, auth_length 0
-  '02 00 00 00', // call_id 2
-  'd0 16 d0 16', // max_xmit_frag 5840, max_recv_frag 5840
-  '00 00 00 00', // assoc_group_id 0
-  '03 00 00 00', // n_context_elem 3, reserved
+  '15 00 00 00', // call_id 21
+  'b8 10 d0 16', // max_xmit_frag 4280, max_recv_frag 5840
+  '00 00 00 00', // assoc_group_id 0 (new association group)
+  '03 00 00 00', // n_context_elem 3, reserved, reserved2
   // context 0 (offset 28)
   '00 00 01 00', // p_cont_id 0, n_transfer_syn 1, reserved
   EPM, '03 00 00 00', // abstract EPM v3.0
   NDR, '02 00 00 00', // transfer NDR v2
   // context 1 (offset 72)
-  '01 00 01 00', EPM, '03 00 00 00', NDR64, '01 00 00 00',
+  '01 00 01 00', EPM, '03 00 00 00', NDR64, '01 00 00 00', // NDR64 v1
   // context 2 (offset 116)
-  '02 00 01 00', EPM, '03 00 00 00', BTFN, '01 00 00 00',
+  '02 00 01 00', EPM, '03 00 00 00', BTFN, '01 00 00 00', // BTFN, bitmask 3, v1
 );
 
-/** Real: same capture frame 5, the bind_ack: NDR rejected, NDR64 accepted, BTFN negotiate_ack. */
+/** The server's answer to BIND_3CTX: NDR rejected, NDR64 accepted, BTFN negotiate_ack. */
 export const BIND_ACK_135 = hex(
   '05 00 0c 03', '10 00 00 00', // bind_ack, FIRST|LAST, LE
   '6c 00 00 00', // frag_length 108, auth_length 0
-  '02 00 00 00', // call_id 2
-  'd0 16 d0 16', // max_xmit/max_recv 5840
-  'd5 74 00 00', // assoc_group_id 0x74d5
+  '15 00 00 00', // call_id 21
+  'd0 16 b8 10', // max_xmit 5840 (the client's max_recv), max_recv 4280 (the client's max_xmit)
+  '4e 3a 01 00', // assoc_group_id 0x00013a4e
   '04 00', // sec_addr.length 4
   '31 33 35 00', // "135\0" (offsets 26..29)
   '00 00', // pad to 32 (relative to PDU start)
-  '03 00 00 00', // n_results 3
+  '03 00 00 00', // n_results 3, reserved
   '02 00 02 00', NIL, '00 00 00 00', // provider_rejection, proposed_transfer_syntaxes_not_supported
-  '00 00 00 00', NDR64, '01 00 00 00', // acceptance, NDR64 v1
-  '03 00 03 00', NIL, '00 00 00 00', // negotiate_ack, BTFN bitmask 3
+  '00 00 00 00', NDR64, '01 00 00 00', // acceptance, NDR64 v1 (transfer UUID at offset 64)
+  '03 00 03 00', NIL, '00 00 00 00', // negotiate_ack, BTFN bitmask 3 in the reason field
 );
 
 /** Hand-made: bind_ack with sec_addr.length 0 (2 pad bytes), one acceptance of NDR. */
@@ -80,108 +100,128 @@ export const BIND_NAK_SIGNED = hex(
   'aa bb cc', // extended error information
 );
 
-/** Real: otrf-psexec frame 6, NDR64 ept_map request on p_cont_id 1 (stub 144 bytes). */
+/** NDR64 ept_map request on p_cont_id 1 asking for NSPI v56.0 (stub 144 bytes, B.3). */
 export const REQUEST_EPT_MAP_NDR64 = hex(
-  '05 00 00 03', '10 00 00 00',
+  '05 00 00 03', '10 00 00 00', // request, FIRST|LAST, LE
   'a8 00 00 00', // frag_length 168, auth_length 0
-  '02 00 00 00', // call_id 2
+  '16 00 00 00', // call_id 22
   '90 00 00 00', // alloc_hint 144
-  '01 00', // p_cont_id 1
+  '01 00', // p_cont_id 1 (the NDR64 context)
   '03 00', // opnum 3 ept_map
-  // stub (offset 24): object referent u64 1, nil UUID, map_tower referent u64 2, ...
-  '01 00 00 00 00 00 00 00', NIL,
-  '02 00 00 00 00 00 00 00', '4b 00 00 00 00 00 00 00', '4b 00 00 00',
-  '05 00 13 00 0d 81 bb 7a 36 44 98 f1 35 ad 32 98 f0 38 00 10 03 02 00 02 00 00 00',
-  '13 00 0d 04 5d 88 8a eb 1c c9 11 9f e8 08 00 2b 10 48 60 02 00 02 00 00 00',
-  '01 00 0b 02 00 00 00 01 00 07 02 00 00 87 01 00 09 04 00 00 00 00 00',
-  '00', // pad
-  '00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00', // entry_handle
-  '04 00 00 00', // max_towers 4
+  // stub (offset 24)
+  '01 00 00 00 00 00 00 00', NIL, // object: referent u64 1, nil UUID
+  '02 00 00 00 00 00 00 00', // map_tower referent u64 2
+  '4b 00 00 00 00 00 00 00', // twr_t max_count 75 (u64)
+  '4b 00 00 00', // tower_length 75
+  nspiTower('00 00', '00 00 00 00'), // port 0, IPv4 0.0.0.0 (the client leaves them empty)
+  '00', // pad to 4
+  '00 00 00 00', NIL, // entry_handle (20 zero bytes: first call)
+  '02 00 00 00', // max_towers 2
 );
 
-/** Real: otrf-psexec frame 7, the NDR64 ept_map response (stub 148 bytes). */
+/** The NDR64 ept_map response: one tower, NSPI on 192.0.2.47:4997 (stub 148 bytes, B.4). */
 export const RESPONSE_EPT_MAP_NDR64 = hex(
-  '05 00 02 03', '10 00 00 00',
+  '05 00 02 03', '10 00 00 00', // response, FIRST|LAST, LE
   'ac 00 00 00', // frag_length 172
-  '02 00 00 00',
+  '16 00 00 00', // call_id 22
   '94 00 00 00', // alloc_hint 148
   '01 00', // p_cont_id 1
   '00', '00', // cancel_count 0, reserved
   NIL, '00 00 00 00', // entry_handle (20)
   '01 00 00 00', // num_towers 1 (u32)
-  '04 00 00 00 00 00 00 00', // towers max_count 4 (u64)
+  '02 00 00 00 00 00 00 00', // towers max_count 2 (u64, the request's max_towers)
   '00 00 00 00 00 00 00 00', // offset 0
   '01 00 00 00 00 00 00 00', // actual_count 1
   '03 00 00 00 00 00 00 00', // tower referent id 3
   '4b 00 00 00 00 00 00 00 4b 00 00 00', // twr_t max_count 75 (u64), tower_length 75
-  '05 00 13 00 0d 81 bb 7a 36 44 98 f1 35 ad 32 98 f0 38 00 10 03 02 00 02 00 00 00',
-  '13 00 0d 04 5d 88 8a eb 1c c9 11 9f e8 08 00 2b 10 48 60 02 00 02 00 00 00',
-  '01 00 0b 02 00 00 00 01 00 07 02 00 c2 3e 01 00 09 04 00 ac 12 27 06',
-  '00 00 00 00 00', // pad + status 0
-);
-
-/** Real: scapy-svcctl-ntlm-privacy-epm.pcapng frame 14, NTLM level 6 request, opnum 64, pad 4. */
-export const REQUEST_NTLM_PRIVACY = hex(
-  '05 00 00 03', '10 00 00 00',
-  '70 00', // frag_length 112
-  '10 00', // auth_length 16
-  '02 00 00 00', // call_id 2
-  '3c 00 00 00', // alloc_hint 60
-  '00 00', // p_cont_id 0
-  '40 00', // opnum 64
-  // encrypted stub, 60 bytes (offsets 24..83)
-  'c2 f4 9c 21 d4 be a9 77 48 a2 69 ff 0b 0f 39 59 50 50 d4 59 aa cc 4f 54 f7 f1 f8 88 99 2a',
-  'f5 f3 56 4b f4 35 bc 51 d9 20 2d b3 08 37 d0 13 b6 38 5a b2 2b 36 83 ba 6d 47 01 3b 69 fa',
-  '69 0a ed aa', // auth pad, 4 bytes (encrypted with the stub)
-  '0a 06 04 00', // sec_trailer (offset 88): auth_type 10 NTLM, level 6 privacy, pad 4, reserved
-  '00 00 00 00', // auth_context_id 0
-  '01 00 00 00 c9 26 17 d0 bd 7e 73 0f 00 00 00 00', // NTLMSSP signature (offset 96)
-);
-
-/** Real: scapy-svcctl frame 18, NTLM level 6 response, stub 24 + pad 8. */
-export const RESPONSE_NTLM_PRIVACY = hex(
-  '05 00 02 03', '10 00 00 00',
-  '50 00 10 00', // frag_length 80, auth_length 16
-  '03 00 00 00', // call_id 3
-  '18 00 00 00', // alloc_hint 24
-  '00 00 00 00', // p_cont_id 0, cancel_count 0, reserved
-  '05 bf 16 75 c2 5f d3 cb 02 0f 58 17 3a c8 68 28 1a 6a a6 a3 c1 07 e1 96', // stub 24
-  'b8 9d eb 57 6c be 40 e6', // pad 8
-  '0a 06 08 00 00 00 00 00', // NTLM, privacy, pad 8, context 0
-  '01 00 00 00 a0 e9 20 13 d7 c1 1f 96 00 00 00 00', // signature
-);
-
-/** Real: scapy-svcctl frame 16, fault nca_op_rng_error with extended error stub (88 bytes). */
-export const FAULT_OP_RNG = hex(
-  '05 00 03 23', // fault, FIRST|LAST|DID_NOT_EXECUTE
-  '10 00 00 00',
-  '78 00 00 00', // frag_length 120
-  '02 00 00 00', // call_id 2
-  '78 00 00 00', // alloc_hint 120
-  '00 00', // p_cont_id 0
-  '00', // cancel_count
-  '01', // fault flags: extended error present
-  '02 00 01 1c', // status 0x1c010002 nca_op_rng_error
-  '00 00 00 00', // reserved
-  '01 10 08 00 cc cc cc cc 48 00 00 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00 00 00',
-  '01 00 01 00 04 00 00 00 04 00 02 00 ac 02 00 00 00 00 00 00 a0 ac 12 83 a4 75 da 01',
-  '02 00 00 00 d1 06 00 00 b7 00 00 00 00 00 00 00 04 00 00 00 44 00 43 00 31 00 00 00',
-  '00 00 00 00',
+  nspiTower('13 85', 'c0 00 02 2f'), // port 4997, IPv4 192.0.2.47
+  '00', // pad to 4
+  '00 00 00 00', // status 0
 );
 
 /**
- * Hand-made, shaped like the auth3 in smbexec-svcctl-epm.pcap frame 7 (which carries a 534-byte
- * NTLMSSP AUTHENTICATE): 4 "pad" bytes holding max_xmit/max_recv, then the trailer.
+ * NTLM packet-privacy request (auth level 6): EMSMDB EcDoRpcExt2 (opnum 11), 36 encrypted stub
+ * bytes padded to 48 (16-byte alignment, MS-RPCE 2.2.2.11), sec_trailer, 16-byte NTLMSSP signature.
  */
+export const REQUEST_NTLM_PRIVACY = hex(
+  '05 00 00 03', '10 00 00 00', // request, FIRST|LAST, LE
+  '60 00', // frag_length 96
+  '10 00', // auth_length 16
+  '2f 00 00 00', // call_id 47
+  '24 00 00 00', // alloc_hint 36
+  '00 00', // p_cont_id 0
+  '0b 00', // opnum 11
+  // encrypted stub, 36 bytes (offsets 24..59)
+  'ac 84 4c bb bc ab 08 76 9b 3f 19 d0 b7 99 2b 5d 3f 0f 67 a7 01 78 99 9a d4 cd 6b ec bf d3 7e 1c 84 bd 8e c1',
+  '74 6f 4d db 1c c0 0f a8 cf b9 30 d4', // auth pad, 12 bytes (encrypted with the stub, so not zeros)
+  '0a 06 0c 00', // sec_trailer (offset 72): auth_type 10 NTLM, level 6 privacy, pad 12, reserved
+  'c1 a7 00 00', // auth_context_id 0xa7c1
+  '01 00 00 00', // NTLMSSP signature (offset 80): version 1
+  'e1 a9 1e 3b 5c 1f 94 a6', // checksum
+  '03 00 00 00', // sequence number 3
+);
+
+/** The NTLM privacy response to REQUEST_NTLM_PRIVACY: 40 stub bytes padded by 8 to 48. */
+export const RESPONSE_NTLM_PRIVACY = hex(
+  '05 00 02 03', '10 00 00 00', // response, FIRST|LAST, LE
+  '60 00 10 00', // frag_length 96, auth_length 16
+  '2f 00 00 00', // call_id 47
+  '28 00 00 00', // alloc_hint 40
+  '00 00 00 00', // p_cont_id 0, cancel_count 0, reserved
+  // encrypted stub, 40 bytes (offsets 24..63)
+  '6a 05 ab 08 79 7f b8 be da 17 4a 26 81 86 05 e8 87 45 2c 7a a0 b2 e0 ef c0 18 27 93 71 50 fc d2 5f 5e 91 1d 1a e4 ab 24',
+  'c0 be d4 32 93 01 b8 62', // auth pad, 8 bytes
+  '0a 06 08 00', // sec_trailer (offset 72): NTLM, privacy, pad 8, reserved
+  'c1 a7 00 00', // auth_context_id 0xa7c1
+  '01 00 00 00 55 6f a5 4b d0 26 b1 a2 02 00 00 00', // signature: version 1, checksum, sequence 2
+);
+
+/**
+ * fault nca_s_unk_if with extended error information (fault flag bit 0): the stub is an
+ * ExtendedErrorInfo (MS-EERR 2.2.1) pickled with type serialization v1 (MS-RPCE 2.2.6).
+ */
+export const FAULT_EEINFO = hex(
+  '05 00 03 23', // fault, FIRST|LAST|DID_NOT_EXECUTE
+  '10 00 00 00', // drep LE
+  '80 00 00 00', // frag_length 128, auth_length 0
+  '1c 00 00 00', // call_id 28
+  '60 00 00 00', // alloc_hint 96
+  '01 00', // p_cont_id 1
+  '00', // cancel_count
+  '01', // fault flags: extended error present
+  '03 00 01 1c', // status 0x1c010003 nca_s_unk_if
+  '00 00 00 00', // reserved
+  // stub (offset 32; offsets below are from the stub start)
+  '01 10 08 00 cc cc cc cc', // 0 common header: version 1, drep 0x10, length 8, filler
+  '50 00 00 00 00 00 00 00', // 8 private header: object buffer length 80, filler
+  '00 00 02 00', // 16 ExtendedErrorInfoPtr referent id 0x00020000
+  '00 00 00 00', // 20 conformance of Params[] (= nLen 0), hoisted before the struct
+  '00 00 00 00', // 24 Next: NULL (a single record)
+  '01 00 01 00', // 28 ComputerName.Type eecnpPresent, union discriminant 1
+  '07 00 00 00', // 32 Name.nLength 7 (UTF-16 units with the NUL), pad
+  '04 00 02 00', // 36 Name.pString referent id 0x00020004
+  '3c 0d 00 00', // 40 ProcessID 3388
+  '00 00 00 00', // 44 pad to 8
+  '80 3e c9 5a 6f 47 c6 01', // 48 TimeStamp (FILETIME 0x01c6476f5ac93e80)
+  '02 00 00 00', // 56 GeneratingComponent 2
+  'b5 06 00 00', // 60 Status 1717 (RPC_S_UNKNOWN_IF)
+  '38 01 00 00', // 64 DetectionLocation 0x138, Flags 0
+  '00 00 00 00', // 68 nLen 0 (no parameters), pad
+  '07 00 00 00', // 72 deferred pString: max_count 7
+  '45 00 58 00 43 00 48 00 30 00 31 00 00 00', // 76 "EXCH01\0" UTF-16LE
+  '00 00 00 00 00 00', // 90 pad: the object buffer is a multiple of 8 (16 + 80 = 96)
+);
+
+/** auth3 (third NTLM leg): 4 "pad" bytes holding max_xmit/max_recv, then the trailer. */
 export const AUTH3_NTLM = hex(
   '05 00 10 07', // auth3, FIRST|LAST|SUPPORT_HEADER_SIGN
   '10 00 00 00',
   '24 00 08 00', // frag_length 36, auth_length 8
-  '02 00 00 00',
-  'd0 16 d0 16', // pad: max_xmit 5840, max_recv 5840
+  '2e 00 00 00', // call_id 46
+  'b8 10 b8 10', // pad: max_xmit 4280, max_recv 4280
   '0a 06 00 00', // NTLM, privacy, pad 0
   '00 00 00 00', // auth_context_id 0
-  '4e 54 4c 4d 53 53 50 00', // "NTLMSSP\0" (token truncated for the test)
+  '4e 54 4c 4d 53 53 50 00', // "NTLMSSP\0" (the AUTHENTICATE token cut short for the test)
 );
 
 /** Hand-made: shutdown, header only. */
