@@ -25,7 +25,7 @@ import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
 import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
 import { LINKTYPE_RAW } from '../wire/link.js';
-import { IPPROTO_TCP, PacketView, readPacket } from '../wire/packet.js';
+import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK } from '../wire/packet.js';
 import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
@@ -201,6 +201,10 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
           writeU32(buf, ipOff + 16, rule.externalIp);
           writeU16(buf, v.l4Off + 2, extPort);
           side = SIDE_EXTERNAL;
+          // A client behind the gateway acknowledges what the gateway sent it (its numbering
+          // differs after the gateway changed a PDU's length).
+          const flow = engine.flows.lookupExternal(v.src4, v.srcPort, rule.externalIp, extPort);
+          if (flow >= 0 && (v.tcpFlags & TCP_ACK) !== 0) writeU32(buf, v.l4Off + 8, engine.clientSideSeq(flow, v.tcpAck));
         }
       }
       // Server → client: from 135 or a mapped server port, to the connection the engine opened.

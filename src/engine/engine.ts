@@ -20,11 +20,12 @@ import { IPPROTO_TCP, IPPROTO_UDP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP
 import { setDstPort, setIpv4Dst, setIpv4Src, setSrcPort } from '../wire/rewrite.js';
 import { writeIpv4Header } from '../wire/ipv4.js';
 import { writeTcpHeader } from '../wire/tcp.js';
-import { finishTcpChecksumV4 } from '../wire/checksum.js';
+import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { HeldStream, SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT } from '../stream/held-stream.js';
 import { seqAdd, seqDiff } from '../stream/seq.js';
+import { csumReplace32 } from '../wire/checksum.js';
 import { FlowTable, FLOW_EPM, FLOW_MAPPED, FLOW_ERR_NO_GW_PORT, FLOW_ST_RST } from '../nat/flow-table.js';
 import { MappingTable } from '../nat/mapping-table.js';
 import type { CompiledRule, CompiledRules } from '../policy/compiled.js';
@@ -96,8 +97,30 @@ export class EngineCounters {
   }
 }
 
+/**
+ * A length change in the server→client stream (ept_lookup under `lookup: published`): the
+ * server's bytes [oldStart, oldEnd) went out as [newStart, newEnd); from oldEnd on, server
+ * sequence numbers are shifted by `delta` (cumulative) and the client's ACKs back.
+ */
+interface StreamEdit {
+  oldStart: number;
+  oldEnd: number;
+  newStart: number;
+  newEnd: number;
+  delta: number;
+  /** The segments sent in place of the server's, kept to answer its retransmissions. */
+  sent: Uint8Array[];
+}
+
+/** Edits remembered per connection (older ones only matter for very late retransmissions). */
+const MAX_EDITS = 8;
+
 /** Per-connection stream state (EPM leg or mapped-port policy), pooled. */
 class ConnState {
+  edits: StreamEdit[] | null = null;
+  pendingReplace: { start: number; end: number; bytes: Uint8Array } | null = null;
+  toClient: (pkt: Uint8Array, off: number, len: number) => void = () => {};
+  toServer: (pkt: Uint8Array, off: number, len: number) => void = () => {};
   readonly c2s = new HeldStream();
   readonly s2c = new HeldStream();
   readonly leg: Leg;
@@ -117,6 +140,8 @@ class ConnState {
   }
 
   reset(): void {
+    this.edits = null;
+    this.pendingReplace = null;
     this.refused = false;
     this.clientAckSeen = this.serverAckSeen = false;
     this.c2s.synced = this.s2c.synced = false;
@@ -287,7 +312,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
       const rule = this.rules.rules[r]!;
       const flow = this.flows.create(FLOW_EPM, this.slotOfIndex[r]!, -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
       if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
-      const st = this.epmPool.pop() ?? new ConnState(new EpmLeg(this, this.rules.gateway.limits.maxHeldBytesPerFlow), null);
+      const st = this.epmPool.pop() ?? this.newConnState(new EpmLeg(this, this.rules.gateway.limits.maxHeldBytesPerFlow), null);
       st.reset();
       st.epmLeg!.init(rule, v.dst4, pickup);
       this.conns.set(flow, st);
@@ -307,7 +332,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     );
     if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
     this.mappings.connOpened(m, nowMs);
-    const st = this.mappedPool.pop() ?? new ConnState(null, new MappedLeg(this, this.gwIpOf));
+    const st = this.mappedPool.pop() ?? this.newConnState(null, new MappedLeg(this, this.gwIpOf));
     st.reset();
     st.mappedLeg!.init(rule, pickup);
     this.conns.set(flow, st);
@@ -340,7 +365,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
   /** A translated packet of a connection: read, hold or forward, in sequence order. */
   private streamPacket(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
     const st = this.conns.get(flow)!;
-    const outSide = fromClient ? SIDE_INTERNAL : SIDE_EXTERNAL;
+    const out = fromClient ? st.toServer : st.toClient;
     if (st.refused) return this.drop(DROP_REFUSED_CONNECTION, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     const flags = v.tcpFlags;
     if ((flags & TCP_ACK) !== 0) {
@@ -355,23 +380,23 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const hs = fromClient ? st.c2s : st.s2c;
     if ((flags & TCP_SYN) !== 0) {
       hs.onSyn(v.tcpSeq);
-      return this.send(outSide, buf, off, len);
+      return out(buf, off, len);
     }
     if ((flags & TCP_RST) !== 0) {
       this.heldTotal -= hs.heldBytes + hs.aheadBytes;
       hs.dropAll();
-      return this.send(outSide, buf, off, len);
+      return out(buf, off, len);
     }
     if (!hs.synced) hs.startAt(v.tcpSeq);
     const seqLen = v.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0);
     if (seqLen === 0) {
       // A pure ACK: it says nothing about this direction's bytes, so it never waits.
-      return this.send(outSide, buf, off, len);
+      return out(buf, off, len);
     }
     switch (hs.classify(v.tcpSeq, seqLen)) {
       case SEG_RETRANSMIT:
         hs.reapply(buf, v, v.tcpSeq);
-        return this.send(outSide, buf, off, len);
+        return out(buf, off, len);
       case SEG_DUPLICATE_HELD:
         return this.drop(DROP_DUPLICATE, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
       case SEG_AHEAD:
@@ -407,6 +432,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.curStream = null;
     hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
     if (verdict !== PASS) return this.refuse(flow, st, verdict, st.leg.refuseDetail);
+    if (st.pendingReplace !== null) return this.emitReplaced(st, buf, off, v);
     if (st.leg.midPdu(fromClient)) {
       if (hs.heldBytes + len > this.maxHeldPerFlow || this.heldTotal + len > this.maxHeldTotal) {
         return this.refuse(flow, st, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`);
@@ -416,8 +442,146 @@ export class Engine implements EpmLegHost, MappedLegHost {
       return;
     }
     this.heldTotal -= hs.heldBytes;
-    hs.release(fromClient ? this.emitInternal : this.emitExternal);
-    this.send(fromClient ? SIDE_INTERNAL : SIDE_EXTERNAL, buf, off, len);
+    const out = fromClient ? st.toServer : st.toClient;
+    hs.release(out);
+    out(buf, off, len);
+  }
+
+  private newConnState(epmLeg: EpmLeg | null, mappedLeg: MappedLeg | null): ConnState {
+    const st = new ConnState(epmLeg, mappedLeg);
+    st.toClient = (pkt, off, len) => (st.edits === null ? this.send(SIDE_EXTERNAL, pkt, off, len) : this.shiftToClient(st, pkt, off, len));
+    st.toServer = (pkt, off, len) => (st.edits === null ? this.send(SIDE_INTERNAL, pkt, off, len) : this.shiftToServer(st, pkt, off, len));
+    return st;
+  }
+
+  // ---- length changes (ept_lookup, lookup: published) ---------------------------------------
+
+  replaceStream(startSeq: number, endSeq: number, bytes: Uint8Array): void {
+    const st = this.conns.get(this.curFlow);
+    if (st !== undefined) st.pendingReplace = { start: startSeq, end: endSeq, bytes };
+  }
+
+  /**
+   * The held server→client region [releasedSeq, end of this packet) goes out re-cut, with the
+   * replaced call in it; later server sequence numbers (and the client's ACKs) are shifted.
+   */
+  private emitReplaced(st: ConnState, buf: Uint8Array, off: number, v: PacketView): void {
+    const hs = st.s2c;
+    const rep = st.pendingReplace!;
+    st.pendingReplace = null;
+    const base = hs.releasedSeq;
+    const curEnd = seqAdd(v.tcpSeq, v.payloadLen);
+    const region = new Uint8Array(seqDiff(curEnd, base));
+    for (const seg of hs.held) region.set(seg.pkt.subarray(seg.payloadOff, seg.payloadOff + seg.payloadLen), seqDiff(seg.seq, base));
+    const skip = Math.max(0, seqDiff(base, v.tcpSeq)); // a part already released (overlap)
+    region.set(buf.subarray(v.payloadOff + skip, v.payloadOff + v.payloadLen), seqDiff(v.tcpSeq, base) + skip);
+    const before = region.subarray(0, seqDiff(rep.start, base));
+    const after = region.subarray(seqDiff(rep.end, base));
+    const out = new Uint8Array(before.length + rep.bytes.length + after.length);
+    out.set(before, 0);
+    out.set(rep.bytes, before.length);
+    out.set(after, before.length + rep.bytes.length);
+    const prev = st.edits?.[st.edits.length - 1]?.delta ?? 0;
+    const edit: StreamEdit = {
+      oldStart: rep.start, oldEnd: rep.end, newStart: seqAdd(rep.start, prev), newEnd: seqAdd(rep.start, prev + rep.bytes.length),
+      delta: prev + rep.bytes.length - seqDiff(rep.end, rep.start), sent: [],
+    };
+    // Re-cut with this packet's headers as the template (addresses already translated).
+    const hdrLen = v.ipHdrLen + v.tcpHdrLen;
+    const mss = Math.max(536, Math.min(1460, v.payloadLen > 0 ? Math.max(v.payloadLen, 1200) : 1460));
+    const fin = (v.tcpFlags & TCP_FIN) !== 0;
+    for (let at = 0; at < out.length || at === 0; at += mss) {
+      const chunk = out.subarray(at, Math.min(out.length, at + mss));
+      const pkt = new Uint8Array(hdrLen + chunk.length);
+      pkt.set(buf.subarray(off, off + hdrLen), 0);
+      pkt.set(chunk, hdrLen);
+      const last = at + mss >= out.length;
+      pkt[2] = pkt.length >>> 8;
+      pkt[3] = pkt.length & 0xff;
+      const seq = seqAdd(base, prev + at);
+      const t = v.ipHdrLen;
+      pkt[t + 4] = seq >>> 24;
+      pkt[t + 5] = (seq >>> 16) & 0xff;
+      pkt[t + 6] = (seq >>> 8) & 0xff;
+      pkt[t + 7] = seq & 0xff;
+      pkt[t + 13] = TCP_ACK | (last ? TCP_PSH_FLAG | (fin ? TCP_FIN : 0) : 0);
+      finishIpv4Checksum(pkt, 0, v.ipHdrLen);
+      finishTcpChecksumV4(pkt, 0, t, pkt.length - t);
+      edit.sent.push(pkt);
+      this.send(SIDE_EXTERNAL, pkt, 0, pkt.length);
+      if (out.length === 0) break;
+    }
+    this.heldTotal -= hs.heldBytes;
+    hs.held.length = 0;
+    hs.heldBytes = 0;
+    hs.releasedSeq = hs.nextSeq;
+    (st.edits ??= []).push(edit);
+    if (st.edits.length > MAX_EDITS) st.edits.shift();
+  }
+
+  /** A server→client packet after a length change: its sequence number moves by the edits before it. */
+  private shiftToClient(st: ConnState, pkt: Uint8Array, off: number, len: number): void {
+    const t = off + ((pkt[off]! & 0x0f) << 2);
+    const seq = ((pkt[t + 4]! << 24) | (pkt[t + 5]! << 16) | (pkt[t + 6]! << 8) | pkt[t + 7]!) >>> 0;
+    const edits = st.edits!;
+    let delta = 0;
+    for (let i = edits.length - 1; i >= 0; i--) {
+      const e = edits[i]!;
+      if (seqDiff(seq, e.oldEnd) >= 0) {
+        delta = e.delta;
+        break;
+      }
+      if (seqDiff(seq, e.oldStart) >= 0) {
+        // A retransmission of replaced bytes: what the client must get again is what we sent.
+        for (const p of e.sent) this.send(SIDE_EXTERNAL, p, 0, p.length);
+        return;
+      }
+      delta = i > 0 ? edits[i - 1]!.delta : 0;
+    }
+    if (delta !== 0) writeSeqField(pkt, t + 4, seqAdd(seq, delta), t + 16);
+    this.send(SIDE_EXTERNAL, pkt, off, len);
+  }
+
+  /**
+   * The client-side numbering of a server sequence number on `flow` (where a client that saw the
+   * gateway's stream would ACK). Replays of captures taken without a gateway use it to play the
+   * client faithfully after a length change.
+   */
+  clientSideSeq(flow: number, serverSeq: number): number {
+    const edits = this.conns.get(flow)?.edits;
+    if (!edits) return serverSeq >>> 0;
+    for (let i = edits.length - 1; i >= 0; i--) {
+      const e = edits[i]!;
+      if (seqDiff(serverSeq, e.oldEnd) >= 0) return seqAdd(serverSeq, e.delta);
+      if (seqDiff(serverSeq, e.oldStart) > 0) return e.newEnd;
+    }
+    return serverSeq >>> 0;
+  }
+
+  /** A client→server packet after a length change: its ACK goes back to the server's numbering. */
+  private shiftToServer(st: ConnState, pkt: Uint8Array, off: number, len: number): void {
+    const t = off + ((pkt[off]! & 0x0f) << 2);
+    if ((pkt[t + 13]! & TCP_ACK) !== 0) {
+      const ack = ((pkt[t + 8]! << 24) | (pkt[t + 9]! << 16) | (pkt[t + 10]! << 8) | pkt[t + 11]!) >>> 0;
+      const edits = st.edits!;
+      let old = ack;
+      for (let i = edits.length - 1; i >= 0; i--) {
+        const e = edits[i]!;
+        if (seqDiff(ack, e.newEnd) >= 0) {
+          old = seqAdd(ack, -e.delta);
+          break;
+        }
+        if (seqDiff(ack, e.newStart) >= 0) {
+          old = e.oldStart; // part of the new bytes: acknowledge none of the replaced ones yet
+          break;
+        }
+        old = seqAdd(ack, -(i > 0 ? edits[i - 1]!.delta : 0));
+      }
+      if (old !== ack) writeSeqField(pkt, t + 8, old, t + 16);
+      // SACK blocks are in the client's numbering: blank them (NOPs) rather than mislead the server.
+      nopSackOptions(pkt, off, t);
+    }
+    this.send(SIDE_INTERNAL, pkt, off, len);
   }
 
   /** Out-of-order segments that the last one made contiguous. */
@@ -734,6 +898,47 @@ export class Engine implements EpmLegHost, MappedLegHost {
   /** Held bytes on EPM connections, for metrics. */
   get heldBytes(): number {
     return this.heldTotal;
+  }
+}
+
+const TCP_PSH_FLAG = 8;
+const TCP_OPT_SACK = 5;
+
+/** Writes a u32 sequence/ack field and updates the TCP checksum at `csumOff` (RFC 1624). */
+function writeSeqField(pkt: Uint8Array, at: number, value: number, csumOff: number): void {
+  const old = ((pkt[at]! << 24) | (pkt[at + 1]! << 16) | (pkt[at + 2]! << 8) | pkt[at + 3]!) >>> 0;
+  const csum = (pkt[csumOff]! << 8) | pkt[csumOff + 1]!;
+  const next = csumReplace32(csum, old, value >>> 0);
+  pkt[at] = value >>> 24;
+  pkt[at + 1] = (value >>> 16) & 0xff;
+  pkt[at + 2] = (value >>> 8) & 0xff;
+  pkt[at + 3] = value & 0xff;
+  pkt[csumOff] = next >>> 8;
+  pkt[csumOff + 1] = next & 0xff;
+}
+
+/** Replaces SACK options of the TCP header at `t` with NOPs, keeping the checksum right. */
+function nopSackOptions(pkt: Uint8Array, ipOff: number, t: number): void {
+  const end = t + ((pkt[t + 12]! >>> 4) << 2);
+  let changed = false;
+  for (let p = t + 20; p < end; ) {
+    const kind = pkt[p]!;
+    if (kind === 0) break;
+    if (kind === 1) {
+      p++;
+      continue;
+    }
+    const optLen = pkt[p + 1]!;
+    if (optLen < 2 || p + optLen > end) break;
+    if (kind === TCP_OPT_SACK) {
+      for (let i = 0; i < optLen; i++) pkt[p + i] = 1;
+      changed = true;
+    }
+    p += optLen;
+  }
+  if (changed) {
+    const ipLen = (pkt[ipOff + 2]! << 8) | pkt[ipOff + 3]!;
+    finishTcpChecksumV4(pkt, ipOff, t, ipOff + ipLen - t);
   }
 }
 

@@ -42,10 +42,11 @@ import { PresentationContexts } from '../dcerpc/context.js';
 import { uuidEqualsAcrossOrder, uuidToString } from '../dcerpc/uuid.js';
 import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from '../epm/constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from '../epm/ept-map.js';
-import { EptLookupResponseView, readEptLookupResponse } from '../epm/ept-lookup.js';
+import { EptLookupResponseView, readEptLookupResponse, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
+import { writeResponse } from '../dcerpc/pdu-write.js';
 import { type TowerView, towerUuidToString } from '../epm/tower.js';
 import { seqAdd } from '../stream/seq.js';
-import { LOOKUP_ALLOW, LOOKUP_DENY, type CompiledRule } from '../policy/compiled.js';
+import { LOOKUP_ALLOW, LOOKUP_DENY, LOOKUP_PUBLISHED, type CompiledRule } from '../policy/compiled.js';
 import { interfaceAllowed } from '../policy/match.js';
 import { MAP_ERR_NAMES } from '../nat/mapping-table.js';
 import {
@@ -81,7 +82,17 @@ export interface EpmLegHost {
   /** External port mapped for the current client to serverIp:serverPort, or a negative MAP_ERR_*. */
   acquireMapping(serverIp: number, serverPort: number): number;
   towerRewritten(opnum: number, buf: Uint8Array, tower: TowerView, newIp: number, newPort: number): void;
+  /**
+   * Replaces the stream bytes [startSeq, endSeq) of the direction being fed (a whole response
+   * call, held) with `bytes`, which may be shorter or longer: the one length change the gateway
+   * makes (ept_lookup under `lookup: published`).
+   */
+  replaceStream(startSeq: number, endSeq: number, bytes: Uint8Array): void;
 }
+
+/** Response fragments the gateway builds never exceed this (C706's minimum everyone accepts). */
+const MIN_FRAG = 1432;
+const RESP_HDR = 24;
 
 /** Bytes of one direction, collected PDU by PDU. */
 class PduAssembler {
@@ -134,6 +145,8 @@ export class EpmLeg implements Leg {
   private callAuthLevel = 0;
   /** The call's operation was guessed (request not seen): a stub that decodes as neither is let by. */
   private callGuessed = false;
+  /** The syntax the last response decoded with. */
+  private lastNdr64 = false;
   private callStub: Uint8Array = new Uint8Array(4096);
   private callStubLen = 0;
   private fragCount = 0;
@@ -141,6 +154,11 @@ export class EpmLeg implements Leg {
   private readonly fragSeq = new Uint32Array(MAX_FRAGMENTS);
   private readonly fragLen = new Int32Array(MAX_FRAGMENTS);
   private readonly scratch = new Uint8Array(4);
+  /** Stream span of the response call being reassembled: first PDU start, last PDU end. */
+  private callStartSeq = 0;
+  private callEndSeq = 0;
+  /** What the client said it can receive in one fragment (its bind). */
+  private clientMaxRecvFrag = MIN_FRAG;
 
   constructor(
     private readonly host: EpmLegHost,
@@ -234,6 +252,7 @@ export class EpmLeg implements Leg {
       }
     }
     this.contexts.onBind(buf, b);
+    if (b.maxRecvFrag >= MIN_FRAG) this.clientMaxRecvFrag = b.maxRecvFrag;
     return PASS;
   }
 
@@ -265,7 +284,6 @@ export class EpmLeg implements Leg {
       }
       case EPT_LOOKUP:
         if (this.rule.lookup === LOOKUP_DENY) return this.refuse(REFUSE_LOOKUP, `ept_lookup denied by rule "${this.rule.name}" (lookup: deny)`);
-        if (this.rule.lookup !== LOOKUP_ALLOW) return this.refuse(REFUSE_LOOKUP, `ept_lookup with lookup: published is not supported yet; use deny or allow`);
         this.expectResponse(r.callId, EPT_LOOKUP);
         return PASS;
       case EPT_LOOKUP_HANDLE_FREE:
@@ -361,6 +379,7 @@ export class EpmLeg implements Leg {
       this.callAuthLevel = r.hasAuth ? r.authLevel : 0;
       this.callStubLen = 0;
       this.fragCount = 0;
+      this.callStartSeq = seq;
     } else if (!this.callActive || r.callId !== this.callId) {
       return PASS; // a fragment of a call we do not rewrite
     }
@@ -369,6 +388,7 @@ export class EpmLeg implements Leg {
       return this.refuse(REFUSE_CALL_TOO_LARGE, `endpoint-mapper response over ${this.maxCallBytes} bytes or ${MAX_FRAGMENTS} fragments`);
     }
     this.appendStub(buf, r.stubOff, r.stubLen, seqAdd(seq, r.stubOff));
+    this.callEndSeq = seqAdd(seq, len);
     if (!last) return PASS;
     this.callActive = false;
     this.takePending(this.callId);
@@ -399,6 +419,7 @@ export class EpmLeg implements Leg {
     let towers: TowerView[] = this.mapResp.towers;
     let opnum = this.callOpnum;
     for (const ndr64 of order) {
+      this.lastNdr64 = ndr64;
       if (opnum === EPT_MAP && readEptMapResponse(stub, 0, this.callStubLen, ndr64, le, this.mapResp) === OK) {
         count = this.mapResp.towerCount;
         towers = this.mapResp.towers;
@@ -416,6 +437,7 @@ export class EpmLeg implements Leg {
       const v = opnum === EPT_MAP ? this.mapResp : this.lookupResp;
       return this.refuse(REFUSE_MALFORMED, `endpoint-mapper response at stub offset ${v.errOffset}: ${v.errReason}`);
     }
+    if (opnum === EPT_LOOKUP && this.rule.lookup === LOOKUP_PUBLISHED) return this.publishedLookup(order === NDR64_ONLY || (order === EITHER && this.lastNdr64));
     for (let i = 0; i < count; i++) {
       const t = towers[i]!;
       if (opnum === EPT_LOOKUP && this.lookupResp.towerOff[i]! < 0) continue;
@@ -440,6 +462,69 @@ export class EpmLeg implements Leg {
       s[3] = this.externalIp & 0xff;
       this.patchStub(t.ipv4Off, s, 4);
     }
+    return PASS;
+  }
+
+  /**
+   * `lookup: published`: answers with only the entries of interfaces the rule publishes whose
+   * tower is ncacn_ip_tcp on the server (rewritten like ept_map); named-pipe, local and other
+   * hosts' entries are removed with the rest. The call is re-encoded (counts and lengths fixed,
+   * fragments no larger than the client accepts) and replaces the server's bytes in the stream.
+   */
+  private publishedLookup(ndr64: boolean): number {
+    const l = this.lookupResp;
+    const stub = this.callStub;
+    const entries: EptLookupEntrySpec[] = [];
+    for (let i = 0; i < l.entryCount; i++) {
+      if (l.towerOff[i]! < 0) continue;
+      const t = l.towers[i]!;
+      if (t.protocol !== PROTO_NCACN_IP_TCP || t.portOff < 0 || t.ipv4Off < 0) continue;
+      if (t.ipv4 !== this.rule.serverIp && t.ipv4 !== 0) continue;
+      if (!interfaceAllowed(this.rule, stub, t.ifUuidOff, true, t.ifMajor, t.ifMinor)) continue;
+      if (this.callAuthLevel >= AUTH_LEVEL_PKT) {
+        return this.refuse(REFUSE_AUTH_RESPONSE, 'signed or encrypted ept_lookup response cannot be filtered');
+      }
+      const extPort = this.host.acquireMapping(t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
+      if (extPort < 0) {
+        this.lastInterface = `${towerUuidToString(stub, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
+        return this.refuse(REFUSE_MAPPING, `no mapped port for ${this.lastInterface}: ${MAP_ERR_NAMES[extPort] ?? extPort} in rule "${this.rule.name}"`);
+      }
+      this.host.towerRewritten(EPT_LOOKUP, stub, t, this.externalIp, extPort);
+      const tower = stub.slice(t.off, t.off + t.len);
+      const rel = (x: number): number => x - t.off;
+      tower[rel(t.portOff)] = extPort >>> 8;
+      tower[rel(t.portOff) + 1] = extPort & 0xff;
+      tower[rel(t.ipv4Off)] = this.externalIp >>> 24;
+      tower[rel(t.ipv4Off) + 1] = (this.externalIp >>> 16) & 0xff;
+      tower[rel(t.ipv4Off) + 2] = (this.externalIp >>> 8) & 0xff;
+      tower[rel(t.ipv4Off) + 3] = this.externalIp & 0xff;
+      let annotation = '';
+      for (let k = 0; k < l.annotationLen[i]!; k++) annotation += String.fromCharCode(stub[l.annotationOff[i]! + k]!);
+      entries.push({ object: uuidToString(stub, l.objectUuidOff[i]!, this.callLittleEndian), annotation, tower });
+    }
+    const out = new Uint8Array(this.callStubLen + 64);
+    const le = this.callLittleEndian;
+    const stubLen = writeEptLookupResponse(out, 0, {
+      ndr64, littleEndian: le, entryHandle: stub.slice(l.entryHandleOff, l.entryHandleOff + 20), entries, maxEnts: l.maxCount, status: l.status,
+    });
+    const newStub = out.subarray(0, stubLen);
+    // Fragments as the server would cut them: no larger than the client receives.
+    const per = Math.max(8, (this.clientMaxRecvFrag - RESP_HDR) & ~7);
+    const pdus: Uint8Array[] = [];
+    for (let at = 0; at < stubLen || pdus.length === 0; at += per) {
+      const part = newStub.subarray(at, Math.min(stubLen, at + per));
+      const flags = (at === 0 ? PFC_FIRST_FRAG : 0) | (at + per >= stubLen ? PFC_LAST_FRAG : 0);
+      const pdu = new Uint8Array(RESP_HDR + part.length);
+      writeResponse(pdu, 0, { callId: this.callId, ctxId: this.callCtx, stub: part, pfcFlags: flags, allocHint: stubLen - at, littleEndian: le });
+      pdus.push(pdu);
+    }
+    const bytes = new Uint8Array(pdus.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of pdus) {
+      bytes.set(p, o);
+      o += p.length;
+    }
+    this.host.replaceStream(this.callStartSeq, this.callEndSeq, bytes);
     return PASS;
   }
 
