@@ -20,7 +20,7 @@ import { IPPROTO_TCP, IPPROTO_UDP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP
 import { setDstPort, setIpv4Dst, setIpv4Src, setSrcPort } from '../wire/rewrite.js';
 import { writeIpv4Header } from '../wire/ipv4.js';
 import { writeTcpHeader } from '../wire/tcp.js';
-import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
+import { finishIpv4Checksum, finishTcpChecksumV4, l4ChecksumOk } from '../wire/checksum.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { HeldStream, SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT } from '../stream/held-stream.js';
@@ -47,6 +47,8 @@ import {
   DROP_MALFORMED,
   DROP_NO_FLOW,
   DROP_NO_NOTIFICATION,
+  DROP_BAD_CHECKSUM,
+  DROP_PATCH_FORGOTTEN,
   DROP_NO_GATEWAY_PORT,
   DROP_NO_PINHOLE,
   DROP_NOT_FOR_GATEWAY,
@@ -147,6 +149,8 @@ class ConnState {
     this.c2s.synced = this.s2c.synced = false;
     this.c2s.dropAll();
     this.s2c.dropAll();
+    this.c2s.resetPatches();
+    this.s2c.resetPatches();
   }
 
   setRule(rule: CompiledRule): void {
@@ -368,13 +372,18 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const out = fromClient ? st.toServer : st.toClient;
     if (st.refused) return this.drop(DROP_REFUSED_CONNECTION, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     const flags = v.tcpFlags;
+    // Inspected bytes must be the bytes the receiver accepts: a corrupt segment is read by no one
+    // (else its good retransmission would pass as "already inspected").
+    if (v.payloadLen > 0 && !l4ChecksumOk(buf, v)) return this.drop(DROP_BAD_CHECKSUM, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     if ((flags & TCP_ACK) !== 0) {
       if (fromClient) {
         st.clientExpects = v.tcpAck;
         st.clientAckSeen = true;
+        st.s2c.acked(st.edits === null ? v.tcpAck : this.serverSideAck(st, v.tcpAck));
       } else {
         st.serverExpects = v.tcpAck;
         st.serverAckSeen = true;
+        st.c2s.acked(v.tcpAck);
       }
     }
     const hs = fromClient ? st.c2s : st.s2c;
@@ -395,7 +404,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     }
     switch (hs.classify(v.tcpSeq, seqLen)) {
       case SEG_RETRANSMIT:
-        hs.reapply(buf, v, v.tcpSeq);
+        if (!hs.reapply(buf, v, v.tcpSeq)) return this.drop(DROP_PATCH_FORGOTTEN, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
         return out(buf, off, len);
       case SEG_DUPLICATE_HELD:
         return this.drop(DROP_DUPLICATE, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
@@ -403,8 +412,8 @@ export class Engine implements EpmLegHost, MappedLegHost {
         if (hs.heldBytes + hs.aheadBytes + len > this.maxHeldPerFlow || this.heldTotal + len > this.maxHeldTotal) {
           return this.drop(DROP_HOLD_LIMIT, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
         }
-        hs.holdAhead(buf, off, len, v.tcpSeq, v.payloadOff, v.payloadLen);
-        this.heldTotal += len;
+        if (hs.holdAhead(buf, off, len, v.tcpSeq, v.payloadOff, v.payloadLen)) this.heldTotal += len;
+        else this.drop(DROP_DUPLICATE, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
         return;
       case SEG_IN_ORDER:
       case SEG_OVERLAP:
@@ -419,7 +428,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const hs = fromClient ? st.c2s : st.s2c;
     const seq = v.tcpSeq;
     const skip = seqDiff(hs.nextSeq, seq);
-    if (skip > 0) hs.reapply(buf, v, seq); // the already-seen part goes out as it went before
+    if (skip > 0 && !hs.reapply(buf, v, seq)) return this.drop(DROP_PATCH_FORGOTTEN, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     this.curFlow = flow;
     this.curStream = hs;
     this.curBuf = buf;
@@ -558,25 +567,23 @@ export class Engine implements EpmLegHost, MappedLegHost {
     return serverSeq >>> 0;
   }
 
+  /** A client ACK (client numbering) in the server's numbering, after length changes. */
+  private serverSideAck(st: ConnState, ack: number): number {
+    const edits = st.edits!;
+    for (let i = edits.length - 1; i >= 0; i--) {
+      const e = edits[i]!;
+      if (seqDiff(ack, e.newEnd) >= 0) return seqAdd(ack, -e.delta);
+      if (seqDiff(ack, e.newStart) >= 0) return e.oldStart; // part of the new bytes: none of the replaced ones yet
+    }
+    return ack >>> 0;
+  }
+
   /** A client→server packet after a length change: its ACK goes back to the server's numbering. */
   private shiftToServer(st: ConnState, pkt: Uint8Array, off: number, len: number): void {
     const t = off + ((pkt[off]! & 0x0f) << 2);
     if ((pkt[t + 13]! & TCP_ACK) !== 0) {
       const ack = ((pkt[t + 8]! << 24) | (pkt[t + 9]! << 16) | (pkt[t + 10]! << 8) | pkt[t + 11]!) >>> 0;
-      const edits = st.edits!;
-      let old = ack;
-      for (let i = edits.length - 1; i >= 0; i--) {
-        const e = edits[i]!;
-        if (seqDiff(ack, e.newEnd) >= 0) {
-          old = seqAdd(ack, -e.delta);
-          break;
-        }
-        if (seqDiff(ack, e.newStart) >= 0) {
-          old = e.oldStart; // part of the new bytes: acknowledge none of the replaced ones yet
-          break;
-        }
-        old = seqAdd(ack, -(i > 0 ? edits[i - 1]!.delta : 0));
-      }
+      const old = this.serverSideAck(st, ack);
       if (old !== ack) writeSeqField(pkt, t + 8, old, t + 16);
       // SACK blocks are in the client's numbering: blank them (NOPs) rather than mislead the server.
       nopSackOptions(pkt, off, t);

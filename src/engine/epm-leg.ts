@@ -201,7 +201,7 @@ export class EpmLeg implements Leg {
       if (a.have < a.need) break;
       if (!a.knownLen) {
         const st = framePdu(a.buf, 0, a.have, this.frame);
-        if (st !== NEED_MORE && st !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header: ${this.frame.errReason}`);
+        if (st !== NEED_MORE && st !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${this.frame.errOffset}: ${this.frame.errReason}`);
         a.need = this.frame.pduLen;
         a.knownLen = true;
         if (a.have < a.need) continue;
@@ -222,7 +222,7 @@ export class EpmLeg implements Leg {
 
   private clientPdu(buf: Uint8Array, len: number, _seq: number): number {
     const h = this.hdr;
-    if (readCoHeader(buf, 0, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, h.errReason);
+    if (readCoHeader(buf, 0, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset}: ${h.errReason}`);
     switch (h.ptype) {
       case PTYPE_BIND:
       case PTYPE_ALTER_CONTEXT:
@@ -333,7 +333,7 @@ export class EpmLeg implements Leg {
 
   private serverPdu(buf: Uint8Array, len: number, seq: number): number {
     const h = this.hdr;
-    if (readCoHeader(buf, 0, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, h.errReason);
+    if (readCoHeader(buf, 0, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset}: ${h.errReason}`);
     switch (h.ptype) {
       case PTYPE_BIND_ACK:
       case PTYPE_ALTER_CONTEXT_RESP: {

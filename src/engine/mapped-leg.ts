@@ -219,7 +219,7 @@ export class MappedLeg implements Leg {
         this.passThrough = true; // joined mid-PDU: boundaries unknown, nothing to enforce on
         return PASS;
       }
-      return this.refuse(REFUSE_MALFORMED, `${fromClient ? 'client' : 'server'} PDU header: ${this.frame.errReason}`);
+      return this.refuse(REFUSE_MALFORMED, `${fromClient ? 'client' : 'server'} PDU header at offset ${this.frame.errOffset}: ${this.frame.errReason}`);
     }
     c.littleEndian = this.frame.littleEndian;
     c.fragLen = c.u16(OFF_FRAG_LEN);

@@ -13,8 +13,9 @@
  * - `releasedSeq`: first byte not yet forwarded; bytes before it were sent (patched).
  * - `nextSeq`: next byte the parser expects; [releasedSeq, nextSeq) are held.
  * - ahead: segments after a hole, waiting for it to fill (bounded).
- * Patches already sent are remembered (bounded ring) so a retransmission of released bytes is
- * rewritten identically.
+ * Patches already sent are remembered until the receiver acknowledges them, so a retransmission
+ * of released bytes is rewritten identically. The memory is bounded; a retransmission of bytes
+ * whose patch had to be forgotten is refused (`reapply` says so) rather than sent unrewritten.
  */
 import { PacketView, readPacket } from '../wire/packet.js';
 import { LINKTYPE_RAW } from '../wire/link.js';
@@ -33,8 +34,9 @@ export const SEG_AHEAD = 3;
 /** Starts before nextSeq but carries new bytes too. */
 export const SEG_OVERLAP = 4;
 
-/** Patches remembered per direction for retransmissions. */
-const PATCH_RING = 64;
+/** Patches remembered per direction for retransmissions (pruned as the receiver ACKs). */
+const MAX_PATCHES = 4096;
+const INITIAL_PATCHES = 16;
 /** A patch covers one field, or the part of it inside one fragment: at most a few bytes. */
 const PATCH_MAX = 8;
 
@@ -58,11 +60,18 @@ export class HeldStream {
   heldBytes = 0;
   aheadBytes = 0;
 
-  private readonly patchSeq = new Uint32Array(PATCH_RING);
-  private readonly patchLen = new Uint8Array(PATCH_RING);
-  private readonly patchBytes = new Uint8Array(PATCH_RING * PATCH_MAX);
+  // Remembered patches, oldest first: [patchHead, patchHead + patchCount) of a growable ring.
+  private patchSeq = new Uint32Array(INITIAL_PATCHES);
+  private patchLen = new Uint8Array(INITIAL_PATCHES);
+  private patchBytes = new Uint8Array(INITIAL_PATCHES * PATCH_MAX);
+  private patchHead = 0;
   private patchCount = 0;
-  private patchNext = 0;
+  /** Bytes before this (exclusive) had patches forgotten before the receiver ACKed them. */
+  private forgottenEnd = 0;
+  private forgotten = false;
+  /** End of the last patch dropped because the receiver acknowledged it. */
+  private prunedEnd = 0;
+  private pruned = false;
   private readonly view = new PacketView();
 
   /** First data byte is isn + 1. */
@@ -95,15 +104,16 @@ export class HeldStream {
     this.heldBytes += len;
   }
 
-  /** Keeps a copy of an out-of-order segment (kept sorted by seq). */
-  holdAhead(pkt: Uint8Array, off: number, len: number, seq: number, payloadOff: number, payloadLen: number): void {
-    for (const s of this.ahead) if (s.seq === seq >>> 0 && s.payloadLen >= payloadLen) return;
+  /** Keeps a copy of an out-of-order segment (kept sorted by seq); false if it already waits. */
+  holdAhead(pkt: Uint8Array, off: number, len: number, seq: number, payloadOff: number, payloadLen: number): boolean {
+    for (const s of this.ahead) if (s.seq === seq >>> 0 && s.payloadLen >= payloadLen) return false;
     const copy = copyOf(pkt, off, len);
     const seg = new HeldSegment(copy, seq >>> 0, payloadOff - off, payloadLen);
     let i = this.ahead.length;
     while (i > 0 && seqDiff(this.ahead[i - 1]!.seq, seg.seq) > 0) i--;
     this.ahead.splice(i, 0, seg);
     this.aheadBytes += len;
+    return true;
   }
 
   /** The first waiting out-of-order segment, if it now starts at or before nextSeq. */
@@ -145,20 +155,83 @@ export class HeldStream {
     if (cur !== null && curView !== null) this.patchInView(cur, curView, curSeq, seq, bytes, bOff, n);
   }
 
-  /** Applies remembered patches to a retransmitted segment so it carries the same bytes again. */
-  reapply(pkt: Uint8Array, view: PacketView, seq: number): void {
-    for (let i = 0; i < this.patchCount; i++) {
+  /**
+   * Applies remembered patches to a retransmitted segment so it carries the same bytes again.
+   * False when it starts among bytes whose patch is no longer remembered (acknowledged by the
+   * receiver, or forgotten at the bound): it must not go out unrewritten.
+   */
+  reapply(pkt: Uint8Array, view: PacketView, seq: number): boolean {
+    if (this.forgotten && seqDiff(seq, this.forgottenEnd) < 0) return false;
+    // The receiver acknowledged those bytes (and their patch is gone): a spurious retransmission.
+    if (this.pruned && seqDiff(seq, this.prunedEnd) < 0) return false;
+    const cap = this.patchSeq.length;
+    for (let k = 0; k < this.patchCount; k++) {
+      const i = (this.patchHead + k) % cap;
       this.patchInView(pkt, view, seq, this.patchSeq[i]!, this.patchBytes, i * PATCH_MAX, this.patchLen[i]!);
     }
+    return true;
+  }
+
+  /** The receiver acknowledged everything before `ack`: those patches are no longer needed. */
+  acked(ack: number): void {
+    const cap = this.patchSeq.length;
+    while (this.patchCount > 0) {
+      const i = this.patchHead;
+      const end = seqAdd(this.patchSeq[i]!, this.patchLen[i]!);
+      if (seqDiff(end, ack) > 0) break;
+      if (!this.pruned || seqDiff(end, this.prunedEnd) > 0) this.prunedEnd = end;
+      this.pruned = true;
+      this.patchHead = (i + 1) % cap;
+      this.patchCount--;
+    }
+    if (this.forgotten && seqDiff(ack, this.forgottenEnd) >= 0) this.forgotten = false;
   }
 
   private remember(seq: number, bytes: Uint8Array, off: number, n: number): void {
-    const i = this.patchNext;
+    if (this.patchCount === this.patchSeq.length) {
+      if (this.patchCount >= MAX_PATCHES) {
+        // Full: forget the oldest; retransmissions of its bytes will be refused, never leaked.
+        const i = this.patchHead;
+        this.forgottenEnd = seqAdd(this.patchSeq[i]!, this.patchLen[i]!);
+        this.forgotten = true;
+        this.patchHead = (i + 1) % this.patchSeq.length;
+        this.patchCount--;
+      } else {
+        this.growPatches();
+      }
+    }
+    const cap = this.patchSeq.length;
+    const i = (this.patchHead + this.patchCount) % cap;
     this.patchSeq[i] = seq;
     this.patchLen[i] = n;
     this.patchBytes.set(bytes.subarray(off, off + n), i * PATCH_MAX);
-    this.patchNext = (i + 1) % PATCH_RING;
-    if (this.patchCount < PATCH_RING) this.patchCount++;
+    this.patchCount++;
+  }
+
+  private growPatches(): void {
+    const cap = this.patchSeq.length;
+    const next = Math.min(MAX_PATCHES, cap * 2);
+    const seqs = new Uint32Array(next);
+    const lens = new Uint8Array(next);
+    const bytes = new Uint8Array(next * PATCH_MAX);
+    for (let k = 0; k < this.patchCount; k++) {
+      const i = (this.patchHead + k) % cap;
+      seqs[k] = this.patchSeq[i]!;
+      lens[k] = this.patchLen[i]!;
+      bytes.set(this.patchBytes.subarray(i * PATCH_MAX, (i + 1) * PATCH_MAX), k * PATCH_MAX);
+    }
+    this.patchSeq = seqs;
+    this.patchLen = lens;
+    this.patchBytes = bytes;
+    this.patchHead = 0;
+  }
+
+  /** Forgets every patch (connection reused from the pool). */
+  resetPatches(): void {
+    this.patchHead = 0;
+    this.patchCount = 0;
+    this.forgotten = false;
+    this.pruned = false;
   }
 
   private patchSegment(pkt: Uint8Array, segSeq: number, payloadOff: number, payloadLen: number, seq: number, bytes: Uint8Array, bOff: number, n: number): void {
