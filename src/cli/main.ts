@@ -10,6 +10,9 @@ import { runReplay } from './replay.js';
 import { runDaemon } from './run.js';
 import { runCheck } from './check.js';
 import { runFlush, runMappings } from './admin-cmds.js';
+import { runLabScenario } from '../lab/scenario.js';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { describeError } from './errors.js';
 
 function out(line: string): void {
@@ -93,6 +96,15 @@ async function main(argv: string[]): Promise<number> {
           { ...(a.socket ? { socket: a.socket } : {}), ...(a.rules ? { rules: a.rules } : {}), ...(a.rule ? { rule: a.rule } : {}), ...(a.client ? { client: a.client } : {}) },
           out,
         );
+      },
+    )
+    .command(
+      'lab',
+      'build a three-namespace lab (client, gateway, server), run Samba behind rpcgw, drive Impacket through it and narrate what happened (root)',
+      (y) => y,
+      async () => {
+        const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+        code = await runLabScenario({ repoRoot, write: out });
       },
     )
     .demandCommand(1, 'name a command (see --help)')
