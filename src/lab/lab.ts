@@ -62,6 +62,9 @@ export interface LabRulesOptions {
   lookup?: 'deny' | 'published' | 'allow';
   pinholeTimeoutSeconds?: number;
   requireEncryption?: boolean;
+  notifications?: boolean;
+  notificationsWhenEncrypted?: 'drop' | 'pinhole';
+  notificationPorts?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -77,6 +80,9 @@ export function labRulesText(repoRoot: string, dir: string, opts: LabRulesOption
   if (opts.lookup) rule.lookup = opts.lookup;
   if (opts.pinholeTimeoutSeconds !== undefined) rule.pinholeTimeoutSeconds = opts.pinholeTimeoutSeconds;
   if (opts.requireEncryption !== undefined) rule.requireEncryption = opts.requireEncryption;
+  if (opts.notifications !== undefined) rule.notifications = opts.notifications;
+  if (opts.notificationsWhenEncrypted !== undefined) rule.notificationsWhenEncrypted = opts.notificationsWhenEncrypted;
+  if (opts.notificationPorts !== undefined) rule.notificationPorts = opts.notificationPorts;
   return JSON.stringify(doc, null, 2) + '\n';
 }
 
@@ -241,6 +247,8 @@ export interface LabUpOptions {
   rules?: LabRulesOptions;
   /** Start `rpcgw run` in the gateway namespace (default true). */
   daemon?: boolean;
+  /** Start Samba in the server namespace (default true); false for a server of the caller's own. */
+  samba?: boolean;
   daemonReadyTimeoutMs?: number;
   /** One line per step of the set-up, for a narrating caller. */
   progress?: (line: string) => void;
@@ -292,8 +300,10 @@ export class Lab {
       chmodSync(this.dir, 0o755); // Samba's anonymous sessions (nobody) must traverse it
       this.net = await createLabNet();
       say(`namespaces ${this.net.client}, ${this.net.gateway}, ${this.net.server}`);
-      this.samba = await SambaServer.start({ ns: this.net.server, address: LAB.server, dir: path.join(this.dir, 'samba') });
-      say(`samba-dcerpcd listening in ${this.net.server}`);
+      if (opts.samba !== false) {
+        this.samba = await SambaServer.start({ ns: this.net.server, address: LAB.server, dir: path.join(this.dir, 'samba') });
+        say(`samba-dcerpcd listening in ${this.net.server}`);
+      }
       this.rulesPath = path.join(this.dir, 'rules.json');
       this.adminSocket = path.join(this.dir, 'admin.sock');
       const rulesText = labRulesText(opts.repoRoot, this.dir, opts.rules);
