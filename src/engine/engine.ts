@@ -120,7 +120,8 @@ const MAX_EDITS = 8;
 /** Per-connection stream state (EPM leg or mapped-port policy), pooled. */
 class ConnState {
   edits: StreamEdit[] | null = null;
-  pendingReplace: { start: number; end: number; bytes: Uint8Array } | null = null;
+  /** Calls replaced while reading the current packet, in stream order. */
+  pendingReplace: { start: number; end: number; bytes: Uint8Array }[] = [];
   toClient: (pkt: Uint8Array, off: number, len: number) => void = () => {};
   toServer: (pkt: Uint8Array, off: number, len: number) => void = () => {};
   readonly c2s = new HeldStream();
@@ -143,7 +144,7 @@ class ConnState {
 
   reset(): void {
     this.edits = null;
-    this.pendingReplace = null;
+    this.pendingReplace = [];
     this.refused = false;
     this.clientAckSeen = this.serverAckSeen = false;
     this.c2s.synced = this.s2c.synced = false;
@@ -441,7 +442,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.curStream = null;
     hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
     if (verdict !== PASS) return this.refuse(flow, st, verdict, st.leg.refuseDetail);
-    if (st.pendingReplace !== null) return this.emitReplaced(st, buf, off, v);
+    if (st.pendingReplace.length > 0) return this.emitReplaced(st, fromClient, buf, off, len, v);
     if (st.leg.midPdu(fromClient)) {
       if (hs.heldBytes + len > this.maxHeldPerFlow || this.heldTotal + len > this.maxHeldTotal) {
         return this.refuse(flow, st, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`);
@@ -467,85 +468,118 @@ export class Engine implements EpmLegHost, MappedLegHost {
 
   replaceStream(startSeq: number, endSeq: number, bytes: Uint8Array): void {
     const st = this.conns.get(this.curFlow);
-    if (st !== undefined) st.pendingReplace = { start: startSeq, end: endSeq, bytes };
+    if (st !== undefined) st.pendingReplace.push({ start: startSeq, end: endSeq, bytes });
   }
 
   /**
    * The held server→client region [releasedSeq, end of this packet) goes out re-cut, with the
-   * replaced call in it; later server sequence numbers (and the client's ACKs) are shifted.
+   * replaced calls in it (several when pipelined lookups were answered in one segment). The
+   * bytes after the last replaced call belong to a PDU still being read: they stay held (as a
+   * segment of their own) until it is decided. Later server sequence numbers (and the client's
+   * ACKs) are shifted.
    */
-  private emitReplaced(st: ConnState, buf: Uint8Array, off: number, v: PacketView): void {
+  private emitReplaced(st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
     const hs = st.s2c;
-    const rep = st.pendingReplace!;
-    st.pendingReplace = null;
+    const reps = st.pendingReplace;
+    st.pendingReplace = [];
     const base = hs.releasedSeq;
     const curEnd = seqAdd(v.tcpSeq, v.payloadLen);
     const region = new Uint8Array(seqDiff(curEnd, base));
     for (const seg of hs.held) region.set(seg.pkt.subarray(seg.payloadOff, seg.payloadOff + seg.payloadLen), seqDiff(seg.seq, base));
     const skip = Math.max(0, seqDiff(base, v.tcpSeq)); // a part already released (overlap)
     region.set(buf.subarray(v.payloadOff + skip, v.payloadOff + v.payloadLen), seqDiff(v.tcpSeq, base) + skip);
-    const before = region.subarray(0, seqDiff(rep.start, base));
-    const after = region.subarray(seqDiff(rep.end, base));
-    const out = new Uint8Array(before.length + rep.bytes.length + after.length);
-    out.set(before, 0);
-    out.set(rep.bytes, before.length);
-    out.set(after, before.length + rep.bytes.length);
-    const prev = st.edits?.[st.edits.length - 1]?.delta ?? 0;
-    const edit: StreamEdit = {
-      oldStart: rep.start, oldEnd: rep.end, newStart: seqAdd(rep.start, prev), newEnd: seqAdd(rep.start, prev + rep.bytes.length),
-      delta: prev + rep.bytes.length - seqDiff(rep.end, rep.start), sent: [],
-    };
-    // Re-cut with this packet's headers as the template (addresses already translated).
-    const hdrLen = v.ipHdrLen + v.tcpHdrLen;
-    const mss = Math.max(536, Math.min(1460, v.payloadLen > 0 ? Math.max(v.payloadLen, 1200) : 1460));
-    const fin = (v.tcpFlags & TCP_FIN) !== 0;
-    for (let at = 0; at < out.length || at === 0; at += mss) {
-      const chunk = out.subarray(at, Math.min(out.length, at + mss));
-      const pkt = new Uint8Array(hdrLen + chunk.length);
-      pkt.set(buf.subarray(off, off + hdrLen), 0);
-      pkt.set(chunk, hdrLen);
-      const last = at + mss >= out.length;
-      pkt[2] = pkt.length >>> 8;
-      pkt[3] = pkt.length & 0xff;
-      const seq = seqAdd(base, prev + at);
-      const t = v.ipHdrLen;
-      pkt[t + 4] = seq >>> 24;
-      pkt[t + 5] = (seq >>> 16) & 0xff;
-      pkt[t + 6] = (seq >>> 8) & 0xff;
-      pkt[t + 7] = seq & 0xff;
-      pkt[t + 13] = TCP_ACK | (last ? TCP_PSH_FLAG | (fin ? TCP_FIN : 0) : 0);
-      finishIpv4Checksum(pkt, 0, v.ipHdrLen);
-      finishTcpChecksumV4(pkt, 0, t, pkt.length - t);
-      edit.sent.push(pkt);
-      this.send(SIDE_EXTERNAL, pkt, 0, pkt.length);
-      if (out.length === 0) break;
+    // New bytes for [base, lastEnd): unchanged stretches and replacements, in stream order.
+    const pieces: Uint8Array[] = [];
+    let at = base;
+    let delta = st.edits?.[st.edits.length - 1]?.delta ?? 0;
+    let newLen = 0;
+    const edits: StreamEdit[] = [];
+    for (const rep of reps) {
+      if (seqDiff(rep.start, at) < 0 || seqDiff(rep.end, curEnd) > 0) continue; // not in this region: cannot happen
+      const keep = region.subarray(seqDiff(at, base), seqDiff(rep.start, base));
+      pieces.push(keep, rep.bytes);
+      const newStart = seqAdd(base, (st.edits?.[st.edits.length - 1]?.delta ?? 0) + newLen + keep.length);
+      newLen += keep.length + rep.bytes.length;
+      delta += rep.bytes.length - seqDiff(rep.end, rep.start);
+      edits.push({ oldStart: rep.start, oldEnd: rep.end, newStart, newEnd: seqAdd(newStart, rep.bytes.length), delta, sent: [] });
+      at = rep.end;
     }
+    const out = new Uint8Array(newLen);
+    let o = 0;
+    for (const p of pieces) {
+      out.set(p, o);
+      o += p.length;
+    }
+    // Re-cut with this packet's headers as the template (addresses already translated).
+    const firstSeq = seqAdd(base, st.edits?.[st.edits.length - 1]?.delta ?? 0);
+    const hdrLen = v.ipHdrLen + v.tcpHdrLen;
+    const mss = Math.max(536, Math.min(1460, Math.max(v.payloadLen, 1200)));
+    const sent: Uint8Array[] = [];
+    for (let p = 0; p < out.length; p += mss) {
+      const pkt = this.segmentFrom(buf, off, v, hdrLen, out.subarray(p, Math.min(out.length, p + mss)), seqAdd(firstSeq, p), p + mss >= out.length);
+      sent.push(pkt);
+      this.send(SIDE_EXTERNAL, pkt, 0, pkt.length);
+    }
+    for (const e of edits) e.sent = sent;
     this.heldTotal -= hs.heldBytes;
     hs.held.length = 0;
     hs.heldBytes = 0;
+    hs.releasedSeq = at;
+    (st.edits ??= []).push(...edits);
+    while (st.edits.length > MAX_EDITS) st.edits.shift();
+    // The rest of the packet (old numbering, from `at`) is the start of what follows.
+    const tailLen = seqDiff(curEnd, at);
+    const fin = (v.tcpFlags & TCP_FIN) !== 0;
+    if (tailLen <= 0 && !fin) return;
+    const tail = this.segmentFrom(buf, off, v, hdrLen, region.subarray(seqDiff(at, base)), at, true);
+    if (st.leg.midPdu(fromClient)) {
+      hs.hold(tail, 0, tail.length, at, hdrLen, tailLen);
+      this.heldTotal += tail.length;
+      return;
+    }
     hs.releasedSeq = hs.nextSeq;
-    (st.edits ??= []).push(edit);
-    if (st.edits.length > MAX_EDITS) st.edits.shift();
+    st.toClient(tail, 0, tail.length);
+  }
+
+  /** A copy of `v`'s headers with `payload` at sequence `seq` (checksums computed). */
+  private segmentFrom(buf: Uint8Array, off: number, v: PacketView, hdrLen: number, payload: Uint8Array, seq: number, last: boolean): Uint8Array {
+    const pkt = new Uint8Array(hdrLen + payload.length);
+    pkt.set(buf.subarray(off, off + hdrLen), 0);
+    pkt.set(payload, hdrLen);
+    pkt[2] = pkt.length >>> 8;
+    pkt[3] = pkt.length & 0xff;
+    const t = v.ipHdrLen;
+    pkt[t + 4] = seq >>> 24;
+    pkt[t + 5] = (seq >>> 16) & 0xff;
+    pkt[t + 6] = (seq >>> 8) & 0xff;
+    pkt[t + 7] = seq & 0xff;
+    pkt[t + 13] = TCP_ACK | (last ? TCP_PSH_FLAG | (v.tcpFlags & TCP_FIN) : 0);
+    finishIpv4Checksum(pkt, 0, v.ipHdrLen);
+    finishTcpChecksumV4(pkt, 0, t, pkt.length - t);
+    return pkt;
   }
 
   /** A server→client packet after a length change: its sequence number moves by the edits before it. */
   private shiftToClient(st: ConnState, pkt: Uint8Array, off: number, len: number): void {
     const t = off + ((pkt[off]! & 0x0f) << 2);
     const seq = ((pkt[t + 4]! << 24) | (pkt[t + 5]! << 16) | (pkt[t + 6]! << 8) | pkt[t + 7]!) >>> 0;
+    const ipLen = (pkt[off + 2]! << 8) | pkt[off + 3]!;
+    const payloadLen = ipLen - (t - off) - ((pkt[t + 12]! >>> 4) << 2);
+    const end = seqAdd(seq, Math.max(0, payloadLen));
     const edits = st.edits!;
-    let delta = 0;
-    for (let i = edits.length - 1; i >= 0; i--) {
-      const e = edits[i]!;
-      if (seqDiff(seq, e.oldEnd) >= 0) {
-        delta = e.delta;
-        break;
-      }
-      if (seqDiff(seq, e.oldStart) >= 0) {
-        // A retransmission of replaced bytes: what the client must get again is what we sent.
+    for (const e of edits) {
+      // Any byte of a replaced region: what the client must get again is what was sent instead.
+      if (payloadLen > 0 && seqDiff(end, e.oldStart) > 0 && seqDiff(seq, e.oldEnd) < 0) {
         for (const p of e.sent) this.send(SIDE_EXTERNAL, p, 0, p.length);
         return;
       }
-      delta = i > 0 ? edits[i - 1]!.delta : 0;
+    }
+    let delta = 0;
+    for (let i = edits.length - 1; i >= 0; i--) {
+      if (seqDiff(seq, edits[i]!.oldEnd) >= 0) {
+        delta = edits[i]!.delta;
+        break;
+      }
     }
     if (delta !== 0) writeSeqField(pkt, t + 4, seqAdd(seq, delta), t + 16);
     this.send(SIDE_EXTERNAL, pkt, off, len);
@@ -673,13 +707,16 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const rule = this.ruleBySlot[fl.ruleIdx(flow)]!;
     const g = this.rules.gateway;
     const port = this.notify.register(flow, fl.clientIp(flow), clientPort, fl.serverIp(flow), fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
-    this.events.notification(
-      {
-        flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${clientPort}`, server: ipv4ToString(fl.serverIp(flow)),
-        action: port >= 0 ? 'rewritten' : 'not-rewritten', relay: port >= 0 ? `${ipv4ToString(this.gwIp)}:${port}` : '', detail: port >= 0 ? '' : 'no free relay port',
-      },
-      this.nowMs,
-    );
+    // A failure is reported by the leg (registrationNotRewritten), once.
+    if (port >= 0) {
+      this.events.notification(
+        {
+          flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${clientPort}`, server: ipv4ToString(fl.serverIp(flow)),
+          action: 'rewritten', relay: `${ipv4ToString(this.gwIp)}:${port}`, detail: '',
+        },
+        this.nowMs,
+      );
+    }
     return port;
   }
 

@@ -71,6 +71,11 @@ const OFF_CTX_ID = 20;
 const OFF_OPNUM = 22;
 const SEC_TRAILER_LEN = 8;
 
+/** Bytes before the body of a PDU type (request/response/fault have 8 more than the common 16). */
+function minHeader(ptype: number): number {
+  return ptype === PTYPE_REQUEST || ptype === PTYPE_RESPONSE || ptype === PTYPE_FAULT ? KEEP_HEADER : 16;
+}
+
 /** What the leg needs from the engine. */
 export interface MappedLegHost {
   patchStream(seq: number, bytes: Uint8Array, off: number, n: number): void;
@@ -135,6 +140,8 @@ export class MappedLeg implements Leg {
   private readonly push = new PushRegistrationView();
   private readonly scratch = new Uint8Array(4);
   private boundOnce = false;
+  /** Interface named by each presentation context the client proposed (for refusal records). */
+  private readonly ctxLabel = new Map<number, string>();
 
   constructor(
     private readonly host: MappedLegHost,
@@ -150,6 +157,7 @@ export class MappedLeg implements Leg {
     this.c2s.reset();
     this.s2c.reset();
     this.contexts.reset();
+    this.ctxLabel.clear();
     this.boundOnce = false;
   }
 
@@ -238,6 +246,10 @@ export class MappedLeg implements Leg {
   /** The 24-byte header (or the whole, shorter PDU) is known. */
   private headerComplete(c: Cursor, fromClient: boolean): number {
     c.authLen = c.u16(OFF_AUTH_LEN);
+    // The sec_trailer must lie after the PDU's own header (else its "auth_level" is a header byte).
+    if (c.authLen > 0 && c.fragLen - c.authLen - SEC_TRAILER_LEN < minHeader(c.ptype)) {
+      return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype] ?? c.ptype}: auth_length ${c.authLen} at offset ${OFF_AUTH_LEN} leaves no room for the header (frag_length ${c.fragLen})`);
+    }
     if (fromClient && c.ptype === PTYPE_REQUEST && c.fragLen >= KEEP_HEADER && this.rule.notifications) {
       const ctxId = c.u16(OFF_CTX_ID);
       if (c.u16(OFF_OPNUM) === EMSMDB_OPNUM_REGISTER_PUSH && this.contexts.interfaceMatches(ctxId, EMSMDB_UUID_WIRE, 0)) {
@@ -282,7 +294,11 @@ export class MappedLeg implements Leg {
         return this.refuse(REFUSE_BIND_INTERFACE, `${what} to ${this.lastInterface}, not published by rule "${this.rule.name}"`);
       }
     }
-    if (b.nContexts > 0) this.lastInterface = `${uuidToString(c.buf, b.abstractUuidOff[0]!, b.littleEndian)}@${b.ifMajor[0]}.${b.ifMinor[0]}`;
+    if (c.ptype === PTYPE_BIND) this.ctxLabel.clear();
+    for (let i = 0; i < b.nContexts; i++) {
+      this.ctxLabel.set(b.ctxId[i]!, `${uuidToString(c.buf, b.abstractUuidOff[i]!, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`);
+    }
+    if (b.nContexts > 0) this.lastInterface = this.ctxLabel.get(b.ctxId[0]!)!;
     if (this.rule.requireEncryption && !this.encryptedEnough(b.hasAuth, b.authLevel)) {
       const level = b.hasAuth ? `auth level ${b.authLevel}` : 'no authentication';
       return this.refuse(REFUSE_NOT_ENCRYPTED, `${what} with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
@@ -295,6 +311,7 @@ export class MappedLeg implements Leg {
   private clientRequest(c: Cursor): number {
     const ctxId = c.u16(OFF_CTX_ID);
     if (!this.contexts.isAccepted(ctxId) && !(this.pickedUp && !this.boundOnce)) {
+      this.lastInterface = this.ctxLabel.get(ctxId) ?? '';
       return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, this.boundOnce ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
     }
     const hasAuth = c.authLen > 0;
