@@ -124,7 +124,8 @@ main(hideBin(process.argv)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`rpcgw: ${describeError(err)}\n`);
+    // One line per problem (a rules file can have several), each saying who is speaking.
+    for (const line of describeError(err).split('\n')) process.stderr.write(`rpcgw: ${line}\n`);
     process.exitCode = 2;
   },
 );
