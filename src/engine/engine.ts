@@ -793,6 +793,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
 
   private opened(flow: number): void {
     this.counters.connectionsOpened++;
+    if (this.events === NO_EVENTS) return;
     this.events.connectionOpened(this.connectionRecord(flow), this.nowMs);
   }
 
@@ -812,6 +813,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.notify.removeFlow(flow);
     const m = fl.mappingIdx(flow);
     if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, this.nowMs);
+    if (this.events === NO_EVENTS) return; // records cost strings; build them only for a listener
     this.events.connectionClosed(
       {
         ...this.connectionRecord(flow), reason,

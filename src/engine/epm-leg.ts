@@ -94,9 +94,25 @@ export interface EpmLegHost {
 const MIN_FRAG = 1432;
 const RESP_HDR = 24;
 
+/**
+ * Decoder scratch views, shared by every leg: they are only used during one synchronous
+ * decision, and one EptLookupResponseView alone holds 1024 tower views — per connection, they
+ * were the engine's largest cost (allocation and GC).
+ */
+const SHARED_FRAME = new FrameInfo();
+const SHARED_HDR = new CoHeader();
+const SHARED_BIND = new BindView();
+const SHARED_ACK = new BindAckView();
+const SHARED_REQ = new RequestView();
+const SHARED_RESP = new ResponseView();
+const SHARED_MAPREQ = new EptMapRequestView();
+const SHARED_MAPRESP = new EptMapResponseView();
+const SHARED_LOOKUPRESP = new EptLookupResponseView();
+
 /** Bytes of one direction, collected PDU by PDU. */
 class PduAssembler {
-  readonly buf = new Uint8Array(MAX_FRAG_LEN);
+  /** Grows to the PDU being assembled (at most MAX_FRAG_LEN); EPM PDUs are mostly small. */
+  buf = new Uint8Array(1024);
   have = 0;
   need = DCERPC_FRAME_PEEK_LEN;
   knownLen = false;
@@ -122,15 +138,15 @@ export class EpmLeg implements Leg {
   private readonly c2s = new PduAssembler();
   private readonly s2c = new PduAssembler();
   private readonly contexts = new PresentationContexts();
-  private readonly frame = new FrameInfo();
-  private readonly hdr = new CoHeader();
-  private readonly bind = new BindView();
-  private readonly ack = new BindAckView();
-  private readonly req = new RequestView();
-  private readonly resp = new ResponseView();
-  private readonly mapReq = new EptMapRequestView();
-  private readonly mapResp = new EptMapResponseView();
-  private readonly lookupResp = new EptLookupResponseView();
+  private readonly frame = SHARED_FRAME;
+  private readonly hdr = SHARED_HDR;
+  private readonly bind = SHARED_BIND;
+  private readonly ack = SHARED_ACK;
+  private readonly req = SHARED_REQ;
+  private readonly resp = SHARED_RESP;
+  private readonly mapReq = SHARED_MAPREQ;
+  private readonly mapResp = SHARED_MAPRESP;
+  private readonly lookupResp = SHARED_LOOKUPRESP;
   /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
   private readonly pendingCallId = new Int32Array(MAX_PENDING_CALLS).fill(-1);
   private readonly pendingOpnum = new Int32Array(MAX_PENDING_CALLS);
@@ -204,6 +220,11 @@ export class EpmLeg implements Leg {
         if (st !== NEED_MORE && st !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${this.frame.errOffset}: ${this.frame.errReason}`);
         a.need = this.frame.pduLen;
         a.knownLen = true;
+        if (a.buf.length < a.need) {
+          const grown = new Uint8Array(Math.min(MAX_FRAG_LEN, Math.max(a.need, a.buf.length * 2)));
+          grown.set(a.buf.subarray(0, a.have));
+          a.buf = grown;
+        }
         if (a.have < a.need) continue;
       }
       const verdict = fromClient ? this.clientPdu(a.buf, a.need, a.startSeq) : this.serverPdu(a.buf, a.need, a.startSeq);

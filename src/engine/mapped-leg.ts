@@ -121,6 +121,13 @@ class Cursor {
   }
 }
 
+/** Decoder scratch views shared by every leg (used only during one synchronous decision). */
+const SHARED_FRAME = new FrameInfo();
+const SHARED_BIND = new BindView();
+const SHARED_ACK = new BindAckView();
+const SHARED_REQ = new RequestView();
+const SHARED_PUSH = new PushRegistrationView();
+
 export class MappedLeg implements Leg {
   rule!: CompiledRule;
   /** Picked up mid-stream (replay): binds may be missing; a stream that does not frame is passed, not refused. */
@@ -133,11 +140,11 @@ export class MappedLeg implements Leg {
   private readonly c2s = new Cursor();
   private readonly s2c = new Cursor();
   private readonly contexts = new PresentationContexts();
-  private readonly frame = new FrameInfo();
-  private readonly bind = new BindView();
-  private readonly ack = new BindAckView();
-  private readonly req = new RequestView();
-  private readonly push = new PushRegistrationView();
+  private readonly frame = SHARED_FRAME;
+  private readonly bind = SHARED_BIND;
+  private readonly ack = SHARED_ACK;
+  private readonly req = SHARED_REQ;
+  private readonly push = SHARED_PUSH;
   private readonly scratch = new Uint8Array(4);
   private boundOnce = false;
   /** Interface named by each presentation context the client proposed (for refusal records). */
