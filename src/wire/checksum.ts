@@ -16,12 +16,29 @@ const IPV6_OFF_SRC = 8;
 const TCP_OFF_CHECKSUM = 16;
 const UDP_OFF_CHECKSUM = 6;
 
+/** Below this many bytes the byte loop is as fast as the word loop (and its sum is exact). */
+const WORD_PATH_MIN = 64;
+/** Aligned 32-bit loads read bytes in host order: the word path assumes a little-endian host. */
+const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+// One Uint32Array over the ArrayBuffer last summed: packets come from a few long-lived buffers
+// (a capture ring, a reader's chunk), so this is made once per buffer, not per packet. It keeps
+// that one ArrayBuffer reachable until another is summed.
+let wordsOf: ArrayBufferLike | null = null;
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
 /**
- * Unfolded ones'-complement sum of `len` bytes at `off`, added to `initial`. An odd trailing byte
- * counts as the high byte of a word padded with zero. The result stays below 2^32 when `initial`
- * does, so it can be passed back as `initial`.
+ * Ones'-complement sum of `len` bytes at `off` (big-endian 16-bit words counted from `off`),
+ * added to `initial`. An odd trailing byte counts as the high byte of a word padded with zero.
+ * Below 64 bytes the result is the exact unfolded sum; for longer regions it may be partly
+ * folded. Either way it is congruent to the exact sum mod 0xffff and stays below 2^32 when
+ * `initial` does, so it can be passed back as `initial`, folded, or finished.
  */
 export function onesSum(buf: Uint8Array, off: number, len: number, initial: number): number {
+  if (len >= WORD_PATH_MIN && HOST_LE) return onesSumWords(buf, off, len, initial);
+  return onesSumBytes(buf, off, len, initial);
+}
+
+function onesSumBytes(buf: Uint8Array, off: number, len: number, initial: number): number {
   // Bytes at an even distance from `off` are high bytes (weight 256), the others low bytes:
   // two plain byte accumulators, unrolled by 8, beat building each 16-bit word (measured ~25%).
   let hi = 0;
@@ -40,6 +57,48 @@ export function onesSum(buf: Uint8Array, off: number, len: number, initial: numb
   if (i < end) hi += buf[i]!;
   let sum = initial + hi * 256 + lo;
   // 2^16 = 1 (mod 0xffff): moving the high part down keeps the ones'-complement value.
+  while (sum > 0xffffffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
+/**
+ * The same sum, four bytes per load: aligned 32-bit words of the underlying ArrayBuffer, each
+ * added as its two 16-bit halves. On a little-endian host those halves are byte-swapped words,
+ * and (RFC 1071 byte-order independence) the sum of byte-swapped words is the byte-swapped sum.
+ * The unaligned head and tail go through the byte loop. About twice as fast from a few hundred
+ * bytes up (bench: the engine checks the TCP checksum of every segment that carries data).
+ */
+function onesSumWords(buf: Uint8Array, off: number, len: number, initial: number): number {
+  const ab = buf.buffer;
+  if (ab !== wordsOf) {
+    words = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    wordsOf = ab;
+  }
+  const w = words;
+  const abs = buf.byteOffset + off;
+  const head = (4 - (abs & 3)) & 3;
+  const n = (len - head) >>> 2;
+  let k = (abs + head) >>> 2;
+  const kEnd = k + n;
+  const kEnd2 = k + (n & ~1);
+  let s = 0;
+  for (; k < kEnd2; k += 2) {
+    const a = w[k]!;
+    const b = w[k + 1]!;
+    s += (a & 0xffff) + (a >>> 16) + (b & 0xffff) + (b >>> 16);
+  }
+  if (k < kEnd) {
+    const a = w[k]!;
+    s += (a & 0xffff) + (a >>> 16);
+  }
+  // s sums little-endian words starting `head` bytes after `off`: at an even distance that is the
+  // byte-swapped sum of the big-endian words; at an odd one, those bytes sit in the other half of
+  // each word already, and s is their contribution as it is.
+  const mid = (head & 1) === 0 ? swap16(fold(s)) : fold(s);
+  let sum = onesSumBytes(buf, off, head, initial + mid);
+  const tail = off + head + n * 4;
+  const t = onesSumBytes(buf, tail, off + len - tail, 0);
+  sum += ((tail - off) & 1) === 0 ? t : swap16(fold(t));
   while (sum > 0xffffffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
   return sum;
 }

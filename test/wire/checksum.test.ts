@@ -9,6 +9,8 @@ import {
   ipv4HeaderChecksumOk,
   l4ChecksumOk,
   finishUdpChecksumV4,
+  finishTcpChecksumV4,
+  pseudoSumV4,
 } from '../../src/wire/checksum.js';
 import { PacketView, readPacket } from '../../src/wire/packet.js';
 import { buildUdpV4Frame } from '../../src/wire/build.js';
@@ -83,6 +85,41 @@ describe('onesSum / fold', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('onesSum on long regions (32-bit word path)', () => {
+  it('property: equals the reference for 64..3000 bytes at any byteOffset and offset', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 3000 }), fc.nat(7), fc.nat(7), fc.nat(0xffff), (bytes, byteOffset, off, initial) => {
+        // A view that does not start at its ArrayBuffer's start, as a capture reader's frames do.
+        const buf = new Uint8Array(new ArrayBuffer(byteOffset + off + bytes.length + 5), byteOffset, off + bytes.length + 3);
+        buf.set(bytes, off);
+        buf.fill(0xa5, off + bytes.length); // bytes after the region must not count
+        expect(fold(onesSum(buf, off, bytes.length, 0))).toBe(refFolded(bytes));
+        const s = onesSum(buf, off, bytes.length, initial);
+        expect(s).toBeLessThanOrEqual(0xffffffff);
+        expect(fold(s)).toBe(refFolded(Uint8Array.from([initial >> 8, initial & 0xff, ...bytes])));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('a TCP segment of 1460 bytes in a larger buffer checks out after finishTcpChecksumV4', () => {
+    const frame = new Uint8Array(4096);
+    const at = 1001; // odd: the IP header sits at an odd address
+    frame[at] = 0x45;
+    const total = 20 + 20 + 1460;
+    frame[at + 2] = total >> 8;
+    frame[at + 3] = total & 0xff;
+    frame[at + 8] = 64;
+    frame[at + 9] = 6;
+    frame.set([198, 51, 100, 1, 192, 0, 2, 1], at + 12);
+    frame[at + 32] = 0x50;
+    for (let i = 0; i < 1460; i++) frame[at + 40 + i] = (i * 151) & 0xff;
+    finishTcpChecksumV4(frame, at, at + 20, 20 + 1460);
+    // A correct checksum makes the sum over pseudo-header + segment fold to 0xffff.
+    expect(fold(onesSum(frame, at + 20, 20 + 1460, pseudoSumV4(frame, at, 6, 20 + 1460)))).toBe(0xffff);
   });
 });
 

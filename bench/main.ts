@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * rpcgw benchmarks. `node --expose-gc bench/dist/bench/main.js [run] [--quick] ...` runs them
+ * all (see run.ts); the other subcommands are the pieces, runnable alone:
+ *   gen --out F [--clients N | --packets N] [--seed S] [--pcapng]   the workload capture
+ *   inmem --capture F [--passes N] [--latency] [--gc]               the engine in memory
+ *   profile --capture F [--passes N] [--dir D] [--json]             the same under node --cpu-prof
+ *   scale-point --mappings N [--packets M] [--passes P] [--budget-mib B]
+ *   expiry [--count K] [--budget-mib B]
+ */
+import { readRulesFile } from '../src/cli/rules-file.js';
+import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
+import { genCommand } from './gen-cli.js';
+import { benchRules, ensureRulesSchema } from './paths.js';
+import { profileInMemory, profileText } from './profile.js';
+import { runBench } from './run.js';
+import { expiryPoint, scalePoint } from './scale.js';
+
+function parseArgs(argv: string[]): { cmd: string; args: Map<string, string> } {
+  const args = new Map<string, string>();
+  let cmd = 'run';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) {
+      cmd = a;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    if (eq > 0) args.set(a.slice(2, eq), a.slice(eq + 1));
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && !['quick', 'keep', 'latency', 'gc', 'json', 'pcapng', 'skip-public', 'skip-scale'].includes(a.slice(2))) {
+      args.set(a.slice(2), argv[++i]!);
+    } else args.set(a.slice(2), '');
+  }
+  return { cmd, args };
+}
+
+function rulesOf(args: Map<string, string>): ReturnType<typeof readRulesFile>['rules'] {
+  return readRulesFile(args.get('rules') ?? benchRules).rules;
+}
+
+const budget = (args: Map<string, string>): number => Number(args.get('budget-mib') ?? 4096) * 2 ** 20;
+
+async function main(): Promise<void> {
+  ensureRulesSchema();
+  const { cmd, args } = parseArgs(process.argv.slice(2));
+  switch (cmd) {
+    case 'run': {
+      const r = await runBench(args);
+      process.stdout.write(`${r.targets.map((t) => `${t.met === null ? '  -  ' : t.met ? ' yes ' : ' NO  '} ${t.name}: ${t.measured === null ? 'n/a' : `${t.measured.toFixed(2)} ${t.unit}`}`).join('\n')}\n`);
+      return;
+    }
+    case 'gen':
+      return genCommand(args);
+    case 'inmem': {
+      const rules = rulesOf(args);
+      const cap = loadCapture(args.get('capture')!, rules);
+      const out: Record<string, unknown> = { inMemory: runInMemory(cap, rules, Number(args.get('passes') ?? 3)) };
+      if (args.has('latency')) out.latency = runLatency(cap, rules);
+      if (args.has('gc')) out.gc = runGcPass(cap, rules);
+      process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      return;
+    }
+    case 'profile': {
+      const s = profileInMemory(args.get('capture')!, Number(args.get('passes') ?? 3), args.get('dir'));
+      process.stdout.write((args.has('json') ? JSON.stringify(s, null, 2) : profileText(s)) + '\n');
+      return;
+    }
+    case 'scale-point':
+      process.stdout.write(JSON.stringify(scalePoint(rulesOf(args), Number(args.get('mappings')), Number(args.get('packets') ?? 100_000), Number(args.get('passes') ?? 3), budget(args))) + '\n');
+      return;
+    case 'expiry':
+      process.stdout.write(JSON.stringify(expiryPoint(rulesOf(args), Number(args.get('count') ?? 100_000), budget(args))) + '\n');
+      return;
+    default:
+      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry)`);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,35 @@
+/** Where things are, wherever the compiled bench runs from (bench/dist/bench/*.js). */
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** The repository root: the first ancestor holding package.json and bench/rules.json. */
+export const repoRoot = ((): string => {
+  let d = here;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(d, 'package.json')) && existsSync(path.join(d, 'bench', 'rules.json'))) return d;
+    d = path.dirname(d);
+  }
+  throw new Error(`bench: cannot find the repository root above ${here}`);
+})();
+
+export const benchRules = path.join(repoRoot, 'bench', 'rules.json');
+export const resultsDir = path.join(repoRoot, 'bench', 'results');
+/** The CLI compiled alongside the bench (same sources as dist/cli/main.js). */
+export const cliMain = path.join(repoRoot, 'bench', 'dist', 'src', 'cli', 'main.js');
+/** This bench's own entry point, for child processes. */
+export const benchMain = path.join(here, 'main.js');
+export const sharedPcaps = process.env.RPCGW_SHARED !== undefined ? path.join(process.env.RPCGW_SHARED, 'pcaps', 'public') : path.resolve(repoRoot, '..', 'shared', 'pcaps', 'public');
+
+/**
+ * The bench compiles its own copy of src/ into bench/dist/src, and policy/schema.ts loads the
+ * rules schema from two levels above its compiled file (bench/dist/rules/schema.json there).
+ * Put a copy of rules/schema.json there before any rules file is loaded.
+ */
+export function ensureRulesSchema(): void {
+  const dir = path.join(repoRoot, 'bench', 'dist', 'rules');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(path.join(repoRoot, 'rules', 'schema.json'), path.join(dir, 'schema.json'));
+}

@@ -1,0 +1,151 @@
+/** The human side of a result: a markdown table and an SVG plot of packets/s and memory against live mappings. */
+import type { BenchResult, ScaleEntry } from './result.js';
+
+const f = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
+const si = (x: number | null | undefined): string => {
+  if (x === null || x === undefined || !Number.isFinite(x)) return 'n/a';
+  if (x >= 1e9) return `${(x / 1e9).toFixed(2)} G`;
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
+  if (x >= 1e3) return `${(x / 1e3).toFixed(1)} k`;
+  return x.toFixed(0);
+};
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const ratio = (x: number | null): string => (x === null ? 'n/a' : `${x.toFixed(2)}x`);
+
+export function markdown(r: BenchResult, name: string): string {
+  const e = r.engine;
+  const w = r.workload;
+  const p = r.peers;
+  const L: string[] = [];
+  L.push(`# rpcgw benchmark (${r.mode}) — ${r.startedAt}`, '');
+  L.push(`Command: \`${r.command}\` (${f(r.durationSeconds, 0)} s). Source ${r.environment.gitCommit?.slice(0, 12) ?? 'unknown'} + tree digest ${r.environment.sourceDigest}.`);
+  L.push(`Machine: ${r.environment.cpuModel}, ${r.environment.cpus} CPUs, ${mib(r.environment.memoryBytes)}, Linux ${r.environment.kernel}, Node ${r.environment.node}; ` +
+    `load average ${r.environment.loadAverageStart.map((x) => x.toFixed(2)).join(' ')} at start, ${r.environment.loadAverageEnd.map((x) => x.toFixed(2)).join(' ')} at end. ` +
+    'Absolute times on a shared machine are noise; the ratios are measured in the same run on the same input.', '');
+  L.push('## Workload', '');
+  L.push(`${w.options.clients} clients (seed ${w.options.seed}), ${si(w.frames)} frames, ${mib(w.frameBytes)}, ${f(w.captureSeconds, 0)} s of capture time; ` +
+    `${si(w.enginePackets)} packets for the engine, ${si(w.engineSent)} forwarded; ${w.towersRewritten} towers rewritten, ${w.connectionsOpened} connections, ` +
+    `peak ${w.peakMappings} mappings / ${w.peakConnections} connections; ${w.ndr64Clients} NDR64 clients, ${w.pushClients} push registrations. ` +
+    `Closed-loop check (\`rpcgw replay\` sends what the generator's engine sent): ${w.selfCheck.consistent ? 'passed' : '**FAILED**'}.`, '');
+  L.push('| kind | frames |', '|---|---:|');
+  for (const [k, n] of Object.entries(w.composition).sort((a, b) => b[1] - a[1])) L.push(`| ${k} | ${n} |`);
+  L.push('', '## 1–2. Engine replay and peers (same file, same run)', '');
+  L.push('| measurement | best s | packets/s | Gbit/s | vs tcpdump | vs tshark |', '|---|---:|---:|---:|---:|---:|');
+  L.push(`| engine in memory (${e.inMemory.passes} passes, one core) | ${f(e.inMemory.bestSeconds, 3)} | ${si(e.inMemory.packetsPerSecond)} | ${f(e.inMemory.gbitPerSecond)} | ${ratio(p.ratios.inMemoryVsTcpdump)} | ${ratio(p.ratios.inMemoryVsTshark)} |`);
+  L.push(`| \`rpcgw replay\` file-to-file | ${f(e.fileToFile.bestWallSeconds, 3)} | ${si(e.fileToFile.packetsPerSecond)} | ${f(e.fileToFile.gbitPerSecond)} | ${ratio(p.ratios.fileToFileVsTcpdump)} | ${ratio(p.ratios.fileToFileVsTshark)} |`);
+  L.push(`| … each tool's start-up taken out | ${f(e.fileToFile.bestWallSeconds - e.startup.bestWallSeconds, 3)} | | | ${ratio(p.ratios.fileToFileNoStartupVsTcpdump)} | ${ratio(p.ratios.fileToFileNoStartupVsTshark)} |`);
+  L.push(`| \`tcpdump -r F -w /dev/null\` | ${f(p.tcpdump.bestWallSeconds, 3)} | ${si(p.tcpdump.packetsPerSecond)} | | 1x | |`);
+  L.push(`| \`tshark -r F -Y dcerpc -q\` | ${f(p.tshark.bestWallSeconds, 3)} | ${si(p.tshark.packetsPerSecond)} | | | 1x |`, '');
+  L.push(`Ratios are peer time / rpcgw time (above 1: rpcgw faster). Start-up (each tool on a capture with no packets): rpcgw replay ${f(e.startup.bestWallSeconds, 3)} s, ` +
+    `tcpdump ${f(p.tcpdump.startup.bestWallSeconds, 3)} s, tshark ${f(p.tshark.startup.bestWallSeconds, 3)} s. CPU seconds of the best run: rpcgw replay ${f(e.fileToFile.bestCpuSeconds, 2)}, ` +
+    `tcpdump ${f(p.tcpdump.bestCpuSeconds, 2)}, tshark ${f(p.tshark.bestCpuSeconds, 2)}.`, '');
+  L.push(`Per-packet latency of engine.onPacket (${si(e.latency.samples)} packets, timer cost ${f(e.latency.timerOverheadNs, 0)} ns subtracted): ` +
+    `p50 ${f(e.latency.p50Ns, 0)} ns, p90 ${f(e.latency.p90Ns, 0)} ns, p99 ${f(e.latency.p99Ns, 0)} ns, p99.9 ${f(e.latency.p999Ns, 0)} ns, max ${f(e.latency.maxNs / 1000, 0)} µs.`, '');
+  L.push(`GC during one pass (${si(e.gc.packets)} packets): ${e.gc.gcCount} GCs (${e.gc.minorGcs} minor, ${e.gc.majorGcs} major), ${f(e.gc.gcMs, 1)} ms; ` +
+    `${f(e.gc.allocatedBytesPerPacket, 1)} bytes allocated per packet; array buffers ${mib(e.gc.arrayBuffersDeltaBytes)} more.`, '');
+  L.push('### Public captures (direct mode, each repeated to a comparable size)', '');
+  if (r.publicCorpus.skipped !== null) L.push(`Skipped: ${r.publicCorpus.skipped}`, '');
+  else {
+    L.push('| capture | frames (copies) | replay s | tcpdump s | tshark s | tcpdump/replay | tshark/replay | same, start-ups out |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of r.publicCorpus.files) {
+      L.push(`| ${c.name} | ${c.frames} (${c.copies}) | ${f(c.replay.bestWallSeconds, 3)} | ${f(c.tcpdump.bestWallSeconds, 3)} | ${f(c.tshark.bestWallSeconds, 3)} | ${ratio(c.tcpdumpOverReplay)} | ${ratio(c.tsharkOverReplay)} | ${ratio(c.tcpdumpOverReplayNoStartup)} / ${ratio(c.tsharkOverReplayNoStartup)} |`);
+    }
+    const c = r.publicCorpus;
+    L.push(`| **all** | ${c.frames} | ${f(c.replaySeconds, 3)} | ${f(c.tcpdumpSeconds, 3)} | ${f(c.tsharkSeconds, 3)} | ${ratio(c.tcpdumpOverReplay)} | ${ratio(c.tsharkOverReplay)} | ${ratio(c.tcpdumpOverReplayNoStartup)} / ${ratio(c.tsharkOverReplayNoStartup)} |`, '');
+    L.push('Direct mode: the replayer readdresses each packet and recomputes its checksums before the engine sees it (adapter work a gateway-side capture does not need).', '');
+  }
+  L.push('## 3. Scaling with live mappings', '');
+  L.push('| mappings | connections | bytes/mapping | bytes/connection | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const s of r.scaling.points) L.push(scaleRow(s));
+  const fl = r.scaling.flatness;
+  if (fl !== null) L.push('', `Cost per packet at ${si(fl.toMappings)} over ${si(fl.fromMappings)} connections: random ${ratio(fl.random)}, burst ${ratio(fl.burst)} (1x = flat).`);
+  for (const s of r.scaling.points) if (s.point?.stoppedReason) L.push('', `At ${si(s.mappings)} mappings: ${s.point.stoppedReason}.`);
+  const x = r.scaling.expiry;
+  if (x !== null) {
+    L.push('', `Timer expiry, ${si(x.count)} at once: engine.tick expiring idle pinholes ${f(x.engineTickPinholesMs, 1)} ms (${f(x.engineNsPerPinhole, 0)} ns each, ` +
+      `MappingTable.tick alone ${f(x.tableTickPinholesMs, 1)} ms, ${f(x.tableNsPerPinhole, 0)} ns each); idle connections ${f(x.engineTickConnectionsMs, 1)} ms ` +
+      `(${f(x.engineNsPerConnection, 0)} ns each, ${x.connectionsExpired} of ${x.connectionsOpened} expired).`);
+  } else if (r.scaling.expiryError !== null) L.push('', `Timer expiry: ${r.scaling.expiryError}`);
+  L.push('', '## 4. Live', '', `${r.live.status}: ${r.live.reason}`, '');
+  L.push('## Targets', '', '| target | goal | measured | met |', '|---|---|---:|:---:|');
+  for (const t of r.targets) L.push(`| ${t.name} | ${t.goal} | ${t.measured === null ? 'n/a' : `${f(t.measured)} ${t.unit}`} | ${t.met === null ? '–' : t.met ? 'yes' : '**no**'} |`);
+  L.push('');
+  for (const t of r.targets) if (t.note !== '') L.push(`- ${t.name}: ${t.note}`);
+  L.push('', `Plot: packets/s and memory against live mappings — [${name}.svg](${name}.svg).`, '');
+  return L.join('\n');
+}
+
+function scaleRow(s: ScaleEntry): string {
+  const p = s.point;
+  if (p === null) return `| ${si(s.mappings)} | error: ${s.error ?? ''} | | | | | | |`;
+  const rnd = p.traffic.find((t) => t.pattern === 'random');
+  const bur = p.traffic.find((t) => t.pattern === 'burst');
+  return `| ${si(p.mappings)} | ${si(p.connections)}${p.connectionsComplete ? '' : ' (stopped)'} | ${f(p.memory.bytesPerMapping, 0)} | ${f(p.memory.bytesPerConnection, 0)} | ${si(p.setupPacketsPerSecond)} | ` +
+    `${f(rnd?.nsPerPacket, 0)} | ${f(bur?.nsPerPacket, 0)} | ${f(rnd === undefined ? null : rnd.gc.allocatedBytes / rnd.packets, 1)} |`;
+}
+
+/**
+ * Log-x plot, two y axes: packets/s of mapped traffic (random and burst) on the left, memory
+ * (MiB of heap + array buffers for the mappings, and for mappings with a connection each) on
+ * the right. Written by hand: no plotting dependency.
+ */
+export function svgPlot(r: BenchResult): string {
+  const pts = r.scaling.points.filter((s) => s.point !== null).map((s) => s.point!);
+  const W = 760;
+  const H = 420;
+  const m = { l: 80, r: 90, t: 40, b: 60 };
+  const pw = W - m.l - m.r;
+  const ph = H - m.t - m.b;
+  const xs = pts.map((p) => p.mappings);
+  const xMin = Math.min(1000, ...xs);
+  const xMax = Math.max(1_000_000, ...xs);
+  const lx = (x: number): number => m.l + ((Math.log10(x) - Math.log10(xMin)) / (Math.log10(xMax) - Math.log10(xMin))) * pw;
+  const pps = (p: (typeof pts)[number], pat: string): number => p.traffic.find((t) => t.pattern === pat)?.packetsPerSecond ?? NaN;
+  const memMap = (p: (typeof pts)[number]): number => (p.memory.bytesPerMapping * p.mappings) / 2 ** 20;
+  const memAll = (p: (typeof pts)[number]): number => (p.memory.bytesPerMapping * p.mappings + p.memory.bytesPerConnection * p.connections) / 2 ** 20;
+  const yMaxL = niceMax(Math.max(1, ...pts.flatMap((p) => [pps(p, 'random'), pps(p, 'burst')]).filter(Number.isFinite)));
+  const yMaxR = niceMax(Math.max(1, ...pts.flatMap((p) => [memMap(p), memAll(p)]).filter(Number.isFinite)));
+  const yl = (v: number): number => m.t + ph - (v / yMaxL) * ph;
+  const yr = (v: number): number => m.t + ph - (v / yMaxR) * ph;
+  const S: string[] = [];
+  S.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  S.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  S.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">rpcgw: mapped-connection packets/s and memory against live mappings (${r.mode}, ${r.startedAt.slice(0, 10)})</text>`);
+  S.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
+  for (let d = Math.ceil(Math.log10(xMin)); d <= Math.floor(Math.log10(xMax)); d++) {
+    const x = lx(10 ** d);
+    S.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${m.t + ph}" stroke="#eee"/>`);
+    S.push(`<text x="${x}" y="${m.t + ph + 18}" text-anchor="middle">${si(10 ** d)}</text>`);
+  }
+  for (let i = 0; i <= 5; i++) {
+    const v = (yMaxL * i) / 5;
+    S.push(`<line x1="${m.l}" y1="${yl(v)}" x2="${m.l + pw}" y2="${yl(v)}" stroke="#f2f2f2"/>`);
+    S.push(`<text x="${m.l - 6}" y="${yl(v) + 4}" text-anchor="end" fill="#1f5fbf">${si(v)}</text>`);
+    S.push(`<text x="${m.l + pw + 6}" y="${yr((yMaxR * i) / 5) + 4}" fill="#b5461a">${((yMaxR * i) / 5).toFixed(0)}</text>`);
+  }
+  S.push(`<text x="${m.l + pw / 2}" y="${H - 18}" text-anchor="middle">live mappings (pinholes), log scale</text>`);
+  S.push(`<text transform="translate(20 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle" fill="#1f5fbf">packets/s (engine, one core)</text>`);
+  S.push(`<text transform="translate(${W - 22} ${m.t + ph / 2}) rotate(90)" text-anchor="middle" fill="#b5461a">MiB (JS heap + array buffers)</text>`);
+  const line = (get: (p: (typeof pts)[number]) => number, y: (v: number) => number, color: string, dash: string, label: string, row: number): void => {
+    const ok = pts.filter((p) => Number.isFinite(get(p)));
+    if (ok.length > 0) {
+      S.push(`<polyline fill="none" stroke="${color}" stroke-width="2" ${dash !== '' ? `stroke-dasharray="${dash}"` : ''} points="${ok.map((p) => `${lx(p.mappings).toFixed(1)},${y(get(p)).toFixed(1)}`).join(' ')}"/>`);
+      for (const p of ok) S.push(`<circle cx="${lx(p.mappings).toFixed(1)}" cy="${y(get(p)).toFixed(1)}" r="3.5" fill="${color}"/>`);
+    }
+    const ly = m.t + 14 + row * 16;
+    S.push(`<line x1="${m.l + 10}" y1="${ly - 4}" x2="${m.l + 34}" y2="${ly - 4}" stroke="${color}" stroke-width="2" ${dash !== '' ? `stroke-dasharray="${dash}"` : ''}/>`);
+    S.push(`<text x="${m.l + 40}" y="${ly}">${label}</text>`);
+  };
+  line((p) => pps(p, 'burst'), yl, '#1f5fbf', '', 'packets/s, bursts of 8 per connection', 0);
+  line((p) => pps(p, 'random'), yl, '#1f5fbf', '5 4', 'packets/s, every packet a random connection', 1);
+  line(memMap, yr, '#b5461a', '', 'MiB for the mappings', 2);
+  line(memAll, yr, '#b5461a', '5 4', 'MiB for mappings + one connection each (as far as opened)', 3);
+  S.push('</svg>');
+  return S.join('\n') + '\n';
+}
+
+function niceMax(v: number): number {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const k of [1, 2, 2.5, 5, 10]) if (k * p >= v) return k * p;
+  return 10 * p;
+}

@@ -1,0 +1,86 @@
+/**
+ * The shape of bench/results/*.json. Every figure sits next to the peer measured in the same
+ * run on the same input, and next to the command that produced it; a figure that could not be
+ * measured is null with the reason beside it, never left out.
+ */
+import type { CommandTiming } from './peers.js';
+import type { CorpusResult } from './corpus.js';
+import type { ExpiryResult, ScalePoint } from './scale.js';
+import type { Environment } from './sysinfo.js';
+import type { InMemoryResult, LatencyResult, SteadyStateGc } from './engine-replay.js';
+import type { WorkloadSummary } from './workload.js';
+
+export const RESULT_SCHEMA = 'rpcgw-bench/1';
+
+export interface Target {
+  name: string;
+  /** What the issue asks, in words. */
+  goal: string;
+  /** The measured figure the goal is judged on, and its unit. */
+  measured: number | null;
+  unit: string;
+  threshold: number;
+  /** true / false, or null when not measured in this run. */
+  met: boolean | null;
+  note: string;
+}
+
+export interface ScaleEntry {
+  mappings: number;
+  /** The child process's result, or null with the error. */
+  point: ScalePoint | null;
+  error: string | null;
+  command: string;
+}
+
+export interface BenchResult {
+  schema: string;
+  mode: 'quick' | 'full';
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  /** How to run this again. */
+  command: string;
+  environment: Environment;
+  workload: WorkloadSummary & {
+    /** `rpcgw replay` of the file sent exactly what the generator's in-process engine sent, without refusals. */
+    selfCheck: { command: string; replayPacketsOut: number; generatorEngineSent: number; refusals: number; consistent: boolean };
+  };
+  /** Measurement 1. */
+  engine: {
+    inMemory: InMemoryResult;
+    latency: LatencyResult;
+    gc: SteadyStateGc;
+    fileToFile: CommandTiming & { packetsPerSecond: number | null; gbitPerSecond: number | null };
+    /** `rpcgw replay` of a capture with no packets: Node start-up and rules loading, included in fileToFile. */
+    startup: CommandTiming;
+  };
+  /** Measurement 2: peers on the same file, and the ratios (peer time / ours; above 1 means rpcgw is faster). */
+  peers: {
+    /** `startup`: the same command on a capture with no packets. */
+    tcpdump: CommandTiming & { packetsPerSecond: number | null; startup: CommandTiming };
+    tshark: CommandTiming & { packetsPerSecond: number | null; startup: CommandTiming };
+    ratios: {
+      fileToFileVsTcpdump: number | null;
+      fileToFileVsTshark: number | null;
+      inMemoryVsTcpdump: number | null;
+      inMemoryVsTshark: number | null;
+      /** (peer - peer start-up) / (fileToFile - rpcgw start-up): each tool's start-up taken out. */
+      fileToFileNoStartupVsTcpdump: number | null;
+      fileToFileNoStartupVsTshark: number | null;
+    };
+  };
+  publicCorpus: CorpusResult;
+  /** Measurement 3. */
+  scaling: {
+    points: ScaleEntry[];
+    /** Cost per packet at the largest point whose connections all opened, over the cost at the smallest. */
+    flatness: { fromMappings: number; toMappings: number; random: number | null; burst: number | null } | null;
+    expiry: ExpiryResult | null;
+    expiryError: string | null;
+    expiryCommand: string;
+  };
+  /** Measurement 4: live, in network namespaces. */
+  live: { status: 'not-run'; reason: string; plan: string };
+  targets: Target[];
+}

@@ -1,0 +1,257 @@
+/**
+ * `npm run bench` / `npm run bench:quick`: every measurement, each next to its peer measured in
+ * the same run on the same input, then bench/results/<name>.{json,md,svg}.
+ *
+ * Options: --quick (tiny inputs, well under a minute, for CI smoke), --out DIR, --name NAME
+ * (default latest; quick: quick), --packets N (workload size), --scale 1000,10000,...,
+ * --skip-public, --skip-scale, --budget-mib N (memory cap of each scale child), --keep (keep
+ * the work directory with the generated capture), --work DIR.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readRulesFile } from '../src/cli/rules-file.js';
+import { CaptureFileWriter } from '../src/dataplane/capture-file.js';
+import { LINKTYPE_ETHERNET } from '../src/wire/link.js';
+import { corpusCaptures, noStartupRatio, runCorpus, type Startups } from './corpus.js';
+import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
+import { benchMain, benchRules, cliMain, resultsDir } from './paths.js';
+import { shellQuote, timeCommand } from './peers.js';
+import { markdown, svgPlot } from './report.js';
+import { RESULT_SCHEMA, type BenchResult, type ScaleEntry, type Target } from './result.js';
+import type { ExpiryResult, ScalePoint } from './scale.js';
+import { environment } from './sysinfo.js';
+import { FRAMES_PER_CLIENT_ESTIMATE, generateWorkload } from './workload.js';
+
+interface Plan {
+  packets: number;
+  passes: number;
+  peerRuns: number;
+  tsharkRuns: number;
+  scale: number[];
+  trafficPackets: number;
+  trafficPasses: number;
+  expiry: number;
+  corpusFrames: number;
+  corpusRuns: number;
+  corpusFiles: number;
+  budgetMiB: number;
+  childTimeoutS: number;
+}
+
+const FULL: Plan = {
+  packets: 1_000_000, passes: 5, peerRuns: 5, tsharkRuns: 2, scale: [1000, 10_000, 100_000, 1_000_000], trafficPackets: 200_000, trafficPasses: 3,
+  expiry: 100_000, corpusFrames: 40_000, corpusRuns: 3, corpusFiles: Infinity, budgetMiB: 4096, childTimeoutS: 900,
+};
+const QUICK: Plan = {
+  packets: 8_000, passes: 3, peerRuns: 2, tsharkRuns: 1, scale: [1000, 4000], trafficPackets: 10_000, trafficPasses: 2,
+  expiry: 2000, corpusFrames: 0, corpusRuns: 1, corpusFiles: 2, budgetMiB: 1024, childTimeoutS: 120,
+};
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+export async function runBench(args: Map<string, string>): Promise<BenchResult> {
+  const quick = args.has('quick');
+  const plan: Plan = { ...(quick ? QUICK : FULL) };
+  if (args.has('packets')) plan.packets = Number(args.get('packets'));
+  if (args.has('scale')) plan.scale = args.get('scale')!.split(',').filter((x) => x !== '').map(Number);
+  if (args.has('skip-scale')) plan.scale = [];
+  if (args.has('budget-mib')) plan.budgetMiB = Number(args.get('budget-mib'));
+  const outDir = args.get('out') ?? resultsDir;
+  const name = args.get('name') ?? (quick ? 'quick' : 'latest');
+  const work = args.get('work') ?? mkdtempSync(path.join(os.tmpdir(), 'rpcgw-bench-'));
+  mkdirSync(work, { recursive: true });
+  const started = new Date();
+  const t0 = process.hrtime.bigint();
+  const env = environment();
+  const rules = readRulesFile(benchRules).rules;
+  const rel = (p: string): string => path.relative(process.cwd(), p) || '.';
+  try {
+    // ---- workload ------------------------------------------------------------------------
+    const capture = path.join(work, 'workload.pcap');
+    const clients = Math.max(2, Math.round(plan.packets / FRAMES_PER_CLIENT_ESTIMATE));
+    log(`generating the workload: ${clients} clients (~${plan.packets} frames) -> ${capture}`);
+    const summary = generateWorkload(capture, rules, { clients });
+    log(`${summary.frames} frames, ${(summary.fileBytes / 2 ** 20).toFixed(0)} MiB, in ${summary.generatorSeconds.toFixed(1)} s`);
+    const replayArgs = (input: string, out: string, extra: string[] = []): string[] => ['replay', input, '--rules', benchRules, '--out', out, '--emitted-only', '--mode', 'gateway', ...extra];
+    const reportFile = path.join(work, 'replay-report.json');
+    const check = spawnSync(process.execPath, [cliMain, ...replayArgs(capture, '/dev/null', ['--report', reportFile])], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    if (check.status !== 0) throw new Error(`rpcgw replay failed on the workload: ${check.stderr}`);
+    const rep = JSON.parse(readFileSync(reportFile, 'utf8')) as { packetsOut: Record<string, number>; refusals: unknown[] };
+    rmSync(reportFile, { force: true });
+    const replayOut = Object.values(rep.packetsOut).reduce((a, b) => a + b, 0);
+    const selfCheck = {
+      command: shellQuote(['rpcgw', ...replayArgs(capture, '/dev/null', ['--report', 'R.json'])]), replayPacketsOut: replayOut, generatorEngineSent: summary.engineSent,
+      refusals: rep.refusals.length, consistent: replayOut === summary.engineSent && rep.refusals.length === 0,
+    };
+    if (!selfCheck.consistent) log(`WARNING: closed-loop check failed: replay sent ${replayOut}, generator's engine ${summary.engineSent}, ${rep.refusals.length} refusals`);
+
+    // ---- 1. engine in memory -------------------------------------------------------------
+    log(`engine in memory: ${plan.passes} passes`);
+    let cap: ReturnType<typeof loadCapture> | null = loadCapture(capture, rules);
+    const inMemory = runInMemory(cap, rules, plan.passes);
+    log(`  ${(inMemory.packetsPerSecond / 1e3).toFixed(0)} k packets/s; latency and GC passes`);
+    const latency = runLatency(cap, rules);
+    const gc = runGcPass(cap, rules);
+    cap = null;
+
+    // ---- 1. file to file, 2. peers -------------------------------------------------------
+    log(`rpcgw replay file-to-file, tcpdump, tshark (${plan.peerRuns}/${plan.peerRuns}/${plan.tsharkRuns} runs)`);
+    const empty = path.join(work, 'empty.pcap');
+    CaptureFileWriter.create(empty, 'pcap', LINKTYPE_ETHERNET).close();
+    const startup = timeCommand([process.execPath, cliMain, ...replayArgs(empty, '/dev/null')], plan.peerRuns, ['rpcgw', ...replayArgs(rel(empty), '/dev/null')]);
+    const f2f = timeCommand([process.execPath, cliMain, ...replayArgs(capture, '/dev/null')], plan.peerRuns, ['rpcgw', ...replayArgs(rel(capture), '/dev/null')]);
+    const tcpdump = timeCommand(['tcpdump', '-r', capture, '-w', '/dev/null'], plan.peerRuns);
+    const tshark = timeCommand(['tshark', '-r', capture, '-Y', 'dcerpc', '-q'], plan.tsharkRuns);
+    const tcpdumpStartup = timeCommand(['tcpdump', '-r', empty, '-w', '/dev/null'], plan.peerRuns);
+    const tsharkStartup = timeCommand(['tshark', '-r', empty, '-Y', 'dcerpc', '-q'], plan.tsharkRuns);
+    const bestOf = (t: { available: boolean; bestWallSeconds: number }): number | null => (t.available ? t.bestWallSeconds : null);
+    const startups: Startups = { replay: bestOf(startup), tcpdump: bestOf(tcpdumpStartup), tshark: bestOf(tsharkStartup) };
+    const frames = summary.frames;
+    const pps = (t: { available: boolean; bestWallSeconds: number }): number | null => (t.available ? frames / t.bestWallSeconds : null);
+    const div = (a: number | null, b: number | null): number | null => (a === null || b === null || b <= 0 ? null : a / b);
+    const tcpdumpS = tcpdump.available ? tcpdump.bestWallSeconds : null;
+    const tsharkS = tshark.available ? tshark.bestWallSeconds : null;
+    const f2fS = f2f.available ? f2f.bestWallSeconds : null;
+
+    // ---- public corpus -------------------------------------------------------------------
+    let corpus = runCorpusOrSkip(args, work, plan, startups);
+
+    // ---- 3. scaling ----------------------------------------------------------------------
+    const points: ScaleEntry[] = [];
+    for (const n of plan.scale) {
+      log(`scaling: ${n} mappings`);
+      points.push(scaleChild(n, plan));
+    }
+    let expiry: ExpiryResult | null = null;
+    let expiryError: string | null = null;
+    const expiryArgs = ['--expose-gc', benchMain, 'expiry', '--count', String(plan.expiry), '--budget-mib', String(plan.budgetMiB)];
+    if (plan.scale.length > 0) {
+      log(`timer expiry: ${plan.expiry} at once`);
+      const r = childJson<ExpiryResult>(expiryArgs, plan.childTimeoutS);
+      expiry = r.value;
+      expiryError = r.error;
+    } else expiryError = 'skipped (--skip-scale)';
+
+    // ---- results -------------------------------------------------------------------------
+    env.loadAverageEnd = os.loadavg();
+    const result: BenchResult = {
+      schema: RESULT_SCHEMA, mode: quick ? 'quick' : 'full', startedAt: started.toISOString(), finishedAt: new Date().toISOString(),
+      durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, command: quick ? 'npm run bench:quick' : 'npm run bench', environment: env,
+      workload: { ...summary, file: rel(capture), selfCheck },
+      engine: {
+        inMemory, latency, gc, startup,
+        fileToFile: { ...f2f, packetsPerSecond: pps(f2f), gbitPerSecond: f2f.available ? (summary.frameBytes * 8) / f2f.bestWallSeconds / 1e9 : null },
+      },
+      peers: {
+        tcpdump: { ...tcpdump, packetsPerSecond: pps(tcpdump), startup: tcpdumpStartup },
+        tshark: { ...tshark, packetsPerSecond: pps(tshark), startup: tsharkStartup },
+        ratios: {
+          fileToFileVsTcpdump: div(tcpdumpS, f2fS), fileToFileVsTshark: div(tsharkS, f2fS),
+          inMemoryVsTcpdump: div(tcpdumpS, inMemory.bestSeconds), inMemoryVsTshark: div(tsharkS, inMemory.bestSeconds),
+          fileToFileNoStartupVsTcpdump: noStartupRatio(tcpdumpS, startups.tcpdump, f2fS, startups.replay),
+          fileToFileNoStartupVsTshark: noStartupRatio(tsharkS, startups.tshark, f2fS, startups.replay),
+        },
+      },
+      publicCorpus: corpus,
+      scaling: { points, flatness: flatness(points), expiry, expiryError, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
+      live: {
+        status: 'not-run',
+        reason: 'the live daemon (`rpcgw run`) does not exist yet; this part is designed (docs/performance.md, "Live") and will be added with it',
+        plan: 'network namespaces client/gateway/server on veth pairs, offloads off; bulk DCE/RPC calls and small-PDU calls through `rpcgw run`, then through plain kernel forwarding and nftables NAT on the same topology; Gbit/s, packets/s, call round-trip p50/p99, daemon CPU',
+      },
+      targets: [],
+    };
+    corpus = result.publicCorpus;
+    result.targets = targets(result);
+    mkdirSync(outDir, { recursive: true });
+    const base = path.join(outDir, name);
+    writeFileSync(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
+    writeFileSync(`${base}.md`, markdown(result, name));
+    writeFileSync(`${base}.svg`, svgPlot(result));
+    log(`wrote ${rel(base)}.json, .md, .svg`);
+    return result;
+  } finally {
+    if (!args.has('keep') && !args.has('work')) rmSync(work, { recursive: true, force: true });
+    else log(`work directory kept: ${work}`);
+  }
+}
+
+function runCorpusOrSkip(args: Map<string, string>, work: string, plan: Plan, startups: Startups): BenchResult['publicCorpus'] {
+  const none = {
+    directory: '', files: [], frames: 0, replaySeconds: 0, tcpdumpSeconds: null, tsharkSeconds: null, tcpdumpOverReplay: null, tsharkOverReplay: null,
+    tcpdumpOverReplayNoStartup: null, tsharkOverReplayNoStartup: null,
+  };
+  if (args.has('skip-public')) return { ...none, skipped: 'skipped (--skip-public)' };
+  const n = corpusCaptures().length;
+  log(`public captures: ${Math.min(n, plan.corpusFiles)} files`);
+  const dir = path.join(work, 'corpus');
+  mkdirSync(dir, { recursive: true });
+  return runCorpus(dir, plan.corpusFrames, plan.corpusFiles, plan.corpusRuns, Math.min(plan.corpusRuns, plan.tsharkRuns), startups);
+}
+
+/** Runs `node ARGS` and parses the JSON it prints; never throws. */
+function childJson<T>(nodeArgs: string[], timeoutS: number): { value: T | null; error: string | null } {
+  const r = spawnSync(process.execPath, nodeArgs, { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 << 20 });
+  if (r.status !== 0) {
+    const why = r.signal !== null ? `killed by ${r.signal}${r.error !== undefined ? ` (${r.error.message})` : ''}` : `exit ${r.status}`;
+    return { value: null, error: `${why}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` };
+  }
+  try {
+    return { value: JSON.parse(r.stdout) as T, error: null };
+  } catch (e) {
+    return { value: null, error: `unreadable output: ${(e as Error).message}` };
+  }
+}
+
+function scaleChild(n: number, plan: Plan): ScaleEntry {
+  // A point's heap figures must not include the previous point's garbage: one process each.
+  const args = ['--expose-gc', `--max-old-space-size=${plan.budgetMiB + 1024}`, benchMain, 'scale-point', '--mappings', String(n),
+    '--packets', String(plan.trafficPackets), '--passes', String(plan.trafficPasses), '--budget-mib', String(plan.budgetMiB)];
+  const r = childJson<ScalePoint>(args, plan.childTimeoutS);
+  return { mappings: n, point: r.value, error: r.error, command: shellQuote(['node', ...args.map((a) => (a === benchMain ? path.relative(process.cwd(), benchMain) : a))]) };
+}
+
+function flatness(points: ScaleEntry[]): BenchResult['scaling']['flatness'] {
+  const ok = points.filter((p) => p.point !== null && p.point.traffic.length === 2);
+  if (ok.length < 2) return null;
+  const first = ok[0]!.point!;
+  const complete = ok.filter((p) => p.point!.connectionsComplete);
+  const last = (complete.length > 1 ? complete[complete.length - 1]! : ok[ok.length - 1]!).point!;
+  const cost = (p: ScalePoint, pat: string): number | null => p.traffic.find((t) => t.pattern === pat)?.nsPerPacket ?? null;
+  const q = (a: number | null, b: number | null): number | null => (a === null || b === null || b <= 0 ? null : a / b);
+  return { fromMappings: first.mappings, toMappings: last.mappings, random: q(cost(last, 'random'), cost(first, 'random')), burst: q(cost(last, 'burst'), cost(first, 'burst')) };
+}
+
+const MIB = 2 ** 20;
+
+function targets(r: BenchResult): Target[] {
+  const t: Target[] = [];
+  const p = r.peers.ratios;
+  const add = (name: string, goal: string, measured: number | null, unit: string, threshold: number, higherIsBetter: boolean, note = ''): void => {
+    t.push({ name, goal, measured, unit, threshold, met: measured === null ? null : higherIsBetter ? measured >= threshold : measured <= threshold, note });
+  };
+  add('file-to-file vs tcpdump', '`rpcgw replay` at least as fast as `tcpdump -r F -w /dev/null`', p.fileToFileVsTcpdump, 'x', 1, true,
+    `${p.fileToFileNoStartupVsTcpdump?.toFixed(2) ?? 'n/a'}x with each tool's start-up taken out; engine alone in memory ${p.inMemoryVsTcpdump?.toFixed(2) ?? 'n/a'}x`);
+  add('file-to-file vs tshark', 'at least 50x `tshark -r F -Y dcerpc -q`', p.fileToFileVsTshark, 'x', 50, true,
+    `${p.fileToFileNoStartupVsTshark?.toFixed(1) ?? 'n/a'}x with each tool's start-up taken out; engine alone in memory ${p.inMemoryVsTshark?.toFixed(1) ?? 'n/a'}x`);
+  const fl = r.scaling.flatness;
+  add('flat cost per packet (bursts)', 'cost per packet at the largest point within 1.25x of 1k', fl?.burst ?? null, 'x', 1.25, false,
+    fl !== null ? `${fl.fromMappings} -> ${fl.toMappings} connections` : '');
+  add('flat cost per packet (random)', 'the same with every packet on a random connection', fl?.random ?? null, 'x', 1.25, false,
+    fl !== null ? `${fl.fromMappings} -> ${fl.toMappings} connections` : '');
+  const big = r.scaling.points.find((s) => s.mappings >= 1_000_000 && s.point !== null)?.point ?? null;
+  const largest = [...r.scaling.points].reverse().find((s) => s.point !== null)?.point ?? null;
+  const perMap = big?.memory.bytesPerMapping ?? largest?.memory.bytesPerMapping ?? null;
+  add('1M mappings in 256 MiB', 'heap (JS + array buffers) for 1M mappings at most 256 MiB', perMap === null ? null : (perMap * 1_000_000) / MIB, 'MiB', 256, false,
+    big === null && largest !== null ? `extrapolated from ${largest.mappings} mappings` : '');
+  const perConn = big?.memory.bytesPerMappingWithConnection ?? largest?.memory.bytesPerMappingWithConnection ?? null;
+  add('1M mappings with a connection each', '(not a target of the issue; for comparison) the same with one live connection per mapping', perConn === null ? null : (perConn * 1_000_000) / MIB, 'MiB', 256, false,
+    largest !== null ? `from ${largest.connections} connections` : '');
+  add('live vs nftables NAT', 'live path at least half of nftables NAT', null, 'x', 0.5, true, 'not run: no daemon yet');
+  add('live small packets', 'at least 250k small packets/s', null, 'packets/s', 250_000, true, 'not run: no daemon yet');
+  return t;
+}
