@@ -47,6 +47,7 @@ import {
   DROP_MALFORMED,
   DROP_NO_FLOW,
   DROP_NO_NOTIFICATION,
+  DROP_EPM_CONNECTION_LIMIT,
   DROP_BAD_CHECKSUM,
   DROP_PATCH_FORGOTTEN,
   DROP_NO_GATEWAY_PORT,
@@ -63,6 +64,14 @@ import {
 } from './reasons.js';
 
 export const EPM_PORT = 135;
+/**
+ * Concurrent endpoint-mapper connections, per client address and in all. Each carries reading
+ * state (a few KiB); an Outlook needs one or two at a time, an office behind one NAT address
+ * more. The bounds keep clients (the Exchange rule allows 0.0.0.0/0) from making the gateway
+ * hold that state for unbounded numbers of connections.
+ */
+export const MAX_EPM_CONNECTIONS_PER_CLIENT = 1024;
+export const MAX_EPM_CONNECTIONS = 65536;
 
 export interface EngineOptions {
   rules: CompiledRules;
@@ -210,6 +219,9 @@ export class Engine implements EpmLegHost, MappedLegHost {
   private readonly view = new PacketView();
   private readonly aheadView = new PacketView();
   private readonly conns = new Map<number, ConnState>();
+  /** Live EPM connections per client address. */
+  private readonly epmPerClient = new Map<number, number>();
+  private epmConnections = 0;
   private readonly epmPool: ConnState[] = [];
   private readonly mappedPool: ConnState[] = [];
   /** New-mail notification registrations and encrypted-session pinholes. */
@@ -314,6 +326,9 @@ export class Engine implements EpmLegHost, MappedLegHost {
       const r = selectRule(this.rules, v.dst4, v.src4);
       if (r < 0) return -(this.isExternalAddress(v.dst4) ? DROP_CLIENT_NOT_ALLOWED : DROP_NOT_FOR_GATEWAY);
       if (!isSyn && !pickup) return -DROP_NO_FLOW;
+      if ((this.epmPerClient.get(v.src4) ?? 0) >= MAX_EPM_CONNECTIONS_PER_CLIENT || this.epmConnections >= MAX_EPM_CONNECTIONS) {
+        return -DROP_EPM_CONNECTION_LIMIT;
+      }
       const rule = this.rules.rules[r]!;
       const flow = this.flows.create(FLOW_EPM, this.slotOfIndex[r]!, -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
       if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
@@ -321,6 +336,8 @@ export class Engine implements EpmLegHost, MappedLegHost {
       st.reset();
       st.epmLeg!.init(rule, v.dst4, pickup);
       this.conns.set(flow, st);
+      this.epmPerClient.set(v.src4, (this.epmPerClient.get(v.src4) ?? 0) + 1);
+      this.epmConnections++;
       this.opened(flow);
       return flow;
     }
@@ -808,6 +825,13 @@ export class Engine implements EpmLegHost, MappedLegHost {
       st.s2c.dropAll();
       this.conns.delete(flow);
       (st.epmLeg ? this.epmPool : this.mappedPool).push(st);
+      if (st.epmLeg) {
+        this.epmConnections--;
+        const c = fl.clientIp(flow);
+        const n = (this.epmPerClient.get(c) ?? 1) - 1;
+        if (n > 0) this.epmPerClient.set(c, n);
+        else this.epmPerClient.delete(c);
+      }
       if (st.refused) reason = 'refused';
     }
     this.notify.removeFlow(flow);

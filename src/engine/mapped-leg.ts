@@ -70,6 +70,7 @@ const OFF_AUTH_LEN = 10;
 const OFF_CTX_ID = 20;
 const OFF_OPNUM = 22;
 const SEC_TRAILER_LEN = 8;
+const EMPTY = new Uint8Array(0);
 
 /** Bytes before the body of a PDU type (request/response/fault have 8 more than the common 16). */
 function minHeader(ptype: number): number {
@@ -101,7 +102,8 @@ class Cursor {
   authLevel = -1;
   /** Copy the whole PDU (binds and acks; a registration to rewrite). */
   copy = false;
-  buf: Uint8Array = new Uint8Array(1024);
+  /** Allocated on the first PDU that must be copied (most mapped connections copy one bind). */
+  buf: Uint8Array = EMPTY;
   /** Hold segments until this PDU is decided (a registration whose callback will be rewritten). */
   holding = false;
   startSeq = 0;
@@ -245,7 +247,7 @@ export class MappedLeg implements Leg {
   }
 
   private startCopy(c: Cursor): void {
-    if (c.buf.length < c.fragLen) c.buf = new Uint8Array(Math.max(c.fragLen, c.buf.length * 2));
+    if (c.buf.length < c.fragLen) c.buf = new Uint8Array(Math.max(c.fragLen, 256, c.buf.length * 2));
     c.buf.set(c.hdr.subarray(0, Math.min(c.pos, KEEP_HEADER)), 0);
     c.copy = true;
   }

@@ -24,6 +24,7 @@ export const DROP_BAD_CHECKSUM = 15;
 export const DROP_TTL_EXCEEDED = 16;
 export const DROP_NO_NOTIFICATION = 17;
 export const DROP_PATCH_FORGOTTEN = 18;
+export const DROP_EPM_CONNECTION_LIMIT = 19;
 
 // ---- connection refusals (the connection is reset both ways) ----
 export const REFUSE_MALFORMED = 32;
@@ -63,6 +64,7 @@ export const REASON_NAMES: readonly string[] = (() => {
   n[DROP_BAD_CHECKSUM] = 'bad-checksum';
   n[DROP_TTL_EXCEEDED] = 'ttl-exceeded';
   n[DROP_NO_NOTIFICATION] = 'no-notification-registration';
+  n[DROP_EPM_CONNECTION_LIMIT] = 'epm-connection-limit';
   n[DROP_PATCH_FORGOTTEN] = 'retransmission-of-acknowledged-rewrite';
   n[REFUSE_MALFORMED] = 'malformed-rpc';
   n[REFUSE_BIND_INTERFACE] = 'bind-interface-not-allowed';
