@@ -5,15 +5,16 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { runInspect } from './inspect.js';
-import { runReplay } from './replay.js';
-import { runDaemon } from './run.js';
-import { runCheck } from './check.js';
-import { runFlush, runMappings } from './admin-cmds.js';
-import { runLabScenario } from '../lab/scenario.js';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+// Each command's modules are imported when it runs: start-up counts when replaying many files.
 import { describeError } from './errors.js';
+
+// `rpcgw inspect big.pcap | head`: the reader went away; stop quietly, as Unix tools do.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 
 function out(line: string): void {
   process.stdout.write(line + '\n');
@@ -35,7 +36,8 @@ async function main(argv: string[]): Promise<number> {
         y
           .positional('capture', { type: 'string', demandOption: true, describe: 'capture file' })
           .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' }),
-      (a) => {
+      async (a) => {
+        const { runInspect } = await import('./inspect.js');
         runInspect({ capture: a.capture, json: a.json }, out);
       },
     )
@@ -51,7 +53,8 @@ async function main(argv: string[]): Promise<number> {
           .option('mode', { choices: ['auto', 'gateway', 'direct'] as const, default: 'auto' as const, describe: 'gateway-side capture, or direct client-server capture' })
           .option('seed', { type: 'number', default: 1, describe: 'hash seed (same seed, same output)' })
           .option('emitted-only', { type: 'boolean', default: false, describe: 'write only what the gateway sent (default: both directions of each interface)' }),
-      (a) => {
+      async (a) => {
+        const { runReplay } = await import('./replay.js');
         runReplay({ capture: a.capture, rules: a.rules, out: a.out, report: a.report, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly }, out, err);
       },
     )
@@ -60,6 +63,7 @@ async function main(argv: string[]): Promise<number> {
       'run the gateway daemon (root): capture, inspect and forward what the rules publish',
       (y) => y.option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' }),
       async (a) => {
+        const { runDaemon } = await import('./run.js');
         code = await runDaemon({ rules: a.rules });
       },
     )
@@ -67,7 +71,10 @@ async function main(argv: string[]): Promise<number> {
       'check',
       'validate a rules file and print the capture filters and nftables guard the daemon would install',
       (y) => y.option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' }),
-      (a) => runCheck(a.rules, out),
+      async (a) => {
+        const { runCheck } = await import('./check.js');
+        runCheck(a.rules, out);
+      },
     )
     .command(
       'mappings',
@@ -79,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
           .option('connections', { type: 'boolean', default: false, describe: 'also list connections' })
           .option('json', { type: 'boolean', default: false, describe: 'JSON lines' }),
       async (a) => {
+        const { runMappings } = await import('./admin-cmds.js');
         code = await runMappings({ ...(a.socket ? { socket: a.socket } : {}), ...(a.rules ? { rules: a.rules } : {}), json: a.json, connections: a.connections }, out);
       },
     )
@@ -92,6 +100,7 @@ async function main(argv: string[]): Promise<number> {
           .option('socket', { type: 'string', describe: 'admin socket (default: from --rules, else /run/rpcgw/admin.sock)' })
           .option('rules', { type: 'string', describe: 'rules file naming the admin socket' }),
       async (a) => {
+        const { runFlush } = await import('./admin-cmds.js');
         code = await runFlush(
           { ...(a.socket ? { socket: a.socket } : {}), ...(a.rules ? { rules: a.rules } : {}), ...(a.rule ? { rule: a.rule } : {}), ...(a.client ? { client: a.client } : {}) },
           out,
@@ -104,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
       (y) => y,
       async () => {
         const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+        const { runLabScenario } = await import('../lab/scenario.js');
         code = await runLabScenario({ repoRoot, write: out });
       },
     )
