@@ -24,18 +24,22 @@ export const CTX_STATE_PENDING = 1;
 export const CTX_STATE_ACCEPTED = 2;
 
 const UUID_LEN = 16;
+/** Context slots a table starts with (Windows proposes 3 per interface: NDR, NDR64, BTFN). */
+const INITIAL_SLOTS = 4;
 /** proposedMask bits: which usable transfer syntaxes the client offered for a context. */
 const MASK_NDR = 1 << SYNTAX_NDR;
 const MASK_NDR64 = 1 << SYNTAX_NDR64;
 
 export class PresentationContexts extends DecodeResult {
-  private readonly ctxIds = new Int32Array(MAX_CONTEXTS).fill(-1);
-  private readonly state = new Uint8Array(MAX_CONTEXTS);
-  private readonly uuids = new Uint8Array(MAX_CONTEXTS * UUID_LEN);
-  private readonly majors = new Uint16Array(MAX_CONTEXTS);
-  private readonly minors = new Uint16Array(MAX_CONTEXTS);
-  private readonly proposedMask = new Uint8Array(MAX_CONTEXTS);
-  private readonly syntax = new Int8Array(MAX_CONTEXTS).fill(-1);
+  // Slots grow from INITIAL_SLOTS to MAX_CONTEXTS: a connection uses a handful of contexts, and
+  // a gateway keeps one table per connection.
+  private ctxIds = new Int32Array(INITIAL_SLOTS).fill(-1);
+  private state: Uint8Array = new Uint8Array(INITIAL_SLOTS);
+  private uuids = new Uint8Array(INITIAL_SLOTS * UUID_LEN);
+  private majors = new Uint16Array(INITIAL_SLOTS);
+  private minors = new Uint16Array(INITIAL_SLOTS);
+  private proposedMask: Uint8Array = new Uint8Array(INITIAL_SLOTS);
+  private syntax = new Int8Array(INITIAL_SLOTS).fill(-1);
   /** Slots of the last bind/alter_context's elements, in element order (-1: not recorded). */
   private readonly pendingSlot = new Int16Array(MAX_CONTEXTS);
   private pendingCount = 0;
@@ -241,14 +245,44 @@ export class PresentationContexts extends DecodeResult {
   }
 
   private allocate(ctxId: number): number {
-    for (let i = 0; i < MAX_CONTEXTS; i++) {
-      if (this.ctxIds[i] === -1) {
-        this.ctxIds[i] = ctxId;
-        this.state[i] = CTX_STATE_PENDING;
-        if (i >= this.highWater) this.highWater = i + 1;
-        return i;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < this.ctxIds.length; i++) {
+        if (this.ctxIds[i] === -1) {
+          this.ctxIds[i] = ctxId;
+          this.state[i] = CTX_STATE_PENDING;
+          if (i >= this.highWater) this.highWater = i + 1;
+          return i;
+        }
       }
+      if (this.ctxIds.length >= MAX_CONTEXTS) return -1;
+      this.grow(Math.min(MAX_CONTEXTS, this.ctxIds.length * 2));
     }
     return -1;
+  }
+
+  private grow(n: number): void {
+    const old = this.ctxIds.length;
+    const ids = new Int32Array(n).fill(-1);
+    ids.set(this.ctxIds);
+    this.ctxIds = ids;
+    const grownU8 = (a: Uint8Array): Uint8Array => {
+      const b = new Uint8Array(n);
+      b.set(a);
+      return b;
+    };
+    this.state = grownU8(this.state);
+    this.proposedMask = grownU8(this.proposedMask);
+    const uuids = new Uint8Array(n * UUID_LEN);
+    uuids.set(this.uuids);
+    this.uuids = uuids;
+    const majors = new Uint16Array(n);
+    majors.set(this.majors);
+    this.majors = majors;
+    const minors = new Uint16Array(n);
+    minors.set(this.minors);
+    this.minors = minors;
+    const syntax = new Int8Array(n).fill(-1);
+    syntax.set(this.syntax.subarray(0, old));
+    this.syntax = syntax;
   }
 }

@@ -37,6 +37,9 @@ export const SEG_OVERLAP = 4;
 /** Patches remembered per direction for retransmissions (pruned as the receiver ACKs). */
 const MAX_PATCHES = 4096;
 const INITIAL_PATCHES = 16;
+/** Shared empty arrays: replaced (never written) on the first patch. */
+const NO_SEQS = new Uint32Array(0);
+const NO_BYTES = new Uint8Array(0);
 /** A patch covers one field, or the part of it inside one fragment: at most a few bytes. */
 const PATCH_MAX = 8;
 
@@ -61,9 +64,10 @@ export class HeldStream {
   aheadBytes = 0;
 
   // Remembered patches, oldest first: [patchHead, patchHead + patchCount) of a growable ring.
-  private patchSeq = new Uint32Array(INITIAL_PATCHES);
-  private patchLen = new Uint8Array(INITIAL_PATCHES);
-  private patchBytes = new Uint8Array(INITIAL_PATCHES * PATCH_MAX);
+  // Empty until the first patch: most connections never have one.
+  private patchSeq: Uint32Array = NO_SEQS;
+  private patchLen: Uint8Array = NO_BYTES;
+  private patchBytes: Uint8Array = NO_BYTES;
   private patchHead = 0;
   private patchCount = 0;
   /** Bytes before this (exclusive) had patches forgotten before the receiver ACKed them. */
@@ -72,7 +76,8 @@ export class HeldStream {
   /** End of the last patch dropped because the receiver acknowledged it. */
   private prunedEnd = 0;
   private pruned = false;
-  private readonly view = new PacketView();
+  /** For re-decoding held packets when patching them (made on first use). */
+  private view: PacketView | null = null;
 
   /** First data byte is isn + 1. */
   onSyn(isn: number): void {
@@ -210,7 +215,7 @@ export class HeldStream {
 
   private growPatches(): void {
     const cap = this.patchSeq.length;
-    const next = Math.min(MAX_PATCHES, cap * 2);
+    const next = Math.min(MAX_PATCHES, Math.max(INITIAL_PATCHES, cap * 2));
     const seqs = new Uint32Array(next);
     const lens = new Uint8Array(next);
     const bytes = new Uint8Array(next * PATCH_MAX);
@@ -238,8 +243,9 @@ export class HeldStream {
     const from = Math.max(0, seqDiff(seq, segSeq));
     const to = Math.min(payloadLen, seqDiff(seqAdd(seq, n), segSeq));
     if (to <= from) return;
-    if (readPacket(pkt, 0, pkt.length, LINKTYPE_RAW, this.view) !== OK) return;
-    rewritePayload(pkt, this.view, payloadOff + from, bytes, bOff + (seqDiff(segSeq, seq) + from), to - from);
+    const view = (this.view ??= new PacketView());
+    if (readPacket(pkt, 0, pkt.length, LINKTYPE_RAW, view) !== OK) return;
+    rewritePayload(pkt, view, payloadOff + from, bytes, bOff + (seqDiff(segSeq, seq) + from), to - from);
   }
 
   private patchInView(pkt: Uint8Array, view: PacketView, segSeq: number, seq: number, bytes: Uint8Array, bOff: number, n: number): void {
