@@ -7,13 +7,18 @@
  *   profile --capture F [--passes N] [--dir D] [--json]             the same under node --cpu-prof
  *   scale-point --mappings N [--packets M] [--passes P] [--budget-mib B]
  *   expiry [--count K] [--budget-mib B]
+ *   live [--seconds S] [--modes rpcgw,forwarding,nftables] [--out DIR] [--name NAME]   measurement 4 (root)
  */
 import { readRulesFile } from '../src/cli/rules-file.js';
 import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
 import { genCommand } from './gen-cli.js';
 import { benchRules, ensureRulesSchema } from './paths.js';
 import { profileInMemory, profileText } from './profile.js';
+import { liveMarkdown, runLive, LIVE_MODES, type LiveModeName } from './live.js';
 import { runBench } from './run.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { resultsDir } from './paths.js';
 import { expiryPoint, scalePoint } from './scale.js';
 
 function parseArgs(argv: string[]): { cmd: string; args: Map<string, string> } {
@@ -27,7 +32,7 @@ function parseArgs(argv: string[]): { cmd: string; args: Map<string, string> } {
     }
     const eq = a.indexOf('=');
     if (eq > 0) args.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && !['quick', 'keep', 'latency', 'gc', 'json', 'pcapng', 'skip-public', 'skip-scale'].includes(a.slice(2))) {
+    else if (i + 1 < argv.length && !argv[i + 1]!.startsWith('--') && !['quick', 'keep', 'latency', 'gc', 'json', 'pcapng', 'skip-public', 'skip-scale', 'skip-live', 'live'].includes(a.slice(2))) {
       args.set(a.slice(2), argv[++i]!);
     } else args.set(a.slice(2), '');
   }
@@ -71,8 +76,22 @@ async function main(): Promise<void> {
     case 'expiry':
       process.stdout.write(JSON.stringify(expiryPoint(rulesOf(args), Number(args.get('count') ?? 100_000), budget(args))) + '\n');
       return;
+    case 'live': {
+      const modes = (args.get('modes')?.split(',').filter((m) => m !== '') ?? [...LIVE_MODES]) as LiveModeName[];
+      for (const m of modes) if (!LIVE_MODES.includes(m)) throw new Error(`unknown live mode ${m} (${LIVE_MODES.join(', ')})`);
+      const r = await runLive({ seconds: Number(args.get('seconds') ?? 5), modes });
+      const dir = args.get('out') ?? resultsDir;
+      const base = path.join(dir, args.get('name') ?? 'live');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${base}.json`, JSON.stringify({ schema: 'rpcgw-bench-live/1', startedAt: new Date().toISOString(), live: r }, null, 2) + '\n');
+      writeFileSync(`${base}.md`, liveMarkdown(r));
+      process.stdout.write(liveMarkdown(r));
+      process.stderr.write(`bench live: wrote ${base}.json and .md\n`);
+      if (r.status === 'failed') process.exitCode = 1;
+      return;
+    }
     default:
-      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry)`);
+      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, live)`);
   }
 }
 

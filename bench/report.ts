@@ -1,4 +1,5 @@
 /** The human side of a result: a markdown table and an SVG plot of packets/s and memory against live mappings. */
+import { liveMarkdown } from './live.js';
 import type { BenchResult, ScaleEntry } from './result.js';
 
 const f = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
@@ -66,7 +67,7 @@ export function markdown(r: BenchResult, name: string): string {
       `MappingTable.tick alone ${f(x.tableTickPinholesMs, 1)} ms, ${f(x.tableNsPerPinhole, 0)} ns each); idle connections ${f(x.engineTickConnectionsMs, 1)} ms ` +
       `(${f(x.engineNsPerConnection, 0)} ns each, ${x.connectionsExpired} of ${x.connectionsOpened} expired).`);
   } else if (r.scaling.expiryError !== null) L.push('', `Timer expiry: ${r.scaling.expiryError}`);
-  L.push('', '## 4. Live', '', `${r.live.status}: ${r.live.reason}`, '');
+  L.push('', liveMarkdown(r.live));
   L.push('## Targets', '', '| target | goal | measured | met |', '|---|---|---:|:---:|');
   for (const t of r.targets) L.push(`| ${t.name} | ${t.goal} | ${t.measured === null ? 'n/a' : `${f(t.measured)} ${t.unit}`} | ${t.met === null ? '–' : t.met ? 'yes' : '**no**'} |`);
   L.push('');

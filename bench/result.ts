@@ -7,6 +7,7 @@ import type { CommandTiming } from './peers.js';
 import type { CorpusResult } from './corpus.js';
 import type { ExpiryResult, ScalePoint } from './scale.js';
 import type { Environment } from './sysinfo.js';
+import type { LiveResult } from './live.js';
 import type { InMemoryResult, LatencyResult, SteadyStateGc } from './engine-replay.js';
 import type { WorkloadSummary } from './workload.js';
 
@@ -81,6 +82,6 @@ export interface BenchResult {
     expiryCommand: string;
   };
   /** Measurement 4: live, in network namespaces. */
-  live: { status: 'not-run'; reason: string; plan: string };
+  live: LiveResult;
   targets: Target[];
 }

@@ -5,7 +5,9 @@
  * Options: --quick (tiny inputs, well under a minute, for CI smoke), --out DIR, --name NAME
  * (default latest; quick: quick), --packets N (workload size), --scale 1000,10000,...,
  * --skip-public, --skip-scale, --budget-mib N (memory cap of each scale child), --keep (keep
- * the work directory with the generated capture), --work DIR.
+ * the work directory with the generated capture), --work DIR, --skip-live, --live (quick mode:
+ * run the live stage too), --live-seconds S (measurement 4 in network namespaces: needs root, ip,
+ * ethtool and nft; skipped with a message otherwise).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { corpusCaptures, noStartupRatio, runCorpus, type Startups } from './corp
 import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
 import { benchMain, benchRules, cliMain, resultsDir } from './paths.js';
 import { shellQuote, timeCommand } from './peers.js';
+import { emptyLiveResult, liveSkipReason, runLive, type LiveResult } from './live.js';
 import { markdown, svgPlot } from './report.js';
 import { RESULT_SCHEMA, type BenchResult, type ScaleEntry, type Target } from './result.js';
 import type { ExpiryResult, ScalePoint } from './scale.js';
@@ -136,6 +139,9 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       expiryError = r.error;
     } else expiryError = 'skipped (--skip-scale)';
 
+    // ---- 4. live -------------------------------------------------------------------------
+    const live = await liveOrSkip(args, quick);
+
     // ---- results -------------------------------------------------------------------------
     env.loadAverageEnd = os.loadavg();
     const result: BenchResult = {
@@ -158,11 +164,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       },
       publicCorpus: corpus,
       scaling: { points, flatness: flatness(points), expiry, expiryError, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
-      live: {
-        status: 'not-run',
-        reason: 'the live daemon (`rpcgw run`) does not exist yet; this part is designed (docs/performance.md, "Live") and will be added with it',
-        plan: 'network namespaces client/gateway/server on veth pairs, offloads off; bulk DCE/RPC calls and small-PDU calls through `rpcgw run`, then through plain kernel forwarding and nftables NAT on the same topology; Gbit/s, packets/s, call round-trip p50/p99, daemon CPU',
-      },
+      live,
       targets: [],
     };
     corpus = result.publicCorpus;
@@ -178,6 +180,20 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
     if (!args.has('keep') && !args.has('work')) rmSync(work, { recursive: true, force: true });
     else log(`work directory kept: ${work}`);
   }
+}
+
+async function liveOrSkip(args: Map<string, string>, quick: boolean): Promise<LiveResult> {
+  const seconds = Number(args.get('live-seconds') ?? (quick ? 1 : 5));
+  // Quick mode is a smoke run for CI: the live stage (namespaces, root) only when asked for.
+  const skip = args.has('skip-live') ? 'skipped (--skip-live)' : quick && !args.has('live') ? 'skipped in quick mode (add --live to run it)' : liveSkipReason();
+  if (skip !== null) {
+    log(`live (measurement 4) SKIPPED: ${skip}`);
+    return emptyLiveResult(seconds, skip);
+  }
+  log(`live (measurement 4): rpcgw run, forwarding, nftables NAT; ${seconds} s per phase`);
+  const r = await runLive({ seconds });
+  if (r.status !== 'ran') log(`live: ${r.status}: ${r.reason}`);
+  return r;
 }
 
 function runCorpusOrSkip(args: Map<string, string>, work: string, plan: Plan, startups: Startups): BenchResult['publicCorpus'] {
@@ -251,7 +267,11 @@ function targets(r: BenchResult): Target[] {
   const perConn = big?.memory.bytesPerMappingWithConnection ?? largest?.memory.bytesPerMappingWithConnection ?? null;
   add('1M mappings with a connection each', '(not a target of the issue; for comparison) the same with one live connection per mapping', perConn === null ? null : (perConn * 1_000_000) / MIB, 'MiB', 256, false,
     largest !== null ? `from ${largest.connections} connections` : '');
-  add('live vs nftables NAT', 'live path at least half of nftables NAT', null, 'x', 0.5, true, 'not run: no daemon yet');
-  add('live small packets', 'at least 250k small packets/s', null, 'packets/s', 250_000, true, 'not run: no daemon yet');
+  const lr = r.live.modes.find((m) => m.mode === 'rpcgw' && m.error === null);
+  const why = r.live.status === 'skipped' ? `not run: ${r.live.reason}` : '';
+  add('live vs nftables NAT', 'live full-inspection path at least half of nftables NAT (bulk, MTU-size packets)', r.live.ratios.bulkVsNftables, 'x', 0.5, true,
+    why || (lr?.bulk ? `${lr.bulk.gbitPerSecond.toFixed(2)} Gbit/s through rpcgw run` : 'rpcgw mode failed'));
+  add('live small packets', 'at least 250k small packets/s', lr?.small?.packetsPerSecond ?? null, 'packets/s', 250_000, true,
+    why || 'packets received on both gateway interfaces, 64-byte stubs, 8 connections x 64 calls in flight');
   return t;
 }

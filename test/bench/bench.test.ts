@@ -230,9 +230,10 @@ describe('npm run bench:quick on a tiny input', () => {
     for (const v of [x.engineTickPinholesMs, x.tableTickPinholesMs, x.engineTickConnectionsMs]) positive(v);
   });
 
-  it('states the live part is not run yet, and judges every target it measured', () => {
-    expect(r.live.status).toBe('not-run');
-    expect(r.live.reason).toContain('rpcgw run');
+  it('skips the live part in quick mode, saying how to run it, and judges every target it measured', () => {
+    expect(r.live.status).toBe('skipped');
+    expect(r.live.reason).toBe('skipped in quick mode (add --live to run it)');
+    expect(r.live.modes).toEqual([]);
     const names = r.targets.map((t) => t.name);
     expect(names).toEqual(expect.arrayContaining(['file-to-file vs tcpdump', 'file-to-file vs tshark', 'flat cost per packet (bursts)', '1M mappings in 256 MiB', 'live vs nftables NAT']));
     for (const t of r.targets) {
