@@ -38,6 +38,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   let rules = loaded.rules;
   const g = rules.gateway;
   const log = pino({ level: g.logLevel, base: { service: 'rpcgw' } }, pino.destination({ dest: 1, sync: true }));
+  // Lifecycle records (ready, reload, stopping, stopped) are written whatever level the traffic
+  // log is set to: supervisors and administrators wait for them.
+  const life = log.child({}, { level: 'info' });
   for (const w of loaded.warnings) log.warn({ event: 'rules-warning', file: args.rules, path: w.path, rule: w.rule }, formatProblem(w));
 
   // Everything that changed the host, undone in reverse order.
@@ -108,16 +111,16 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       const result = dp.reload(next);
       rules = next;
       dp.counters.reloads++;
-      log.info({ event: 'reload', file: args.rules, rules: next.rules.map((r) => r.name), ...result }, 'rules reloaded');
+      life.info({ event: 'reload', file: args.rules, rules: next.rules.map((r) => r.name), ...result }, 'rules reloaded');
     };
 
     const stopped = new Promise<number>((resolve) => {
       const stop = (signal: string): void => {
         if (stopping) return;
         stopping = true;
-        log.info({ event: 'stopping', signal }, `stopping on ${signal}`);
+        life.info({ event: 'stopping', signal }, `stopping on ${signal}`);
         cleanup();
-        log.info({ event: 'stopped' }, 'stopped; kernel guard removed, offloads restored');
+        life.info({ event: 'stopped' }, 'stopped; kernel guard removed, offloads restored');
         resolve(0);
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
@@ -134,7 +137,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     });
 
     const filters = captureFilters(rules);
-    log.info(
+    life.info(
       {
         event: 'ready', pid: process.pid, rules: args.rules, external: { interface: g.externalInterface, address: ipv4ToString(g.externalIp) },
         internal: { interface: g.internalInterface, address: ipv4ToString(g.internalIp) }, filters, adminSocket: g.adminSocket,
