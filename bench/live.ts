@@ -279,7 +279,9 @@ async function runMode(net: LabNet, mode: LiveModeName, dir: string, plan: Phase
       const rules = path.join(dir, 'rules.json');
       writeFileSync(rules, rulesFor(dir));
       res.setup.push(shellQuote(['ip', 'netns', 'exec', '<gateway>', 'rpcgw', 'run', '--rules', 'R.json']), `R.json: ${JSON.stringify(JSON.parse(readFileSync(rules, 'utf8')))}`);
-      daemon = spawnIn(net.gateway, [process.execPath, cliMain, 'run', '--rules', rules]);
+      // RPCGW_DAEMON_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the daemon under load.
+      const nodeArgs = (process.env.RPCGW_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+      daemon = spawnIn(net.gateway, [process.execPath, ...nodeArgs, cliMain, 'run', '--rules', rules]);
       await waitLine(daemon, (l) => l.includes('"event":"ready"'), 30_000, 'rpcgw run');
       // Offloads the daemon left on (it turns its own off; check all four ends anyway).
       await offloadsOff(net);
