@@ -16,7 +16,7 @@
  *     callback SOCKADDR rewritten to the gateway's relay address (length-preserving); an
  *     encrypted or signed one follows the rule's notificationsWhenEncrypted.
  */
-import { OK } from '../wire/status.js';
+import { NEED_MORE, OK } from '../wire/status.js';
 import {
   DCERPC_FRAME_PEEK_LEN,
   PTYPE_ALTER_CONTEXT,
@@ -231,7 +231,7 @@ export class MappedLeg implements Leg {
   /** 10 header bytes seen: frame the PDU. */
   private startPdu(c: Cursor, fromClient: boolean): number {
     const st = framePdu(c.hdr, 0, DCERPC_FRAME_PEEK_LEN, this.frame);
-    if (st !== OK && this.frame.pduLen === 0) {
+    if (st !== OK && st !== NEED_MORE) {
       if (this.pickedUp && !this.boundOnce) {
         this.passThrough = true; // joined mid-PDU: boundaries unknown, nothing to enforce on
         return PASS;

@@ -287,3 +287,18 @@ describe('requests and contexts', () => {
     expect(h.refusals().map((r) => r.reason)).toEqual(['unexpected-pdu']);
   });
 });
+
+describe('a frag_length of 0 after a valid PDU (found by the hostile-input property test)', () => {
+  it('is refused as malformed-rpc, and nothing throws', () => {
+    const h = new EngineHarness(SRVSVC_ONLY);
+    const { conn } = srvsvcSession(h);
+    conn.clientSend(bindPdu([ctx(0, SRVSVC, 3, 0)]));
+    conn.serverSend(bindAckPdu([accept()]));
+    conn.clientSend(requestPdu(patternStub(40), { ctxId: 0 }));
+    const bad = requestPdu(patternStub(40), { ctxId: 0, callId: 7 });
+    bad[8] = 0; // frag_length = 0
+    bad[9] = 0;
+    expect(() => conn.clientSend(bad)).not.toThrow();
+    expect(h.refusals().map((r) => r.reason)).toEqual(['malformed-rpc']);
+  });
+});
