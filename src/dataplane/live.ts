@@ -1,13 +1,21 @@
 /**
  * The live packet path: libpcap capture (cap) on the external and internal interfaces, each
  * frame handed to the engine with the wall-clock time, and what the engine emits sent at once,
- * synchronously, through one raw IPv4 socket (IPPROTO_RAW implies IP_HDRINCL; the kernel routes
- * and resolves neighbours). There is no send queue: a packet the kernel will not take right now
- * (socket buffer full) is counted and dropped, as a router under overload would — a queue grew
- * without bound when measured (DESIGN.md). Capture buffers are reused by cap for every packet;
- * the engine copies what it must keep.
+ * synchronously. There is no send queue: a packet the kernel will not take right now is counted
+ * and dropped, as a router under overload would — a queue grew without bound when measured
+ * (DESIGN.md). Capture buffers are reused by cap for every packet; the engine copies what it
+ * must keep.
+ *
+ * Sending: on the outgoing interface's own packet socket (cap.send) when the destination's MAC
+ * is known — learnt from the frames captured on that side (a client's or the upstream router's
+ * MAC on the external side, a server's on the internal side) — which skips the kernel's IP output
+ * path (the raw socket's sendto() was 55% of the daemon's CPU under load). A frame that was
+ * captured untagged goes out in place, its MACs rewritten. Otherwise (destination not seen yet,
+ * VLAN, non-Ethernet) through one raw IPv4 socket (IPPROTO_RAW: the kernel routes and resolves
+ * the neighbour).
  */
 import cap from 'cap';
+import { readFileSync } from 'node:fs';
 import raw, { type RawSocket } from 'raw-socket';
 import { Engine } from '../engine/engine.js';
 import type { EngineEvents } from '../engine/events.js';
@@ -26,6 +34,9 @@ const CAPTURE_RING_BYTES = 16 * 1024 * 1024;
 const FRAME_BUFFER_BYTES = 65536;
 /** Cached destination strings (raw-socket's sendto takes a dotted quad). */
 const MAX_ADDRESS_CACHE = 65536;
+/** Learnt neighbours per side (IPv4 → MAC); cleared when full. */
+const MAX_NEIGHBOURS = 65536;
+const MAC_LEN = 6;
 const IPPROTO_RAW = 255;
 
 export class LiveError extends Error {}
@@ -78,13 +89,20 @@ class CaptureSide {
 
 export class LiveDataplane {
   readonly engine: Engine;
-  readonly counters: DataplaneCounters = { sendErrors: 0, truncatedFrames: 0, undecodableFrames: 0, reloads: 0, reloadFailures: 0 };
+  readonly counters: DataplaneCounters = {
+    sendErrors: 0, truncatedFrames: 0, undecodableFrames: 0, reloads: 0, reloadFailures: 0, sentOnPacketSocket: 0, sentOnRawSocket: 0,
+  };
   private readonly ext: CaptureSide;
   private readonly int: CaptureSide;
   private sock: RawSocket | null = null;
   private readonly addrCache = new Map<number, string>();
   private readonly sendDone = (): void => {};
   private ticker: NodeJS.Timeout | null = null;
+  /** Per side: IPv4 → MAC learnt from captured frames, and the interface's own MAC (null: unknown). */
+  private readonly neighbours: [Map<number, Uint8Array>, Map<number, Uint8Array>] = [new Map(), new Map()];
+  private readonly ownMac: [Uint8Array | null, Uint8Array | null] = [null, null];
+  /** An Ethernet frame for packets that are not in a capture buffer (held copies, resets). */
+  private readonly frame = Buffer.alloc(FRAME_BUFFER_BYTES + ETH_HDR_LEN);
 
   constructor(rules: CompiledRules, events: EngineEvents, private readonly onTick: (nowMs: number) => void = () => {}) {
     const onPacket = (s: CaptureSide, nbytes: number, truncated: boolean): void => this.onFrame(s, nbytes, truncated);
@@ -95,7 +113,7 @@ export class LiveDataplane {
       events,
       seed: (Math.random() * 0x100000000) >>> 0,
       midstreamPickup: false,
-      output: { emit: (side, pkt, off, len) => this.send(pkt, off, len) },
+      output: { emit: (side, pkt, off, len) => this.send(side, pkt, off, len) },
     });
   }
 
@@ -109,6 +127,8 @@ export class LiveDataplane {
     const filters = captureFilters(this.engine.rules);
     this.ext.open(filters.external);
     this.int.open(filters.internal);
+    this.ownMac[SIDE_EXTERNAL] = interfaceMac(this.ext.iface);
+    this.ownMac[SIDE_INTERNAL] = interfaceMac(this.int.iface);
     this.ticker = setInterval(() => {
       const now = Date.now();
       this.engine.tick(now);
@@ -156,6 +176,7 @@ export class LiveDataplane {
         this.counters.undecodableFrames++;
         return;
       }
+      if (ipOff === ETH_HDR_LEN && nbytes >= ETH_HDR_LEN + 20) this.learn(s.side, b);
     } else if (s.linkType === 'LINUX_SLL') {
       ipOff = SLL_HDR_LEN;
     }
@@ -166,11 +187,51 @@ export class LiveDataplane {
     this.engine.onPacket(s.side, b, ipOff, nbytes - ipOff, Date.now());
   }
 
-  private send(pkt: Uint8Array, off: number, len: number): void {
+  /** Remembers the source MAC of an untagged IPv4 frame captured on `side`. */
+  private learn(side: number, b: Buffer): void {
+    const src = ((b[ETH_HDR_LEN + 12]! << 24) | (b[ETH_HDR_LEN + 13]! << 16) | (b[ETH_HDR_LEN + 14]! << 8) | b[ETH_HDR_LEN + 15]!) >>> 0;
+    const table = this.neighbours[side]!;
+    const known = table.get(src);
+    if (known !== undefined && known[0] === b[6] && known[1] === b[7] && known[2] === b[8] && known[3] === b[9] && known[4] === b[10] && known[5] === b[11]) return;
+    if (table.size >= MAX_NEIGHBOURS) table.clear();
+    table.set(src, Uint8Array.from(b.subarray(6, 12)));
+  }
+
+  private send(side: number, pkt: Uint8Array, off: number, len: number): void {
+    const dst = ((pkt[off + 16]! << 24) | (pkt[off + 17]! << 16) | (pkt[off + 18]! << 8) | pkt[off + 19]!) >>> 0;
+    const out = side === SIDE_EXTERNAL ? this.ext : this.int;
+    const mac = this.neighbours[side]!.get(dst);
+    const own = this.ownMac[side] ?? null;
+    if (mac !== undefined && own !== null && out.cap !== null && out.linkType === 'ETHERNET' && len <= FRAME_BUFFER_BYTES) {
+      // In place when the packet sits in a capture buffer after an untagged Ethernet header.
+      let frame: Buffer;
+      if (off === ETH_HDR_LEN && (pkt === this.ext.buf || pkt === this.int.buf)) {
+        frame = pkt as Buffer;
+      } else {
+        frame = this.frame;
+        frame.set(pkt.subarray(off, off + len), ETH_HDR_LEN);
+        frame[12] = ETHERTYPE_IPV4 >>> 8;
+        frame[13] = ETHERTYPE_IPV4 & 0xff;
+      }
+      for (let i = 0; i < MAC_LEN; i++) {
+        frame[i] = mac[i]!;
+        frame[MAC_LEN + i] = own[i]!;
+      }
+      try {
+        out.cap.send(frame, ETH_HDR_LEN + len);
+        this.counters.sentOnPacketSocket++;
+        return;
+      } catch {
+        // fall through to the raw socket
+      }
+    }
+    this.sendRaw(pkt, off, len, dst);
+  }
+
+  private sendRaw(pkt: Uint8Array, off: number, len: number, dst: number): void {
     const sock = this.sock;
     if (sock === null) return;
     const b = Buffer.isBuffer(pkt) ? pkt : Buffer.from(pkt.buffer, pkt.byteOffset, pkt.byteLength);
-    const dst = ((b[off + 16]! << 24) | (b[off + 17]! << 16) | (b[off + 18]! << 8) | b[off + 19]!) >>> 0;
     let addr = this.addrCache.get(dst);
     if (addr === undefined) {
       if (this.addrCache.size >= MAX_ADDRESS_CACHE) this.addrCache.clear();
@@ -179,8 +240,21 @@ export class LiveDataplane {
     }
     try {
       sock.wrap.send(b, off, len, addr, this.sendDone);
+      this.counters.sentOnRawSocket++;
     } catch {
       this.counters.sendErrors++;
     }
+  }
+}
+
+/** The interface's MAC from sysfs (`ip netns exec` mounts the namespace's own), or null. */
+function interfaceMac(iface: string): Uint8Array | null {
+  try {
+    const text = readFileSync(`/sys/class/net/${iface}/address`, 'utf8').trim();
+    const bytes = text.split(':').map((h) => parseInt(h, 16));
+    if (bytes.length !== MAC_LEN || bytes.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) return null;
+    return Uint8Array.from(bytes);
+  } catch {
+    return null;
   }
 }

@@ -10,6 +10,9 @@ export interface DataplaneCounters {
   undecodableFrames: number;
   reloads: number;
   reloadFailures: number;
+  /** Packets sent on the interface's packet socket (destination MAC known) / through the raw IPv4 socket. */
+  sentOnPacketSocket: number;
+  sentOnRawSocket: number;
 }
 
 function metric(lines: string[], name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): void {
@@ -38,6 +41,10 @@ export function metricsText(engine: Engine, dp: DataplaneCounters): string {
   metric(l, 'rpcgw_pinholes', 'gauge', 'Live mappings (pinholes).', [['', engine.mappings.count]]);
   metric(l, 'rpcgw_connections', 'gauge', 'Live connections.', [['', engine.flows.count]]);
   metric(l, 'rpcgw_held_bytes', 'gauge', 'Bytes of endpoint-mapper segments held until their PDU is complete.', [['', engine.heldBytes]]);
+  metric(l, 'rpcgw_sent_packets_total', 'counter', 'Packets sent, by path: packet socket (neighbour learnt) or raw IPv4 socket (kernel routes).', [
+    ['{path="packet-socket"}', dp.sentOnPacketSocket],
+    ['{path="raw-socket"}', dp.sentOnRawSocket],
+  ]);
   metric(l, 'rpcgw_send_errors_total', 'counter', 'Packets the kernel refused to send (socket buffer full, no route).', [['', dp.sendErrors]]);
   metric(l, 'rpcgw_capture_truncated_total', 'counter', 'Captured frames larger than the capture buffer (offloads on?).', [['', dp.truncatedFrames]]);
   metric(l, 'rpcgw_capture_undecodable_total', 'counter', 'Captured frames of a link type or ethertype the daemon does not read.', [['', dp.undecodableFrames]]);
