@@ -22,6 +22,7 @@ import type { EngineEvents } from '../engine/events.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from '../engine/events.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { captureFilters } from './bpf.js';
+import { ipv4ToString } from '../wire/addr.js';
 import type { DataplaneCounters } from '../ops/metrics.js';
 
 const ETH_HDR_LEN = 14;
@@ -235,7 +236,7 @@ export class LiveDataplane {
     let addr = this.addrCache.get(dst);
     if (addr === undefined) {
       if (this.addrCache.size >= MAX_ADDRESS_CACHE) this.addrCache.clear();
-      addr = `${dst >>> 24}.${(dst >>> 16) & 255}.${(dst >>> 8) & 255}.${dst & 255}`;
+      addr = ipv4ToString(dst);
       this.addrCache.set(dst, addr);
     }
     try {

@@ -23,6 +23,7 @@
  */
 import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
+import { wr16, wr32 } from '../dcerpc/ndr.js';
 import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
 import { LINKTYPE_RAW } from '../wire/link.js';
 import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK } from '../wire/packet.js';
@@ -198,13 +199,13 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
         const rule = rules.rules[toRule]!;
         const extPort = v.dstPort === EPM_PORT ? EPM_PORT : mappedFor.get(`${ipv4ToString(v.src4)}|${ipv4ToString(v.dst4)}|${v.dstPort}`);
         if (extPort !== undefined) {
-          writeU32(buf, ipOff + 16, rule.externalIp);
-          writeU16(buf, v.l4Off + 2, extPort);
+          wr32(buf, ipOff + 16, rule.externalIp, false);
+          wr16(buf, v.l4Off + 2, extPort, false);
           side = SIDE_EXTERNAL;
           // A client behind the gateway acknowledges what the gateway sent it (its numbering
           // differs after the gateway changed a PDU's length).
           const flow = engine.flows.lookupExternal(v.src4, v.srcPort, rule.externalIp, extPort);
-          if (flow >= 0 && (v.tcpFlags & TCP_ACK) !== 0) writeU32(buf, v.l4Off + 8, engine.clientSideSeq(flow, v.tcpAck));
+          if (flow >= 0 && (v.tcpFlags & TCP_ACK) !== 0) wr32(buf, v.l4Off + 8, engine.clientSideSeq(flow, v.tcpAck), false);
         }
       }
       // Server → client: from 135 or a mapped server port, to the connection the engine opened.
@@ -217,8 +218,8 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
             skip('server packet before any client packet of its connection');
             continue;
           }
-          writeU32(buf, ipOff + 16, gwIp);
-          writeU16(buf, v.l4Off + 2, engine.flows.gwPort(flow));
+          wr32(buf, ipOff + 16, gwIp, false);
+          wr16(buf, v.l4Off + 2, engine.flows.gwPort(flow), false);
           side = SIDE_INTERNAL;
         }
       }
@@ -251,16 +252,4 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   report.liveMappingsAtEnd = engine.mappings.count;
   report.liveConnectionsAtEnd = engine.flows.count;
   return report;
-}
-
-function writeU32(buf: Uint8Array, off: number, v: number): void {
-  buf[off] = v >>> 24;
-  buf[off + 1] = (v >>> 16) & 0xff;
-  buf[off + 2] = (v >>> 8) & 0xff;
-  buf[off + 3] = v & 0xff;
-}
-
-function writeU16(buf: Uint8Array, off: number, v: number): void {
-  buf[off] = v >>> 8;
-  buf[off + 1] = v & 0xff;
 }

@@ -44,7 +44,7 @@ import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from 
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from '../epm/ept-map.js';
 import { EptLookupResponseView, readEptLookupResponse, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
 import { writeResponse } from '../dcerpc/pdu-write.js';
-import { type TowerView, towerUuidToString } from '../epm/tower.js';
+import { asciiAt, type TowerView, towerUuidToString } from '../epm/tower.js';
 import { seqAdd } from '../stream/seq.js';
 import { LOOKUP_ALLOW, LOOKUP_DENY, LOOKUP_PUBLISHED, type CompiledRule } from '../policy/compiled.js';
 import { interfaceAllowed } from '../policy/match.js';
@@ -519,8 +519,7 @@ export class EpmLeg implements Leg {
       tower[rel(t.ipv4Off) + 1] = (this.externalIp >>> 16) & 0xff;
       tower[rel(t.ipv4Off) + 2] = (this.externalIp >>> 8) & 0xff;
       tower[rel(t.ipv4Off) + 3] = this.externalIp & 0xff;
-      let annotation = '';
-      for (let k = 0; k < l.annotationLen[i]!; k++) annotation += String.fromCharCode(stub[l.annotationOff[i]! + k]!);
+      const annotation = asciiAt(stub, l.annotationOff[i]!, l.annotationLen[i]!);
       entries.push({ object: uuidToString(stub, l.objectUuidOff[i]!, this.callLittleEndian), annotation, tower });
     }
     const out = new Uint8Array(this.callStubLen + 64);

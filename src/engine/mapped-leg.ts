@@ -38,6 +38,7 @@ import { FrameInfo, framePdu } from '../dcerpc/framer.js';
 import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
 import { PresentationContexts } from '../dcerpc/context.js';
 import { uuidToString } from '../dcerpc/uuid.js';
+import { rd16 } from '../dcerpc/ndr.js';
 import { seqAdd } from '../stream/seq.js';
 import type { CompiledRule } from '../policy/compiled.js';
 import { NOTIFY_PINHOLE } from '../policy/compiled.js';
@@ -119,7 +120,7 @@ class Cursor {
   }
 
   u16(off: number): number {
-    return this.littleEndian ? this.hdr[off]! | (this.hdr[off + 1]! << 8) : (this.hdr[off]! << 8) | this.hdr[off + 1]!;
+    return rd16(this.hdr, off, this.littleEndian);
   }
 }
 

@@ -9,7 +9,7 @@
  * and the connection carries on; nothing here throws on wire input.
  */
 import type { StreamSink } from '../stream/byte-stream.js';
-import { MALFORMED, NEED_MORE, OK, STATUS_NAMES } from '../wire/status.js';
+import { NEED_MORE, OK, STATUS_NAMES } from '../wire/status.js';
 import {
   PTYPE_ALTER_CONTEXT,
   PTYPE_ALTER_CONTEXT_RESP,
@@ -32,7 +32,8 @@ import { uuidToString } from '../dcerpc/uuid.js';
 import { EPT_LOOKUP, EPT_MAP, PROTO_NAMES } from './constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from './ept-map.js';
 import { EptLookupResponseView, readEptLookupResponse } from './ept-lookup.js';
-import { type TowerView, towerUuidToString } from './tower.js';
+import { asciiAt, type TowerView, towerPipeOrHost, towerUuidToString } from './tower.js';
+import { ipv4ToString } from '../wire/addr.js';
 
 /** A PDU may not grow past this while being framed (frag_length is a u16). */
 const MAX_PENDING_BYTES = 65536 + 16;
@@ -331,7 +332,7 @@ export class EpmInspector {
         if (l.towerOff[i]! < 0) continue;
         const t = towerRecord(c.data, l.towers[i]!, i + 1);
         t.object = uuidToString(c.data, l.objectUuidOff[i]!, this.hdr.littleEndian);
-        t.annotation = latin1(c.data, l.annotationOff[i]!, l.annotationLen[i]!);
+        t.annotation = asciiAt(c.data, l.annotationOff[i]!, l.annotationLen[i]!);
         rec.towers.push(t);
       }
     }
@@ -369,43 +370,15 @@ export class EpmInspector {
 }
 
 function towerRecord(buf: Uint8Array, t: TowerView, index: number): TowerRecord {
-  let endpoint = '';
-  if (t.pipeOff >= 0 && t.pipeLen > 0) endpoint = latin1(buf, t.pipeOff, t.pipeLen);
-  if (t.hostOff >= 0 && t.hostLen > 0) endpoint += (endpoint ? ' ' : '') + latin1(buf, t.hostOff, t.hostLen);
-  if (t.extraFloorRhsOff >= 0 && t.extraFloorProto >= 0) {
-    endpoint += (endpoint ? ' ' : '') + `0x${hex2(t.extraFloorProto)}:${hex(buf, t.extraFloorRhsOff, t.extraFloorRhsLen)}`;
-  }
   return {
     index,
     interface: t.ifUuidOff >= 0 ? towerUuidToString(buf, t.ifUuidOff) : '',
     version: `${t.ifMajor}.${t.ifMinor}`,
     transferSyntax: t.syntaxUuidOff >= 0 ? towerUuidToString(buf, t.syntaxUuidOff) : '',
     protocol: PROTO_NAMES[t.protocol] ?? 'unknown',
-    ip: t.ipv4Off >= 0 ? `${buf[t.ipv4Off]}.${buf[t.ipv4Off + 1]}.${buf[t.ipv4Off + 2]}.${buf[t.ipv4Off + 3]}` : '',
+    ip: t.ipv4Off >= 0 ? ipv4ToString(t.ipv4) : '',
     port: t.portOff >= 0 ? t.port : null,
-    endpoint,
+    endpoint: towerPipeOrHost(buf, t),
   };
 }
 
-function latin1(buf: Uint8Array, off: number, len: number): string {
-  let s = '';
-  for (let i = 0; i < len; i++) {
-    const c = buf[off + i]!;
-    if (c === 0) break;
-    s += String.fromCharCode(c);
-  }
-  return s;
-}
-
-function hex2(n: number): string {
-  return n.toString(16).padStart(2, '0');
-}
-
-function hex(buf: Uint8Array, off: number, len: number): string {
-  let s = '';
-  for (let i = 0; i < len; i++) s += hex2(buf[off + i]!);
-  return s;
-}
-
-// Re-exported for callers that want to tell a malformed status apart.
-export { MALFORMED };

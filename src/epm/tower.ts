@@ -352,7 +352,8 @@ export function towerUuidToString(buf: Uint8Array, off: number): string {
   return uuidToString(buf, off, true);
 }
 
-function asciiAt(buf: Uint8Array, off: number, len: number): string {
+/** `len` bytes as text, one character per byte (pipe names, hosts, annotations: ASCII on the wire). */
+export function asciiAt(buf: Uint8Array, off: number, len: number): string {
   let s = '';
   for (let i = 0; i < len; i++) s += String.fromCharCode(buf[off + i]! | 0);
   return s;
@@ -377,11 +378,6 @@ export function towerPipeOrHost(buf: Uint8Array, view: TowerView): string {
       hexAt(buf, view.extraFloorRhsOff, view.extraFloorRhsLen));
   }
   return parts.join(' ');
-}
-
-/** Dotted-quad text of an unsigned u32 IPv4 address. */
-export function ipv4ToString(ipv4: number): string {
-  return `${(ipv4 >>> 24) & 0xff}.${(ipv4 >>> 16) & 0xff}.${(ipv4 >>> 8) & 0xff}.${ipv4 & 0xff}`;
 }
 
 /** Floor protocol ids whose rhs readTower understands (everything else lands in extraFloor*). */

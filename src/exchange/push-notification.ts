@@ -16,7 +16,7 @@
  * 16, scope_id u32 (28 in all).
  */
 import { DecodeResult, MALFORMED, OK, type Status, fail } from '../wire/status.js';
-import { rd16, rd32, rd64lo } from '../dcerpc/ndr.js';
+import { align, rd16, rd32, rd64lo } from '../dcerpc/ndr.js';
 
 export const EMSMDB_OPNUM_REGISTER_PUSH = 4;
 export const EMSMDB_UUID = 'a4f1db00-ca47-1067-b31f-00dd010662da';
@@ -55,11 +55,6 @@ export class PushRegistrationView extends DecodeResult {
   ipv4Off = -1;
 }
 
-function alignUp(off: number, base: number, n: number): number {
-  const rel = off - base;
-  return base + ((rel + n - 1) & ~(n - 1));
-}
-
 /** Decodes an EcRRegisterPushNotification request stub. Never throws. */
 export function readRegisterPushNotification(
   buf: Uint8Array, stubOff: number, stubLen: number, ndr64: boolean, littleEndian: boolean, out: PushRegistrationView,
@@ -72,28 +67,28 @@ export function readRegisterPushNotification(
   // rgbContext
   const ctxCount = readCount(buf, stubOff, p, end, ndr64, littleEndian, out);
   if (ctxCount < 0) return MALFORMED;
-  p = alignUp(p, stubOff, ndr64 ? 8 : 4) + (ndr64 ? 8 : 4);
+  p = align(p, stubOff, ndr64 ? 8 : 4) + (ndr64 ? 8 : 4);
   if (p + ctxCount > end) return fail(out, MALFORMED, p, R_PUSH_TRUNCATED);
   out.contextOff = p;
   out.contextLen = ctxCount;
   p += ctxCount;
-  p = alignUp(p, stubOff, 2);
+  p = align(p, stubOff, 2);
   if (p + 2 > end) return fail(out, MALFORMED, p, R_PUSH_TRUNCATED);
   if (rd16(buf, p, littleEndian) !== ctxCount) return fail(out, MALFORMED, p, R_PUSH_COUNT_MISMATCH);
   if (ctxCount > MAX_CONTEXT_LEN) return fail(out, MALFORMED, p, R_PUSH_CONTEXT_TOO_LONG);
-  p = alignUp(p + 2, stubOff, 4);
+  p = align(p + 2, stubOff, 4);
   if (p + 4 > end) return fail(out, MALFORMED, p, R_PUSH_TRUNCATED);
   out.adviseBits = rd32(buf, p, littleEndian);
   p += 4;
   // rgbCallbackAddress
   const cbCount = readCount(buf, stubOff, p, end, ndr64, littleEndian, out);
   if (cbCount < 0) return MALFORMED;
-  p = alignUp(p, stubOff, ndr64 ? 8 : 4) + (ndr64 ? 8 : 4);
+  p = align(p, stubOff, ndr64 ? 8 : 4) + (ndr64 ? 8 : 4);
   if (p + cbCount > end) return fail(out, MALFORMED, p, R_PUSH_TRUNCATED);
   out.callbackOff = p;
   out.callbackLen = cbCount;
   p += cbCount;
-  p = alignUp(p, stubOff, 2);
+  p = align(p, stubOff, 2);
   if (p + 2 > end) return fail(out, MALFORMED, p, R_PUSH_TRUNCATED);
   if (rd16(buf, p, littleEndian) !== cbCount) return fail(out, MALFORMED, p, R_PUSH_COUNT_MISMATCH);
   p += 2;
@@ -104,7 +99,7 @@ export function readRegisterPushNotification(
 
 /** Reads the conformance at the aligned position after `p`; -1 (and `out` set) if it does not fit. */
 function readCount(buf: Uint8Array, base: number, p: number, end: number, ndr64: boolean, le: boolean, out: PushRegistrationView): number {
-  const at = alignUp(p, base, ndr64 ? 8 : 4);
+  const at = align(p, base, ndr64 ? 8 : 4);
   if (at + (ndr64 ? 8 : 4) > end) {
     fail(out, MALFORMED, at, R_PUSH_TRUNCATED);
     return -1;

@@ -12,7 +12,8 @@ import {
   EPM_ERR_STUB_PAST_BUFFER, EPM_ERR_TOO_MANY, EPM_ERR_TOWER_PAST_END, EPM_ERR_TRAILING,
   EPM_ERR_TRUNCATED, EPM_ERR_TWR_LEN_MISMATCH, EPM_ERR_TWR_PAST_END,
 } from '../../src/epm/ndr-stub.js';
-import { ipv4ToString, TOWER_ERR_FLOOR_COUNT, towerUuidToString } from '../../src/epm/tower.js';
+import { TOWER_ERR_FLOOR_COUNT, towerUuidToString } from '../../src/epm/tower.js';
+import { ipv4ToString } from '../../src/wire/addr.js';
 import {
   IMPACKET_MAP_REQ_NP_NDR, IMPACKET_MAP_REQ_NP_NDR64, IMPACKET_MAP_RESP_TCP_NP_NDR,
   IMPACKET_MAP_RESP_TCP_NP_NDR64,

@@ -6,11 +6,12 @@ import {
   TCP_TOWER_LEN, TCP_TOWER_OFF_IPV4, TCP_TOWER_OFF_PORT,
 } from '../../src/epm/constants.js';
 import {
-  buildTower, ipv4ToString, readTower, towerPipeOrHost, towerSize, towerUuidToString, TowerView,
+  buildTower, readTower, towerPipeOrHost, towerSize, towerUuidToString, TowerView,
   TOWER_ERR_DUP_FLOOR, TOWER_ERR_FEW_FLOORS, TOWER_ERR_FLOOR_COUNT, TOWER_ERR_IPV4_LEN,
   TOWER_ERR_LHS_PAST_END, TOWER_ERR_LHS_ZERO, TOWER_ERR_PAST_BUFFER, TOWER_ERR_PORT_LEN,
   TOWER_ERR_RHS_PAST_END, TOWER_ERR_SHORT, TOWER_ERR_TRAILING, TOWER_ERR_UUID_FLOOR, writeTower,
 } from '../../src/epm/tower.js';
+import { ipv4ToString } from '../../src/wire/addr.js';
 import type { TowerSpec } from '../../src/epm/tower.js';
 import {
   cat, EMSMDB, filled, hex, NDR, NDR64, NSPI, placed, TOWER_EMSMDB_LRPC, TOWER_EMSMDB_REQ,
