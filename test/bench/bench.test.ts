@@ -205,8 +205,10 @@ describe('npm run bench:quick on a tiny input', () => {
       expect(p.mappings).toBe(s.mappings);
       expect(p.connections).toBe(s.mappings);
       expect(p.connectionsComplete).toBe(true);
-      positive(p.memory.bytesPerMapping);
-      positive(p.memory.bytesPerConnection);
+      // Heap deltas over a tiny scale point are GC noise (they can come out negative): check the
+      // fields are there, as numbers; the exact table sizes below are checked for real.
+      expect(Number.isFinite(p.memory.bytesPerMapping)).toBe(true);
+      expect(Number.isFinite(p.memory.bytesPerConnection)).toBe(true);
       positive(p.memory.mappingTableBytes);
       positive(p.memory.flowTableBytes);
       positive(p.setupPacketsPerSecond);
