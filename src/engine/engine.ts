@@ -414,7 +414,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
       hs.dropAll();
       return out(buf, off, len);
     }
-    if (!hs.synced) hs.startAt(v.tcpSeq);
+    if (!hs.synced) hs.startAt(this.pickupAnchor(st, fromClient, v.tcpSeq));
     const seqLen = v.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0);
     if (seqLen === 0) {
       // A pure ACK: it says nothing about this direction's bytes, so it never waits.
@@ -472,6 +472,21 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const out = fromClient ? st.toServer : st.toClient;
     hs.release(out);
     out(buf, off, len);
+  }
+
+  /**
+   * Where a stream picked up mid-flow starts. The other end's last ACK says which byte it expects
+   * next, so a capture whose first segments of this direction arrive reordered is still read from
+   * the right byte (the later segment waits as "ahead"). Without such an ACK, or when the ACK is
+   * further from the segment than one flow may hold (bytes the capture missed), the first segment
+   * seen starts the stream.
+   */
+  private pickupAnchor(st: ConnState, fromClient: boolean, seq: number): number {
+    const ackSeen = fromClient ? st.serverAckSeen : st.clientAckSeen;
+    if (!ackSeen) return seq;
+    const expected = fromClient ? st.serverExpects : st.clientExpects;
+    const gap = seqDiff(seq, expected);
+    return gap >= 0 && gap <= this.maxHeldPerFlow ? expected : seq;
   }
 
   private newConnState(epmLeg: EpmLeg | null, mappedLeg: MappedLeg | null): ConnState {

@@ -17,6 +17,7 @@ import {
   LAB,
   LabError,
   createLabNet,
+  type LabNetOptions,
   destroyLabNet,
   destroyLabNetSync,
   describeFailure,
@@ -250,6 +251,8 @@ export interface LabUpOptions {
   /** Start Samba in the server namespace (default true); false for a server of the caller's own. */
   samba?: boolean;
   daemonReadyTimeoutMs?: number;
+  /** Offloads of the peers' and the gateway's veth ends (default: the kernel's defaults). */
+  net?: LabNetOptions;
   /** One line per step of the set-up, for a narrating caller. */
   progress?: (line: string) => void;
 }
@@ -298,7 +301,7 @@ export class Lab {
       if (stale.length > 0) say(`removed what a crashed earlier lab left: ${stale.join(', ')}`);
       this.dir = mkdtempSync(path.join(tmpdir(), `${DIR_PREFIX}${process.pid}-${++dirSeq}-`));
       chmodSync(this.dir, 0o755); // Samba's anonymous sessions (nobody) must traverse it
-      this.net = await createLabNet();
+      this.net = await createLabNet(opts.net);
       say(`namespaces ${this.net.client}, ${this.net.gateway}, ${this.net.server}`);
       if (opts.samba !== false) {
         this.samba = await SambaServer.start({ ns: this.net.server, address: LAB.server, dir: path.join(this.dir, 'samba') });

@@ -9,7 +9,10 @@
  * No namespace has a default route and the gateway does not forward (ip_forward=0), so the
  * client can reach the server only through the daemon. IPv6 is off in all three: the lab is
  * IPv4, and router solicitations on the captured links would only add noise to the drop counts.
- * The client's and server's veth ends send full checksums (tx offload off), like a real wire.
+ * The client's and server's veth ends keep the kernel's default offloads (tx checksum offload and
+ * TSO on), like every VM neighbour on virtio-net: the gateway sees partial checksums and segments
+ * larger than the MTU from them. `peerOffloads: 'off'` makes them behave like a plain wire instead;
+ * `gatewayGro: true` turns GRO on on the gateway's own ends (veth has it off by default).
  *
  * Every command is an argv array run without a shell; anything that comes from outside (paths,
  * user input) is an argument, never part of a command string.
@@ -269,8 +272,15 @@ async function sysctlIn(ns: string, settings: readonly string[]): Promise<void> 
   await execOk(ns, [tool('sysctl'), '-q', '-w', ...settings]);
 }
 
+export interface LabNetOptions {
+  /** The client's and server's veth ends: kernel defaults (tx checksum offload, TSO) or all off. */
+  peerOffloads?: 'default' | 'off';
+  /** GRO on the gateway's two veth ends (merged frames larger than the MTU reach the capture). */
+  gatewayGro?: boolean;
+}
+
 /** Builds the three namespaces and links described at the top of this file. */
-export async function createLabNet(): Promise<LabNet> {
+export async function createLabNet(opts: LabNetOptions = {}): Promise<LabNet> {
   const ip = tool('ip');
   const seq = ++labSeq;
   const names = labNames(process.pid, seq);
@@ -294,13 +304,16 @@ export async function createLabNet(): Promise<LabNet> {
     await runOk([ip, '-n', net.gateway, 'addr', 'add', cidr(LAB.gatewayInt), 'dev', LAB.ifInt]);
     await runOk([ip, '-n', net.server, 'addr', 'add', cidr(LAB.server), 'dev', LAB.ifHost]);
     await sysctlIn(net.gateway, ['net.ipv4.ip_forward=0']);
-    // A veth hands its peer packets with only the pseudo-header checksum when tx checksum
-    // offload is on (the receiver is told not to check). The gateway rewrites captured packets
-    // with incremental checksum updates, which need a real checksum to start from: make the
-    // client's and server's ends behave like a wire. (The daemon turns offloads off on its own
-    // interfaces; these are the peers'.) tx off also turns TSO/GSO off.
+    // With tx checksum offload on (the default), a veth hands its peer segments whose checksum
+    // field holds only the pseudo-header sum, and with TSO segments of many MSS: what a gateway
+    // next to virtio-net VMs sees. The daemon must cope; 'off' gives a plain wire to compare.
     const ethtool = tool('ethtool');
-    for (const ns of [net.client, net.server]) await execOk(ns, [ethtool, '-K', LAB.ifHost, 'tx', 'off']);
+    if (opts.peerOffloads === 'off') {
+      for (const ns of [net.client, net.server]) await execOk(ns, [ethtool, '-K', LAB.ifHost, 'tx', 'off', 'tso', 'off', 'gso', 'off']);
+    }
+    if (opts.gatewayGro === true) {
+      for (const i of [LAB.ifExt, LAB.ifInt]) await execOk(net.gateway, [ethtool, '-K', i, 'gro', 'on']);
+    }
     await runOk([ip, '-n', net.client, 'link', 'set', LAB.ifHost, 'up']);
     await runOk([ip, '-n', net.gateway, 'link', 'set', LAB.ifExt, 'up']);
     await runOk([ip, '-n', net.gateway, 'link', 'set', LAB.ifInt, 'up']);

@@ -459,6 +459,24 @@ describe('the paths the schedules above go through, one by one', () => {
   });
 });
 
+describe('mid-stream pickup anchored at the other end\'s ACK', () => {
+  // A capture that starts mid-flow: the client's segment (with its ACK) comes first, then the
+  // server's first segments arrive in reverse order. The server direction must start at the byte
+  // the client ACKed, not at the first server segment seen, or the bytes before it pass unread.
+  const cases: Case[] = [SYNTHETIC[1]!, SYNTHETIC[4]!, ...(haveSharedPcaps ? [CORPUS[0]!] : [])];
+  for (const tc of cases) {
+    it(tc.name, () => {
+      const conv = tc.conv();
+      const ref = play(conv, originalSchedule(conv));
+      const cut = sized(conv, [40]);
+      const serverReversed = cut.map((turn, i) => (conv.turns[i]!.fromClient ? turn : [...turn].reverse()));
+      const h = new EngineHarness(rulesDoc({ server: conv.server }, { limits: BIG_LIMITS }), { midstreamPickup: true });
+      const r = playConversation(h, conv, serverReversed, { midstream: true });
+      expectSame({ h, r }, ref);
+    });
+  }
+});
+
 describe('mid-stream pickup (replays of captures without SYN), in-order re-segmentation', () => {
   const cases: Case[] = [SYNTHETIC[1]!, SYNTHETIC[4]!, ...(haveSharedPcaps ? [CORPUS[0]!, CORPUS[1]!] : [])];
   for (const tc of cases) {

@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { IFACES, LAB, Lab, isRefusal, isRewrite, ruleInterfaces, type AuthLevel, type CallIface, type DaemonRecord } from '../../src/lab/lab.js';
-import { findTool } from '../../src/lab/netns.js';
+import { findTool, type LabNetOptions } from '../../src/lab/netns.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
 
 const skip = skipLive('gateway.test.ts (rpcgw run between impacket and Samba)');
@@ -17,13 +17,25 @@ const MAPPED_LO = 40000;
 const MAPPED_HI = 40999;
 const PUBLISHED: CallIface[] = ['samr', 'srvsvc', 'winreg'];
 
-describe.skipIf(skip)('rpcgw run between real DCE/RPC peers', { timeout: LIVE_TIMEOUT_MS }, () => {
+/**
+ * The same suite on three hosts: the peers' veth ends at the kernel's defaults (tx checksum
+ * offload and TSO on: partial checksums and segments of many MSS reach the gateway, as from
+ * virtio-net VMs), the peers' offloads off (a plain wire), and GRO on the gateway's own ends
+ * (merged frames larger than the MTU reach the capture).
+ */
+const HOSTS: { name: string; net: LabNetOptions }[] = [
+  { name: 'peers with offloads at kernel defaults', net: {} },
+  { name: 'peers with offloads off', net: { peerOffloads: 'off' } },
+  { name: 'GRO on the gateway, peers at defaults', net: { gatewayGro: true } },
+];
+
+describe.skipIf(skip).each(HOSTS)('rpcgw run between real DCE/RPC peers ($name)', { timeout: LIVE_TIMEOUT_MS }, ({ net }) => {
   const lab = new Lab();
   /** What each published interface was mapped to for the first client. */
   const mapped = new Map<CallIface, number>();
 
   beforeAll(async () => {
-    await lab.up({ repoRoot, rules: { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny' } });
+    await lab.up({ repoRoot, net, rules: { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny' } });
   }, LIVE_TIMEOUT_MS);
 
   afterAll(async () => {
