@@ -2,7 +2,8 @@
  * libpcap filters compiled from the rules: each side captures only what the engine handles, so
  * the gateway's own traffic (and the packets it injects) never reaches the engine.
  *   external: TCP to a rule's external address, on 135 or the rule's mapped ports
- *   internal: TCP from a published server to the gateway's internal address; with notifications,
+ *   internal: TCP from a published server to the gateway's internal address on its NAT source
+ *             ports (gateway.natPorts: the gateway's own connections stay out); with notifications,
  *             UDP from such a server to the relay ports (and, for encrypted sessions with a
  *             pinhole, to the rule's notification ports)
  */
@@ -43,7 +44,7 @@ export function captureFilters(rules: CompiledRules): CaptureFilters {
     internal:
       servers.length === 0
         ? never
-        : `ip and ((tcp and dst host ${ipv4ToString(g.internalIp)} and (${servers.join(' or ')}))` +
+        : `ip and ((tcp and dst host ${ipv4ToString(g.internalIp)} and dst portrange ${g.natPortLo}-${g.natPortHi} and (${servers.join(' or ')}))` +
           (udp.length > 0 ? ` or (udp and (${notifyServers.join(' or ')}) and (${udp.join(' or ')}))` : '') +
           ')',
   };

@@ -1,14 +1,28 @@
 /**
  * The kernel guard: an nftables table of rpcgw's own, so the gateway's kernel neither answers
  * (no RST from a stack with no listener on 135 or the mapped ports) nor forwards what the daemon
- * handles. Installed on start, removed on stop and on the crash path; `rpcgw check` prints it.
+ * handles — and nothing else of the host's traffic:
+ *   input    clients' TCP to 135 and each rule's mapped range on each published address;
+ *            the published servers' TCP to the internal address on gateway.natPorts only (the
+ *            daemon's own NAT source ports; the gateway's own connections use other ports);
+ *            notifying servers' UDP to the notification relay ports
+ *   forward  the same published ports when the published address is not local (routed);
+ *            clients' TCP to a published server's endpoint mapper (no way around the EPM
+ *            policy); a server's UDP to the notification ports of rules whose encrypted
+ *            registrations are relayed by pinhole (the daemon sends them, the kernel must not
+ *            send a second copy)
+ * The server's other traffic (OWA/SMTP port-forwards, its DNS and mail out) is left alone.
+ * Installed on start, repaired when it disappears, removed on stop and on the crash path;
+ * `rpcgw check` prints it.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { ipv4ToString } from '../wire/addr.js';
-import type { CompiledRules } from '../policy/compiled.js';
+import { NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
 
 export const GUARD_TABLE = 'rpcgw';
 export const GUARD_FAMILY = 'inet';
+
+const range = (lo: number, hi: number): string => (lo === hi ? String(lo) : `${lo}-${hi}`);
 
 /** The nft script of the guard (a whole table; `nft -f` applies it atomically). */
 export function guardRuleset(rules: CompiledRules): string {
@@ -17,12 +31,12 @@ export function guardRuleset(rules: CompiledRules): string {
   const portsByExternal = new Map<number, Set<string>>();
   for (const r of enabled) {
     const set = portsByExternal.get(r.externalIp) ?? new Set(['135']);
-    set.add(r.portLo === r.portHi ? String(r.portLo) : `${r.portLo}-${r.portHi}`);
+    set.add(range(r.portLo, r.portHi));
     portsByExternal.set(r.externalIp, set);
   }
   const servers = [...new Set(enabled.map((r) => ipv4ToString(r.serverIp)))];
-  const externals = [...portsByExternal.keys()].map(ipv4ToString);
   const ext = JSON.stringify(g.externalInterface);
+  const internal = ipv4ToString(g.internalIp);
   const lines: string[] = [];
   lines.push(`table ${GUARD_FAMILY} ${GUARD_TABLE} {`);
   lines.push(`  comment "rpcgw kernel guard: the daemon answers and forwards these packets itself"`);
@@ -32,21 +46,41 @@ export function guardRuleset(rules: CompiledRules): string {
     lines.push(`    ip daddr ${ipv4ToString(ip)} tcp dport { ${[...ports].join(', ')} } counter drop comment "clients to published ports"`);
   }
   if (servers.length > 0) {
-    lines.push(`    ip saddr { ${servers.join(', ')} } ip daddr ${ipv4ToString(g.internalIp)} meta l4proto tcp counter drop comment "published servers to the gateway's NAT ports"`);
+    lines.push(`    ip saddr { ${servers.join(', ')} } ip daddr ${internal} tcp dport ${range(g.natPortLo, g.natPortHi)} counter drop comment "published servers to the daemon's NAT source ports (gateway.natPorts)"`);
   }
   const notifying = [...new Set(enabled.filter((r) => r.notifications).map((r) => ipv4ToString(r.serverIp)))];
   if (notifying.length > 0) {
-    lines.push(`    ip saddr { ${notifying.join(', ')} } ip daddr ${ipv4ToString(g.internalIp)} udp dport ${g.notifyRelayLo}-${g.notifyRelayHi} counter drop comment "new-mail notifications the daemon relays"`);
+    lines.push(`    ip saddr { ${notifying.join(', ')} } ip daddr ${internal} udp dport ${range(g.notifyRelayLo, g.notifyRelayHi)} counter drop comment "new-mail notifications the daemon relays"`);
   }
   lines.push('  }');
   lines.push('  chain forward {');
   lines.push('    type filter hook forward priority -150; policy accept;');
-  if (externals.length > 0) lines.push(`    iifname ${ext} ip daddr { ${externals.join(', ')} } counter drop comment "never routed around the daemon"`);
-  if (servers.length > 0) lines.push(`    iifname ${ext} ip daddr { ${servers.join(', ')} } counter drop comment "published servers only through the daemon"`);
-  if (notifying.length > 0) lines.push(`    ip saddr { ${notifying.join(', ')} } oifname ${ext} meta l4proto udp counter drop comment "notifications only through the daemon"`);
+  for (const [ip, ports] of portsByExternal) {
+    lines.push(`    iifname ${ext} ip daddr ${ipv4ToString(ip)} tcp dport { ${[...ports].join(', ')} } counter drop comment "published ports never routed around the daemon"`);
+  }
+  if (servers.length > 0) {
+    lines.push(`    iifname ${ext} ip daddr { ${servers.join(', ')} } tcp dport 135 counter drop comment "published endpoint mappers only through the daemon"`);
+  }
+  const pinholeRanges = new Map<string, Set<string>>();
+  for (const r of enabled) {
+    if (!r.notifications || r.notificationsWhenEncrypted !== NOTIFY_PINHOLE) continue;
+    const s = ipv4ToString(r.serverIp);
+    const set = pinholeRanges.get(s) ?? new Set<string>();
+    set.add(range(r.notifyPortLo, r.notifyPortHi));
+    pinholeRanges.set(s, set);
+  }
+  for (const [s, ports] of pinholeRanges) {
+    lines.push(`    ip saddr ${s} oifname ${ext} udp dport { ${[...ports].join(', ')} } counter drop comment "encrypted sessions' notifications only through the daemon"`);
+  }
   lines.push('  }');
   lines.push('}');
   return lines.join('\n') + '\n';
+}
+
+/** How many rules the guard has: a listing with fewer was tampered with (e.g. `nft flush table`). */
+function ruleCount(script: string): number {
+  // Listed rules read "counter packets N bytes M drop"; none of the comments says drop.
+  return script.split('\n').filter((l) => /\sdrop(\s|$)/.test(l)).length;
 }
 
 export class GuardError extends Error {}
@@ -74,5 +108,72 @@ export function removeGuard(): boolean {
     return nft(['delete', 'table', GUARD_FAMILY, GUARD_TABLE]).ok;
   } catch {
     return false;
+  }
+}
+
+/** What the watch found and did, for the log and the metrics. */
+export interface GuardRepair {
+  /** 'missing': the table was gone; 'altered': it had fewer rules than installed. */
+  found: 'missing' | 'altered';
+  /** Reinstalled; false with `error` when nft refused. */
+  repaired: boolean;
+  error?: string;
+}
+
+/**
+ * Checks every `intervalMs` that the guard table is there with all its rules, and reinstalls it
+ * when not (`nft flush ruleset`, `systemctl restart nftables`, an admin's `nft -f` that starts
+ * with `flush ruleset`). One `nft list table` process per check, run asynchronously so the
+ * capture loop is not blocked while it runs; the reinstall (rare) is synchronous.
+ */
+export class GuardWatch {
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+  private expectedRules: number;
+
+  constructor(
+    private rules: CompiledRules,
+    private readonly onRepair: (r: GuardRepair) => void,
+    private readonly intervalMs = 1000,
+  ) {
+    this.expectedRules = ruleCount(guardRuleset(rules));
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.check(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** The rules the guard was reinstalled for (SIGHUP). */
+  update(rules: CompiledRules): void {
+    this.rules = rules;
+    this.expectedRules = ruleCount(guardRuleset(rules));
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private check(): void {
+    if (this.busy) return;
+    this.busy = true;
+    execFile('nft', ['list', 'table', GUARD_FAMILY, GUARD_TABLE], { timeout: 5000 }, (err, stdout) => {
+      this.busy = false;
+      if (this.timer === null) return; // stopped meanwhile: the table is being removed on purpose
+      const e = err as (NodeJS.ErrnoException & { killed?: boolean }) | null;
+      if (e !== null && (e.code === 'ENOENT' || e.killed === true)) return; // nft missing or hung: nothing to conclude
+      let found: GuardRepair['found'] | null = null;
+      if (e !== null) found = 'missing';
+      else if (ruleCount(String(stdout)) < this.expectedRules) found = 'altered';
+      if (found === null) return;
+      try {
+        installGuard(this.rules);
+        this.onRepair({ found, repaired: true });
+      } catch (x) {
+        this.onRepair({ found, repaired: false, error: (x as Error).message });
+      }
+    });
   }
 }

@@ -255,6 +255,8 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.flows = new FlowTable({
       maxFlows: g.limits.maxFlows,
       seed,
+      gwPortLo: g.natPortLo,
+      gwPortHi: g.natPortHi,
       ...(opts.embryonicTimeoutMs !== undefined ? { embryonicTimeoutMs: opts.embryonicTimeoutMs } : {}),
       ...(opts.closeLingerMs !== undefined ? { closeLingerMs: opts.closeLingerMs } : {}),
     });

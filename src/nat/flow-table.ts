@@ -8,10 +8,10 @@
  *     internal (gwIp, gwPort, serverIp, serverPort)     what the server sees: the gateway's inside
  *                                                       address and a source port chosen here
  *   Both index the same flow id. gwPort is allocated so the internal tuple is unique: the
- *   client's own port when free (the server sees the port the client chose), else a free one
- *   from a deterministic hashed, strided probe over 1024..65535 (see pickGwPort for why not a
- *   linear walk). With one gwIp, at most 65535 flows (64512 once client ports below 1024 are
- *   not in play) can reach one server ip:port at once: FLOW_ERR_NO_GW_PORT beyond.
+ *   client's own port when it is in the gateway's NAT range (gateway.natPorts, default
+ *   61000..65535) and free, else a free one from a deterministic hashed, strided probe over that
+ *   range (see pickGwPort for why not a linear walk). With one gwIp, at most the range's size
+ *   (4536 by default) of flows can reach one server ip:port at once: FLOW_ERR_NO_GW_PORT beyond.
  * - State: TCP flags seen (FLOW_ST_* bits: client SYN, server SYN-ACK, ACK each way, FIN each
  *   way, RST, established), createdMs, lastSeenMs, packet and byte counters per direction,
  *   ruleIdx, mappingIdx (-1 for EPM flows), kind.
@@ -79,10 +79,9 @@ export const FLOW_ST_ESTABLISHED = 128;
 
 const FIN_BOTH = FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER;
 
-/** gwPort probing range when the client's port is taken (see pickGwPort). */
+/** gwPort range when none is given; the engine passes gateway.natPorts (default 61000-65535). */
 export const GW_PORT_MIN = 1024;
 export const GW_PORT_MAX = 65535;
-const GW_PORT_SPAN = GW_PORT_MAX - GW_PORT_MIN + 1;
 
 // Row layouts (see the header comment).
 const NUM_ROW = 8;
@@ -116,6 +115,21 @@ export interface FlowTableOptions {
   initialFlows?: number;
   timerResolutionMs?: number;
   timerBuckets?: number;
+  /**
+   * The gateway's own source ports toward servers (gateway.natPorts), inclusive; default
+   * GW_PORT_MIN..GW_PORT_MAX. The kernel guard drops the servers' segments to exactly these.
+   */
+  gwPortLo?: number;
+  gwPortHi?: number;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
 }
 
 export function isClosedState(st: number): boolean {
@@ -126,6 +140,9 @@ export class FlowTable {
   readonly maxFlows: number;
   readonly embryonicTimeoutMs: number;
   readonly closeLingerMs: number;
+  readonly gwPortLo: number;
+  readonly gwPortHi: number;
+  private readonly gwPortSpan: number;
   private readonly slots: SlotAllocator;
   private readonly wheel: TimerWheel;
   private readonly byExternal: HashIndex3;
@@ -147,6 +164,14 @@ export class FlowTable {
     this.maxFlows = max;
     this.embryonicTimeoutMs = opts.embryonicTimeoutMs ?? 30_000;
     this.closeLingerMs = opts.closeLingerMs ?? 10_000;
+    const lo = opts.gwPortLo ?? GW_PORT_MIN;
+    const hi = opts.gwPortHi ?? GW_PORT_MAX;
+    if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 1 && lo <= hi && hi <= 65535)) {
+      throw new RangeError(`FlowTable: gwPort range must be 1 <= lo <= hi <= 65535, got ${lo}-${hi}`);
+    }
+    this.gwPortLo = lo;
+    this.gwPortHi = hi;
+    this.gwPortSpan = hi - lo + 1;
     const seed = opts.seed ?? 0x9e3779b9;
     const initial = Math.max(1, Math.min(max, opts.initialFlows ?? 1024));
     this.slots = new SlotAllocator(max, initial, (n) => this.growRows(n));
@@ -400,28 +425,32 @@ export class FlowTable {
   }
 
   /**
-   * clientPort if the internal tuple is free with it; else a probe over 1024..65535 that starts
-   * at a hash of (clientIp, clientPort) and steps by a hash-derived stride coprime with the
-   * range size (64512 = 2^10 * 3^2 * 7), so it visits every port once. Why not "clientPort + 1
-   * upward": client ports are sequential (Windows hands them out in order) so the used gwPorts
-   * form one dense run in the ephemeral range, and a linear walk from inside it costs the run's
-   * length (tens of thousands of probes); a strided walk costs about 1 / (1 - load) probes.
-   * Deterministic: same inputs, same port.
+   * clientPort if it lies in gwPortLo..gwPortHi (gateway.natPorts) and the internal tuple is free
+   * with it (the server then sees the port the client chose); else a probe over that range that
+   * starts at a hash of (clientIp, clientPort) and steps by a hash-derived stride coprime with
+   * the range size, so it visits every port once. Why not "clientPort + 1 upward": client ports
+   * are sequential (Windows hands them out in order) so the used gwPorts form one dense run, and
+   * a linear walk from inside it costs the run's length (thousands of probes); a strided walk
+   * costs about 1 / (1 - load) probes. Only ports in the range: the kernel guard hands the
+   * servers' answers to exactly these to the daemon, and the host's own connections never use
+   * them (reserved). Deterministic: same inputs, same port.
    */
   private pickGwPort(serverIp: number, gwIp: number, serverPort: number, clientIp: number, clientPort: number): number {
     const hi = serverPort << 16;
-    if (clientPort !== 0 && this.byInternal.get(serverIp, gwIp, hi | clientPort) < 0) return clientPort;
+    const lo = this.gwPortLo;
+    const span = this.gwPortSpan;
+    if (clientPort >= lo && clientPort <= this.gwPortHi && this.byInternal.get(serverIp, gwIp, hi | clientPort) < 0) return clientPort;
     let h = Math.imul(clientIp ^ Math.imul(clientPort + 0x9e3779b9, 0x85ebca6b), 0xc2b2ae35);
     h ^= h >>> 15;
     h = Math.imul(h, 0x27d4eb2f) >>> 0;
-    let off = h % GW_PORT_SPAN;
-    let step = ((h >>> 16) % GW_PORT_SPAN) | 1;
-    while (step % 3 === 0 || step % 7 === 0) step += 2;
-    for (let i = 0; i < GW_PORT_SPAN; i++) {
-      const p = GW_PORT_MIN + off;
+    let off = h % span;
+    let step = ((h >>> 16) % span) | 1;
+    while (step > 1 && gcd(step, span) !== 1) step = step + 2 < span ? step + 2 : 1;
+    for (let i = 0; i < span; i++) {
+      const p = lo + off;
       if (this.byInternal.get(serverIp, gwIp, hi | p) < 0) return p;
       off += step;
-      if (off >= GW_PORT_SPAN) off -= GW_PORT_SPAN;
+      if (off >= span) off -= span;
     }
     return -1;
   }

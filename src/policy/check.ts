@@ -57,6 +57,11 @@ function checkGateway(sink: ProblemSink, gateway: unknown): GatewayFacts {
     const problem = portRangeProblem(relayText);
     if (problem !== null) sink.error('/gateway/notificationRelayPorts', problem);
   }
+  const natText = cleanString(sink, '/gateway/natPorts', prop(gateway, 'natPorts'));
+  if (natText !== undefined) {
+    const problem = portRangeProblem(natText);
+    if (problem !== null) sink.error('/gateway/natPorts', problem);
+  }
   const listen = cleanString(sink, '/gateway/metrics/listen', prop(prop(gateway, 'metrics'), 'listen'));
   if (listen !== undefined) {
     const port = Number(listen.slice(listen.lastIndexOf(':') + 1));

@@ -130,6 +130,8 @@ export function compileDocument(doc: RulesDocument): CompiledRules {
     adminSocket: g.adminSocket,
     notifyRelayLo: range(g.notificationRelayPorts).lo,
     notifyRelayHi: range(g.notificationRelayPorts).hi,
+    natPortLo: range(g.natPorts).lo,
+    natPortHi: range(g.natPorts).hi,
     logLevel: g.log.level,
   };
   const rules = doc.rules.map((r, i) => compileRule(r, i, g.external.address, g.limits.maxMappingsPerClient));

@@ -39,6 +39,9 @@ export interface CompiledGateway {
   /** UDP ports on the internal address that notification callbacks are rewritten to, inclusive. */
   notifyRelayLo: number;
   notifyRelayHi: number;
+  /** TCP source ports on the internal address the gateway uses toward servers (flow gwPort), inclusive. */
+  natPortLo: number;
+  natPortHi: number;
   /** pino level name. */
   logLevel: string;
 }

@@ -16,6 +16,7 @@ export interface RulesDocument {
     };
     metrics?: { listen: string };
     notificationRelayPorts: string;
+    natPorts: string;
     adminSocket: string;
     log: { level: string };
   };

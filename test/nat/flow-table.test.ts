@@ -88,9 +88,8 @@ describe('FlowTable tuples', () => {
     expect(t.gwPort(d)).toBe(50_000);
     // So is another gateway address.
     expect(t.gwPort(t.create(FLOW_EPM, 0, -1, ip(198, 51, 100, 8), 50_000, EXT, 135, GW + 1, SRV, 135, 0, IDLE_MS))).toBe(50_000);
-    // A client port below 1024 is kept when free; on a collision the probe stays in 1024..65535.
-    expect(t.gwPort(epm(t, C1, 80))).toBe(80);
-    const h = t.gwPort(epm(t, C2, 80));
+    // A client port below the range (1024..65535 when none is given) is never used.
+    const h = t.gwPort(epm(t, C1, 80));
     expect(h).toBeGreaterThanOrEqual(1024);
     // A freed gwPort is handed out again.
     t.remove(a);
@@ -113,6 +112,45 @@ describe('FlowTable tuples', () => {
     expect(seen.size).toBe(5000);
   });
 
+  it('with a NAT port range (gateway.natPorts) picks gwPort only inside it, every port once, deterministically', () => {
+    const build = (): FlowTable => new FlowTable({ maxFlows: 5000, gwPortLo: 61_000, gwPortHi: 65_535 });
+    const t = build();
+    // A client port inside the range is kept when free; one outside never is.
+    expect(t.gwPort(epm(t, C1, 62_000))).toBe(62_000);
+    const outside = t.gwPort(epm(t, C1, 50_000));
+    expect(outside).toBeGreaterThanOrEqual(61_000);
+    expect(outside).toBeLessThanOrEqual(65_535);
+    // Same operations, same ports.
+    const u = build();
+    epm(u, C1, 62_000);
+    expect(u.gwPort(epm(u, C1, 50_000))).toBe(outside);
+    // Fill the range from sequential client ports below it: 4536 distinct ports, then no more.
+    const seen = new Set<number>([62_000, outside]);
+    for (let p = 40_000; seen.size < 4536; p++) {
+      const g = t.gwPort(epm(t, C2, p));
+      expect(g >= 61_000 && g <= 65_535).toBe(true);
+      expect(seen.has(g)).toBe(false);
+      seen.add(g);
+    }
+    expect(epm(t, C3, 30_000)).toBe(FLOW_ERR_NO_GW_PORT);
+    expect(epm(t, C3, 63_000)).toBe(FLOW_ERR_NO_GW_PORT);
+    // Another server port is another tuple space.
+    expect(t.create(FLOW_MAPPED, 0, 0, C3, 30_000, EXT, 6000, GW, SRV, 49_153, 0, IDLE_MS)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('visits every port of odd, even and one-port ranges', () => {
+    for (const [lo, hi] of [[2000, 2000], [2000, 2001], [2000, 2006], [5000, 5359], [40_000, 40_999]] as const) {
+      const t = new FlowTable({ maxFlows: 2000, gwPortLo: lo, gwPortHi: hi });
+      const seen = new Set<number>();
+      for (let i = 0; i <= hi - lo; i++) seen.add(t.gwPort(epm(t, C1, 10_000 + i)));
+      expect(seen.size).toBe(hi - lo + 1);
+      expect(Math.min(...seen)).toBe(lo);
+      expect(Math.max(...seen)).toBe(hi);
+      expect(epm(t, C2, 10_000)).toBe(FLOW_ERR_NO_GW_PORT);
+    }
+    expect(() => new FlowTable({ maxFlows: 1, gwPortLo: 2000, gwPortHi: 1999 })).toThrow(RangeError);
+  });
+
   it('refuses a second flow on the same external tuple, and a full table', () => {
     const t = new FlowTable({ maxFlows: 2, initialFlows: 1 });
     expect(epm(t, C1, 50_000)).toBe(0);
@@ -128,8 +166,8 @@ describe('FlowTable tuples', () => {
   it('refuses with FLOW_ERR_NO_GW_PORT when every gateway port to one server endpoint is taken', () => {
     const t = new FlowTable({ maxFlows: 70_000 });
     let kept = 0;
-    for (let p = 1; p <= 65_535; p++) if (t.gwPort(epm(t, C1, p)) === p) kept++;
-    expect(kept).toBe(65_535);
+    for (let p = 1024; p <= 65_535; p++) if (t.gwPort(epm(t, C1, p)) === p) kept++;
+    expect(kept).toBe(64_512);
     expect(epm(t, C2, 5000)).toBe(FLOW_ERR_NO_GW_PORT);
     expect(epm(t, C2, 80)).toBe(FLOW_ERR_NO_GW_PORT);
     // Another gateway address has its own port space.

@@ -1,0 +1,74 @@
+/**
+ * gateway.natPorts and the kernel guard the rules compile to: the guard drops what the daemon
+ * owns (published ports, the servers' answers on the NAT ports, relayed notifications) and none
+ * of the published server's other traffic. nft itself checks the script where it is installed.
+ */
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { guardRuleset } from '../../src/dataplane/kernel-guard.js';
+import { captureFilters } from '../../src/dataplane/bpf.js';
+import { loadDoc, minimalDoc, problemsOf } from './helpers.js';
+
+const haveNft = process.getuid?.() === 0 && spawnSync('nft', ['--version']).status === 0;
+
+function guardOf(gateway: Record<string, unknown> = {}, rule: Record<string, unknown> = {}): string {
+  const doc = minimalDoc();
+  Object.assign(doc.gateway, gateway);
+  Object.assign(doc.rules[0]!, rule);
+  return guardRuleset(loadDoc(doc).rules);
+}
+
+const ruleLines = (script: string): string[] => script.split('\n').filter((l) => / drop /.test(l)).map((l) => l.trim());
+
+describe('gateway.natPorts', () => {
+  it('defaults to 61000-65535, above the kernel default ip_local_port_range', () => {
+    const g = loadDoc(minimalDoc()).rules.gateway;
+    expect([g.natPortLo, g.natPortHi]).toEqual([61000, 65535]);
+  });
+
+  it('is validated like the other port ranges', () => {
+    const doc = minimalDoc();
+    doc.gateway.natPorts = '70-100';
+    const p = problemsOf(doc);
+    expect(p).toHaveLength(1);
+    expect(p[0]!.path).toBe('/gateway/natPorts');
+    expect(p[0]!.message).toMatch(/expected "LO-HI" with 1024 <= LO <= HI <= 65535, found "70-100"/);
+  });
+
+  it('narrows the internal capture to the NAT ports', () => {
+    const doc = minimalDoc();
+    doc.gateway.natPorts = '50000-50999';
+    expect(captureFilters(loadDoc(doc).rules).internal).toContain('tcp and dst host 192.0.2.1 and dst portrange 50000-50999 and (src host 192.0.2.10)');
+  });
+});
+
+describe('kernel guard', () => {
+  it('drops exactly the published ports, the NAT ports and the relay ports; nothing else of the server', () => {
+    const lines = ruleLines(guardOf({ natPorts: '62000-62999' }, { notifications: true }));
+    expect(lines).toEqual([
+      'ip daddr 198.51.100.1 tcp dport { 135, 40000-40999 } counter drop comment "clients to published ports"',
+      `ip saddr { 192.0.2.10 } ip daddr 192.0.2.1 tcp dport 62000-62999 counter drop comment "published servers to the daemon's NAT source ports (gateway.natPorts)"`,
+      'ip saddr { 192.0.2.10 } ip daddr 192.0.2.1 udp dport 47000-47999 counter drop comment "new-mail notifications the daemon relays"',
+      'iifname "gw-ext" ip daddr 198.51.100.1 tcp dport { 135, 40000-40999 } counter drop comment "published ports never routed around the daemon"',
+      'iifname "gw-ext" ip daddr { 192.0.2.10 } tcp dport 135 counter drop comment "published endpoint mappers only through the daemon"',
+    ]);
+    // The issue's regressions: no rule over all of the server's TCP, forwarded traffic or UDP.
+    for (const l of lines) {
+      if (l.includes('ip saddr { 192.0.2.10 }') || l.includes('ip daddr { 192.0.2.10 }')) expect(l).toMatch(/dport \d/);
+    }
+  });
+
+  it('drops the server-to-client notification ports only for rules that relay encrypted registrations by pinhole', () => {
+    expect(ruleLines(guardOf({}, { notifications: true, notificationsWhenEncrypted: 'pinhole', notificationPorts: '5000-5100' }))).toContain(
+      `ip saddr 192.0.2.10 oifname "gw-ext" udp dport { 5000-5100 } counter drop comment "encrypted sessions' notifications only through the daemon"`,
+    );
+    expect(guardOf({}, { notifications: true })).not.toContain('oifname');
+  });
+
+  it.skipIf(!haveNft)('is a script nft accepts (nft -c)', () => {
+    const script = guardOf({}, { notifications: true, notificationsWhenEncrypted: 'pinhole' });
+    const r = spawnSync('nft', ['-c', '-f', '-'], { input: script, encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
