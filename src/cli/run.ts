@@ -20,6 +20,7 @@ import { metricsText, serveMetrics } from '../ops/metrics.js';
 import { serveAdmin, type AdminRequest } from '../ops/admin.js';
 import { acquireInstanceLock } from '../ops/lock.js';
 import { readRulesFile } from './rules-file.js';
+import { defaultStatePath, readStateFile, retireStateFile, writeStateFile } from '../ops/state-file.js';
 import { describeError } from './errors.js';
 
 export interface RunArgs {
@@ -74,6 +75,12 @@ export async function runDaemon(args: RunArgs): Promise<number> {
 
     const events = engineLog(log);
     const dp = new LiveDataplane(rules, events, (now) => events.flushSuppressed(now));
+    // State across a restart: restored before capture starts; saved on SIGTERM/SIGINT after
+    // capture stopped (this undo step runs after the capture's), so no packet changes it after.
+    const statePath = defaultStatePath(g.adminSocket);
+    restoreState(dp, rules, statePath, log, life);
+    let saveState = false;
+    undo.push({ what: 'state file', fn: () => void (saveState && saveStateFile(dp, statePath, life)) });
     dp.start();
     undo.push({ what: 'capture', fn: () => dp.stop() });
 
@@ -118,6 +125,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       const stop = (signal: string): void => {
         if (stopping) return;
         stopping = true;
+        saveState = true;
         life.info({ event: 'stopping', signal }, `stopping on ${signal}`);
         cleanup();
         life.info({ event: 'stopped' }, 'stopped; kernel guard removed, offloads restored');
@@ -149,6 +157,49 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   } catch (e) {
     cleanup();
     throw e;
+  }
+}
+
+/**
+ * Loads the state file a stopped daemon left (a missing one is a normal first start). Whatever
+ * cannot be used is logged at warning level and set aside as `.bad`: the daemon starts empty.
+ */
+function restoreState(dp: LiveDataplane, rules: CompiledRules, file: string, log: pino.Logger, life: pino.Logger): void {
+  const read = readStateFile(file);
+  if (read.kind === 'missing') {
+    life.info({ event: 'state-none', file }, 'no saved state: starting empty');
+    return;
+  }
+  const refuse = (reason: string): void => {
+    log.warn({ event: 'state-refused', file, reason, movedTo: retireStateFile(file, '.bad') }, `saved state not used (${reason}): starting empty`);
+  };
+  if (read.kind === 'invalid') return refuse(read.reason);
+  // Older than the longest timeout, nothing in it can still be alive.
+  const maxAgeMs = Math.max(60_000, ...rules.rules.map((r) => Math.max(r.idleTimeoutMs, r.pinholeTimeoutMs)));
+  const now = Date.now();
+  const r = dp.engine.restore(read.snapshot, now, maxAgeMs);
+  if (!r.ok) return refuse(r.error);
+  life.info(
+    {
+      event: 'state-restored', file, savedAgeMs: now - read.snapshot.createdMs, mappings: r.mappings, connections: r.connections,
+      notifications: r.notifications, skipped: r.skipped, movedTo: retireStateFile(file, '.used'),
+    },
+    `restored ${r.mappings} pinholes and ${r.connections} connections`,
+  );
+}
+
+/** Writes the engine's snapshot; a failure is logged, the stop goes on. */
+function saveStateFile(dp: LiveDataplane, file: string, life: pino.Logger): void {
+  const snap = dp.engine.snapshot(Date.now());
+  try {
+    const bytes = writeStateFile(file, snap);
+    life.info(
+      { event: 'state-saved', file, bytes, mappings: snap.mappings.length, connections: snap.connections.length, notCarried: snap.left },
+      `state saved: ${snap.mappings.length} pinholes, ${snap.connections.length} connections` +
+        (Object.keys(snap.left).length > 0 ? ` (not carried, mid-PDU or closing: ${Object.values(snap.left).reduce((a, b) => a + b, 0)})` : ''),
+    );
+  } catch (e) {
+    life.error({ event: 'state-save-failed', file, error: describeError(e) }, 'state not saved: established connections will not survive the restart');
   }
 }
 

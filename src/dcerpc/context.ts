@@ -30,6 +30,21 @@ const INITIAL_SLOTS = 4;
 const MASK_NDR = 1 << SYNTAX_NDR;
 const MASK_NDR64 = 1 << SYNTAX_NDR64;
 
+/** A context table as plain, JSON-able data (PresentationContexts.exportState). */
+export interface ContextsState {
+  ids: number[];
+  states: number[];
+  /** 16 bytes a context, little-endian wire form, hex. */
+  uuids: string;
+  majors: number[];
+  minors: number[];
+  masks: number[];
+  syntaxes: number[];
+  /** Slots of the proposal awaiting its ack, in element order. */
+  pending: number[];
+  awaitingAck: boolean;
+}
+
 export class PresentationContexts extends DecodeResult {
   // Slots grow from INITIAL_SLOTS to MAX_CONTEXTS: a connection uses a handful of contexts, and
   // a gateway keeps one table per connection.
@@ -211,6 +226,50 @@ export class PresentationContexts extends DecodeResult {
     let n = 0;
     for (let i = 0; i < this.highWater; i++) if (this.state[i] === CTX_STATE_ACCEPTED) n++;
     return n;
+  }
+
+  /** The table as plain data (state snapshot of a daemon restart). */
+  exportState(): ContextsState {
+    const n = this.highWater;
+    let uuids = '';
+    for (let i = 0; i < n * UUID_LEN; i++) uuids += this.uuids[i]!.toString(16).padStart(2, '0');
+    return {
+      ids: Array.from(this.ctxIds.subarray(0, n)), states: Array.from(this.state.subarray(0, n)), uuids,
+      majors: Array.from(this.majors.subarray(0, n)), minors: Array.from(this.minors.subarray(0, n)),
+      masks: Array.from(this.proposedMask.subarray(0, n)), syntaxes: Array.from(this.syntax.subarray(0, n)),
+      pending: Array.from(this.pendingSlot.subarray(0, this.pendingCount)), awaitingAck: this.awaitingAck,
+    };
+  }
+
+  /** Loads exportState()'s output; false (table reset) if it is not a consistent table. */
+  importState(s: ContextsState): boolean {
+    this.reset();
+    const n = s.ids.length;
+    const int = (a: number[], lo: number, hi: number): boolean => a.length === n && a.every((x) => Number.isInteger(x) && x >= lo && x <= hi);
+    if (
+      n > MAX_CONTEXTS || !int(s.ids, -1, 0xffff) || !int(s.states, 0, CTX_STATE_ACCEPTED) || !int(s.majors, 0, 0xffff) ||
+      !int(s.minors, 0, 0xffff) || !int(s.masks, 0, 0xff) || !int(s.syntaxes, -1, 127) || s.uuids.length !== n * UUID_LEN * 2 ||
+      !/^[0-9a-f]*$/.test(s.uuids) || s.pending.length > MAX_CONTEXTS || !s.pending.every((x) => Number.isInteger(x) && x >= -1 && x < n)
+    ) {
+      return false;
+    }
+    let cap = this.ctxIds.length;
+    while (cap < n) cap *= 2;
+    if (cap > this.ctxIds.length) this.grow(Math.min(MAX_CONTEXTS, cap));
+    for (let i = 0; i < n; i++) {
+      this.ctxIds[i] = s.ids[i]!;
+      this.state[i] = s.states[i]!;
+      this.majors[i] = s.majors[i]!;
+      this.minors[i] = s.minors[i]!;
+      this.proposedMask[i] = s.masks[i]!;
+      this.syntax[i] = s.syntaxes[i]!;
+    }
+    for (let i = 0; i < n * UUID_LEN; i++) this.uuids[i] = parseInt(s.uuids.slice(i * 2, i * 2 + 2), 16);
+    for (let i = 0; i < s.pending.length; i++) this.pendingSlot[i] = s.pending[i]!;
+    this.pendingCount = s.pending.length;
+    this.awaitingAck = s.awaitingAck === true;
+    this.highWater = n;
+    return true;
   }
 
   private accept(slot: number, returned: number): void {

@@ -39,6 +39,12 @@ import type { Leg } from './leg.js';
 import { NotifyRelay } from '../nat/notify-relay.js';
 import { type EngineEvents, type EngineOutput, NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import {
+  type ConnectionSnapshot, type EngineSnapshot, type MappingSnapshot, type RestoreResult, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+  checkSnapshot, endpointString, hex, readConnectionEntry, readMappingEntry,
+} from './snapshot.js';
+import { FLOW_ERR_NAMES, FLOW_ST_ESTABLISHED, isClosedState } from '../nat/flow-table.js';
+import { MAP_ERR_NAMES } from '../nat/mapping-table.js';
+import {
   DROP_CLIENT_NOT_ALLOWED,
   DROP_DUPLICATE,
   DROP_FLOW_TABLE_FULL,
@@ -980,6 +986,196 @@ export class Engine implements EpmLegHost, MappedLegHost {
       });
     });
     return out;
+  }
+
+  // ---- state snapshot (daemon restart) ------------------------------------------------------
+
+  /**
+   * The pinholes and the connections that can be carried on, as plain data (snapshot.ts). A
+   * connection is carried only between PDUs with nothing held, established and not closing;
+   * the others are counted in `left` by reason.
+   */
+  snapshot(nowMs: number): EngineSnapshot {
+    const fl = this.flows;
+    const m = this.mappings;
+    const mappings: MappingSnapshot[] = [];
+    m.forEach((id) => {
+      mappings.push({
+        id, rule: this.ruleBySlot[m.ruleIdx(id)]?.name ?? '', client: ipv4ToString(m.clientIp(id)), external: endpointString(m.extIp(id), m.extPort(id)),
+        server: endpointString(m.serverIp(id), m.serverPort(id)), createdMs: m.createdMs(id), lastActivityMs: m.lastActivityMs(id),
+      });
+    });
+    const connections: ConnectionSnapshot[] = [];
+    const left: Record<string, number> = {};
+    const leave = (why: string): void => void (left[why] = (left[why] ?? 0) + 1);
+    fl.forEach((id) => {
+      const st = this.conns.get(id);
+      const rule = this.ruleBySlot[fl.ruleIdx(id)];
+      if (st === undefined || rule === undefined || rule === null) return leave('no-state');
+      if (st.refused) return leave('refused');
+      if (fl.isClosed(id)) return leave('closing');
+      if (!fl.isEstablished(id)) return leave('embryonic');
+      const boundary = st.epmLeg !== null ? st.epmLeg.atPduBoundary() : st.mappedLeg!.atPduBoundary();
+      if (!st.c2s.idle || !st.s2c.idle || !boundary || st.pendingReplace.length > 0) return leave('mid-pdu');
+      connections.push({
+        kind: st.epmLeg !== null ? 'epm' : 'mapped', rule: rule.name, mapping: fl.mappingIdx(id),
+        client: endpointString(fl.clientIp(id), fl.clientPort(id)), external: endpointString(fl.extIp(id), fl.extPort(id)),
+        gateway: endpointString(fl.gwIp(id), fl.gwPort(id)), server: endpointString(fl.serverIp(id), fl.serverPort(id)),
+        state: fl.state(id), createdMs: fl.createdMs(id), lastSeenMs: fl.lastSeenMs(id),
+        counts: [fl.packetsFromClient(id), fl.bytesFromClient(id), fl.packetsFromServer(id), fl.bytesFromServer(id)],
+        c2s: st.c2s.exportState(), s2c: st.s2c.exportState(), clientExpects: st.clientExpects >>> 0, serverExpects: st.serverExpects >>> 0,
+        clientAckSeen: st.clientAckSeen, serverAckSeen: st.serverAckSeen,
+        edits: (st.edits ?? []).map((e) => ({ oldStart: e.oldStart >>> 0, oldEnd: e.oldEnd >>> 0, newStart: e.newStart >>> 0, newEnd: e.newEnd >>> 0, delta: e.delta, sent: e.sent.map(hex) })),
+        epm: st.epmLeg?.exportState() ?? null, mapped: st.mappedLeg?.exportState() ?? null,
+        notifications: this.notify.registrationsOf(id), notifyPinhole: this.notify.hasPinhole(id),
+      });
+    });
+    const g = this.rules.gateway;
+    return {
+      format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, createdMs: nowMs, gateway: { external: ipv4ToString(g.externalIp), internal: ipv4ToString(g.internalIp) },
+      rules: this.rules.rules.map((r) => r.name), mappings, connections, left,
+    };
+  }
+
+  /**
+   * Loads a snapshot into this (empty) engine. Entries whose rule is gone (by name) or whose
+   * translation no longer matches the rule, expired ones, and ones that do not read are skipped
+   * and counted. A snapshot of other gateway addresses, older than `maxAgeMs`, or made for a
+   * non-empty engine is refused as a whole. Never throws on the snapshot's content.
+   */
+  restore(snap: EngineSnapshot, nowMs: number, maxAgeMs: number): RestoreResult {
+    const top = checkSnapshot(snap);
+    if (!top.ok) return top;
+    const g = this.rules.gateway;
+    if (snap.gateway.external !== ipv4ToString(g.externalIp) || snap.gateway.internal !== ipv4ToString(g.internalIp)) {
+      return { ok: false, error: `state of another gateway (external ${snap.gateway.external}, internal ${snap.gateway.internal})` };
+    }
+    if (nowMs - snap.createdMs > maxAgeMs) return { ok: false, error: `stale state: saved ${Math.round((nowMs - snap.createdMs) / 1000)} s ago, more than ${Math.round(maxAgeMs / 1000)} s` };
+    if (this.flows.count > 0 || this.mappings.count > 0) return { ok: false, error: 'the engine already has state' };
+    this.nowMs = nowMs;
+    const skipped: Record<string, number> = {};
+    const skip = (why: string): void => void (skipped[why] = (skipped[why] ?? 0) + 1);
+    const ruleNamed = (name: string): { slot: number; rule: CompiledRule } | null => {
+      const slot = this.slotOfName.get(name);
+      const rule = slot === undefined ? null : this.ruleBySlot[slot];
+      return slot === undefined || rule === null || rule === undefined || !rule.enabled ? null : { slot, rule };
+    };
+    const entries = snap.connections.map(readConnectionEntry);
+    const inUse = new Set<number>();
+    for (const c of entries) if (c !== null && c.mapped) inUse.add(c.mapping);
+    const mappingOf = new Map<number, number>();
+    let mappings = 0;
+    for (const x of snap.mappings) {
+      const e = readMappingEntry(x);
+      if (e === null) {
+        skip('unreadable');
+        continue;
+      }
+      const r = ruleNamed(e.rule);
+      if (r === null) {
+        skip('rule-gone');
+        continue;
+      }
+      if (e.serverIp !== r.rule.serverIp || e.extIp !== r.rule.externalIp || e.extPort < r.rule.portLo || e.extPort > r.rule.portHi) {
+        skip('translation-changed');
+        continue;
+      }
+      if (!inUse.has(e.id) && e.lastActivityMs + r.rule.pinholeTimeoutMs <= nowMs) {
+        skip('expired');
+        continue;
+      }
+      const id = this.mappings.restoreMapping(
+        r.slot, r.rule.portLo, r.rule.portHi, r.rule.maxMappingsPerClient, e.clientIp, e.extIp, e.extPort, e.serverIp, e.serverPort, e.createdMs, e.lastActivityMs, r.rule.pinholeTimeoutMs,
+      );
+      if (id < 0) {
+        skip(MAP_ERR_NAMES[id] ?? 'mapping-refused');
+        continue;
+      }
+      mappingOf.set(e.id, id);
+      mappings++;
+    }
+    let connections = 0;
+    let notifications = 0;
+    for (const c of entries) {
+      if (c === null) {
+        skip('unreadable');
+        continue;
+      }
+      const r = ruleNamed(c.rule);
+      if (r === null) {
+        skip('rule-gone');
+        continue;
+      }
+      const rule = r.rule;
+      const m = c.mapped ? (mappingOf.get(c.mapping) ?? -1) : -1;
+      if (c.mapped && m < 0) {
+        skip('mapping-gone');
+        continue;
+      }
+      const matches = c.gwIp === this.gwIp && c.gwPort >= g.natPortLo && c.gwPort <= g.natPortHi && (c.mapped
+        ? c.extIp === this.mappings.extIp(m) && c.extPort === this.mappings.extPort(m) && c.clientIp === this.mappings.clientIp(m) &&
+          c.serverIp === this.mappings.serverIp(m) && c.serverPort === this.mappings.serverPort(m)
+        : c.extIp === rule.externalIp && c.extPort === EPM_PORT && c.serverIp === rule.serverIp && c.serverPort === EPM_PORT);
+      if (!matches) {
+        skip('translation-changed');
+        continue;
+      }
+      if (isClosedState(c.state) || (c.state & FLOW_ST_ESTABLISHED) === 0 || c.lastSeenMs + rule.idleTimeoutMs <= nowMs) {
+        skip('expired');
+        continue;
+      }
+      if (!c.mapped && ((this.epmPerClient.get(c.clientIp) ?? 0) >= MAX_EPM_CONNECTIONS_PER_CLIENT || this.epmConnections >= MAX_EPM_CONNECTIONS)) {
+        skip('epm-connection-limit');
+        continue;
+      }
+      const flow = this.flows.restoreFlow(
+        c.mapped ? FLOW_MAPPED : FLOW_EPM, r.slot, m, c.clientIp, c.clientPort, c.extIp, c.extPort, c.gwIp, c.gwPort, c.serverIp, c.serverPort,
+        c.state, c.createdMs, c.lastSeenMs, rule.idleTimeoutMs, c.counts,
+      );
+      if (flow < 0) {
+        skip(FLOW_ERR_NAMES[flow] ?? 'flow-refused');
+        continue;
+      }
+      const st = c.mapped
+        ? (this.mappedPool.pop() ?? this.newConnState(null, new MappedLeg(this, this.gwIpOf)))
+        : (this.epmPool.pop() ?? this.newConnState(new EpmLeg(this, g.limits.maxHeldBytesPerFlow), null));
+      st.reset();
+      let legOk: boolean;
+      if (st.mappedLeg !== null) {
+        st.mappedLeg.init(rule, false);
+        legOk = c.mappedLeg !== null && st.mappedLeg.importState(c.mappedLeg);
+      } else {
+        st.epmLeg!.init(rule, c.extIp, false);
+        legOk = c.epmLeg !== null && st.epmLeg!.importState(c.epmLeg);
+      }
+      if (!legOk) {
+        this.flows.remove(flow);
+        (st.epmLeg ? this.epmPool : this.mappedPool).push(st);
+        skip('unreadable');
+        continue;
+      }
+      st.c2s.importState(c.c2s);
+      st.s2c.importState(c.s2c);
+      st.clientExpects = c.clientExpects;
+      st.serverExpects = c.serverExpects;
+      st.clientAckSeen = c.clientAckSeen;
+      st.serverAckSeen = c.serverAckSeen;
+      st.edits = c.edits.length > 0 ? c.edits.slice(-MAX_EDITS) : null;
+      this.conns.set(flow, st);
+      if (c.mapped) {
+        this.mappings.connOpened(m, nowMs);
+        for (const [clientPort, relay] of c.notifications) {
+          if (this.notify.restore(flow, c.clientIp, clientPort, c.serverIp, c.extIp, relay, g.notifyRelayLo, g.notifyRelayHi)) notifications++;
+          else skip('notification-port-taken');
+        }
+        if (c.notifyPinhole) this.notify.openPinhole(flow, c.clientIp, c.serverIp, c.extIp, rule.notifyPortLo, rule.notifyPortHi);
+      } else {
+        this.epmPerClient.set(c.clientIp, (this.epmPerClient.get(c.clientIp) ?? 0) + 1);
+        this.epmConnections++;
+      }
+      connections++;
+    }
+    return { ok: true, mappings, connections, notifications, skipped };
   }
 
   /** Held bytes on EPM connections, for metrics. */

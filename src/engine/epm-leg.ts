@@ -38,7 +38,7 @@ import {
 import { FrameInfo, framePdu } from '../dcerpc/framer.js';
 import { CoHeader, readCoHeader } from '../dcerpc/header.js';
 import { BindAckView, BindView, RequestView, ResponseView, readBind, readBindAck, readRequest, readResponse } from '../dcerpc/pdu.js';
-import { PresentationContexts } from '../dcerpc/context.js';
+import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidEqualsAcrossOrder, uuidToString } from '../dcerpc/uuid.js';
 import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from '../epm/constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from '../epm/ept-map.js';
@@ -88,6 +88,16 @@ export interface EpmLegHost {
    * makes (ept_lookup under `lookup: published`).
    */
   replaceStream(startSeq: number, endSeq: number, bytes: Uint8Array): void;
+}
+
+/** An EPM leg's carried state (EpmLeg.exportState), JSON-able. */
+export interface EpmLegState {
+  pickedUp: boolean;
+  contexts: ContextsState;
+  /** Calls awaiting their response: [callId, opnum]. */
+  pending: [number, number][];
+  lastNdr64: boolean;
+  clientMaxRecvFrag: number;
 }
 
 /** Response fragments the gateway builds never exceed this (C706's minimum everyone accepts). */
@@ -181,6 +191,32 @@ export class EpmLeg implements Leg {
     /** Bound on one reassembled response call (bytes of stub). */
     private readonly maxCallBytes: number,
   ) {}
+
+  /** No PDU half read either way and no response call being reassembled (snapshot). */
+  atPduBoundary(): boolean {
+    return this.c2s.have === 0 && this.s2c.have === 0 && !this.callActive;
+  }
+
+  /** What a restarted gateway needs to carry this endpoint-mapper connection on. */
+  exportState(): EpmLegState {
+    const pending: [number, number][] = [];
+    for (let i = 0; i < MAX_PENDING_CALLS; i++) if (this.pendingCallId[i]! >= 0) pending.push([this.pendingCallId[i]!, this.pendingOpnum[i]!]);
+    return { pickedUp: this.pickedUp, contexts: this.contexts.exportState(), pending, lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
+  }
+
+  /** Loads exportState()'s output after init(); false if it is inconsistent. */
+  importState(s: EpmLegState): boolean {
+    if (!this.contexts.importState(s.contexts) || s.pending.length > MAX_PENDING_CALLS) return false;
+    this.pickedUp = s.pickedUp;
+    s.pending.forEach(([callId, opnum], i) => {
+      this.pendingCallId[i] = callId | 0;
+      this.pendingOpnum[i] = opnum | 0;
+    });
+    this.pendingNext = s.pending.length % MAX_PENDING_CALLS;
+    this.lastNdr64 = s.lastNdr64;
+    this.clientMaxRecvFrag = Math.max(MIN_FRAG, Math.min(0xffff, s.clientMaxRecvFrag | 0));
+    return true;
+  }
 
   /** Resets for reuse on a new connection. */
   init(rule: CompiledRule, externalIp: number, pickedUp: boolean): void {

@@ -36,7 +36,7 @@ import {
 } from '../dcerpc/constants.js';
 import { FrameInfo, framePdu } from '../dcerpc/framer.js';
 import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
-import { PresentationContexts } from '../dcerpc/context.js';
+import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidToString } from '../dcerpc/uuid.js';
 import { rd16 } from '../dcerpc/ndr.js';
 import { seqAdd } from '../stream/seq.js';
@@ -76,6 +76,17 @@ const EMPTY = new Uint8Array(0);
 /** Bytes before the body of a PDU type (request/response/fault have 8 more than the common 16). */
 function minHeader(ptype: number): number {
   return ptype === PTYPE_REQUEST || ptype === PTYPE_RESPONSE || ptype === PTYPE_FAULT ? KEEP_HEADER : 16;
+}
+
+/** A mapped leg's carried state (MappedLeg.exportState), JSON-able. */
+export interface MappedLegState {
+  pickedUp: boolean;
+  passThrough: boolean;
+  boundOnce: boolean;
+  lastInterface: string;
+  contexts: ContextsState;
+  /** Interface label of each proposed context, for refusal records. */
+  labels: [number, string][];
 }
 
 /** What the leg needs from the engine. */
@@ -173,6 +184,31 @@ export class MappedLeg implements Leg {
 
   midPdu(fromClient: boolean): boolean {
     return fromClient && this.c2s.holding;
+  }
+
+  /** Both directions are between PDUs: the leg's state fits a snapshot (daemon restart). */
+  atPduBoundary(): boolean {
+    return this.c2s.pos === 0 && this.s2c.pos === 0;
+  }
+
+  /** What a restarted gateway needs to keep enforcing the policy on this connection. */
+  exportState(): MappedLegState {
+    return {
+      pickedUp: this.pickedUp, passThrough: this.passThrough, boundOnce: this.boundOnce, lastInterface: this.lastInterface,
+      contexts: this.contexts.exportState(), labels: [...this.ctxLabel],
+    };
+  }
+
+  /** Loads exportState()'s output after init(); false if the saved contexts are inconsistent. */
+  importState(s: MappedLegState): boolean {
+    if (!this.contexts.importState(s.contexts)) return false;
+    this.pickedUp = s.pickedUp;
+    this.passThrough = s.passThrough;
+    this.boundOnce = s.boundOnce;
+    this.lastInterface = s.lastInterface;
+    this.ctxLabel.clear();
+    for (const [id, label] of s.labels) this.ctxLabel.set(id, label);
+    return true;
   }
 
   feed(fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {

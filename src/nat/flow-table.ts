@@ -413,6 +413,63 @@ export class FlowTable {
     );
   }
 
+  /**
+   * Re-creates a flow saved by a state snapshot (daemon restart) with its gwPort, state bits,
+   * times and counters as they were: the server keeps seeing the same internal tuple. Returns
+   * its id, or FLOW_ERR_EXISTS (either tuple already taken), FLOW_ERR_TABLE_FULL.
+   */
+  restoreFlow(
+    kind: number,
+    ruleIdx: number,
+    mappingIdx: number,
+    clientIp: number,
+    clientPort: number,
+    extIp: number,
+    extPort: number,
+    gwIp: number,
+    gwPort: number,
+    serverIp: number,
+    serverPort: number,
+    state: number,
+    createdMs: number,
+    lastSeenMs: number,
+    idleTimeoutMs: number,
+    counts: readonly number[],
+  ): number {
+    const extPorts = (((clientPort & 0xffff) << 16) | (extPort & 0xffff)) >>> 0;
+    const intPorts = (((serverPort & 0xffff) << 16) | (gwPort & 0xffff)) >>> 0;
+    if (this.byExternal.get(clientIp >>> 0, extIp >>> 0, extPorts) >= 0) return FLOW_ERR_EXISTS;
+    if (this.byInternal.get(serverIp >>> 0, gwIp >>> 0, intPorts) >= 0) return FLOW_ERR_EXISTS;
+    if (this.slots.count >= this.maxFlows) return FLOW_ERR_TABLE_FULL;
+    const id = this.slots.alloc();
+    if (id < 0) return FLOW_ERR_TABLE_FULL;
+    const u = this.tup;
+    const t = id * TUP_ROW;
+    u[t + T_CLIENT_IP] = clientIp >>> 0;
+    u[t + T_EXT_IP] = extIp >>> 0;
+    u[t + T_GW_IP] = gwIp >>> 0;
+    u[t + T_SERVER_IP] = serverIp >>> 0;
+    u[t + T_EXT_PORTS] = extPorts;
+    u[t + T_INT_PORTS] = intPorts;
+    u[t + T_META] = (((ruleIdx & 0xffff) << 16) | ((kind & 0xff) << 8) | (state & 0xff)) >>> 0;
+    u[t + T_MAPPING] = mappingIdx >>> 0;
+    const f = this.num;
+    const n = id * NUM_ROW;
+    f[n + N_LAST_SEEN] = lastSeenMs;
+    f[n + N_CREATED] = createdMs;
+    f[n + N_PKTS_CLIENT] = counts[0] ?? 0;
+    f[n + N_BYTES_CLIENT] = counts[1] ?? 0;
+    f[n + N_PKTS_SERVER] = counts[2] ?? 0;
+    f[n + N_BYTES_SERVER] = counts[3] ?? 0;
+    f[n + N_IDLE] = idleTimeoutMs <= 0 ? 0 : Math.floor(idleTimeoutMs);
+    const deadline = lastSeenMs + this.timeoutOf(state & 0xff, f[n + N_IDLE]!);
+    f[n + N_ARMED] = deadline;
+    this.byExternal.set(clientIp >>> 0, extIp >>> 0, extPorts, id);
+    this.byInternal.set(serverIp >>> 0, gwIp >>> 0, intPorts, id);
+    this.wheel.schedule(id, deadline);
+    return id;
+  }
+
   private timeoutOf(st: number, idleMs: number): number {
     if (isClosedState(st)) return this.closeLingerMs;
     if ((st & FLOW_ST_ESTABLISHED) !== 0) return idleMs;

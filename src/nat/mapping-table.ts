@@ -385,6 +385,61 @@ export class MappingTable {
     return bytes;
   }
 
+  /**
+   * Re-creates a pinhole saved by a state snapshot (daemon restart) on the same external port,
+   * with its times; its expiry timer runs from lastActivityMs until connections are restored
+   * onto it (connOpened). Returns its id, or a negative MAP_ERR_* code: the port is outside
+   * [portLo, portHi] or the client already holds it (MAP_ERR_RANGE_EXHAUSTED), or a bound is
+   * reached.
+   */
+  restoreMapping(
+    ruleIdx: number,
+    portLo: number,
+    portHi: number,
+    maxPerClient: number,
+    clientIp: number,
+    extIp: number,
+    extPort: number,
+    serverIp: number,
+    serverPort: number,
+    createdMs: number,
+    lastActivityMs: number,
+    pinholeTimeoutMs: number,
+  ): number {
+    checkRule(ruleIdx);
+    clientIp >>>= 0;
+    extIp >>>= 0;
+    serverIp >>>= 0;
+    serverPort &= 0xffff;
+    if (!(extPort >= portLo && extPort <= portHi) || portLo > portHi) return MAP_ERR_RANGE_EXHAUSTED;
+    if (this.byPinhole.get(clientIp, extIp, extPort) >= 0) return MAP_ERR_RANGE_EXHAUSTED;
+    const rule = this.ruleState(ruleIdx, portLo, portHi);
+    const held = Math.max(0, this.perClient.get(clientIp, ruleIdx, 0));
+    if (held >= maxPerClient) return MAP_ERR_CLIENT_LIMIT;
+    if (rule.count >= this.ruleLimit(ruleIdx)) return MAP_ERR_RULE_LIMIT;
+    if (this.slots.count >= this.maxMappings) return MAP_ERR_TABLE_FULL;
+    const id = this.slots.alloc();
+    if (id < 0) return MAP_ERR_TABLE_FULL;
+    const targetKey = ((ruleIdx << 16) | serverPort) >>> 0;
+    this.clientIps[id] = clientIp;
+    this.extIps[id] = extIp;
+    this.serverIps[id] = serverIp;
+    this.extPorts[id] = extPort;
+    this.serverPorts[id] = serverPort;
+    this.ruleIdxs[id] = ruleIdx;
+    this.createdMsA[id] = createdMs;
+    this.lastActivityMsA[id] = lastActivityMs;
+    this.connCounts[id] = 0;
+    this.timeoutsMs[id] = clampU32(pinholeTimeoutMs);
+    this.byPinhole.set(clientIp, extIp, extPort, id);
+    if (this.byTarget.get(clientIp, serverIp, targetKey) < 0) this.byTarget.set(clientIp, serverIp, targetKey, id);
+    this.perClient.set(clientIp, ruleIdx, 0, held + 1);
+    rule.pool.ref(extPort);
+    rule.count++;
+    this.wheel.schedule(id, lastActivityMs + this.timeoutsMs[id]!);
+    return id;
+  }
+
   private ruleLimit(ruleIdx: number): number {
     return this.ruleLimits[ruleIdx] ?? this.defaultRuleLimit;
   }

@@ -126,4 +126,37 @@ export class NotifyRelay {
   get pinholeCount(): number {
     return this.pinholeByFlow.size;
   }
+
+  /** A flow's registrations as [client port, relay port] pairs (state snapshot). */
+  registrationsOf(flow: number): [number, number][] {
+    const out: [number, number][] = [];
+    for (const id of this.byFlow.get(flow) ?? []) out.push([this.clientPortOf[id]!, this.portOf[id]!]);
+    return out;
+  }
+
+  /** True if the flow holds an encrypted-registration pinhole open. */
+  hasPinhole(flow: number): boolean {
+    return this.pinholeByFlow.has(flow);
+  }
+
+  /**
+   * Re-creates a registration saved by a state snapshot on the same relay port (the server was
+   * told that address). False if the port is taken or outside [lo, hi], or the table is full.
+   */
+  restore(flow: number, clientIp: number, clientPort: number, serverIp: number, extIp: number, port: number, lo: number, hi: number): boolean {
+    if (port < lo || port > hi || port < 1 || port > 0xffff || this.byPort[port]! >= 0 || this.free.length === 0) return false;
+    const id = this.free.pop()!;
+    this.byPort[port] = id;
+    this.flowOf[id] = flow;
+    this.clientIpOf[id] = clientIp;
+    this.clientPortOf[id] = clientPort;
+    this.serverIpOf[id] = serverIp;
+    this.extIpOf[id] = extIp;
+    this.portOf[id] = port;
+    const mine = this.byFlow.get(flow);
+    if (mine === undefined) this.byFlow.set(flow, [id]);
+    else mine.push(id);
+    this.count++;
+    return true;
+  }
 }

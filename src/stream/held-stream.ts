@@ -54,6 +54,16 @@ export class HeldSegment {
 
 export type PacketEmit = (pkt: Uint8Array, off: number, len: number) => void;
 
+/** One direction's carried state (HeldStream.exportState), JSON-able. */
+export interface HeldStreamState {
+  synced: boolean;
+  nextSeq: number;
+  /** Remembered patches, oldest first: [stream seq, bytes (at most 8)]. */
+  patches: [number, number[]][];
+  forgottenEnd: number | null;
+  prunedEnd: number | null;
+}
+
 export class HeldStream {
   synced = false;
   nextSeq = 0;
@@ -237,6 +247,41 @@ export class HeldStream {
     this.patchCount = 0;
     this.forgotten = false;
     this.pruned = false;
+  }
+
+  /** Nothing held or waiting: every byte read was forwarded (a snapshot may carry the stream). */
+  get idle(): boolean {
+    return this.held.length === 0 && this.ahead.length === 0 && this.releasedSeq === this.nextSeq;
+  }
+
+  /**
+   * The state a restarted gateway needs to carry this direction on (call only when `idle`):
+   * the next sequence number and the patches still owed to retransmissions.
+   */
+  exportState(): HeldStreamState {
+    const patches: [number, number[]][] = [];
+    const cap = this.patchSeq.length;
+    for (let k = 0; k < this.patchCount; k++) {
+      const i = (this.patchHead + k) % cap;
+      patches.push([this.patchSeq[i]!, Array.from(this.patchBytes.subarray(i * PATCH_MAX, i * PATCH_MAX + this.patchLen[i]!))]);
+    }
+    return {
+      synced: this.synced, nextSeq: this.nextSeq, patches,
+      forgottenEnd: this.forgotten ? this.forgottenEnd : null, prunedEnd: this.pruned ? this.prunedEnd : null,
+    };
+  }
+
+  /** Restores exportState()'s output onto a reset stream: synced at the saved next byte. */
+  importState(s: HeldStreamState): void {
+    this.dropAll();
+    this.resetPatches();
+    this.synced = s.synced;
+    this.nextSeq = this.releasedSeq = s.nextSeq >>> 0;
+    for (const [seq, bytes] of s.patches) this.remember(seq >>> 0, Uint8Array.from(bytes), 0, Math.min(PATCH_MAX, bytes.length));
+    this.forgotten = s.forgottenEnd !== null;
+    this.forgottenEnd = (s.forgottenEnd ?? 0) >>> 0;
+    this.pruned = s.prunedEnd !== null;
+    this.prunedEnd = (s.prunedEnd ?? 0) >>> 0;
   }
 
   private patchSegment(pkt: Uint8Array, segSeq: number, payloadOff: number, payloadLen: number, seq: number, bytes: Uint8Array, bOff: number, n: number): void {
