@@ -13,10 +13,11 @@ import { formatProblem } from '../policy/errors.js';
 import { RulesError } from '../policy/load.js';
 import { LiveDataplane } from '../dataplane/live.js';
 import { captureFilters } from '../dataplane/bpf.js';
-import { GUARD_FAMILY, GUARD_TABLE, guardExists, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
-import { disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
+import { GUARD_FAMILY, GUARD_TABLE, GuardWatch, guardExists, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
+import { OFFLOAD_REASONS, OFFLOADS_KEPT, disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
+import { releasePorts, reservePorts, type OwnedRange, type Reservation } from '../dataplane/port-reserve.js';
 import { engineLog } from '../ops/engine-log.js';
-import { metricsText, serveMetrics } from '../ops/metrics.js';
+import { metricsText, serveMetrics, type HostCounters } from '../ops/metrics.js';
 import { serveAdmin, type AdminRequest } from '../ops/admin.js';
 import { acquireInstanceLock } from '../ops/lock.js';
 import { readRulesFile } from './rules-file.js';
@@ -30,7 +31,25 @@ export interface RunArgs {
 /** What must match between the running rules and a reload (capture and guard were set up for it). */
 function gatewayKey(r: CompiledRules): string {
   const g = r.gateway;
-  return JSON.stringify([g.externalInterface, g.externalIp, g.internalInterface, g.internalIp, g.adminSocket, g.metricsListen]);
+  return JSON.stringify([g.externalInterface, g.externalIp, g.internalInterface, g.internalIp, g.adminSocket, g.metricsListen, g.natPortLo, g.natPortHi]);
+}
+
+/** The port ranges the daemon owns on the host (kept out of its ephemeral ports). */
+function ownedRanges(r: CompiledRules): OwnedRange[] {
+  const g = r.gateway;
+  const out: OwnedRange[] = [{ lo: g.natPortLo, hi: g.natPortHi, what: 'gateway.natPorts' }];
+  if (r.rules.some((x) => x.enabled && x.notifications)) out.push({ lo: g.notifyRelayLo, hi: g.notifyRelayHi, what: 'gateway.notificationRelayPorts' });
+  for (const x of r.rules) if (x.enabled) out.push({ lo: x.portLo, hi: x.portHi, what: `rule ${x.name} mappedPorts` });
+  return out;
+}
+
+/** The `ports-reserved` record of a reservation. */
+function reservationRecord(res: Reservation): Record<string, unknown> {
+  const fmt = (x: OwnedRange): string => `${x.what} ${x.lo}-${x.hi}`;
+  return {
+    event: 'ports-reserved', localPortRange: `${res.localRange[0]}-${res.localRange[1]}`, reserved: res.reserved.map(fmt),
+    outside: res.outside.map(fmt), before: res.before, after: res.after,
+  };
 }
 
 export async function runDaemon(args: RunArgs): Promise<number> {
@@ -68,13 +87,26 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     for (const iface of [g.externalInterface, g.internalInterface]) {
       const saved: SavedOffloads = disableOffloads(iface);
       undo.push({ what: `offloads on ${iface}`, fn: () => restoreOffloads(saved) });
-      if (saved.changed.length > 0) log.info({ event: 'offloads-off', interface: iface, changed: saved.changed }, `offloads off on ${iface}`);
+      const reasons = Object.fromEntries(saved.changed.map((f) => [f, OFFLOAD_REASONS[f] ?? '']));
+      log.info({ event: 'offloads-off', interface: iface, changed: saved.changed, reasons, kept: OFFLOADS_KEPT },
+        saved.changed.length > 0 ? `offloads off on ${iface}: ${saved.changed.join(', ')}` : `no offload to turn off on ${iface}`);
+    }
+    // Ports the daemon owns must not be handed to the host's own connections.
+    const reservations: Reservation[] = [reservePorts(ownedRanges(rules))];
+    undo.push({ what: 'reserved ports', fn: () => { for (const r of reservations.reverse()) releasePorts(r); } });
+    if (reservations[0]!.reserved.length > 0) {
+      life.info(reservationRecord(reservations[0]!), `reserved in net.ipv4.ip_local_reserved_ports (they overlap ip_local_port_range): ${reservations[0]!.reserved.map((x) => `${x.lo}-${x.hi}`).join(', ')}`);
     }
     installGuard(rules);
     undo.push({ what: 'kernel guard', fn: () => void removeGuard() });
 
-    const events = engineLog(log);
-    const dp = new LiveDataplane(rules, events, (now) => events.flushSuppressed(now));
+    let packetsSeen = (): number => 0;
+    const events = engineLog(log, { packetsSeen: () => packetsSeen() });
+    const dp = new LiveDataplane(rules, events, (now) => {
+      events.flushSuppressed(now);
+      events.checkDataplane(dp.counters);
+    });
+    packetsSeen = () => dp.engine.counters.packetsIn[0]! + dp.engine.counters.packetsIn[1]!;
     // State across a restart: restored before capture starts; saved on SIGTERM/SIGINT after
     // capture stopped (this undo step runs after the capture's), so no packet changes it after.
     const statePath = defaultStatePath(g.adminSocket);
@@ -84,10 +116,20 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     dp.start();
     undo.push({ what: 'capture', fn: () => dp.stop() });
 
+    // The guard table can be removed under us (nft flush ruleset, nftables restart): put it back.
+    const host: HostCounters = { guardRepairs: 0 };
+    const watch = new GuardWatch(rules, (r) => {
+      if (r.repaired) host.guardRepairs++;
+      log.warn({ event: 'guard-repaired', found: r.found, repaired: r.repaired, table: `${GUARD_FAMILY} ${GUARD_TABLE}`, ...(r.error !== undefined ? { error: r.error } : {}) },
+        r.repaired ? `kernel guard table was ${r.found}; reinstalled` : `kernel guard table was ${r.found}; reinstalling failed`);
+    });
+    watch.start();
+    undo.push({ what: 'guard watch', fn: () => watch.stop() });
+
     const admin = await serveAdmin(g.adminSocket, (req) => handleAdmin(dp, req));
     undo.push({ what: 'admin socket', fn: () => admin.close() });
     if (g.metricsListen !== null) {
-      const server = await serveMetrics(g.metricsListen, () => metricsText(dp.engine, dp.counters));
+      const server = await serveMetrics(g.metricsListen, () => metricsText(dp.engine, dp.counters, host));
       undo.push({ what: 'metrics listener', fn: () => server.close() });
     }
 
@@ -108,8 +150,19 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         log.error({ event: 'reload-refused', file: args.rules }, 'the gateway section changed (interfaces, addresses, admin socket or metrics): restart rpcgw to apply it; the rules in force are unchanged');
         return;
       }
+      let res: Reservation;
+      try {
+        res = reservePorts(ownedRanges(next));
+      } catch (e) {
+        dp.counters.reloadFailures++;
+        log.error({ event: 'reload-refused', file: args.rules, error: describeError(e) }, 'port reservation failed; the rules in force are unchanged');
+        return;
+      }
+      reservations.push(res);
+      if (res.before !== res.after) life.info(reservationRecord(res), 'reserved in net.ipv4.ip_local_reserved_ports for the new rules');
       try {
         installGuard(next);
+        watch.update(next);
       } catch (e) {
         dp.counters.reloadFailures++;
         log.error({ event: 'reload-refused', file: args.rules, error: describeError(e) }, 'kernel guard update failed; the rules in force are unchanged');
@@ -148,7 +201,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     life.info(
       {
         event: 'ready', pid: process.pid, rules: args.rules, external: { interface: g.externalInterface, address: ipv4ToString(g.externalIp) },
-        internal: { interface: g.internalInterface, address: ipv4ToString(g.internalIp) }, filters, adminSocket: g.adminSocket,
+        internal: { interface: g.internalInterface, address: ipv4ToString(g.internalIp), natPorts: `${g.natPortLo}-${g.natPortHi}` }, filters, adminSocket: g.adminSocket,
         metrics: g.metricsListen, published: rules.rules.filter((r) => r.enabled).map((r) => ({ rule: r.name, server: ipv4ToString(r.serverIp), external: ipv4ToString(r.externalIp), mappedPorts: `${r.portLo}-${r.portHi}` })),
       },
       'rpcgw ready',

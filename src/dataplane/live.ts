@@ -242,8 +242,9 @@ export class LiveDataplane {
     try {
       sock.wrap.send(b, off, len, addr, this.sendDone);
       this.counters.sentOnRawSocket++;
-    } catch {
+    } catch (e) {
       this.counters.sendErrors++;
+      this.counters.lastSendError = (e as Error).message; // strerror text, e.g. "Message too long"
     }
   }
 }

@@ -1,20 +1,32 @@
 /**
- * NIC offloads on the captured interfaces. With GRO/LRO/TSO/GSO or checksum offload on, captured
- * frames are larger than the MTU and carry partial checksums, and the packets the daemon
- * rewrites and re-injects are dropped by the receiver (measured: InCsumErrors, connections never
- * open). The daemon turns them off on start and restores what it changed on stop.
+ * NIC offloads on the captured interfaces. The engine accepts partial checksums (what an
+ * offloading sender leaves in the field) and re-segments frames larger than the egress MTU, so
+ * GRO, hardware GRO, TSO, GSO and checksum offload stay as the administrator set them. Only
+ * what still breaks the packet path is turned off, each with its reason (OFFLOAD_REASONS, also
+ * written in the `offloads-off` record), and restored on stop:
+ *   lro                    merges segments in the NIC without keeping their boundaries or
+ *                          headers; unlike GRO/rx-gro-hw (which guarantee the merged frame can be
+ *                          re-segmented into the original stream) the result is not the stream
+ *                          the client sent. The kernel itself turns LRO off on forwarding hosts.
+ *   rx-udp-gro-forwarding  merges forwarded UDP datagrams of one flow into one frame; the
+ *                          notification relay must see each datagram the server sent.
  */
 import { spawnSync } from 'node:child_process';
 
-/** ethtool -k feature names and their ethtool -K short names. */
-const FEATURES: readonly [string, string][] = [
-  ['generic-receive-offload', 'gro'],
-  ['large-receive-offload', 'lro'],
-  ['tcp-segmentation-offload', 'tso'],
-  ['generic-segmentation-offload', 'gso'],
-  ['tx-checksumming', 'tx'],
-  ['rx-checksumming', 'rx'],
+/** ethtool -k feature name, its ethtool -K name, why it must be off. */
+const FEATURES: readonly [string, string, string][] = [
+  ['large-receive-offload', 'lro',
+    'LRO merges segments without keeping their boundaries or headers: not re-segmentable into the stream the peer sent (GRO and rx-gro-hw are, and stay on)'],
+  ['rx-udp-gro-forwarding', 'rx-udp-gro-forwarding',
+    'merges forwarded UDP datagrams into one frame: the notification relay must see each datagram'],
 ];
+
+/** Short feature name -> why rpcgw turns it off. */
+export const OFFLOAD_REASONS: Readonly<Record<string, string>> = Object.fromEntries(FEATURES.map(([, short, why]) => [short, why]));
+
+/** What the daemon leaves on, and why that is fine (for the `offloads-off` record). */
+export const OFFLOADS_KEPT =
+  'GRO, rx-gro-hw, TSO, GSO and rx/tx checksum offload are left as they are: partial checksums are verified and completed, merged frames inspected whole and re-segmented to the egress MTU';
 
 export class OffloadError extends Error {}
 
@@ -36,13 +48,13 @@ export function readOffloads(iface: string): Map<string, { on: boolean; fixed: b
   if (!r.ok) throw new OffloadError(`ethtool -k ${iface}: ${r.err || 'failed'} (does the interface exist?)`);
   const out = new Map<string, { on: boolean; fixed: boolean }>();
   for (const line of r.out.split('\n')) {
-    const m = /^([a-z0-9-]+): (on|off)( \[fixed\])?/.exec(line.trim());
-    if (m) out.set(m[1]!, { on: m[2] === 'on', fixed: m[3] !== undefined });
+    const m = /^([a-z0-9_-]+): (on|off)( \[(?:fixed|requested on)\])?/.exec(line.trim());
+    if (m) out.set(m[1]!, { on: m[2] === 'on', fixed: m[3] === ' [fixed]' });
   }
   return out;
 }
 
-/** Turns every offload off; throws (after restoring) if one stays on. */
+/** Turns off the offloads rpcgw cannot work with; throws (after restoring) if one stays on. */
 export function disableOffloads(iface: string): SavedOffloads {
   const before = readOffloads(iface);
   const changed = FEATURES.filter(([long]) => before.get(long)?.on === true && before.get(long)?.fixed !== true).map(([, short]) => short);
@@ -53,11 +65,12 @@ export function disableOffloads(iface: string): SavedOffloads {
   }
   const saved = { iface, changed };
   const after = readOffloads(iface);
-  const stillOn = FEATURES.filter(([long]) => after.get(long)?.on === true).map(([long]) => long + (after.get(long)?.fixed ? ' [fixed]' : ''));
+  const stillOn = FEATURES.filter(([long]) => after.get(long)?.on === true);
   if (stillOn.length > 0) {
     restoreOffloads(saved);
     throw new OffloadError(
-      `${iface}: cannot turn off ${stillOn.join(', ')}; rpcgw needs GRO, LRO, TSO, GSO and tx/rx checksum offload off on the interfaces it captures`,
+      `${iface}: cannot turn off ${stillOn.map(([long]) => long + (after.get(long)?.fixed ? ' [fixed]' : '')).join(', ')}; ` +
+        stillOn.map(([, short, why]) => `${short}: ${why}`).join('; '),
     );
   }
   return saved;

@@ -7,15 +7,56 @@
 import type { Logger } from 'pino';
 import type { EngineEvents } from '../engine/events.js';
 import { SIDE_NAMES } from '../engine/events.js';
-import { REASON_NAMES } from '../engine/reasons.js';
+import { DROP_BAD_CHECKSUM, REASON_NAMES } from '../engine/reasons.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { interfaceName } from '../policy/interfaces.js';
 
 /** Drop records logged per reason per window; the rest are summarised. */
 const DROPS_PER_WINDOW = 10;
 const DROP_WINDOW_MS = 10_000;
+/** Bad-checksum drops in a row (no other packet between) that mean "this host's setup is wrong". */
+export const BAD_CHECKSUM_STREAK = 32;
 
-export function engineLog(log: Logger): EngineEvents & { flushSuppressed(nowMs: number): void } {
+/** The live dataplane's counters the setup warnings read (a subset of ops/metrics' DataplaneCounters). */
+export interface SetupCounters {
+  truncatedFrames: number;
+  sendErrors: number;
+  /** The last failed send's error (errno code or strerror text), when known. */
+  lastSendError?: string;
+}
+
+export interface EngineLogOptions {
+  /** Packets handed to the engine so far (both sides): tells a streak of bad checksums from scattered ones. */
+  packetsSeen?: () => number;
+}
+
+/**
+ * Setup warnings: the first sign that the host, not the traffic, is wrong is logged once at
+ * warning level with the likely cause (event 'setup-warning'); later ones are only counted.
+ */
+export interface SetupWarnings {
+  /** Called once a second by the daemon with the live counters. */
+  checkDataplane(c: SetupCounters): void;
+}
+
+export function engineLog(log: Logger, opts: EngineLogOptions = {}): EngineEvents & SetupWarnings & { flushSuppressed(nowMs: number): void } {
+  const warned = new Set<string>();
+  const warnOnce = (cause: string, fields: Record<string, unknown>, msg: string): void => {
+    if (warned.has(cause)) return;
+    warned.add(cause);
+    log.warn({ event: 'setup-warning', cause, ...fields }, msg);
+  };
+  let badStreak = 0;
+  let lastBadAt = -2;
+  const badChecksum = (reason: number): void => {
+    const seen = opts.packetsSeen?.() ?? lastBadAt + 1;
+    badStreak = seen === lastBadAt + 1 ? badStreak + 1 : 1;
+    lastBadAt = seen;
+    if (badStreak === BAD_CHECKSUM_STREAK) {
+      warnOnce('bad-checksums', { reason: REASON_NAMES[reason], inARow: badStreak },
+        `${badStreak} segments in a row dropped for bad checksums: a neighbour delivers segments whose checksums are neither full nor partial — check offloads (ethtool -k on the peers and on this host's interfaces) or corruption on the link`);
+    }
+  };
   const logged = new Map<number, number>();
   const suppressed = new Map<number, number>();
   let windowStart = 0;
@@ -42,6 +83,7 @@ export function engineLog(log: Logger): EngineEvents & { flushSuppressed(nowMs: 
         r.action === 'rewritten' ? `new-mail callback rewritten to ${r.relay}` : r.detail,
       ),
     packetDropped: (reason, side, v, nowMs) => {
+      if (reason === DROP_BAD_CHECKSUM) badChecksum(reason);
       if (nowMs - windowStart >= DROP_WINDOW_MS) flushSuppressed(nowMs);
       const n = logged.get(reason) ?? 0;
       if (n >= DROPS_PER_WINDOW) {
@@ -59,5 +101,18 @@ export function engineLog(log: Logger): EngineEvents & { flushSuppressed(nowMs: 
       );
     },
     flushSuppressed,
+    checkDataplane: (c) => {
+      if (c.truncatedFrames > 0) {
+        warnOnce('capture-truncated', { truncatedFrames: c.truncatedFrames },
+          'captured frames larger than the capture buffer were dropped: merged frames beyond 64 KiB (LRO/GRO on this host\'s interfaces) or an MTU above 64 KiB — check ethtool -k and the MTU');
+      }
+      if (c.sendErrors > 0) {
+        const code = c.lastSendError ?? 'unknown';
+        warnOnce('send-failed', { sendErrors: c.sendErrors, error: code },
+          /EMSGSIZE|Message too long/.test(code)
+            ? 'the kernel refused to send a packet as too large (EMSGSIZE, "Message too long"): the egress MTU is below what the daemon emits — check the interfaces\' MTU'
+            : `the kernel refused to send a packet (${code}): socket buffer full under load, no route, or the interface down`);
+      }
+    },
   };
 }

@@ -13,6 +13,14 @@ export interface DataplaneCounters {
   /** Packets sent on the interface's packet socket (destination MAC known) / through the raw IPv4 socket. */
   sentOnPacketSocket: number;
   sentOnRawSocket: number;
+  /** The last send failure's error text (strerror, e.g. "Message too long"), for the setup warning. */
+  lastSendError?: string;
+}
+
+/** What the daemon did to the host while running (run.ts), beside the dataplane's counters. */
+export interface HostCounters {
+  /** Times the kernel guard table was found missing or altered and reinstalled. */
+  guardRepairs: number;
 }
 
 function metric(lines: string[], name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): void {
@@ -20,7 +28,7 @@ function metric(lines: string[], name: string, type: 'counter' | 'gauge', help: 
   for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
 }
 
-export function metricsText(engine: Engine, dp: DataplaneCounters): string {
+export function metricsText(engine: Engine, dp: DataplaneCounters, host?: HostCounters): string {
   const c = engine.counters;
   const l: string[] = [];
   const perSide = (arr: Float64Array): [string, number][] => SIDE_NAMES.map((s, i) => [`{side="${s}"}`, arr[i]!]);
@@ -48,6 +56,9 @@ export function metricsText(engine: Engine, dp: DataplaneCounters): string {
   metric(l, 'rpcgw_send_errors_total', 'counter', 'Packets the kernel refused to send (socket buffer full, no route).', [['', dp.sendErrors]]);
   metric(l, 'rpcgw_capture_truncated_total', 'counter', 'Captured frames larger than the capture buffer (offloads on?).', [['', dp.truncatedFrames]]);
   metric(l, 'rpcgw_capture_undecodable_total', 'counter', 'Captured frames of a link type or ethertype the daemon does not read.', [['', dp.undecodableFrames]]);
+  if (host !== undefined) {
+    metric(l, 'rpcgw_guard_repairs_total', 'counter', 'Times the nftables guard table was found missing or altered (nft flush ruleset, nftables restart) and reinstalled.', [['', host.guardRepairs]]);
+  }
   metric(l, 'rpcgw_reloads_total', 'counter', 'Rules reloads applied (SIGHUP).', [['', dp.reloads]]);
   metric(l, 'rpcgw_reload_failures_total', 'counter', 'Rules reloads refused (invalid file); the old rules stayed in force.', [['', dp.reloadFailures]]);
   return l.join('\n') + '\n';
