@@ -10,7 +10,8 @@ namespace. Every subcommand prints exactly ONE JSON object on stdout:
   call   --host H --port P --iface samr|srvsvc|wkssvc|winreg --auth-level 1|5|6
          [--user U --password W] [--src S] [--repeat N --interval S]
          binds to the interface on that endpoint and makes real calls (N rounds on one
-         connection, S seconds apart).
+         connection, S seconds apart). [--ready-file R --wait-file W]: between rounds, create R
+         and wait, the connection idle, until W exists (instead of --interval).
   probe  --src S --host H --port P --timeout T
          a TCP connect from a given source address: connected / refused / timeout / unreachable.
   lookup --host H [--src S]
@@ -288,13 +289,30 @@ def cmd_call(a):
     # --repeat: the same calls again on the same connection, --interval seconds apart (to
     # show a connection living through something, e.g. a reload of the gateway's rules).
     for i in range(a.repeat):
-        if i > 0:
+        if i > 0 and a.wait_file:
+            wait_for_file(a.ready_file, a.wait_file)
+        elif i > 0:
             time.sleep(a.interval)
         RESULT["result"] = CALLS[a.iface](dce)
         RESULT["rounds"] = i + 1
     dce.disconnect()
     RESULT["ok"] = True
     return 0
+
+
+def wait_for_file(ready_file, wait_file):
+    """--wait-file: between rounds, say so (create --ready-file) and hold the connection open,
+    idle, until the test creates the wait file (e.g. once the gateway has restarted)."""
+    # Let the last delayed ACKs go out first: the connection must be idle when the test acts.
+    time.sleep(0.5)
+    if ready_file:
+        open(ready_file, "w").close()
+    while True:
+        try:
+            open(wait_file).close()
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def cmd_probe(a):
@@ -372,6 +390,8 @@ def main(argv):
     c.add_argument("--src")
     c.add_argument("--repeat", type=int, default=1)
     c.add_argument("--interval", type=float, default=1.0)
+    c.add_argument("--ready-file")
+    c.add_argument("--wait-file")
     pr = sub.add_parser("probe", parents=[common], add_help=False)
     pr.add_argument("--src", required=True)
     pr.add_argument("--port", type=int, required=True)
