@@ -6,9 +6,16 @@
  *             ports (gateway.natPorts: the gateway's own connections stay out); with notifications,
  *             UDP from such a server to the relay ports (and, for encrypted sessions with a
  *             pinhole, to the rule's notification ports)
+ *   both:     ICMP errors (destination unreachable, time exceeded) quoting a TCP packet, to the
+ *             gateway's address on that side, from any router on the path (not only clients and
+ *             servers): the engine translates those about a connection it carries (Path MTU
+ *             discovery through the gateway); the kernel still sees them too
  */
 import { ipv4ToString } from '../wire/addr.js';
 import { NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
+
+/** ICMP destination unreachable (3) or time exceeded (11) whose quoted IPv4 header says TCP (byte 8 + 9). */
+const ICMP_ERRORS = '(icmp and (icmp[0] = 3 or icmp[0] = 11) and icmp[17] = 6)';
 
 export interface CaptureFilters {
   external: string;
@@ -37,15 +44,16 @@ export function captureFilters(rules: CompiledRules): CaptureFilters {
     }
   }
   const notifyServers = [...new Set(notifying.map((r) => `src host ${ipv4ToString(r.serverIp)}`))];
+  const icmpTo = (hosts: string[]): string => `(${ICMP_ERRORS} and (${hosts.map((h) => `dst host ${h}`).join(' or ')}))`;
   // With no enabled rule nothing may match: a filter that never matches, not an empty one (= all).
   const never = 'ip and tcp and less 1';
   return {
-    external: ext.length > 0 ? `ip and tcp and (${ext.join(' or ')})` : never,
+    external: ext.length > 0 ? `ip and ((tcp and (${ext.join(' or ')})) or ${icmpTo([...byExternal.keys()].map(ipv4ToString))})` : never,
     internal:
       servers.length === 0
         ? never
         : `ip and ((tcp and dst host ${ipv4ToString(g.internalIp)} and dst portrange ${g.natPortLo}-${g.natPortHi} and (${servers.join(' or ')}))` +
           (udp.length > 0 ? ` or (udp and (${notifyServers.join(' or ')}) and (${udp.join(' or ')}))` : '') +
-          ')',
+          ` or ${icmpTo([ipv4ToString(g.internalIp)])})`,
   };
 }

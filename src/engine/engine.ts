@@ -20,7 +20,14 @@ import { IPPROTO_TCP, IPPROTO_UDP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP
 import { setDstPort, setIpv4Dst, setIpv4Src, setSrcPort } from '../wire/rewrite.js';
 import { writeIpv4Header } from '../wire/ipv4.js';
 import { writeTcpHeader } from '../wire/tcp.js';
-import { finishIpv4Checksum, finishTcpChecksumV4, l4ChecksumOk } from '../wire/checksum.js';
+import { finishIpv4Checksum, finishTcpChecksumV4, ipv4HeaderChecksumOk, L4_CSUM_BAD, L4_CSUM_COMPLETED, L4_CSUM_OK, verifyL4ChecksumV4 } from '../wire/checksum.js';
+import { decrementTtl } from '../wire/rewrite.js';
+import { IPPROTO_ICMP } from '../wire/ipproto.js';
+import {
+  finishIcmpChecksum, ICMP_CODE_FRAG_NEEDED, ICMP_CODE_TTL_EXCEEDED, ICMP_DEST_UNREACH, ICMP_ERROR_MAX, ICMP_TIME_EXCEEDED, icmpChecksumOk,
+  IcmpQuoteView, readIcmpError, rewriteIcmpQuote, writeIcmpError,
+} from '../wire/icmp.js';
+import { segmentTcpV4, type SegmentSink } from '../wire/segment.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { HeldStream, SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT } from '../stream/held-stream.js';
@@ -55,6 +62,12 @@ import {
   DROP_NO_NOTIFICATION,
   DROP_EPM_CONNECTION_LIMIT,
   DROP_BAD_CHECKSUM,
+  DROP_BAD_IP_CHECKSUM,
+  DROP_ICMP_NO_FLOW,
+  DROP_ICMP_NOT_TRANSLATED,
+  DROP_OVERSIZE,
+  DROP_TOO_BIG,
+  DROP_TTL_EXCEEDED,
   DROP_PATCH_FORGOTTEN,
   DROP_NO_GATEWAY_PORT,
   DROP_NO_PINHOLE,
@@ -89,7 +102,20 @@ export interface EngineOptions {
   midstreamPickup?: boolean;
   embryonicTimeoutMs?: number;
   closeLingerMs?: number;
+  /**
+   * IP MTU of each side's interface (default 1500). Packets leaving longer are re-segmented (TCP)
+   * or, with DF and no longer than the MTU they came in by, answered with fragmentation-needed.
+   */
+  externalMtu?: number;
+  internalMtu?: number;
+  /** ICMP errors the gateway itself generates (time exceeded, fragmentation needed), per second. */
+  icmpRatePerSec?: number;
 }
+
+export const DEFAULT_MTU = 1500;
+export const DEFAULT_ICMP_RATE_PER_SEC = 100;
+/** The smallest IPv4 MTU (RFC 791); a configured MTU below it is raised to it. */
+const MIN_MTU = 68;
 
 export class EngineCounters {
   readonly packetsIn = new Float64Array(2);
@@ -105,6 +131,16 @@ export class EngineCounters {
   connectionsClosed = 0;
   resetsSent = 0;
   notificationsRelayed = 0;
+  /** TCP/UDP segments that arrived with a partial checksum (offloading sender) and were completed. */
+  checksumsCompleted = 0;
+  /** Packets longer than the egress MTU cut into `segmentsOut` segments (software GSO). */
+  packetsSegmented = 0;
+  segmentsOut = 0;
+  /** ICMP errors the gateway sent (time exceeded, fragmentation needed) and those the rate limit held back. */
+  icmpErrorsSent = 0;
+  icmpRateLimited = 0;
+  /** ICMP errors about a carried connection, translated and passed on. */
+  icmpTranslated = 0;
 
   /** Non-zero drop and refusal counts by name. */
   dropsByName(): Record<string, number> {
@@ -241,6 +277,23 @@ export class Engine implements EpmLegHost, MappedLegHost {
   private readonly emitInternal: (pkt: Uint8Array, off: number, len: number) => void;
   private nowMs = 0;
 
+  // ---- a router's manners (MTU, ICMP) ----
+  /** IP MTU by side. */
+  private readonly mtu = new Int32Array(2);
+  /** One segment at a time when a packet is cut to the egress MTU (segmentTcpV4). */
+  private readonly segScratch: Uint8Array;
+  private segSide = 0;
+  private readonly segSink: SegmentSink;
+  /** Decodes what send() cannot forward, for the drop record. */
+  private readonly sendView = new PacketView();
+  private readonly quote = new IcmpQuoteView();
+  private readonly icmpBuf = new Uint8Array(ICMP_ERROR_MAX);
+  private icmpId = 0;
+  /** Token bucket for generated ICMP errors: at most `icmpRate` a second, bursts of as many. */
+  private readonly icmpRate: number;
+  private icmpTokens: number;
+  private icmpRefillMs = -1;
+
   // The packet being processed on the EPM leg, for patchStream().
   private curFlow = -1;
   private curStream: HeldStream | null = null;
@@ -275,6 +328,12 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.assignSlots(opts.rules);
     this.emitExternal = (pkt, off, len) => this.send(SIDE_EXTERNAL, pkt, off, len);
     this.emitInternal = (pkt, off, len) => this.send(SIDE_INTERNAL, pkt, off, len);
+    this.mtu[SIDE_EXTERNAL] = Math.max(MIN_MTU, opts.externalMtu ?? DEFAULT_MTU);
+    this.mtu[SIDE_INTERNAL] = Math.max(MIN_MTU, opts.internalMtu ?? DEFAULT_MTU);
+    this.segScratch = new Uint8Array(Math.max(this.mtu[0]!, this.mtu[1]!));
+    this.segSink = { segment: (seg, len) => this.sendSegment(seg, len) };
+    this.icmpRate = Math.max(0, opts.icmpRatePerSec ?? DEFAULT_ICMP_RATE_PER_SEC);
+    this.icmpTokens = this.icmpRate;
   }
 
   /** One IPv4 packet (`buf[off]` is the IP header) that arrived on `side` at `nowMs`. */
@@ -287,9 +346,22 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const v = this.view;
     if (readPacket(buf, off, len, LINKTYPE_RAW, v) !== OK) return this.drop(DROP_MALFORMED, side, v);
     if (v.ipVersion !== 4) return this.drop(DROP_NOT_IPV4, side, v);
+    if (!ipv4HeaderChecksumOk(buf, v)) return this.drop(DROP_BAD_IP_CHECKSUM, side, v);
     if (v.isFragment) return this.drop(DROP_FRAGMENT, side, v);
-    if (v.ipProto === IPPROTO_UDP && v.l4Off >= 0 && side === SIDE_INTERNAL) return this.notificationDatagram(buf, off, v.ipTotalLen, v);
-    if (v.ipProto !== IPPROTO_TCP || v.l4Off < 0) return this.drop(DROP_UNSUPPORTED_PROTOCOL, side, v);
+    const proto = v.ipProto;
+    if (proto === IPPROTO_ICMP) return this.icmpFrom(side, buf, off, v.ipTotalLen, v);
+    const notification = proto === IPPROTO_UDP && side === SIDE_INTERNAL;
+    if ((proto !== IPPROTO_TCP && !notification) || v.l4Off < 0) return this.drop(DROP_UNSUPPORTED_PROTOCOL, side, v);
+    // Every segment is checked, pure ACKs and RSTs included: their ACK number moves what the
+    // gateway remembers (released patches, where a RST must land) and a RST closes the
+    // connection, so a corrupt one must not count. A partial checksum is completed here, before
+    // any rewrite, so the incremental updates that follow start from a complete one.
+    const cs = verifyL4ChecksumV4(buf, v);
+    if (cs !== L4_CSUM_OK) {
+      if (cs === L4_CSUM_BAD) return this.drop(DROP_BAD_CHECKSUM, side, v);
+      if (cs === L4_CSUM_COMPLETED) c.checksumsCompleted++;
+    }
+    if (notification) return this.notificationDatagram(buf, off, v.ipTotalLen, v);
     if (side === SIDE_EXTERNAL) this.fromExternal(buf, off, v.ipTotalLen, v, nowMs);
     else this.fromInternal(buf, off, v.ipTotalLen, v, nowMs);
   }
@@ -318,6 +390,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
       flow = this.openFromExternal(v, isSyn, nowMs);
       if (flow < 0) return this.drop(-flow, SIDE_EXTERNAL, v);
     }
+    if (!this.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) return;
     this.flows.onPacket(flow, true, flags, v.payloadLen, nowMs);
     const fl = this.flows;
     setIpv4Src(buf, v, this.gwIp);
@@ -381,6 +454,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
   private fromInternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
     const flow = this.flows.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort);
     if (flow < 0) return this.drop(v.dst4 === this.gwIp ? DROP_NO_FLOW : DROP_NOT_FOR_GATEWAY, SIDE_INTERNAL, v);
+    if (!this.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
     this.flows.onPacket(flow, false, v.tcpFlags, v.payloadLen, nowMs);
     const fl = this.flows;
     setIpv4Src(buf, v, fl.extIp(flow));
@@ -398,9 +472,8 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const out = fromClient ? st.toServer : st.toClient;
     if (st.refused) return this.drop(DROP_REFUSED_CONNECTION, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     const flags = v.tcpFlags;
-    // Inspected bytes must be the bytes the receiver accepts: a corrupt segment is read by no one
-    // (else its good retransmission would pass as "already inspected").
-    if (v.payloadLen > 0 && !l4ChecksumOk(buf, v)) return this.drop(DROP_BAD_CHECKSUM, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
+    // Inspected bytes are bytes the receiver accepts: onPacket dropped corrupt segments (else a
+    // good retransmission would pass as "already inspected").
     if ((flags & TCP_ACK) !== 0) {
       if (fromClient) {
         st.clientExpects = v.tcpAck;
@@ -791,6 +864,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
       const id = this.notify.lookup(v.dstPort);
       if (id < 0) return this.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
       if (this.notify.serverIp(id) !== v.src4) return this.drop(DROP_NO_PINHOLE, SIDE_INTERNAL, v); // only that server
+      if (!this.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
       setIpv4Src(buf, v, this.notify.extIp(id));
       setIpv4Dst(buf, v, this.notify.clientIp(id));
       setDstPort(buf, v, this.notify.clientPort(id));
@@ -799,6 +873,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     }
     const ph = this.notify.pinhole(v.dst4, v.src4);
     if (ph === undefined || v.dstPort < ph.lo || v.dstPort > ph.hi) return this.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
+    if (!this.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
     setIpv4Src(buf, v, ph.extIp);
     this.counters.notificationsRelayed++;
     return this.send(SIDE_EXTERNAL, buf, off, len);
@@ -821,9 +896,119 @@ export class Engine implements EpmLegHost, MappedLegHost {
   // ---- bookkeeping ----------------------------------------------------------------------------
 
   private send(side: number, pkt: Uint8Array, off: number, len: number): void {
+    if (len > this.mtu[side]!) return this.sendOversize(side, pkt, off, len);
     this.counters.packetsOut[side]!++;
     this.counters.bytesOut[side]! += len;
     this.out.emit(side, pkt, off, len);
+  }
+
+  // ---- a router's manners: TTL, MTU, ICMP -----------------------------------------------------
+
+  /**
+   * A router's checks on a packet about to be forwarded from `side`, in Linux's ip_forward order
+   * and before any rewrite, so that an error quotes the packet as it was received: the TTL, then
+   * DF against the egress MTU; then the TTL is decremented. A packet longer than the MTU it came
+   * in by is not a datagram anyone sent but an offload merge (GRO, a neighbour's TSO): send()
+   * re-segments it. False when the packet was dropped (and answered from `local`, the gateway's
+   * address on the arrival side).
+   */
+  private forwardable(side: number, buf: Uint8Array, off: number, len: number, v: PacketView, local: number): boolean {
+    if (v.ttl <= 1) {
+      this.drop(DROP_TTL_EXCEEDED, side, v);
+      this.sendIcmpError(side, local, ICMP_TIME_EXCEEDED, ICMP_CODE_TTL_EXCEEDED, 0, buf, off, len);
+      return false;
+    }
+    const egressMtu = this.mtu[side ^ 1]!;
+    if (len > egressMtu && len <= this.mtu[side]! && (buf[off + 6]! & IP_FLAG_DF_BYTE) !== 0) {
+      this.drop(DROP_TOO_BIG, side, v);
+      this.sendIcmpError(side, local, ICMP_DEST_UNREACH, ICMP_CODE_FRAG_NEEDED, egressMtu, buf, off, len);
+      return false;
+    }
+    decrementTtl(buf, v);
+    return true;
+  }
+
+  /** An ICMP error from `src` to the sender of `orig`, back out on `side`, within the rate limit. */
+  private sendIcmpError(side: number, src: number, type: number, code: number, mtu: number, orig: Uint8Array, off: number, len: number): void {
+    const dst = ((orig[off + 12]! << 24) | (orig[off + 13]! << 16) | (orig[off + 14]! << 8) | orig[off + 15]!) >>> 0;
+    // Not to "this network", multicast or broadcast sources (RFC 1812 4.3.2.7).
+    if (dst === 0 || dst >>> 28 === 0xe || dst === 0xffffffff) return;
+    if (!this.icmpToken()) {
+      this.counters.icmpRateLimited++;
+      return;
+    }
+    this.icmpId = (this.icmpId + 1) & 0xffff;
+    const n = writeIcmpError(this.icmpBuf, 0, src, dst, type, code, mtu, this.icmpId, orig, off, len);
+    this.counters.icmpErrorsSent++;
+    this.send(side, this.icmpBuf, 0, n);
+  }
+
+  /** Token bucket on the packets' clock: `icmpRate` tokens a second, at most `icmpRate` saved. */
+  private icmpToken(): boolean {
+    const elapsed = this.icmpRefillMs < 0 ? 0 : this.nowMs - this.icmpRefillMs;
+    if (elapsed > 0) this.icmpTokens = Math.min(this.icmpRate, this.icmpTokens + (elapsed * this.icmpRate) / 1000);
+    this.icmpRefillMs = this.nowMs;
+    if (this.icmpTokens < 1) return false;
+    this.icmpTokens--;
+    return true;
+  }
+
+  /**
+   * An ICMP error about a packet of a carried connection, translated both ways (RFC 5508): from
+   * inside it quotes G:gp → S:Q and goes to the client from E, quoting client:cp → E:P; from
+   * outside it quotes E:P → client:cp and goes to the server from G, quoting S:Q → G:gp. The
+   * next-hop MTU of fragmentation-needed is kept, so Path MTU discovery works end to end.
+   */
+  private icmpFrom(side: number, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const q = this.quote;
+    if (readIcmpError(buf, v.l4Off, v.l4Len, q) !== OK || q.proto !== IPPROTO_TCP) return this.drop(DROP_ICMP_NOT_TRANSLATED, side, v);
+    if (!icmpChecksumOk(buf, v.l4Off, v.l4Len)) return this.drop(DROP_BAD_CHECKSUM, side, v);
+    const fl = this.flows;
+    let flow = -1;
+    if (side === SIDE_INTERNAL) {
+      if (v.dst4 === this.gwIp) flow = fl.lookupInternal(q.dst4, q.dstPort, q.src4, q.srcPort);
+    } else {
+      flow = fl.lookupExternal(q.dst4, q.dstPort, q.src4, q.srcPort);
+      if (flow >= 0 && fl.extIp(flow) !== v.dst4) flow = -1;
+    }
+    if (flow < 0) return this.drop(DROP_ICMP_NO_FLOW, side, v);
+    // An ICMP error is never answered with one (RFC 1812 4.3.2.7): an expiring one is just dropped.
+    if (v.ttl <= 1) return this.drop(DROP_TTL_EXCEEDED, side, v);
+    decrementTtl(buf, v);
+    if (side === SIDE_INTERNAL) {
+      setIpv4Src(buf, v, fl.extIp(flow));
+      setIpv4Dst(buf, v, fl.clientIp(flow));
+      rewriteIcmpQuote(buf, q, 0, fl.clientIp(flow), fl.clientPort(flow));
+      rewriteIcmpQuote(buf, q, 1, fl.extIp(flow), fl.extPort(flow));
+    } else {
+      setIpv4Src(buf, v, this.gwIp);
+      setIpv4Dst(buf, v, fl.serverIp(flow));
+      rewriteIcmpQuote(buf, q, 0, fl.serverIp(flow), fl.serverPort(flow));
+      rewriteIcmpQuote(buf, q, 1, this.gwIp, fl.gwPort(flow));
+    }
+    finishIcmpChecksum(buf, v.l4Off, v.l4Len);
+    this.counters.icmpTranslated++;
+    this.send(side ^ 1, buf, off, len);
+  }
+
+  /** A packet longer than the egress MTU: TCP is cut into segments that fit; anything else is dropped. */
+  private sendOversize(side: number, pkt: Uint8Array, off: number, len: number): void {
+    this.segSide = side;
+    if (segmentTcpV4(pkt, off, len, this.mtu[side]!, this.segScratch, this.segSink) > 0) {
+      this.counters.packetsSegmented++;
+      return;
+    }
+    const v = this.sendView;
+    readPacket(pkt, off, len, LINKTYPE_RAW, v);
+    this.drop(DROP_OVERSIZE, side ^ 1, v);
+  }
+
+  private sendSegment(seg: Uint8Array, len: number): void {
+    const side = this.segSide;
+    this.counters.segmentsOut++;
+    this.counters.packetsOut[side]!++;
+    this.counters.bytesOut[side]! += len;
+    this.out.emit(side, seg, 0, len);
   }
 
   private drop(reason: number, side: number, v: PacketView): void {
@@ -1185,6 +1370,8 @@ export class Engine implements EpmLegHost, MappedLegHost {
 }
 
 const TCP_PSH_FLAG = 8;
+/** DF in the IPv4 header's byte 6 (flags | fragment offset high bits). */
+const IP_FLAG_DF_BYTE = 0x40;
 const TCP_OPT_SACK = 5;
 
 /** Writes a u32 sequence/ack field and updates the TCP checksum at `csumOff` (RFC 1624). */

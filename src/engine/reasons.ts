@@ -25,6 +25,15 @@ export const DROP_TTL_EXCEEDED = 16;
 export const DROP_NO_NOTIFICATION = 17;
 export const DROP_PATCH_FORGOTTEN = 18;
 export const DROP_EPM_CONNECTION_LIMIT = 19;
+export const DROP_BAD_IP_CHECKSUM = 20;
+/** DF set, fits the interface it came in on, not the one it would leave by (answered: frag-needed). */
+export const DROP_TOO_BIG = 21;
+/** Longer than the egress MTU and not TCP, so it cannot be re-segmented. */
+export const DROP_OVERSIZE = 22;
+/** An ICMP error quoting a packet of no connection the gateway carries. */
+export const DROP_ICMP_NO_FLOW = 23;
+/** ICMP other than an error that quotes a TCP packet (echo, redirects, malformed quotes...). */
+export const DROP_ICMP_NOT_TRANSLATED = 24;
 
 // ---- connection refusals (the connection is reset both ways) ----
 export const REFUSE_MALFORMED = 32;
@@ -66,6 +75,11 @@ export const REASON_NAMES: readonly string[] = (() => {
   n[DROP_NO_NOTIFICATION] = 'no-notification-registration';
   n[DROP_EPM_CONNECTION_LIMIT] = 'epm-connection-limit';
   n[DROP_PATCH_FORGOTTEN] = 'retransmission-of-acknowledged-rewrite';
+  n[DROP_BAD_IP_CHECKSUM] = 'bad-ip-checksum';
+  n[DROP_TOO_BIG] = 'too-big-dont-fragment';
+  n[DROP_OVERSIZE] = 'oversize-not-segmentable';
+  n[DROP_ICMP_NO_FLOW] = 'icmp-no-connection';
+  n[DROP_ICMP_NOT_TRANSLATED] = 'icmp-not-translated';
   n[REFUSE_MALFORMED] = 'malformed-rpc';
   n[REFUSE_BIND_INTERFACE] = 'bind-interface-not-allowed';
   n[REFUSE_MAP_INTERFACE] = 'interface-not-published';

@@ -216,3 +216,39 @@ export function finishUdpChecksumV6(buf: Uint8Array, ipOff: number, l4Off: numbe
   const c = finishSum(onesSum(buf, l4Off, l4Len, pseudoSumV6(buf, ipOff, IPPROTO_UDP, l4Len)));
   put16(buf, l4Off + UDP_OFF_CHECKSUM, c === 0 ? 0xffff : c);
 }
+
+/** verifyL4ChecksumV4 results. */
+export const L4_CSUM_OK = 0;
+/** The field held the pseudo-header sum only (CHECKSUM_PARTIAL); the full checksum was written. */
+export const L4_CSUM_COMPLETED = 1;
+export const L4_CSUM_BAD = 2;
+
+/**
+ * Verifies the TCP or UDP checksum of an unfragmented IPv4 segment, completing a partial one.
+ *
+ * A sender with transmit checksum offload (and GRO on a receiving interface) leaves in the field
+ * only the folded pseudo-header sum, `~tcp_v4_check(len, s, d, 0)` in Linux, for the NIC to
+ * finish; veth and virtio-net hand such segments on as they are, and a capture sees them so.
+ * That form is accepted and replaced, in place, by the full checksum over the bytes present, so
+ * that later RFC 1624 updates (which assume a complete checksum) stay right. 0x0000 and 0xffff
+ * are the same ones'-complement value. UDP checksum 0 ("none") is accepted as is. A segment
+ * whose field is neither is L4_CSUM_BAD. Other protocols: L4_CSUM_OK (nothing to check).
+ */
+export function verifyL4ChecksumV4(buf: Uint8Array, view: PacketView): number {
+  const proto = view.ipProto;
+  let at: number;
+  if (proto === IPPROTO_TCP) at = view.l4Off + TCP_OFF_CHECKSUM;
+  else if (proto === IPPROTO_UDP) at = view.l4Off + UDP_OFF_CHECKSUM;
+  else return L4_CSUM_OK;
+  const field = (buf[at]! << 8) | buf[at + 1]!;
+  if (proto === IPPROTO_UDP && field === 0) return L4_CSUM_OK;
+  const pseudo = pseudoSumV4(buf, view.l3Off, proto, view.l4Len);
+  const sum = onesSum(buf, view.l4Off, view.l4Len, pseudo);
+  if (fold(sum) === 0xffff) return L4_CSUM_OK;
+  if (field % 0xffff !== fold(pseudo) % 0xffff) return L4_CSUM_BAD;
+  // The sum without the field's own contribution, then finished: no second pass over the data.
+  let c = finishSum(sum + (~field & 0xffff));
+  if (c === 0 && proto === IPPROTO_UDP) c = 0xffff;
+  put16(buf, at, c);
+  return L4_CSUM_COMPLETED;
+}

@@ -14,6 +14,8 @@ import {
 import { REASON_COUNT, REFUSE_MALFORMED } from '../../src/engine/reasons.js';
 import { finishIpv4Checksum, finishTcpChecksumV4 } from '../../src/wire/checksum.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../../src/wire/packet.js';
+import { icmpChecksumOk } from '../../src/wire/icmp.js';
+import { ipv4ToString } from '../../src/wire/addr.js';
 
 const LIMITS = { maxHeldBytesPerFlow: 4096, maxHeldBytesTotal: 16384 };
 
@@ -60,6 +62,12 @@ function expectCountersAddUp(h: EngineHarness, injected: [number, number]): void
  */
 function expectWellFormedOutput(h: EngineHarness, inputChecksumsValid: boolean): void {
   for (const e of h.emitted) {
+    if (e.pkt[9] === 1) {
+      // An ICMP error the gateway answered with (TTL exceeded): from its own address on that side.
+      expect(icmpChecksumOk(e.pkt, 20, e.pkt.length - 20)).toBe(true);
+      expect(ipv4ToString(((e.pkt[12]! << 24) | (e.pkt[13]! << 16) | (e.pkt[14]! << 8) | e.pkt[15]!) >>> 0)).toBe(e.side === SIDE_EXTERNAL ? EXT : GW);
+      continue;
+    }
     const p = parseTcp(e.pkt);
     if (inputChecksumsValid) expect(p.ipChecksumOk && p.tcpChecksumOk).toBe(true);
     // Nothing goes to the clients from the inside addresses, nor to the servers from outside ones.

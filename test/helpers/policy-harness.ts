@@ -216,8 +216,8 @@ export function expectResetBothWays(c: TcpConn, emitted: Emitted[]): void {
   for (const r of rst) expect(r.p.ipChecksumOk && r.p.tcpChecksumOk).toBe(true);
 }
 
-/** IPv4 header checksum, addresses, ports and TCP checksum: what NAT may change. */
-const NAT_FIELDS = new Set([10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 36, 37]);
+/** TTL (one less: a router forwards), IPv4 header checksum, addresses, ports and TCP checksum: what NAT may change. */
+const NAT_FIELDS = new Set([8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 36, 37]);
 
 /**
  * Offsets (relative to the IP header) where `output` differs from `input` outside the NAT
@@ -226,6 +226,7 @@ const NAT_FIELDS = new Set([10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 
 export function diffModuloNat(input: Uint8Array, output: Uint8Array): number[] {
   const out: number[] = [];
   if (input.length !== output.length) out.push(-1);
+  if (output[8] !== input[8]! - 1) out.push(8);
   for (let i = 0; i < Math.min(input.length, output.length); i++) if (!NAT_FIELDS.has(i) && input[i] !== output[i]) out.push(i);
   return out;
 }
