@@ -61,10 +61,16 @@ async function main(argv: string[]): Promise<number> {
     .command(
       'run',
       'run the gateway daemon (root): capture, inspect and forward what the rules publish',
-      (y) => y.option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' }),
+      (y) =>
+        y
+          .option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' })
+          .option('keep-guard-on-stop', {
+            type: 'boolean', default: false,
+            describe: 'on SIGTERM, once the state is saved, leave the nftables guard for the next start (restarts without RSTs; see docs/operations.md)',
+          }),
       async (a) => {
         const { runDaemon } = await import('./run.js');
-        code = await runDaemon({ rules: a.rules });
+        code = await runDaemon({ rules: a.rules, keepGuardOnStop: a.keepGuardOnStop });
       },
     )
     .command(

@@ -6,6 +6,7 @@
  * SIGHUP reloads the rules; an invalid file is refused with located errors and the old rules
  * stay in force.
  */
+import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import type { CompiledRules } from '../policy/compiled.js';
@@ -26,6 +27,12 @@ import { describeError } from './errors.js';
 
 export interface RunArgs {
   rules: string;
+  /**
+   * On SIGTERM/SIGINT, once the state file is saved, leave the kernel guard installed for the
+   * next start to adopt: during a restart the kernel then drops (and the peers retransmit)
+   * instead of answering the carried connections with RST.
+   */
+  keepGuardOnStop?: boolean;
 }
 
 /** What must match between the running rules and a reload (capture and guard were set up for it). */
@@ -79,7 +86,13 @@ export async function runDaemon(args: RunArgs): Promise<number> {
 
   try {
     undo.push({ what: 'instance lock', fn: acquireInstanceLock(g.adminSocket + '.pid') });
-    if (guardExists()) {
+    const statePath = defaultStatePath(g.adminSocket);
+    let saveState = false;
+    let guardKept = false;
+    if (guardExists() && args.keepGuardOnStop === true && existsSync(statePath)) {
+      // Kept by the previous daemon for this restart; installGuard replaces it in one transaction.
+      life.info({ event: 'guard-adopted', table: `${GUARD_FAMILY} ${GUARD_TABLE}` }, 'kernel guard kept by the previous rpcgw (--keep-guard-on-stop): replaced in place');
+    } else if (guardExists()) {
       // We hold the lock, so no live rpcgw owns it: a previous daemon was killed without cleanup.
       log.warn({ event: 'stale-guard', table: `${GUARD_FAMILY} ${GUARD_TABLE}` }, 'removing the kernel guard a killed rpcgw left behind');
       removeGuard();
@@ -98,7 +111,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       life.info(reservationRecord(reservations[0]!), `reserved in net.ipv4.ip_local_reserved_ports (they overlap ip_local_port_range): ${reservations[0]!.reserved.map((x) => `${x.lo}-${x.hi}`).join(', ')}`);
     }
     installGuard(rules);
-    undo.push({ what: 'kernel guard', fn: () => void removeGuard() });
+    undo.push({ what: 'kernel guard', fn: () => void (guardKept || removeGuard()) });
 
     let packetsSeen = (): number => 0;
     const events = engineLog(log, { packetsSeen: () => packetsSeen() });
@@ -109,10 +122,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     packetsSeen = () => dp.engine.counters.packetsIn[0]! + dp.engine.counters.packetsIn[1]!;
     // State across a restart: restored before capture starts; saved on SIGTERM/SIGINT after
     // capture stopped (this undo step runs after the capture's), so no packet changes it after.
-    const statePath = defaultStatePath(g.adminSocket);
     restoreState(dp, rules, statePath, log, life);
-    let saveState = false;
-    undo.push({ what: 'state file', fn: () => void (saveState && saveStateFile(dp, statePath, life)) });
+    undo.push({ what: 'state file', fn: () => void (guardKept = saveState && saveStateFile(dp, statePath, life) && args.keepGuardOnStop === true) });
     dp.start();
     undo.push({ what: 'capture', fn: () => dp.stop() });
 
@@ -181,7 +192,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         saveState = true;
         life.info({ event: 'stopping', signal }, `stopping on ${signal}`);
         cleanup();
-        life.info({ event: 'stopped' }, 'stopped; kernel guard removed, offloads restored');
+        life.info({ event: 'stopped', guardKept }, guardKept ? 'stopped; kernel guard kept for the next start (--keep-guard-on-stop), offloads restored' : 'stopped; kernel guard removed, offloads restored');
         resolve(0);
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
@@ -241,8 +252,8 @@ function restoreState(dp: LiveDataplane, rules: CompiledRules, file: string, log
   );
 }
 
-/** Writes the engine's snapshot; a failure is logged, the stop goes on. */
-function saveStateFile(dp: LiveDataplane, file: string, life: pino.Logger): void {
+/** Writes the engine's snapshot; a failure is logged (false), the stop goes on. */
+function saveStateFile(dp: LiveDataplane, file: string, life: pino.Logger): boolean {
   const snap = dp.engine.snapshot(Date.now());
   try {
     const bytes = writeStateFile(file, snap);
@@ -251,8 +262,10 @@ function saveStateFile(dp: LiveDataplane, file: string, life: pino.Logger): void
       `state saved: ${snap.mappings.length} pinholes, ${snap.connections.length} connections` +
         (Object.keys(snap.left).length > 0 ? ` (not carried, mid-PDU or closing: ${Object.values(snap.left).reduce((a, b) => a + b, 0)})` : ''),
     );
+    return true;
   } catch (e) {
     life.error({ event: 'state-save-failed', file, error: describeError(e) }, 'state not saved: established connections will not survive the restart');
+    return false;
   }
 }
 

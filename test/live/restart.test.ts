@@ -3,7 +3,9 @@
  * maps srvsvc (a pinhole), binds and calls on a second connection and keeps it open, idle; the
  * daemon is stopped (SIGTERM: state saved) and started again (state restored before capture);
  * then the same connection calls again, and a new connection through the old pinhole (no new
- * ept_map) binds and calls. A state file that cannot be used gives a warning and an empty start.
+ * ept_map) binds and calls. With --keep-guard-on-stop the nftables guard stays while no daemon
+ * runs, so a call sent in that gap is dropped and retransmitted, not reset by the kernel. A state
+ * file that cannot be used gives a warning and an empty start.
  */
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -78,6 +80,44 @@ describe.skipIf(skip)('rpcgw run restarted with a pinhole and an established con
     expect(lab.daemonLogs().slice(from).filter(isRewrite)).toEqual([]);
     expect(since(from, 'refused')).toEqual([]);
   });
+
+  it('with --keep-guard-on-stop the guard stays during the restart: a call sent while no daemon runs is retransmitted and answered', async () => {
+    lab.daemonArgs = ['--keep-guard-on-stop'];
+    try {
+      await keptGuardRestart();
+    } finally {
+      lab.daemonArgs = [];
+    }
+  });
+
+  async function keptGuardRestart(): Promise<void> {
+    await lab.stopDaemon();
+    await lab.startDaemon();
+    const m = await lab.map('srvsvc');
+    expect(m.code).toBe(0);
+    const port = m.towers[0]!.port!;
+    const ready = path.join(lab.dir!, 'kept.round1.done');
+    const go = path.join(lab.dir!, 'kept.round2.go');
+    const held = lab.client(
+      ['call', '--host', LAB.gatewayExt, '--port', String(port), '--iface', 'srvsvc', '--auth-level', '1', '--repeat', '2', '--ready-file', ready, '--wait-file', go, '--timeout', '30'],
+      { timeoutMs: 120_000 },
+    );
+    expect(await Promise.race([waitForFile(ready, 30_000), held.then(() => false)])).toBe(true);
+
+    const from = lab.daemonLogs().length;
+    await lab.stopDaemon();
+    expect(since(from, 'stopped')).toMatchObject([{ guardKept: true }]);
+    expect(lab.nftTablesAfterStop!.join('\n')).toMatch(/rpcgw/);
+    // The next call goes out while no daemon runs: the kept guard drops it, the client retransmits.
+    writeFileSync(go, '');
+    await new Promise((r) => setTimeout(r, 500));
+    await lab.startDaemon();
+    expect(since(from, 'guard-adopted')).toHaveLength(1);
+    expect(since(from, 'stale-guard')).toEqual([]);
+    expect(since(from, 'state-restored')).toMatchObject([{ connections: 1 }]);
+    const r = await held;
+    expect(r.json, JSON.stringify(r.json)).toMatchObject({ ok: true, rounds: 2 });
+  }
 
   it('a corrupt state file gives a warning and an empty start; a missing one an info line', async () => {
     const from = lab.daemonLogs().length;
