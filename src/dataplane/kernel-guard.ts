@@ -15,7 +15,7 @@
  * Installed on start, repaired when it disappears, removed on stop and on the crash path;
  * `rpcgw check` prints it.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { ipv4ToString } from '../wire/addr.js';
 import { NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
 
@@ -121,14 +121,19 @@ export interface GuardRepair {
 }
 
 /**
- * Checks every `intervalMs` that the guard table is there with all its rules, and reinstalls it
- * when not (`nft flush ruleset`, `systemctl restart nftables`, an admin's `nft -f` that starts
- * with `flush ruleset`). One `nft list table` process per check, run asynchronously so the
- * capture loop is not blocked while it runs; the reinstall (rare) is synchronous.
+ * Keeps the guard table in place against `nft flush ruleset`, `systemctl restart nftables`, an
+ * admin's `nft -f` that starts with `flush ruleset`. Two triggers: an `nft monitor tables`
+ * child reports the table's deletion as it happens (repaired in milliseconds, before the kernel
+ * has reset many of the daemon's connections), and a check every `intervalMs` catches what the
+ * monitor cannot (it died, or the table's rules were flushed but not the table). Each check is
+ * one `nft list table` process, run asynchronously so the capture loop is not blocked; the
+ * reinstall (rare) is synchronous.
  */
 export class GuardWatch {
   private timer: NodeJS.Timeout | null = null;
+  private monitor: ChildProcess | null = null;
   private busy = false;
+  private again = false;
   private expectedRules: number;
 
   constructor(
@@ -143,6 +148,21 @@ export class GuardWatch {
     if (this.timer !== null) return;
     this.timer = setInterval(() => this.check(), this.intervalMs);
     this.timer.unref();
+    try {
+      // Through a shell that ends the monitor when our end of its stdin closes: on stop, and when
+      // the daemon is killed outright (no orphaned nft left in the namespace).
+      const m = spawn('sh', ['-c', 'nft monitor tables & p=$!; read _; kill $p'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      m.on('error', () => {}); // no shell or nft: the periodic check still runs
+      m.stdin.on('error', () => {});
+      m.stdout.setEncoding('utf8');
+      m.stdout.on('data', (text: string) => {
+        if (text.includes(`delete table ${GUARD_FAMILY} ${GUARD_TABLE}`)) this.check();
+      });
+      m.unref();
+      this.monitor = m;
+    } catch {
+      this.monitor = null;
+    }
   }
 
   /** The rules the guard was reinstalled for (SIGHUP). */
@@ -154,14 +174,23 @@ export class GuardWatch {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.monitor?.stdin?.end();
+    this.monitor = null;
   }
 
   private check(): void {
-    if (this.busy) return;
+    if (this.busy) {
+      this.again = true; // a listing already running may predate the change: look once more after it
+      return;
+    }
     this.busy = true;
     execFile('nft', ['list', 'table', GUARD_FAMILY, GUARD_TABLE], { timeout: 5000 }, (err, stdout) => {
       this.busy = false;
       if (this.timer === null) return; // stopped meanwhile: the table is being removed on purpose
+      if (this.again) {
+        this.again = false;
+        setImmediate(() => this.check());
+      }
       const e = err as (NodeJS.ErrnoException & { killed?: boolean }) | null;
       if (e !== null && (e.code === 'ENOENT' || e.killed === true)) return; // nft missing or hung: nothing to conclude
       let found: GuardRepair['found'] | null = null;
