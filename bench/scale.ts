@@ -157,7 +157,7 @@ function setCallId(pdu: Uint8Array, callId: number): void {
 }
 
 /** The population of one scale point: N clients, each with a pinhole and (maybe) a connection. */
-class Population {
+export class Population {
   readonly engine: Engine;
   readonly out = new Out();
   readonly rule: CompiledRule;
