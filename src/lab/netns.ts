@@ -23,7 +23,7 @@ import path from 'node:path';
 
 /** Our namespaces are `rpcgw-<pid>-<seq>-<role>`; the pid says whether the owner still lives. */
 export const NS_PREFIX = 'rpcgw-';
-const NS_NAME_RE = /^rpcgw-(\d+)-(\d+)-([cgs])$/;
+const NS_NAME_RE = /^rpcgw-(\d+)-(\d+)-([cgsf])$/;
 
 /** The only addresses the lab ever uses (RFC 5737 documentation ranges). */
 export const LAB = {
@@ -244,6 +244,8 @@ export interface LabNet {
   client: string;
   gateway: string;
   server: string;
+  /** Namespaces a test added behind the server (`<id>-f`: a far host the server routes to). */
+  extra: string[];
   /** Inode of each namespace (from /run/netns), to find processes left inside after deletion. */
   inodes: Set<number>;
 }
@@ -284,7 +286,7 @@ export async function createLabNet(opts: LabNetOptions = {}): Promise<LabNet> {
   const ip = tool('ip');
   const seq = ++labSeq;
   const names = labNames(process.pid, seq);
-  const net: LabNet = { id: `${process.pid}-${seq}`, ...names, inodes: new Set() };
+  const net: LabNet = { id: `${process.pid}-${seq}`, ...names, extra: [], inodes: new Set() };
   try {
     for (const ns of [net.client, net.gateway, net.server]) {
       await runOk([ip, 'netns', 'add', ns]);
@@ -325,6 +327,31 @@ export async function createLabNet(opts: LabNetOptions = {}): Promise<LabNet> {
   return net;
 }
 
+/**
+ * A fourth host behind the server namespace, which becomes a router: server ns `far0` 203.0.113.1/24
+ * ─── far ns `eth0` 203.0.113.10/24, forwarding on in the server ns, the far host's way back to
+ * 192.0.2.0/24 through it, and the gateway's route to 203.0.113.0/24 through 192.0.2.10. For
+ * tests that need a real router between the gateway and the server (ICMP errors from inside).
+ */
+export async function addFarHost(net: LabNet): Promise<{ ns: string; address: string; router: string }> {
+  const ip = tool('ip');
+  const ns = `${NS_PREFIX}${net.id}-f`;
+  await runOk([ip, 'netns', 'add', ns]);
+  net.extra.push(ns);
+  net.inodes.add(statSync(netnsPath(ns)).ino);
+  await sysctlIn(ns, ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  await runOk([ip, '-n', ns, 'link', 'set', 'lo', 'up']);
+  await runOk([ip, 'link', 'add', 'far0', 'netns', net.server, 'type', 'veth', 'peer', 'name', LAB.ifHost, 'netns', ns]);
+  await runOk([ip, '-n', net.server, 'addr', 'add', '203.0.113.1/24', 'dev', 'far0']);
+  await runOk([ip, '-n', ns, 'addr', 'add', '203.0.113.10/24', 'dev', LAB.ifHost]);
+  await runOk([ip, '-n', net.server, 'link', 'set', 'far0', 'up']);
+  await runOk([ip, '-n', ns, 'link', 'set', LAB.ifHost, 'up']);
+  await sysctlIn(net.server, ['net.ipv4.ip_forward=1']);
+  await runOk([ip, '-n', ns, 'route', 'add', LAB.serverNet, 'via', '203.0.113.1']);
+  await runOk([ip, '-n', net.gateway, 'route', 'add', '203.0.113.0/24', 'via', LAB.server]);
+  return { ns, address: '203.0.113.10', router: LAB.server };
+}
+
 /** Kills whatever still runs in namespace `ns` (ours by construction) and deletes it. */
 async function deleteNamespace(ns: string): Promise<void> {
   if (!existsSync(netnsPath(ns))) return;
@@ -344,7 +371,7 @@ async function deleteNamespace(ns: string): Promise<void> {
 /** Deletes the lab's namespaces (and with them the veths and any nftables table inside). Idempotent. */
 export async function destroyLabNet(net: LabNet): Promise<void> {
   const errors: string[] = [];
-  for (const ns of [net.client, net.gateway, net.server]) {
+  for (const ns of [net.client, net.gateway, net.server, ...net.extra]) {
     try {
       await deleteNamespace(ns);
     } catch (e) {
@@ -358,7 +385,7 @@ export async function destroyLabNet(net: LabNet): Promise<void> {
 export function destroyLabNetSync(net: LabNet): void {
   const ip = findTool('ip');
   if (ip === null) return;
-  for (const ns of [net.client, net.gateway, net.server]) {
+  for (const ns of [net.client, net.gateway, net.server, ...net.extra]) {
     if (!existsSync(netnsPath(ns))) continue;
     const pids = spawnSync(ip, ['netns', 'pids', ns], { encoding: 'utf8', timeout: 5_000 });
     for (const p of (pids.stdout ?? '').split(/\s+/).filter((s) => /^\d+$/.test(s))) {
