@@ -31,8 +31,8 @@ const ETHERTYPE_VLAN = 0x8100;
 const SLL_HDR_LEN = 16;
 /** Kernel ring per capture handle. */
 const CAPTURE_RING_BYTES = 16 * 1024 * 1024;
-/** One frame; offloads are off, so frames are MTU-sized, but jumbo frames must fit. */
-const FRAME_BUFFER_BYTES = 65536;
+/** One frame: with GRO on an interface a captured frame carries up to a whole 64 KiB IP packet. */
+const FRAME_BUFFER_BYTES = 65535 + 14 + 4;
 /** Cached destination strings (raw-socket's sendto takes a dotted quad). */
 const MAX_ADDRESS_CACHE = 65536;
 /** Learnt neighbours per side (IPv4 → MAC); cleared when full. */
@@ -115,6 +115,9 @@ export class LiveDataplane {
       seed: (Math.random() * 0x100000000) >>> 0,
       midstreamPickup: false,
       output: { emit: (side, pkt, off, len) => this.send(side, pkt, off, len) },
+      // What leaves is cut to these (GRO/TSO frames) and DF packets over them answered (PMTUD).
+      externalMtu: interfaceMtu(rules.gateway.externalInterface),
+      internalMtu: interfaceMtu(rules.gateway.internalInterface),
     });
   }
 
@@ -132,6 +135,9 @@ export class LiveDataplane {
     this.ownMac[SIDE_INTERNAL] = interfaceMac(this.int.iface);
     this.ticker = setInterval(() => {
       const now = Date.now();
+      // An administrator may change an MTU while the daemon runs (ip link set ... mtu).
+      this.engine.setMtu(SIDE_EXTERNAL, interfaceMtu(this.ext.iface));
+      this.engine.setMtu(SIDE_INTERNAL, interfaceMtu(this.int.iface));
       this.engine.tick(now);
       this.onTick(now);
     }, 1000);
@@ -246,6 +252,16 @@ export class LiveDataplane {
       this.counters.sendErrors++;
       this.counters.lastSendError = (e as Error).message; // strerror text, e.g. "Message too long"
     }
+  }
+}
+
+/** The interface's IP MTU from sysfs, 1500 when it cannot be read. */
+function interfaceMtu(iface: string): number {
+  try {
+    const mtu = parseInt(readFileSync(`/sys/class/net/${iface}/mtu`, 'utf8').trim(), 10);
+    return Number.isInteger(mtu) && mtu >= 68 ? mtu : 1500;
+  } catch {
+    return 1500;
   }
 }
 

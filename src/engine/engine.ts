@@ -24,7 +24,7 @@ import { finishIpv4Checksum, finishTcpChecksumV4, ipv4HeaderChecksumOk, L4_CSUM_
 import { decrementTtl } from '../wire/rewrite.js';
 import { IPPROTO_ICMP } from '../wire/ipproto.js';
 import {
-  finishIcmpChecksum, ICMP_CODE_FRAG_NEEDED, ICMP_CODE_TTL_EXCEEDED, ICMP_DEST_UNREACH, ICMP_ERROR_MAX, ICMP_TIME_EXCEEDED, icmpChecksumOk,
+  finishIcmpChecksum, ICMP_CODE_FRAG_NEEDED, ICMP_CODE_TTL_EXCEEDED, ICMP_DEST_UNREACH, ICMP_ERROR_MAX, ICMP_OFF_MTU, ICMP_TIME_EXCEEDED, icmpChecksumOk,
   IcmpQuoteView, readIcmpError, rewriteIcmpQuote, writeIcmpError,
 } from '../wire/icmp.js';
 import { segmentTcpV4, type SegmentSink } from '../wire/segment.js';
@@ -280,8 +280,21 @@ export class Engine implements EpmLegHost, MappedLegHost {
   // ---- a router's manners (MTU, ICMP) ----
   /** IP MTU by side. */
   private readonly mtu = new Int32Array(2);
+  /**
+   * Packets up to this long leave as they are, without a look at their connection: the smaller
+   * MTU, or less once a connection's path is known to be narrower (pathLimit).
+   */
+  private fitLen = 0;
+  /**
+   * Learnt limits on a connection's packets one way, as an IP length: key flow * 2 + 1 toward the
+   * server, flow * 2 toward the client. From a fragmentation-needed the gateway translated (the
+   * path MTU) and from an MSS option below the MTU. Merged (GRO/TSO) frames are re-cut to it, as
+   * the sender's own segmentation would have: cut to the interface MTU only, they would be too big
+   * for the path again and again. Few entries: set only when smaller than the MTU.
+   */
+  private readonly pathLimit = new Map<number, number>();
   /** One segment at a time when a packet is cut to the egress MTU (segmentTcpV4). */
-  private readonly segScratch: Uint8Array;
+  private segScratch: Uint8Array;
   private segSide = 0;
   private readonly segSink: SegmentSink;
   /** Decodes what send() cannot forward, for the drop record. */
@@ -330,6 +343,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.emitInternal = (pkt, off, len) => this.send(SIDE_INTERNAL, pkt, off, len);
     this.mtu[SIDE_EXTERNAL] = Math.max(MIN_MTU, opts.externalMtu ?? DEFAULT_MTU);
     this.mtu[SIDE_INTERNAL] = Math.max(MIN_MTU, opts.internalMtu ?? DEFAULT_MTU);
+    this.fitLen = Math.min(this.mtu[0]!, this.mtu[1]!);
     this.segScratch = new Uint8Array(Math.max(this.mtu[0]!, this.mtu[1]!));
     this.segSink = { segment: (seg, len) => this.sendSegment(seg, len) };
     this.icmpRate = Math.max(0, opts.icmpRatePerSec ?? DEFAULT_ICMP_RATE_PER_SEC);
@@ -391,6 +405,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
       if (flow < 0) return this.drop(-flow, SIDE_EXTERNAL, v);
     }
     if (!this.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) return;
+    if ((flags & TCP_SYN) !== 0 && v.tcpMss > 0) this.limitPath(flow, false, v.tcpMss + TCP_IP_MIN_HDRS);
     this.flows.onPacket(flow, true, flags, v.payloadLen, nowMs);
     const fl = this.flows;
     setIpv4Src(buf, v, this.gwIp);
@@ -455,6 +470,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     const flow = this.flows.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort);
     if (flow < 0) return this.drop(v.dst4 === this.gwIp ? DROP_NO_FLOW : DROP_NOT_FOR_GATEWAY, SIDE_INTERNAL, v);
     if (!this.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
+    if ((v.tcpFlags & TCP_SYN) !== 0 && v.tcpMss > 0) this.limitPath(flow, true, v.tcpMss + TCP_IP_MIN_HDRS);
     this.flows.onPacket(flow, false, v.tcpFlags, v.payloadLen, nowMs);
     const fl = this.flows;
     setIpv4Src(buf, v, fl.extIp(flow));
@@ -896,7 +912,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
   // ---- bookkeeping ----------------------------------------------------------------------------
 
   private send(side: number, pkt: Uint8Array, off: number, len: number): void {
-    if (len > this.mtu[side]!) return this.sendOversize(side, pkt, off, len);
+    if (len > this.fitLen) return this.sendLong(side, pkt, off, len);
     this.counters.packetsOut[side]!++;
     this.counters.bytesOut[side]! += len;
     this.out.emit(side, pkt, off, len);
@@ -987,18 +1003,66 @@ export class Engine implements EpmLegHost, MappedLegHost {
       rewriteIcmpQuote(buf, q, 1, this.gwIp, fl.gwPort(flow));
     }
     finishIcmpChecksum(buf, v.l4Off, v.l4Len);
+    if (q.type === ICMP_DEST_UNREACH && q.code === ICMP_CODE_FRAG_NEEDED) {
+      const at = v.l4Off + ICMP_OFF_MTU;
+      this.limitPath(flow, side === SIDE_INTERNAL, (buf[at]! << 8) | buf[at + 1]!);
+    }
     this.counters.icmpTranslated++;
     this.send(side ^ 1, buf, off, len);
   }
 
-  /** A packet longer than the egress MTU: TCP is cut into segments that fit; anything else is dropped. */
-  private sendOversize(side: number, pkt: Uint8Array, off: number, len: number): void {
+  /** A side's interface MTU changed (the live dataplane re-reads it every second). */
+  setMtu(side: number, mtu: number): void {
+    mtu = Math.max(MIN_MTU, mtu | 0);
+    if (this.mtu[side] === mtu) return;
+    this.mtu[side] = mtu;
+    if (mtu > this.segScratch.length) this.segScratch = new Uint8Array(mtu);
+    let fit = Math.min(this.mtu[0]!, this.mtu[1]!);
+    for (const l of this.pathLimit.values()) fit = Math.min(fit, l);
+    this.fitLen = fit;
+  }
+
+  /** The IP MTU the engine uses for a side. */
+  mtuOf(side: number): number {
+    return this.mtu[side]!;
+  }
+
+  /** Records that packets of `flow` toward the server (or the client) must not exceed `ipLen`. */
+  private limitPath(flow: number, toServer: boolean, ipLen: number): void {
+    // Below 68 (or 0: a router too old to say, RFC 1191) there is nothing usable to learn.
+    if (ipLen < MIN_MTU || ipLen >= this.mtu[toServer ? SIDE_INTERNAL : SIDE_EXTERNAL]!) return;
+    const key = flow * 2 + (toServer ? 1 : 0);
+    const known = this.pathLimit.get(key);
+    if (known !== undefined && known <= ipLen) return;
+    this.pathLimit.set(key, ipLen);
+    if (ipLen < this.fitLen) this.fitLen = ipLen;
+  }
+
+  /**
+   * A packet longer than the smaller MTU (or a learnt path limit): TCP longer than what its
+   * connection's way out allows is cut into segments that fit; other protocols that do not fit
+   * are dropped.
+   */
+  private sendLong(side: number, pkt: Uint8Array, off: number, len: number): void {
+    let limit = this.mtu[side]!;
+    const v = this.sendView;
+    if (this.pathLimit.size > 0 && readPacket(pkt, off, len, LINKTYPE_RAW, v) === OK && v.ipProto === IPPROTO_TCP && v.l4Off >= 0) {
+      const toServer = side === SIDE_INTERNAL;
+      const flow = toServer ? this.flows.lookupInternal(v.dst4, v.dstPort, v.src4, v.srcPort) : this.flows.lookupExternal(v.dst4, v.dstPort, v.src4, v.srcPort);
+      const learnt = flow >= 0 ? this.pathLimit.get(flow * 2 + (toServer ? 1 : 0)) : undefined;
+      if (learnt !== undefined && learnt < limit) limit = learnt;
+    }
+    if (len <= limit) {
+      this.counters.packetsOut[side]!++;
+      this.counters.bytesOut[side]! += len;
+      this.out.emit(side, pkt, off, len);
+      return;
+    }
     this.segSide = side;
-    if (segmentTcpV4(pkt, off, len, this.mtu[side]!, this.segScratch, this.segSink) > 0) {
+    if (segmentTcpV4(pkt, off, len, limit, this.segScratch, this.segSink) > 0) {
       this.counters.packetsSegmented++;
       return;
     }
-    const v = this.sendView;
     readPacket(pkt, off, len, LINKTYPE_RAW, v);
     this.drop(DROP_OVERSIZE, side ^ 1, v);
   }
@@ -1043,6 +1107,11 @@ export class Engine implements EpmLegHost, MappedLegHost {
       if (st.refused) reason = 'refused';
     }
     this.notify.removeFlow(flow);
+    if (this.pathLimit.size > 0) {
+      this.pathLimit.delete(flow * 2);
+      this.pathLimit.delete(flow * 2 + 1);
+      if (this.pathLimit.size === 0) this.fitLen = Math.min(this.mtu[0]!, this.mtu[1]!);
+    }
     const m = fl.mappingIdx(flow);
     if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, this.nowMs);
     if (this.events === NO_EVENTS) return; // records cost strings; build them only for a listener
@@ -1370,6 +1439,8 @@ export class Engine implements EpmLegHost, MappedLegHost {
 }
 
 const TCP_PSH_FLAG = 8;
+/** IPv4 + TCP headers without options: an MSS option is the MTU less these (RFC 6691). */
+const TCP_IP_MIN_HDRS = 40;
 /** DF in the IPv4 header's byte 6 (flags | fragment offset high bits). */
 const IP_FLAG_DF_BYTE = 0x40;
 const TCP_OPT_SACK = 5;
