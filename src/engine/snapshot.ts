@@ -15,12 +15,16 @@
  * - Only connections between PDUs with nothing held are carried: the others (and embryonic,
  *   closing or refused ones) are counted in `left` by reason and reset by their peers' timeout.
  *
- * Layout (JSON, version 1):
- *   { format: "rpcgw-state", version: 1, createdMs, gateway: { external, internal }, rules: [names],
- *     mappings: [MappingSnapshot], connections: [ConnectionSnapshot], left: { reason: count } }
- * Reading never throws: decodeSnapshot returns an error value for bytes that are not JSON, a
- * foreign format, a newer version or a missing field; restore skips (and counts) an entry that
- * does not read.
+ * Layout (JSON lines, version 1), one object a line so that no single string holds the whole
+ * state (V8 strings stop at about 512 MiB: some 450 000 connections):
+ *   {"format":"rpcgw-state","version":1,"createdMs":..,"gateway":{"external","internal"},
+ *    "rules":[names],"left":{reason:count},"mappings":M,"connections":C}
+ *   {"mapping":MappingSnapshot}          M lines
+ *   {"connection":ConnectionSnapshot}    C lines
+ *   {"end":true}
+ * Reading never throws: decodeSnapshot returns an error value for bytes that are not UTF-8 JSON
+ * lines, a foreign format, a newer version, a missing field, or a file cut short (counts and the
+ * end line); restore skips (and counts) an entry that does not read.
  */
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import type { HeldStreamState } from '../stream/held-stream.js';
@@ -100,19 +104,55 @@ export type RestoreResult =
 
 export type DecodeResult = { ok: true; snapshot: EngineSnapshot } | { ok: false; error: string };
 
+/** The state file's bytes (see the layout above). */
 export function encodeSnapshot(s: EngineSnapshot): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(s) + '\n');
+  const enc = new TextEncoder();
+  const { mappings, connections, ...head } = s;
+  const lines: Uint8Array[] = [enc.encode(JSON.stringify({ ...head, mappings: mappings.length, connections: connections.length }) + '\n')];
+  for (const m of mappings) lines.push(enc.encode(JSON.stringify({ mapping: m }) + '\n'));
+  for (const c of connections) lines.push(enc.encode(JSON.stringify({ connection: c }) + '\n'));
+  lines.push(enc.encode('{"end":true}\n'));
+  let n = 0;
+  for (const l of lines) n += l.length;
+  const out = new Uint8Array(n);
+  n = 0;
+  for (const l of lines) {
+    out.set(l, n);
+    n += l.length;
+  }
+  return out;
 }
 
 /** Bytes to a snapshot whose top level is sound, or an error value (never throws). */
 export function decodeSnapshot(bytes: Uint8Array): DecodeResult {
-  let x: unknown;
+  const dec = new TextDecoder('utf-8', { fatal: true });
+  const objects: unknown[] = [];
   try {
-    x = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    for (let at = 0; at < bytes.length; ) {
+      let nl = bytes.indexOf(0x0a, at);
+      if (nl < 0) nl = bytes.length;
+      if (nl > at) objects.push(JSON.parse(dec.decode(bytes.subarray(at, nl))));
+      at = nl + 1;
+    }
   } catch (e) {
-    return { ok: false, error: `not a state file (${e instanceof Error ? e.message : String(e)})` };
+    return { ok: false, error: `not a state file (line ${objects.length + 1}: ${e instanceof Error ? e.message : String(e)})` };
   }
-  return checkSnapshot(x);
+  const head = objects[0];
+  if (!isObj(head)) return { ok: false, error: 'not a state file (no header line)' };
+  const m = head.mappings;
+  const c = head.connections;
+  if (!Number.isInteger(m) || !Number.isInteger(c)) return checkSnapshot(head);
+  const nm = m as number;
+  const nc = c as number;
+  const last = objects[objects.length - 1];
+  if (objects.length !== nm + nc + 2 || !isObj(last) || last.end !== true) {
+    return { ok: false, error: `state file truncated (${Math.max(0, objects.length - 1)} of ${nm + nc + 1} lines after the header)` };
+  }
+  const mappings: unknown[] = [];
+  const connections: unknown[] = [];
+  for (let i = 1; i <= nm; i++) mappings.push(isObj(objects[i]) ? (objects[i] as Obj).mapping : null);
+  for (let i = nm + 1; i <= nm + nc; i++) connections.push(isObj(objects[i]) ? (objects[i] as Obj).connection : null);
+  return checkSnapshot({ ...head, mappings, connections });
 }
 
 /** Checks the top level of a parsed snapshot (entries are checked one by one on restore). */

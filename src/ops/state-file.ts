@@ -13,8 +13,8 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import path from 'node:path';
 import { decodeSnapshot, encodeSnapshot, type EngineSnapshot } from '../engine/snapshot.js';
 
-/** Largest state file read (a million pinholes and connections fit well under it). */
-const MAX_STATE_BYTES = 512 * 1024 * 1024;
+/** Largest state file read (readFileSync's own limit; about 1.9 million connections). */
+const MAX_STATE_BYTES = 2 ** 31 - 1;
 
 /** Where the state file lives by default: beside the admin socket (/run/rpcgw/state.json). */
 export function defaultStatePath(adminSocket: string): string {
