@@ -8,10 +8,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   CLIENT, EXT, EngineHarness, GW, PORT_HI, SERVER, SIDE_EXTERNAL, SIDE_INTERNAL, TcpConn, bindMapped, ip, lastMappedPort, mapCall,
-  epmSession, parseTcp, rpcRequest, rpcResponse, rulesDoc, tcpTower,
+  epmSession, eptLookupRequest, eptLookupResponseStub, eptMapRequest, eptMapResponseStub, parseTcp, responseFragments, rpcRequest, rpcResponse,
+  rulesDoc, tcpPacket, tcpTower,
 } from '../helpers/engine-harness.js';
+import { TCP_ACK } from '../../src/wire/packet.js';
 import {
-  EMSMDB, accept, bindAckPdu, bindPdu, connectMapped, ctx, openMapped, parseUdp, policyDoc, registerPushPdu, requestPdu, udpPacket,
+  EMSMDB, SRVSVC, accept, bindAckPdu, bindPdu, connectMapped, ctx, openMapped, parseUdp, policyDoc, registerPushPdu, requestPdu, udpPacket,
 } from '../helpers/policy-harness.js';
 import { sockaddrIn } from '../../src/exchange/push-notification.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_VERSION, type EngineSnapshot } from '../../src/engine/snapshot.js';
@@ -141,6 +143,39 @@ describe('snapshot and restore', () => {
     expect(out).toHaveLength(1);
     const d = parseUdp(out[0]!.pkt);
     expect([out[0]!.side, d.src, d.dst, d.dport]).toEqual([SIDE_EXTERNAL, EXT, CLIENT, 5555]);
+  });
+});
+
+describe('an endpoint-mapper session whose stream was shortened (lookup: published)', () => {
+  it('keeps shifting: the next server segment continues the client\'s numbering, the client\'s ACK goes back to the server\'s', () => {
+    const doc = policyDoc({ interfaces: ['exchange'], lookup: 'published' });
+    const h = new EngineHarness(doc);
+    const c = epmSession(h, { cport: 50123 });
+    c.clientSend(eptLookupRequest({ callId: 2 }));
+    const lookup = eptLookupResponseStub([
+      { object: '00000000-0000-0000-0000-000000000000', annotation: 'srvsvc', tower: tcpTower(SRVSVC, 3, 0, SERVER, 49152) },
+      { object: '00000000-0000-0000-0000-000000000000', annotation: 'store', tower: tcpTower(EMSMDB, 0, 81, SERVER, 1032) },
+    ]);
+    c.serverSend(responseFragments(lookup, 2));
+    const delivered = c.deliveredToClient().bytes.length;
+    expect(delivered).toBeLessThan(c.sSent); // the srvsvc entry was filtered out
+    const snap = roundTrip(h);
+    expect(snap.connections[0]!.edits).toHaveLength(1);
+
+    const h2 = new EngineHarness(doc);
+    expect(h2.engine.restore(snap, h.nowMs, HOUR)).toMatchObject({ ok: true, connections: 1 });
+    const c2 = sameConn(h2, c);
+    c2.clientSend(eptMapRequest({ callId: 3, ifUuid: EMSMDB, major: 0, minor: 81 }));
+    const resp = responseFragments(eptMapResponseStub([tcpTower(EMSMDB, 0, 81, SERVER, 1032)]), 3);
+    const out = c2.serverSend(resp);
+    expect(out).toHaveLength(1);
+    const p = parseTcp(out[0]!.pkt);
+    expect(p.seq).toBe(c.serverSeq(delivered));
+    // The client ACKs everything in the numbering it received; the server gets its own numbering.
+    const ack = h2.inject(SIDE_EXTERNAL, tcpPacket({ src: CLIENT, dst: EXT, sport: c.cport, dport: 135, seq: c.clientSeq(c2.cSent), ack: c.serverSeq(delivered + resp.length), flags: TCP_ACK }));
+    expect(ack).toHaveLength(1);
+    expect(parseTcp(ack[0]!.pkt).ack).toBe(c.serverSeq(c2.sSent));
+    expect(h2.refusals()).toEqual([]);
   });
 });
 
