@@ -135,10 +135,17 @@ describe('snapshot and restore', () => {
     const { conn } = openMapped(h);
     conn.clientSend(bindPdu([ctx(0, EMSMDB, 0, 81)]));
     conn.serverSend(bindAckPdu([accept()]));
-    conn.clientSend(registerPushPdu({ context: Uint8Array.of(1, 2, 3, 4), callback: sockaddrIn(5555, ip('10.1.2.3')) }));
+    const reg = registerPushPdu({ context: Uint8Array.of(1, 2, 3, 4), callback: sockaddrIn(5555, ip('10.1.2.3')) });
+    const regAt = conn.cSent;
+    const [sentReg] = conn.clientSend(reg);
     const relay = Number(h.of('notification')[0]!.rec.relay.split(':')[1]);
     const h2 = new EngineHarness(doc);
     expect(h2.engine.restore(roundTrip(h), h.nowMs, HOUR)).toMatchObject({ ok: true, connections: 2, notifications: 1 });
+    // The server has not ACKed the registration: its retransmission is rewritten the same way.
+    const again = sameConn(h2, conn).clientSeg(regAt, reg);
+    expect(again).toHaveLength(1);
+    expect(parseTcp(again[0]!.pkt).payload).toEqual(parseTcp(sentReg!.pkt).payload);
+    expect(parseTcp(again[0]!.pkt).payload).not.toEqual(reg);
     const out = h2.inject(SIDE_INTERNAL, udpPacket({ src: SERVER, dst: GW, sport: 34567, dport: relay, payload: Uint8Array.of(9) }));
     expect(out).toHaveLength(1);
     const d = parseUdp(out[0]!.pkt);
