@@ -66,14 +66,14 @@ describe('verifyL4ChecksumV4: partial checksums (CHECKSUM_PARTIAL from an offloa
 
   it('a field that is neither correct nor partial is BAD and not touched', () => {
     const p = tcp(new Uint8Array(64).fill(1));
-    p[36] ^= 0x40;
+    p[36] = p[36]! ^ 0x40;
     const before = p.slice();
     expect(verify(p)).toBe(L4_CSUM_BAD);
     expect(p).toEqual(before);
     // A corrupted byte under a partial checksum is not detectable (the sender's NIC never summed
     // it); under a full one it is.
     const q = tcp(new Uint8Array(64).fill(1));
-    q[60] ^= 1;
+    q[60] = q[60]! ^ 1;
     expect(verify(q)).toBe(L4_CSUM_BAD);
   });
 
@@ -86,7 +86,7 @@ describe('verifyL4ChecksumV4: partial checksums (CHECKSUM_PARTIAL from an offloa
     expect(verify(none)).toBe(L4_CSUM_OK);
     expect(get16(none, 26)).toBe(0);
     const bad = good.slice();
-    bad[30] ^= 0xff;
+    bad[30] = bad[30]! ^ 0xff;
     expect(verify(bad)).toBe(L4_CSUM_BAD);
   });
 
