@@ -92,6 +92,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     if (guardExists() && args.keepGuardOnStop === true && existsSync(statePath)) {
       // Kept by the previous daemon for this restart; installGuard replaces it in one transaction.
       life.info({ event: 'guard-adopted', table: `${GUARD_FAMILY} ${GUARD_TABLE}` }, 'kernel guard kept by the previous rpcgw (--keep-guard-on-stop): replaced in place');
+      // Ours now: a start that fails before the guard is reinstalled must not leave it behind.
+      undo.push({ what: 'adopted kernel guard', fn: () => void (guardKept || removeGuard()) });
     } else if (guardExists()) {
       // We hold the lock, so no live rpcgw owns it: a previous daemon was killed without cleanup.
       log.warn({ event: 'stale-guard', table: `${GUARD_FAMILY} ${GUARD_TABLE}` }, 'removing the kernel guard a killed rpcgw left behind');
