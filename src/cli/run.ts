@@ -160,7 +160,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       }
       if (gatewayKey(next) !== gatewayKey(rules)) {
         dp.counters.reloadFailures++;
-        log.error({ event: 'reload-refused', file: args.rules }, 'the gateway section changed (interfaces, addresses, admin socket or metrics): restart rpcgw to apply it; the rules in force are unchanged');
+        log.error({ event: 'reload-refused', file: args.rules }, 'the gateway section changed (interfaces, addresses, natPorts, admin socket or metrics): restart rpcgw to apply it; the rules in force are unchanged');
         return;
       }
       let res: Reservation;
