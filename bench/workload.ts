@@ -25,7 +25,7 @@
  *     handle UDP yet (push notifications are another issue), so today these are dropped as
  *     unsupported-protocol, and counted as such.
  * Background the gateway must drop, interleaved: port scans of E (port-not-published, or
- * no-pinhole in the mapped range), ICMP echo and stray UDP to E (unsupported-protocol), stray
+ * no-pinhole in the mapped range), ICMP echo (icmp-not-translated) and stray UDP to E (unsupported-protocol), stray
  * server segments to G (no-connection); and frames not addressed to the gateway at all (ARP,
  * IPv6 link-local, IPv4 to other hosts), which a replay skips before the engine.
  */
@@ -119,7 +119,7 @@ export interface WorkloadSummary {
  * Drops the workload is built to cause (background, and push datagrams an engine without
  * notification support cannot place); any other drop or refusal means a generator bug.
  */
-export const EXPECTED_DROPS: readonly string[] = ['unsupported-protocol', 'port-not-published', 'no-pinhole', 'no-connection', 'no-notification-registration'];
+export const EXPECTED_DROPS: readonly string[] = ['unsupported-protocol', 'icmp-not-translated', 'port-not-published', 'no-pinhole', 'no-connection', 'no-notification-registration'];
 
 const T0_US = 1_704_067_200 * 1_000_000; // 2024-01-01T00:00:00Z
 const CLIENT_BASE = 0x64400001; // 100.64.0.1
