@@ -110,6 +110,35 @@ describe.skipIf(skip)('rpcgw run next to the host\'s own networking', { timeout:
     for (let i = 0; i < 10; i++) expect(await curl('gateway', `http://${LAB.server}:${HTTP_PORT}/hello.txt`)).toBe(TOKEN);
   });
 
+  it('a neighbour whose TCP checksums are neither full nor partial is named once, at warning level', async () => {
+    // 40 SYNs to 135 whose checksum is wrong both ways (not the sum, not the pseudo-header sum).
+    const send = [
+      'import socket, struct',
+      'def csum(b):',
+      '  if len(b) % 2: b += b"\\0"',
+      '  s = sum(struct.unpack("!%dH" % (len(b) // 2), b))',
+      '  while s >> 16: s = (s & 0xffff) + (s >> 16)',
+      '  return s',
+      `src, dst = socket.inet_aton('${LAB.client}'), socket.inet_aton('${LAB.gatewayExt}')`,
+      'sk = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)',
+      'for i in range(40):',
+      '  tcp = struct.pack("!HHIIBBHHH", 20000 + i, 135, 1000 + i, 0, 5 << 4, 0x02, 64240, 0, 0)',
+      '  pseudo = csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)))',
+      '  full = 0xffff - csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)',
+      '  bad = next(x for x in range(1, 0xffff) if x not in (full, pseudo, 0xffff - pseudo))',
+      '  tcp = tcp[:16] + struct.pack("!H", bad) + tcp[18:]',
+      '  ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i, 0x4000, 64, 6, 0, src, dst)',
+      `  sk.sendto(ip + tcp, ('${LAB.gatewayExt}', 0))`,
+    ].join('\n');
+    const from = lab.daemonLogs().length;
+    await execOk(lab.nsName('client'), [LAB_PYTHON, '-c', send]);
+    const rec = await lab.waitFor((r) => r.event === 'setup-warning', 5_000, from);
+    expect(rec).toMatchObject({ level: 40, cause: 'bad-checksums', reason: 'bad-checksum' });
+    expect(String(rec!.msg)).toMatch(/check offloads/);
+    expect(lab.daemonLogs().slice(from).filter((r) => r.event === 'setup-warning')).toHaveLength(1);
+    expect((await lab.metrics()).find((x) => x.name === 'rpcgw_drops_total' && x.labels.reason === 'bad-checksum')?.value).toBeGreaterThanOrEqual(40);
+  });
+
   it('nft flush ruleset is repaired within 2 s, with a warning and a metric; the gateway keeps working', async () => {
     const from = lab.daemonLogs().length;
     await gw([tool('nft'), 'flush', 'ruleset']);
