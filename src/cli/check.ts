@@ -7,6 +7,7 @@ import { formatProblem } from '../policy/errors.js';
 import { LOOKUP_NAMES } from '../policy/compiled.js';
 import { captureFilters } from '../dataplane/bpf.js';
 import { guardRuleset } from '../dataplane/kernel-guard.js';
+import { localPortRange, ownedRanges } from '../dataplane/port-reserve.js';
 import { readRulesFile } from './rules-file.js';
 
 export function runCheck(file: string, write: (line: string) => void): void {
@@ -31,4 +32,12 @@ export function runCheck(file: string, write: (line: string) => void): void {
   write('');
   write('kernel guard (nftables):');
   for (const line of guardRuleset(rules).trimEnd().split('\n')) write(`  ${line}`);
+  // Read-only look at this host's ephemeral range: what `rpcgw run` would reserve here.
+  const local = localPortRange();
+  write('');
+  write(`ports the daemon owns (this host's net.ipv4.ip_local_port_range: ${local === null ? 'unknown' : `${local[0]}-${local[1]}`}):`);
+  for (const o of ownedRanges(rules)) {
+    const overlaps = local !== null && o.lo <= local[1] && o.hi >= local[0];
+    write(`  ${o.what} ${o.lo}-${o.hi}: ${local === null ? '?' : overlaps ? 'overlaps, reserved in net.ipv4.ip_local_reserved_ports while running' : 'outside'}`);
+  }
 }

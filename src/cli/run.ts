@@ -16,7 +16,7 @@ import { LiveDataplane } from '../dataplane/live.js';
 import { captureFilters } from '../dataplane/bpf.js';
 import { GUARD_FAMILY, GUARD_TABLE, GuardWatch, guardExists, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
 import { OFFLOAD_REASONS, OFFLOADS_KEPT, disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
-import { releasePorts, reservePorts, type OwnedRange, type Reservation } from '../dataplane/port-reserve.js';
+import { ownedRanges, releasePorts, reservePorts, type OwnedRange, type Reservation } from '../dataplane/port-reserve.js';
 import { engineLog } from '../ops/engine-log.js';
 import { metricsText, serveMetrics, type HostCounters } from '../ops/metrics.js';
 import { serveAdmin, type AdminRequest } from '../ops/admin.js';
@@ -39,15 +39,6 @@ export interface RunArgs {
 function gatewayKey(r: CompiledRules): string {
   const g = r.gateway;
   return JSON.stringify([g.externalInterface, g.externalIp, g.internalInterface, g.internalIp, g.adminSocket, g.metricsListen, g.natPortLo, g.natPortHi]);
-}
-
-/** The port ranges the daemon owns on the host (kept out of its ephemeral ports). */
-function ownedRanges(r: CompiledRules): OwnedRange[] {
-  const g = r.gateway;
-  const out: OwnedRange[] = [{ lo: g.natPortLo, hi: g.natPortHi, what: 'gateway.natPorts' }];
-  if (r.rules.some((x) => x.enabled && x.notifications)) out.push({ lo: g.notifyRelayLo, hi: g.notifyRelayHi, what: 'gateway.notificationRelayPorts' });
-  for (const x of r.rules) if (x.enabled) out.push({ lo: x.portLo, hi: x.portHi, what: `rule ${x.name} mappedPorts` });
-  return out;
 }
 
 /** The `ports-reserved` record of a reservation. */

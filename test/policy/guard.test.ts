@@ -7,6 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { guardRuleset } from '../../src/dataplane/kernel-guard.js';
 import { captureFilters } from '../../src/dataplane/bpf.js';
+import { ownedRanges } from '../../src/dataplane/port-reserve.js';
 import { loadDoc, minimalDoc, problemsOf } from './helpers.js';
 
 const haveNft = process.getuid?.() === 0 && spawnSync('nft', ['--version']).status === 0;
@@ -33,6 +34,14 @@ describe('gateway.natPorts', () => {
     expect(p).toHaveLength(1);
     expect(p[0]!.path).toBe('/gateway/natPorts');
     expect(p[0]!.message).toMatch(/expected "LO-HI" with 1024 <= LO <= HI <= 65535, found "70-100"/);
+  });
+
+  it('is one of the ranges the daemon owns on the host, with the relay ports (when used) and each enabled mapped range', () => {
+    const doc = minimalDoc();
+    doc.rules.push({ name: 'off', server: '192.0.2.20', interfaces: ['exchange'], mappedPorts: '42000-42999', enabled: false });
+    expect(ownedRanges(loadDoc(doc).rules).map((o) => `${o.what} ${o.lo}-${o.hi}`)).toEqual(['gateway.natPorts 61000-65535', 'rule exchange mappedPorts 40000-40999']);
+    Object.assign(doc.rules[0]!, { notifications: true });
+    expect(ownedRanges(loadDoc(doc).rules).map((o) => o.what)).toEqual(['gateway.natPorts', 'gateway.notificationRelayPorts', 'rule exchange mappedPorts']);
   });
 
   it('narrows the internal capture to the NAT ports', () => {
