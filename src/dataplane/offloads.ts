@@ -8,8 +8,14 @@
  *                          headers; unlike GRO/rx-gro-hw (which guarantee the merged frame can be
  *                          re-segmented into the original stream) the result is not the stream
  *                          the client sent. The kernel itself turns LRO off on forwarding hosts.
- *   rx-udp-gro-forwarding  merges forwarded UDP datagrams of one flow into one frame; the
- *                          notification relay must see each datagram the server sent.
+ *   rx-udp-gro-forwarding  merges UDP datagrams that no local socket receives (the relay ports
+ *                          have none: the daemon captures them) into one frame; the notification
+ *                          relay must see each datagram the server sent. From the kernel's UDP GRO
+ *                          path; not reproduced on veth in the lab (2000 back-to-back datagrams
+ *                          stayed separate), and off by default.
+ * Measured in the lab with GRO on the gateway and TSO on the peers: frames of up to 65212 IP
+ * bytes reached the capture and left as MTU-sized segments, no bad-checksum drop; with rx-gro-list
+ * (fraglist GRO) on as well, bulk calls ran with no drop either, so it is left alone.
  */
 import { spawnSync } from 'node:child_process';
 
