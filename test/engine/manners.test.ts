@@ -16,6 +16,8 @@ import {
 import { get16, refIpChecksum, refL4Checksum, refSum, withPartialChecksum, writeRawPcap } from '../helpers/inet-checksum.js';
 import { haveTshark, tshark } from '../helpers/tshark.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH } from '../../src/wire/packet.js';
+import { accept, bindAckPdu, bindPdu, ctx, openMapped, policyDoc, registerPushPdu, udpPacket } from '../helpers/policy-harness.js';
+import { sockaddrIn } from '../../src/exchange/push-notification.js';
 import { ipv4ToString } from '../../src/wire/addr.js';
 
 const ROUTER_IN = '192.0.2.254';
@@ -139,6 +141,24 @@ describe('partial checksums (an offloading client or server)', () => {
     expect(h.inject(SIDE_INTERNAL, badAck)).toEqual([]);
     expect(h.dropReasons()).toEqual(['bad-checksum', 'bad-checksum']);
     expect(h.engine.counters.dropsByName()).toMatchObject({ 'bad-checksum': 2 });
+  });
+
+  it('a server\'s notification datagram with a partial UDP checksum is relayed with the full one; a corrupt one is not', () => {
+    const h = new EngineHarness(policyDoc({ interfaces: ['exchange'], notifications: true, lookup: 'deny' }));
+    const { conn } = openMapped(h, { cport: 51000 });
+    conn.clientSend(bindPdu([ctx(0, EMSMDB, 0, 81)]));
+    conn.serverSend(bindAckPdu([accept()]));
+    conn.clientSend(registerPushPdu({ context: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), callback: sockaddrIn(5555, 0x0a010203) }));
+    const relay = Number(h.of('notification')[0]!.rec.relay.split(':')[1]);
+    const good = udpPacket({ src: SERVER, dst: GW, sport: 34567, dport: relay, payload: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 9) });
+    const out = h.inject(SIDE_INTERNAL, withPartialChecksum(good));
+    expect(out.length).toBe(1);
+    expect([addrAt(out[0]!.pkt, 12), addrAt(out[0]!.pkt, 16), get16(out[0]!.pkt, 22)]).toEqual([EXT, CLIENT, 5555]);
+    expect(get16(out[0]!.pkt, 26)).toBe(refL4Checksum(out[0]!.pkt));
+    const bad = good.slice();
+    bad[30] = bad[30]! ^ 0xff;
+    expect(h.inject(SIDE_INTERNAL, bad)).toEqual([]);
+    expect(h.dropReasons()).toEqual(['bad-checksum']);
   });
 
   it('a bad IPv4 header checksum is dropped as bad-ip-checksum', () => {
