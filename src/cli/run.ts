@@ -6,7 +6,8 @@
  * SIGHUP reloads the rules; an invalid file is refused with located errors and the old rules
  * stay in force.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import type { CompiledRules } from '../policy/compiled.js';
@@ -115,8 +116,8 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     packetsSeen = () => dp.engine.counters.packetsIn[0]! + dp.engine.counters.packetsIn[1]!;
     // State across a restart: restored before capture starts; saved on SIGTERM/SIGINT after
     // capture stopped (this undo step runs after the capture's), so no packet changes it after.
-    restoreState(dp, rules, statePath, log, life);
-    undo.push({ what: 'state file', fn: () => void (guardKept = saveState && saveStateFile(dp, statePath, life) && args.keepGuardOnStop === true) });
+    restoreState(dp, rules, statePath, rulesSha256(args.rules), log, life);
+    undo.push({ what: 'state file', fn: () => void (guardKept = saveState && saveStateFile(dp, statePath, rulesSha256(args.rules), life) && args.keepGuardOnStop === true) });
     dp.start();
     undo.push({ what: 'capture', fn: () => dp.stop() });
 
@@ -221,7 +222,16 @@ export async function runDaemon(args: RunArgs): Promise<number> {
  * Loads the state file a stopped daemon left (a missing one is a normal first start). Whatever
  * cannot be used is logged at warning level and set aside as `.bad`: the daemon starts empty.
  */
-function restoreState(dp: LiveDataplane, rules: CompiledRules, file: string, log: pino.Logger, life: pino.Logger): void {
+/** The rules file's SHA-256 (hex), '' if unreadable: recorded in the state, compared on restore. */
+function rulesSha256(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch {
+    return '';
+  }
+}
+
+function restoreState(dp: LiveDataplane, rules: CompiledRules, file: string, rulesHash: string, log: pino.Logger, life: pino.Logger): void {
   const read = readStateFile(file);
   if (read.kind === 'missing') {
     life.info({ event: 'state-none', file }, 'no saved state: starting empty');
@@ -238,7 +248,7 @@ function restoreState(dp: LiveDataplane, rules: CompiledRules, file: string, log
   if (!r.ok) return refuse(r.error);
   life.info(
     {
-      event: 'state-restored', file, savedAgeMs: now - read.snapshot.createdMs, mappings: r.mappings, connections: r.connections,
+      event: 'state-restored', file, savedAgeMs: now - read.snapshot.createdMs, rulesChanged: read.snapshot.rulesSha256 !== rulesHash, mappings: r.mappings, connections: r.connections,
       notifications: r.notifications, skipped: r.skipped, movedTo: retireStateFile(file, '.used'),
     },
     `restored ${r.mappings} pinholes and ${r.connections} connections`,
@@ -246,8 +256,8 @@ function restoreState(dp: LiveDataplane, rules: CompiledRules, file: string, log
 }
 
 /** Writes the engine's snapshot; a failure is logged (false), the stop goes on. */
-function saveStateFile(dp: LiveDataplane, file: string, life: pino.Logger): boolean {
-  const snap = dp.engine.snapshot(Date.now());
+function saveStateFile(dp: LiveDataplane, file: string, rulesHash: string, life: pino.Logger): boolean {
+  const snap = { ...dp.engine.snapshot(Date.now()), rulesSha256: rulesHash };
   try {
     const bytes = writeStateFile(file, snap);
     life.info(

@@ -95,6 +95,8 @@ export interface EngineSnapshot {
   connections: ConnectionSnapshot[];
   /** Connections not carried, by reason (mid-pdu, embryonic, closing, refused). */
   left: Record<string, number>;
+  /** The rules file's SHA-256 when saved (set by the daemon; entries follow rules by name). */
+  rulesSha256?: string;
 }
 
 /** What Engine.restore did, or why it did nothing. */

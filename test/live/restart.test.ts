@@ -60,7 +60,7 @@ describe.skipIf(skip)('rpcgw run restarted with a pinhole and an established con
 
     await lab.startDaemon();
     const [restored] = since(from, 'state-restored');
-    expect(restored).toMatchObject({ mappings: 1, connections: 1, skipped: {} });
+    expect(restored).toMatchObject({ mappings: 1, connections: 1, skipped: {}, rulesChanged: false });
     expect(existsSync(path.join(lab.dir!, 'state.json.used'))).toBe(true);
     expect(existsSync(path.join(lab.dir!, 'state.json'))).toBe(false);
 
