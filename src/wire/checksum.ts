@@ -20,11 +20,14 @@ const UDP_OFF_CHECKSUM = 6;
 const WORD_PATH_MIN = 64;
 /** Aligned 32-bit loads read bytes in host order: the word path assumes a little-endian host. */
 const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-// One Uint32Array over the ArrayBuffer last summed: packets come from a few long-lived buffers
-// (a capture ring, a reader's chunk), so this is made once per buffer, not per packet. It keeps
-// that one ArrayBuffer reachable until another is summed.
+// One Uint32Array over each of the two ArrayBuffers last summed: packets come from a few
+// long-lived buffers (a capture ring, a reader's chunk, the engine's segmentation scratch, which
+// alternates with the capture buffer), so these are made once per buffer, not per packet. They
+// keep those two ArrayBuffers reachable until others are summed.
 let wordsOf: ArrayBufferLike | null = null;
 let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+let wordsOf2: ArrayBufferLike | null = null;
+let words2: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 
 /**
  * Ones'-complement sum of `len` bytes at `off` (big-endian 16-bit words counted from `off`),
@@ -71,8 +74,16 @@ function onesSumBytes(buf: Uint8Array, off: number, len: number, initial: number
 function onesSumWords(buf: Uint8Array, off: number, len: number, initial: number): number {
   const ab = buf.buffer;
   if (ab !== wordsOf) {
-    words = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    const prevOf = wordsOf;
+    const prev = words;
+    if (ab === wordsOf2) {
+      words = words2;
+    } else {
+      words = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+    }
     wordsOf = ab;
+    wordsOf2 = prevOf;
+    words2 = prev;
   }
   const w = words;
   const abs = buf.byteOffset + off;
