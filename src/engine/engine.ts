@@ -25,7 +25,7 @@ import { decrementTtl } from '../wire/rewrite.js';
 import { IPPROTO_ICMP } from '../wire/ipproto.js';
 import {
   finishIcmpChecksum, ICMP_CODE_FRAG_NEEDED, ICMP_CODE_TTL_EXCEEDED, ICMP_DEST_UNREACH, ICMP_ERROR_MAX, ICMP_OFF_MTU, ICMP_TIME_EXCEEDED, icmpChecksumOk,
-  IcmpQuoteView, readIcmpError, rewriteIcmpQuote, writeIcmpError,
+  IcmpQuoteView, readIcmpError, rewriteIcmpQuote, rewriteIcmpQuoteSeq, writeIcmpError,
 } from '../wire/icmp.js';
 import { segmentTcpV4, type SegmentSink } from '../wire/segment.js';
 import { ipv4ToString } from '../wire/addr.js';
@@ -1001,6 +1001,12 @@ export class Engine implements EpmLegHost, MappedLegHost {
       setIpv4Dst(buf, v, fl.serverIp(flow));
       rewriteIcmpQuote(buf, q, 0, fl.serverIp(flow), fl.serverPort(flow));
       rewriteIcmpQuote(buf, q, 1, this.gwIp, fl.gwPort(flow));
+      // After a length change (lookup: published) the server numbers its bytes differently.
+      const st = this.conns.get(flow);
+      if (st !== undefined && st.edits !== null) {
+        const at = q.l4Off + 4;
+        rewriteIcmpQuoteSeq(buf, q, this.serverSideAck(st, ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0));
+      }
     }
     finishIcmpChecksum(buf, v.l4Off, v.l4Len);
     if (q.type === ICMP_DEST_UNREACH && q.code === ICMP_CODE_FRAG_NEEDED) {

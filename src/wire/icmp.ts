@@ -151,6 +151,23 @@ export function rewriteIcmpQuote(buf: Uint8Array, q: IcmpQuoteView, which: 0 | 1
 }
 
 /**
+ * Rewrites the quoted TCP sequence number (a NAT that changed a stream's length numbers it
+ * differently each side; the receiver checks the quoted number against what it has in flight).
+ * The quoted TCP checksum, when present, is updated incrementally.
+ */
+export function rewriteIcmpQuoteSeq(buf: Uint8Array, q: IcmpQuoteView, seq: number): void {
+  if (q.proto !== IPPROTO_TCP) return;
+  seq >>>= 0;
+  const at = q.l4Off + 4;
+  const old = ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+  buf[at] = seq >>> 24;
+  buf[at + 1] = (seq >>> 16) & 0xff;
+  buf[at + 2] = (seq >>> 8) & 0xff;
+  buf[at + 3] = seq & 0xff;
+  if (q.l4CsumOff >= 0) put16(buf, q.l4CsumOff, csumReplace32(get16(buf, q.l4CsumOff), old, seq));
+}
+
+/**
  * Writes an ICMP error from `src` to `dst` at `off`: IPv4 header, ICMP header (with the next-hop
  * MTU for fragmentation-needed), then as much of the offending packet (`orig` at origOff,
  * origLen bytes, as it was received) as fits in 576 bytes. Returns the packet's length; `buf`

@@ -11,7 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
   CLIENT, EMSMDB, EXT, EngineHarness, GW, SERVER, SIDE_EXTERNAL, SIDE_INTERNAL, TcpConn, bindMapped, epmSession, lastMappedPort, mapCall, parseTcp,
-  rpcRequest, rpcResponse, rulesDoc, tcpTower, type Emitted, type HarnessOptions,
+  rpcRequest, rpcResponse, rulesDoc, tcpTower, type Emitted, type HarnessOptions, SRVSVC, eptLookupRequest, eptLookupResponseStub, eptMapRequest,
+  eptMapResponseStub, responseFragments,
 } from '../helpers/engine-harness.js';
 import { get16, refIpChecksum, refL4Checksum, refSum, withPartialChecksum, writeRawPcap } from '../helpers/inet-checksum.js';
 import { haveTshark, tshark } from '../helpers/tshark.js';
@@ -259,6 +260,32 @@ describe('ICMP errors about a translated connection (RFC 5508)', () => {
     expect([out[0]!.side, e.src, e.dst, e.type, e.code, e.icmpChecksumOk, e.ipChecksumOk]).toEqual([SIDE_INTERNAL, GW, SERVER, 3, 1, true, true]);
     expect(diffOutside(e.quote, sent, [8, 10, 11])).toEqual([]);
     if (haveTshark) expect(tsharkVerdicts('reverse', [out[0]!.pkt])).toEqual(['1,1\t1\t1']);
+  });
+
+  it('after a length change (lookup: published) the quoted sequence number goes back to the server\'s numbering', () => {
+    const h = new EngineHarness(policyDoc({ interfaces: ['exchange'], lookup: 'published' }));
+    const c = epmSession(h, { cport: 50123 });
+    const obj = '00000000-0000-0000-0000-000000000000';
+    c.clientSend(eptLookupRequest({ callId: 2 }));
+    const stub = eptLookupResponseStub([
+      { object: obj, annotation: 'srvsvc', tower: tcpTower(SRVSVC, 3, 0, SERVER, 49152) },
+      { object: obj, annotation: 'store', tower: tcpTower(EMSMDB, 0, 81, SERVER, 1032) },
+    ]);
+    c.serverSend(responseFragments(stub, 2));
+    expect(h.refusals()).toEqual([]);
+    // The client asks again, acknowledging what it got (in the gateway's numbering).
+    const req = eptMapRequest({ callId: 3 });
+    h.inject(SIDE_EXTERNAL, c.clientPacket(c.cSent, req, TCP_PSH | TCP_ACK, c.deliveredToClient().length));
+    c.cSent += req.length;
+    const resp = responseFragments(eptMapResponseStub([tcpTower(EMSMDB, 0, 81, SERVER, 1032)]), 3);
+    const sent = c.serverPacket(c.sSent, resp);
+    const fwd = h.inject(SIDE_INTERNAL, sent).filter((e) => e.side === SIDE_EXTERNAL);
+    expect(fwd.length).toBe(1);
+    expect(parseTcp(fwd[0]!.pkt).seq).not.toBe(parseTcp(sent).seq); // shifted: the lookup answer shrank
+    const out = h.inject(SIDE_EXTERNAL, icmpError(ROUTER_OUT, EXT, 3, 4, 1280, fwd[0]!.pkt.subarray(0, 28)));
+    const e = parseIcmp(out[0]!.pkt);
+    expect([out[0]!.side, e.dst, e.icmpChecksumOk]).toEqual([SIDE_INTERNAL, SERVER, true]);
+    expect(diffOutside(e.quote, sent.subarray(0, 28), [8, 10, 11])).toEqual([]);
   });
 
   it('errors about no connection, other ICMP, and errors that would expire are dropped with a reason, never answered', () => {
