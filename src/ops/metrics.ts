@@ -46,6 +46,13 @@ export function metricsText(engine: Engine, dp: DataplaneCounters, host?: HostCo
   metric(l, 'rpcgw_connections_opened_total', 'counter', 'Connections forwarded.', [['', c.connectionsOpened]]);
   metric(l, 'rpcgw_connections_closed_total', 'counter', 'Connections closed or expired.', [['', c.connectionsClosed]]);
   metric(l, 'rpcgw_resets_sent_total', 'counter', 'TCP resets sent for refused connections.', [['', c.resetsSent]]);
+  metric(l, 'rpcgw_notifications_relayed_total', 'counter', 'New-mail notification datagrams relayed to clients.', [['', c.notificationsRelayed]]);
+  metric(l, 'rpcgw_checksums_completed_total', 'counter', 'TCP/UDP segments that arrived with a partial checksum (a neighbour offloading checksums) and left with the full one.', [['', c.checksumsCompleted]]);
+  metric(l, 'rpcgw_packets_segmented_total', 'counter', 'Packets longer than the egress MTU or path (GRO/TSO merges) cut into segments.', [['', c.packetsSegmented]]);
+  metric(l, 'rpcgw_segments_out_total', 'counter', 'Segments those packets were cut into.', [['', c.segmentsOut]]);
+  metric(l, 'rpcgw_icmp_errors_sent_total', 'counter', 'ICMP errors the gateway sent itself (time exceeded, fragmentation needed).', [['', c.icmpErrorsSent]]);
+  metric(l, 'rpcgw_icmp_rate_limited_total', 'counter', 'ICMP errors the gateway held back by its rate limit.', [['', c.icmpRateLimited]]);
+  metric(l, 'rpcgw_icmp_translated_total', 'counter', 'ICMP errors about a carried connection translated and passed on (Path MTU discovery).', [['', c.icmpTranslated]]);
   metric(l, 'rpcgw_pinholes', 'gauge', 'Live mappings (pinholes).', [['', engine.mappings.count]]);
   metric(l, 'rpcgw_connections', 'gauge', 'Live connections.', [['', engine.flows.count]]);
   metric(l, 'rpcgw_held_bytes', 'gauge', 'Bytes of endpoint-mapper segments held until their PDU is complete.', [['', engine.heldBytes]]);

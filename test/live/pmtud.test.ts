@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LAB, addFarHost, createLabNet, destroyLabNet, destroyLabNetSync, exec, execOk, findTool, isAlive, killGroup, spawnIn, type LabNet,
 } from '../../src/lab/netns.js';
+import { parseMetrics } from '../../src/lab/lab.js';
 import { haveTshark, tshark } from '../helpers/tshark.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
 
@@ -25,6 +26,7 @@ if (!haveTshark) console.warn('[rpcgw live tests] pmtud.test.ts: SKIPPED, needs 
 const PEER = path.join(repoRoot, 'bench', 'dist', 'bench', 'live-peer.js');
 const SERVER_PORT = 50123;
 const NARROW_MTU = 1280;
+const METRICS = '127.0.0.1:9135';
 
 /** Resolves when `child` prints a line matching `re` on stdout or stderr. */
 function waitOutput(child: ChildProcess, re: RegExp, timeoutMs: number, what: string): Promise<void> {
@@ -88,6 +90,7 @@ describe.skipIf(skip)('Path MTU discovery through a mapped connection', { timeou
         external: { interface: LAB.ifExt, address: LAB.gatewayExt },
         internal: { interface: LAB.ifInt, address: LAB.gatewayInt },
         adminSocket: path.join(dir, 'admin.sock'),
+        metrics: { listen: METRICS },
         log: { level: 'info' },
       },
       rules: [{ name: 'far', server: f.address, interfaces: ['any'], clients: [LAB.clientNet], mappedPorts: '40000-40999', lookup: 'deny' }],
@@ -144,5 +147,17 @@ describe.skipIf(skip)('Path MTU discovery through a mapped connection', { timeou
     // The client's kernel believed it: its route to the gateway now carries the path MTU.
     const route = await execOk(net!.client, [findTool('ip')!, 'route', 'get', LAB.gatewayExt]);
     expect(route).toMatch(new RegExp(`mtu ${NARROW_MTU}`));
+  });
+
+  it('counts the translated error, the completed partial checksums and the re-cut TSO frames in its metrics', async () => {
+    const js = `fetch('http://${METRICS}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+    const samples = parseMetrics(await execOk(net!.gateway, [process.execPath, '-e', js]));
+    const value = (name: string): number => samples.find((x) => x.name === name)?.value ?? -1;
+    expect(value('rpcgw_icmp_translated_total')).toBeGreaterThanOrEqual(1);
+    // The peers offload: their checksums arrive partial and their TSO frames larger than the path.
+    expect(value('rpcgw_checksums_completed_total')).toBeGreaterThan(0);
+    expect(value('rpcgw_packets_segmented_total')).toBeGreaterThan(0);
+    expect(value('rpcgw_segments_out_total')).toBeGreaterThan(value('rpcgw_packets_segmented_total'));
+    expect(samples.find((x) => x.name === 'rpcgw_drops_total' && x.labels.reason === 'bad-checksum')?.value).toBe(0);
   });
 });
