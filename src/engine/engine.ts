@@ -400,11 +400,17 @@ export class Engine implements EpmLegHost, MappedLegHost {
       this.flows.remove(flow);
       flow = -1;
     }
+    let opened = false;
     if (flow < 0) {
       flow = this.openFromExternal(v, isSyn, nowMs);
       if (flow < 0) return this.drop(-flow, SIDE_EXTERNAL, v);
+      opened = true;
     }
-    if (!this.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) return;
+    if (!this.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) {
+      // A SYN that expires here never reached the server: it leaves no embryonic connection.
+      if (opened) this.closeUnused(flow);
+      return;
+    }
     if ((flags & TCP_SYN) !== 0 && v.tcpMss > 0) this.limitPath(flow, false, v.tcpMss + TCP_IP_MIN_HDRS);
     this.flows.onPacket(flow, true, flags, v.payloadLen, nowMs);
     const fl = this.flows;
@@ -1093,7 +1099,13 @@ export class Engine implements EpmLegHost, MappedLegHost {
   }
 
   /** A connection leaves the table: release its EPM state and its hold on the mapping. */
-  private flowGone(flow: number, reason: 'closed' | 'reset' | 'idle' | 'refused' | 'flushed'): void {
+  /** A connection this very packet opened and that never carried it (its SYN expired here). */
+  private closeUnused(flow: number): void {
+    this.flowGone(flow, 'ttl-exceeded');
+    this.flows.remove(flow);
+  }
+
+  private flowGone(flow: number, reason: 'closed' | 'reset' | 'idle' | 'refused' | 'flushed' | 'ttl-exceeded'): void {
     const fl = this.flows;
     this.counters.connectionsClosed++;
     const st = this.conns.get(flow);

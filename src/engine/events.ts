@@ -23,7 +23,8 @@ export interface ConnectionRecord {
 }
 
 export interface ConnectionClosedRecord extends ConnectionRecord {
-  reason: 'closed' | 'reset' | 'idle' | 'refused' | 'flushed';
+  /** ttl-exceeded: the opening SYN expired at the gateway (answered with ICMP time exceeded). */
+  reason: 'closed' | 'reset' | 'idle' | 'refused' | 'flushed' | 'ttl-exceeded';
   packetsFromClient: number;
   bytesFromClient: number;
   packetsFromServer: number;

@@ -12,11 +12,11 @@ import fc from 'fast-check';
 import {
   CLIENT, EMSMDB, EXT, EngineHarness, GW, SERVER, SIDE_EXTERNAL, SIDE_INTERNAL, TcpConn, bindMapped, epmSession, lastMappedPort, mapCall, parseTcp,
   rpcRequest, rpcResponse, rulesDoc, tcpTower, type Emitted, type HarnessOptions, SRVSVC, eptLookupRequest, eptLookupResponseStub, eptMapRequest,
-  eptMapResponseStub, responseFragments,
+  eptMapResponseStub, responseFragments, tcpPacket,
 } from '../helpers/engine-harness.js';
 import { get16, refIpChecksum, refL4Checksum, refSum, withPartialChecksum, writeRawPcap } from '../helpers/inet-checksum.js';
 import { haveTshark, tshark } from '../helpers/tshark.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH } from '../../src/wire/packet.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../src/wire/packet.js';
 import { accept, bindAckPdu, bindPdu, ctx, openMapped, policyDoc, registerPushPdu, udpPacket } from '../helpers/policy-harness.js';
 import { sockaddrIn } from '../../src/exchange/push-notification.js';
 import { ipv4ToString } from '../../src/wire/addr.js';
@@ -192,6 +192,19 @@ describe('TTL', () => {
     expect(h.engine.counters.icmpErrorsSent).toBe(1);
     // The quoted TCP segment is cut at 548 bytes: tshark cannot verify it, only the IP headers and ICMP.
     if (haveTshark) expect(tsharkVerdicts('ttl', [out[0]!.pkt])[0]).toMatch(/^1,1\t.*\t1$/);
+  });
+
+  it('a SYN with TTL 1 through a pinhole: time exceeded, and it leaves no connection behind', () => {
+    const { h, m } = mappedConn();
+    const before = h.engine.flows.count;
+    const syn = tcpPacket({ src: CLIENT, dst: EXT, sport: 51001, dport: m.eport, seq: 0x2000_0000, ack: 0, flags: TCP_SYN });
+    const out = h.inject(SIDE_EXTERNAL, withTtl(syn, 1));
+    expect(out.map((e) => parseIcmp(e.pkt).type)).toEqual([11]);
+    expect(h.engine.flows.count).toBe(before);
+    // The same SYN with a TTL to spare then opens the connection as usual.
+    const again = h.inject(SIDE_EXTERNAL, syn);
+    expect(again.map((e) => e.side)).toEqual([SIDE_INTERNAL]);
+    expect(h.engine.flows.count).toBe(before + 1);
   });
 
   it('TTL 1 from the server: answered from the gateway\'s internal address', () => {
