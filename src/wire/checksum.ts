@@ -6,7 +6,7 @@
  * block's start contributes the byte-swapped sum (RFC 1071 "byte order independence"):
  * see `swap16` and rewritePayload in rewrite.ts.
  */
-import type { PacketView } from './packet.js';
+import type { PacketView } from './view.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from './ipproto.js';
 
 // Private copies of header offsets, so this leaf module imports no codec (no import cycles).

@@ -1,6 +1,6 @@
 /** IPv4 (RFC 791): header decoding, option lookup and header encoding. */
-import { MALFORMED, OK, fail, type Status } from './status.js';
-import type { PacketView } from './packet.js';
+import { MALFORMED, OK, R_IP_TRUNCATED_BY_CAPTURE, fail, type Status } from './status.js';
+import type { PacketView } from './view.js';
 import { finishIpv4Checksum } from './checksum.js';
 
 export const IPV4_HDR_MIN = 20;
@@ -26,8 +26,6 @@ export const IPOPT_RR = 7;
 export const IPOPT_LSRR = 131;
 export const IPOPT_SSRR = 137;
 
-/** The one reason string readPacket's callers match on for short captures (shared with IPv6). */
-export const R_IP_TRUNCATED_BY_CAPTURE = 'ip packet truncated by capture';
 export const R_IPV4_TRUNCATED = 'ipv4 header truncated';
 export const R_IPV4_VERSION = 'ipv4 version field not 4';
 export const R_IPV4_IHL_SHORT = 'ipv4 ihl < 5';

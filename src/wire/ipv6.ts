@@ -1,6 +1,6 @@
 /** IPv6 (RFC 8200): fixed header, extension-header walk, header encoding. */
-import { MALFORMED, OK, UNSUPPORTED, fail, type Status } from './status.js';
-import type { PacketView } from './packet.js';
+import { MALFORMED, OK, R_IP_TRUNCATED_BY_CAPTURE, UNSUPPORTED, fail, type Status } from './status.js';
+import type { PacketView } from './view.js';
 import {
   IPPROTO_AH,
   IPPROTO_DSTOPTS,
@@ -11,7 +11,6 @@ import {
   IPPROTO_ROUTING,
   IPPROTO_SHIM6,
 } from './ipproto.js';
-import { R_IP_TRUNCATED_BY_CAPTURE } from './ipv4.js';
 
 export const IPV6_HDR_LEN = 40;
 export const IPV6_OFF_PAYLOAD_LEN = 4;

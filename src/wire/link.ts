@@ -4,7 +4,7 @@
  * stops there; readPacket decides what to do with the EtherType.
  */
 import { MALFORMED, OK, UNSUPPORTED, fail, type Status } from './status.js';
-import type { PacketView } from './packet.js';
+import type { PacketView } from './view.js';
 
 // pcap LINKTYPE_* values (https://www.tcpdump.org/linktypes.html).
 export const LINKTYPE_NULL = 0;

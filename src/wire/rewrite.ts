@@ -7,7 +7,7 @@
  * still detects the corruption). UDP checksum 0 ("none") stays 0; a UDP result of 0 is sent as
  * 0xffff. Non-first fragments have no L4 header: only the IP header checksum changes.
  */
-import type { PacketView } from './packet.js';
+import type { PacketView } from './view.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from './ipproto.js';
 import { csumReplace16, csumReplace32, fold, onesSum, swap16 } from './checksum.js';
 import { IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC, IPV4_OFF_TTL } from './ipv4.js';

@@ -17,6 +17,9 @@ export type Status = typeof OK | typeof NEED_MORE | typeof MALFORMED | typeof UN
 
 export const STATUS_NAMES: readonly string[] = ['ok', 'need-more', 'malformed', 'unsupported'];
 
+/** The one reason string readPacket's callers match on for short captures (IPv4 and IPv6). */
+export const R_IP_TRUNCATED_BY_CAPTURE = 'ip packet truncated by capture';
+
 /** Base class of every decoder's preallocated output: where and why decoding stopped. */
 export class DecodeResult {
   /** Absolute offset in the decoded buffer of the byte that made decoding stop. */

@@ -1,6 +1,6 @@
 /** TCP (RFC 9293) header and options. */
 import { MALFORMED, OK, fail, type Status } from './status.js';
-import type { PacketView } from './packet.js';
+import type { PacketView } from './view.js';
 
 export const TCP_FIN = 1;
 export const TCP_SYN = 2;

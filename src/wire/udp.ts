@@ -1,6 +1,6 @@
 /** UDP (RFC 768). */
 import { MALFORMED, OK, fail, type Status } from './status.js';
-import type { PacketView } from './packet.js';
+import type { PacketView } from './view.js';
 
 export const UDP_HDR_LEN = 8;
 export const UDP_OFF_SRC_PORT = 0;
