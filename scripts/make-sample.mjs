@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Regenerates samples/exchange-epm.pcap from the built encoders (run `npm run build` first).
+// Regenerates samples/exchange-epm.pcap from the encoders (`npm run sample` compiles scripts/ first).
 // Deterministic: the same source gives the same bytes, so test/dataplane/sample-capture.test.ts
 // can compare the committed file byte for byte. Regenerate only on purpose (a change to the
 // sample's story or to an encoder), and commit the new file with the change that caused it.
@@ -8,8 +8,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { buildSampleCapture } = await import(path.join(root, 'dist', 'dataplane', 'sample-capture.js')).catch((e) => {
-  console.error(`make-sample: cannot load dist/dataplane/sample-capture.js (${e.message}); run \`npm run build\` first`);
+const { buildSampleCapture } = await import(path.join(root, 'scripts', 'dist', 'scripts', 'sample-capture.js')).catch((e) => {
+  console.error(`make-sample: cannot load scripts/dist/scripts/sample-capture.js (${e.message}); run \`npm run sample\``);
   process.exit(1);
 });
 const out = path.join(root, 'samples', 'exchange-epm.pcap');

@@ -3,7 +3,7 @@
  *
  * It is a golden file: the generator must reproduce it byte for byte. When the sample's story or
  * an encoder changes on purpose, regenerate it with
- *     npm run build && node scripts/make-sample.mjs
+ *     npm run sample
  * and commit the new file together with the change (then re-read `rpcgw inspect` on it).
  *
  * tshark, the independent dissector, checks that it decodes cleanly except for the one
@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildSampleCapture, MALFORMED_FRAG_LEN } from '../../src/dataplane/sample-capture.js';
+import { buildSampleCapture, MALFORMED_FRAG_LEN } from '../../scripts/sample-capture.js';
 import { ERR_BAD_RPC_VERS, ERR_SHORT_BODY } from '../../src/dcerpc/reasons.js';
 import { EPT_S_NOT_REGISTERED } from '../../src/epm/constants.js';
 import { jsonLines, runCli } from '../helpers/cli.js';

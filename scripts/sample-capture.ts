@@ -18,30 +18,30 @@
  *                          bad PDU; the client then resets the connection
  *
  * Every frame has valid IPv4 and TCP checksums and sequence/acknowledgement numbers.
- * Regenerate with `npm run build && node scripts/make-sample.mjs`.
+ * Regenerate with `npm run sample`.
  */
-import { CaptureFileWriter } from './capture-file.js';
-import { buildTcpV4Frame } from '../wire/build.js';
-import { LINKTYPE_ETHERNET } from '../wire/link.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../wire/tcp.js';
-import { parseIpv4 } from '../wire/addr.js';
+import { CaptureFileWriter } from '../src/dataplane/capture-file.js';
+import { buildTcpV4Frame } from '../src/wire/build.js';
+import { LINKTYPE_ETHERNET } from '../src/wire/link.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../src/wire/tcp.js';
+import { parseIpv4 } from '../src/wire/addr.js';
 import {
   DCERPC_OFF_FRAG_LEN, PFC_FIRST_FRAG, PFC_LAST_FRAG, REASON_TRANSFER_SYNTAXES_NOT_SUPPORTED, RESP_HDR_LEN,
   RESULT_ACCEPTANCE, RESULT_NEGOTIATE_ACK, RESULT_PROVIDER_REJECTION, UUID_NDR, UUID_NDR64,
-} from '../dcerpc/constants.js';
-import { btfnUuid, encode, writeBind, writeBindAck, writeRequest, writeResponse } from '../dcerpc/pdu-write.js';
-import type { BindOptions, ContextElemOptions, InterfaceId } from '../dcerpc/pdu-write.js';
+} from '../src/dcerpc/constants.js';
+import { btfnUuid, encode, writeBind, writeBindAck, writeRequest, writeResponse } from '../src/dcerpc/pdu-write.js';
+import type { BindOptions, ContextElemOptions, InterfaceId } from '../src/dcerpc/pdu-write.js';
 import {
   EPT_LOOKUP, EPT_MAP, EPT_S_NOT_REGISTERED, EPT_S_OK, PROTO_NCACN_IP_TCP, PROTO_NCACN_NP, PROTO_NCALRPC,
   RPC_C_EP_ALL_ELTS, RPC_C_VERS_ALL,
-} from '../epm/constants.js';
-import { writeEptMapRequest, writeEptMapResponse } from '../epm/ept-map.js';
-import type { EptMapRequestSpec, EptMapResponseSpec } from '../epm/ept-map.js';
-import { writeEptLookupRequest, writeEptLookupResponse } from '../epm/ept-lookup.js';
-import type { EptLookupEntrySpec, EptLookupRequestSpec, EptLookupResponseSpec } from '../epm/ept-lookup.js';
-import { buildTower } from '../epm/tower.js';
-import type { TowerSpec } from '../epm/tower.js';
-import { ASYNC_EMSMDB, EMSMDB, EPM, NSPI, RFR, type KnownInterface } from '../policy/interfaces.js';
+} from '../src/epm/constants.js';
+import { writeEptMapRequest, writeEptMapResponse } from '../src/epm/ept-map.js';
+import type { EptMapRequestSpec, EptMapResponseSpec } from '../src/epm/ept-map.js';
+import { writeEptLookupRequest, writeEptLookupResponse } from '../src/epm/ept-lookup.js';
+import type { EptLookupEntrySpec, EptLookupRequestSpec, EptLookupResponseSpec } from '../src/epm/ept-lookup.js';
+import { buildTower } from '../src/epm/tower.js';
+import type { TowerSpec } from '../src/epm/tower.js';
+import { ASYNC_EMSMDB, EMSMDB, EPM, NSPI, RFR, type KnownInterface } from '../src/policy/interfaces.js';
 
 // ---- the cast (documentation addresses: RFC 5737 IPv4, RFC 7042 MACs) ----
 
