@@ -38,7 +38,6 @@ import { SambaServer } from './samba.js';
 import { LAB_PYTHON } from './prereqs.js';
 
 export { LAB, LabError } from './netns.js';
-export { runLabScenario } from './scenario.js';
 
 /** RPC interfaces the lab talks about (UUID and version as Samba registers them). */
 export const IFACES = {
