@@ -2,9 +2,9 @@
  * The RPC policy of a mapped connection (client → external:P → server:Q), read as the bytes go
  * by — what made ISA's filter "secure RPC publishing" rather than port forwarding.
  *
- * Each direction is cut into PDUs by a cursor that keeps only the 24 header bytes (and the
- * auth_level byte of the trailer as it passes), so bulk store traffic is neither copied nor
- * held. A PDU is decided on the segment that carries its LAST byte: if it is refused, that
+ * Each direction is cut into PDUs by a CoStream cursor (dcerpc/co-stream) that keeps only the 24
+ * header bytes (and the auth_level byte of the trailer as it passes), so bulk store traffic is
+ * neither copied nor held. A PDU is decided on the segment that carries its LAST byte: if it is refused, that
  * segment is dropped and the connection reset both ways, so the server never receives a whole
  * refused PDU. Binds, alter_contexts and their acks are copied whole (small) to read their
  * presentation contexts.
@@ -16,9 +16,8 @@
  *     callback SOCKADDR rewritten to the gateway's relay address (length-preserving); an
  *     encrypted or signed one follows the rule's notificationsWhenEncrypted.
  */
-import { NEED_MORE, OK } from '../wire/status.js';
+import { OK } from '../wire/status.js';
 import {
-  DCERPC_FRAME_PEEK_LEN,
   PTYPE_ALTER_CONTEXT,
   PTYPE_ALTER_CONTEXT_RESP,
   PTYPE_AUTH3,
@@ -34,11 +33,10 @@ import {
   PTYPE_SHUTDOWN,
   SYNTAX_NDR64,
 } from '../dcerpc/constants.js';
-import { FrameInfo, framePdu } from '../dcerpc/framer.js';
+import { CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
 import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
 import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidToString } from '../dcerpc/uuid.js';
-import { rd16 } from '../dcerpc/ndr.js';
 import { seqAdd } from '../stream/seq.js';
 import type { CompiledRule } from '../policy/compiled.js';
 import { NOTIFY_PINHOLE } from '../policy/compiled.js';
@@ -64,18 +62,14 @@ import type { Leg } from './leg.js';
 
 const AUTH_LEVEL_PKT = 4;
 const AUTH_LEVEL_PKT_PRIVACY = 6;
-/** Header bytes kept per PDU: the request header (through opnum). */
-const KEEP_HEADER = 24;
-const OFF_FRAG_LEN = 8;
 const OFF_AUTH_LEN = 10;
 const OFF_CTX_ID = 20;
 const OFF_OPNUM = 22;
 const SEC_TRAILER_LEN = 8;
-const EMPTY = new Uint8Array(0);
 
 /** Bytes before the body of a PDU type (request/response/fault have 8 more than the common 16). */
 function minHeader(ptype: number): number {
-  return ptype === PTYPE_REQUEST || ptype === PTYPE_RESPONSE || ptype === PTYPE_FAULT ? KEEP_HEADER : 16;
+  return ptype === PTYPE_REQUEST || ptype === PTYPE_RESPONSE || ptype === PTYPE_FAULT ? CO_KEEP_HEADER : 16;
 }
 
 /** A mapped leg's carried state (MappedLeg.exportState), JSON-able. */
@@ -100,43 +94,7 @@ export interface MappedLegHost {
   registrationNotRewritten(why: string): void;
 }
 
-/** One direction's PDU cursor. */
-class Cursor {
-  readonly hdr = new Uint8Array(KEEP_HEADER);
-  /** Bytes of the current PDU seen so far. */
-  pos = 0;
-  /** frag_length once known (0 before 10 header bytes were seen). */
-  fragLen = 0;
-  littleEndian = true;
-  ptype = -1;
-  authLen = 0;
-  /** auth_level read from the trailer as it passed; -1 until then. */
-  authLevel = -1;
-  /** Copy the whole PDU (binds and acks; a registration to rewrite). */
-  copy = false;
-  /** Allocated on the first PDU that must be copied (most mapped connections copy one bind). */
-  buf: Uint8Array = EMPTY;
-  /** Hold segments until this PDU is decided (a registration whose callback will be rewritten). */
-  holding = false;
-  startSeq = 0;
-
-  reset(): void {
-    this.pos = 0;
-    this.fragLen = 0;
-    this.ptype = -1;
-    this.authLen = 0;
-    this.authLevel = -1;
-    this.copy = false;
-    this.holding = false;
-  }
-
-  u16(off: number): number {
-    return rd16(this.hdr, off, this.littleEndian);
-  }
-}
-
 /** Decoder scratch views shared by every leg (used only during one synchronous decision). */
-const SHARED_FRAME = new FrameInfo();
 const SHARED_BIND = new BindView();
 const SHARED_ACK = new BindAckView();
 const SHARED_REQ = new RequestView();
@@ -151,10 +109,11 @@ export class MappedLeg implements Leg {
   refuseDetail = '';
   lastInterface = '';
 
-  private readonly c2s = new Cursor();
-  private readonly s2c = new Cursor();
+  private readonly c2s = new CoStream();
+  private readonly s2c = new CoStream();
+  /** A client request is held until complete: its callback address may be rewritten. */
+  private holding = false;
   private readonly contexts = new PresentationContexts();
-  private readonly frame = SHARED_FRAME;
   private readonly bind = SHARED_BIND;
   private readonly ack = SHARED_ACK;
   private readonly req = SHARED_REQ;
@@ -177,13 +136,14 @@ export class MappedLeg implements Leg {
     this.lastInterface = '';
     this.c2s.reset();
     this.s2c.reset();
+    this.holding = false;
     this.contexts.reset();
     this.ctxLabel.clear();
     this.boundOnce = false;
   }
 
   midPdu(fromClient: boolean): boolean {
-    return fromClient && this.c2s.holding;
+    return fromClient && this.holding;
   }
 
   /** Both directions are between PDUs: the leg's state fits a snapshot (daemon restart). */
@@ -214,50 +174,35 @@ export class MappedLeg implements Leg {
   feed(fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
     if (this.passThrough) return PASS;
     const c = fromClient ? this.c2s : this.s2c;
-    let p = 0;
-    while (p < len) {
-      if (c.pos === 0) c.startSeq = seqAdd(seq, p);
-      // Header bytes (and whole PDUs being copied) are gathered byte by byte; bulk stub bytes are
-      // only counted.
-      if (c.fragLen === 0 || c.pos < KEEP_HEADER) {
-        const b = data[off + p]!;
-        if (c.pos < KEEP_HEADER) c.hdr[c.pos] = b;
-        if (c.copy) c.buf[c.pos] = b;
-        c.pos++;
-        p++;
-        if (c.fragLen === 0 && c.pos === DCERPC_FRAME_PEEK_LEN) {
-          const v = this.startPdu(c, fromClient);
-          if (v !== PASS) return v;
-        }
-        if (c.pos === KEEP_HEADER && c.fragLen > 0) {
+    c.begin(data, off, len, seq);
+    for (;;) {
+      switch (c.next()) {
+        case CO_INCOMPLETE:
+          return PASS;
+        case CO_ERROR:
+          if (this.pickedUp && !this.boundOnce) {
+            this.passThrough = true; // joined mid-PDU: boundaries unknown, nothing to enforce on
+            return PASS;
+          }
+          return this.refuse(REFUSE_MALFORMED, `${fromClient ? 'client' : 'server'} PDU header at offset ${c.errOffset}: ${c.errReason}`);
+        case CO_FRAMED:
+          // Binds, alter_contexts and their acks are read whole (small): their contexts matter.
+          if (c.ptype === PTYPE_BIND || c.ptype === PTYPE_ALTER_CONTEXT || c.ptype === PTYPE_BIND_ACK || c.ptype === PTYPE_ALTER_CONTEXT_RESP) c.keepWhole();
+          break;
+        case CO_HEADER: {
           const v = this.headerComplete(c, fromClient);
           if (v !== PASS) return v;
+          break;
         }
-      } else {
-        const k = Math.min(len - p, c.fragLen - c.pos);
-        if (c.copy) c.buf.set(data.subarray(off + p, off + p + k), c.pos);
-        if (c.authLen > 0) {
-          const at = c.fragLen - c.authLen - SEC_TRAILER_LEN + 1; // auth_level byte
-          if (at >= c.pos && at < c.pos + k) c.authLevel = data[off + p + (at - c.pos)]!;
-        }
-        c.pos += k;
-        p += k;
-      }
-      if (c.fragLen > 0 && c.pos === c.fragLen) {
-        if (c.pos < KEEP_HEADER) {
-          const v = this.headerComplete(c, fromClient);
+        case CO_PDU: {
+          const v = fromClient ? this.clientPdu(c) : this.serverPdu(c);
+          if (fromClient) this.holding = false;
+          c.reset();
           if (v !== PASS) return v;
+          break;
         }
-        if (c.authLen > 0 && c.authLevel < 0) {
-          const at = c.fragLen - c.authLen - SEC_TRAILER_LEN + 1;
-          if (at < KEEP_HEADER && at >= 0) c.authLevel = c.hdr[at]!;
-        }
-        const v = fromClient ? this.clientPdu(c) : this.serverPdu(c);
-        c.reset();
-        if (v !== PASS) return v;
       }
     }
-    return PASS;
   }
 
   private refuse(code: number, detail: string): number {
@@ -265,42 +210,17 @@ export class MappedLeg implements Leg {
     return code;
   }
 
-  /** 10 header bytes seen: frame the PDU. */
-  private startPdu(c: Cursor, fromClient: boolean): number {
-    const st = framePdu(c.hdr, 0, DCERPC_FRAME_PEEK_LEN, this.frame);
-    if (st !== OK && st !== NEED_MORE) {
-      if (this.pickedUp && !this.boundOnce) {
-        this.passThrough = true; // joined mid-PDU: boundaries unknown, nothing to enforce on
-        return PASS;
-      }
-      return this.refuse(REFUSE_MALFORMED, `${fromClient ? 'client' : 'server'} PDU header at offset ${this.frame.errOffset}: ${this.frame.errReason}`);
-    }
-    c.littleEndian = this.frame.littleEndian;
-    c.fragLen = c.u16(OFF_FRAG_LEN);
-    c.ptype = c.hdr[2]!;
-    const copyWhole = c.ptype === PTYPE_BIND || c.ptype === PTYPE_ALTER_CONTEXT || c.ptype === PTYPE_BIND_ACK || c.ptype === PTYPE_ALTER_CONTEXT_RESP;
-    if (copyWhole) this.startCopy(c);
-    return PASS;
-  }
-
-  private startCopy(c: Cursor): void {
-    if (c.buf.length < c.fragLen) c.buf = new Uint8Array(Math.max(c.fragLen, 256, c.buf.length * 2));
-    c.buf.set(c.hdr.subarray(0, Math.min(c.pos, KEEP_HEADER)), 0);
-    c.copy = true;
-  }
-
   /** The 24-byte header (or the whole, shorter PDU) is known. */
-  private headerComplete(c: Cursor, fromClient: boolean): number {
-    c.authLen = c.u16(OFF_AUTH_LEN);
+  private headerComplete(c: CoStream, fromClient: boolean): number {
     // The sec_trailer must lie after the PDU's own header (else its "auth_level" is a header byte).
     if (c.authLen > 0 && c.fragLen - c.authLen - SEC_TRAILER_LEN < minHeader(c.ptype)) {
       return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype] ?? c.ptype}: auth_length ${c.authLen} at offset ${OFF_AUTH_LEN} leaves no room for the header (frag_length ${c.fragLen})`);
     }
-    if (fromClient && c.ptype === PTYPE_REQUEST && c.fragLen >= KEEP_HEADER && this.rule.notifications) {
-      const ctxId = c.u16(OFF_CTX_ID);
-      if (c.u16(OFF_OPNUM) === EMSMDB_OPNUM_REGISTER_PUSH && this.contexts.interfaceMatches(ctxId, EMSMDB_UUID_WIRE, 0)) {
-        this.startCopy(c);
-        c.holding = true; // the callback address may be rewritten: hold until the PDU is complete
+    if (fromClient && c.ptype === PTYPE_REQUEST && c.fragLen >= CO_KEEP_HEADER && this.rule.notifications) {
+      const ctxId = c.hdrU16(OFF_CTX_ID);
+      if (c.hdrU16(OFF_OPNUM) === EMSMDB_OPNUM_REGISTER_PUSH && this.contexts.interfaceMatches(ctxId, EMSMDB_UUID_WIRE, 0)) {
+        c.keepWhole();
+        this.holding = true; // the callback address may be rewritten: hold until the PDU is complete
       }
     }
     return PASS;
@@ -312,7 +232,7 @@ export class MappedLeg implements Leg {
     return hasAuth && level >= AUTH_LEVEL_PKT_PRIVACY;
   }
 
-  private clientPdu(c: Cursor): number {
+  private clientPdu(c: CoStream): number {
     switch (c.ptype) {
       case PTYPE_BIND:
       case PTYPE_ALTER_CONTEXT:
@@ -328,34 +248,35 @@ export class MappedLeg implements Leg {
     }
   }
 
-  private clientBind(c: Cursor): number {
+  private clientBind(c: CoStream): number {
     const b = this.bind;
-    const st = readBind(c.buf, 0, c.fragLen, b);
+    const buf = c.pduBuf;
+    const st = readBind(buf, c.pduOff, c.fragLen, b);
     const what = PTYPE_NAMES[c.ptype] ?? 'bind';
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${what} at offset ${b.errOffset}: ${b.errReason}`);
+    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${what} at offset ${b.errOffset - c.pduOff}: ${b.errReason}`);
     for (let i = 0; i < b.nContexts; i++) {
       const off = b.abstractUuidOff[i]!;
-      if (!interfaceAllowed(this.rule, c.buf, off, b.littleEndian, b.ifMajor[i]!, b.ifMinor[i]!)) {
-        this.lastInterface = `${uuidToString(c.buf, off, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`;
+      if (!interfaceAllowed(this.rule, buf, off, b.littleEndian, b.ifMajor[i]!, b.ifMinor[i]!)) {
+        this.lastInterface = `${uuidToString(buf, off, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`;
         return this.refuse(REFUSE_BIND_INTERFACE, `${what} to ${this.lastInterface}, not published by rule "${this.rule.name}"`);
       }
     }
     if (c.ptype === PTYPE_BIND) this.ctxLabel.clear();
     for (let i = 0; i < b.nContexts; i++) {
-      this.ctxLabel.set(b.ctxId[i]!, `${uuidToString(c.buf, b.abstractUuidOff[i]!, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`);
+      this.ctxLabel.set(b.ctxId[i]!, `${uuidToString(buf, b.abstractUuidOff[i]!, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`);
     }
     if (b.nContexts > 0) this.lastInterface = this.ctxLabel.get(b.ctxId[0]!)!;
     if (this.rule.requireEncryption && !this.encryptedEnough(b.hasAuth, b.authLevel)) {
       const level = b.hasAuth ? `auth level ${b.authLevel}` : 'no authentication';
       return this.refuse(REFUSE_NOT_ENCRYPTED, `${what} with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
     }
-    this.contexts.onBind(c.buf, b);
+    this.contexts.onBind(buf, b);
     this.boundOnce = true;
     return PASS;
   }
 
-  private clientRequest(c: Cursor): number {
-    const ctxId = c.u16(OFF_CTX_ID);
+  private clientRequest(c: CoStream): number {
+    const ctxId = c.hdrU16(OFF_CTX_ID);
     if (!this.contexts.isAccepted(ctxId) && !(this.pickedUp && !this.boundOnce)) {
       this.lastInterface = this.ctxLabel.get(ctxId) ?? '';
       return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, this.boundOnce ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
@@ -363,16 +284,17 @@ export class MappedLeg implements Leg {
     const hasAuth = c.authLen > 0;
     if (this.rule.requireEncryption && !this.encryptedEnough(hasAuth, c.authLevel)) {
       const level = hasAuth ? `auth level ${c.authLevel}` : 'no authentication';
-      return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${c.u16(OFF_OPNUM)}) with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
+      return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${c.hdrU16(OFF_OPNUM)}) with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
     }
-    if (c.holding) return this.registration(c, ctxId);
+    if (this.holding) return this.registration(c, ctxId);
     return PASS;
   }
 
   /** A complete EcRRegisterPushNotification (held): rewrite its callback, or follow the rule. */
-  private registration(c: Cursor, ctxId: number): number {
+  private registration(c: CoStream, ctxId: number): number {
     const r = this.req;
-    if (readRequest(c.buf, 0, c.fragLen, r) !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset}: ${r.errReason}`);
+    const buf = c.pduBuf;
+    if (readRequest(buf, c.pduOff, c.fragLen, r) !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - c.pduOff}: ${r.errReason}`);
     // Signed or sealed stubs cannot be changed: the signature covers them.
     if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT) {
       this.host.encryptedRegistration(this.rule.notificationsWhenEncrypted === NOTIFY_PINHOLE);
@@ -380,7 +302,7 @@ export class MappedLeg implements Leg {
     }
     const ndr64 = this.contexts.syntaxOf(ctxId) === SYNTAX_NDR64;
     const v = this.push;
-    if (readRegisterPushNotification(c.buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, v) !== OK) {
+    if (readRegisterPushNotification(buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, v) !== OK) {
       return this.refuse(REFUSE_MALFORMED, `EcRRegisterPushNotification at stub offset ${v.errOffset - r.stubOff}: ${v.errReason}`);
     }
     if (v.family === AF_INET6_WINDOWS) {
@@ -401,22 +323,22 @@ export class MappedLeg implements Leg {
     const s = this.scratch;
     s[0] = relay >>> 8;
     s[1] = relay & 0xff;
-    this.host.patchStream(seqAdd(c.startSeq, v.portOff), s, 0, 2);
+    this.host.patchStream(seqAdd(c.startSeq, v.portOff - c.pduOff), s, 0, 2);
     const gw = this.gwIp();
     s[0] = gw >>> 24;
     s[1] = (gw >>> 16) & 0xff;
     s[2] = (gw >>> 8) & 0xff;
     s[3] = gw & 0xff;
-    this.host.patchStream(seqAdd(c.startSeq, v.ipv4Off), s, 0, 4);
+    this.host.patchStream(seqAdd(c.startSeq, v.ipv4Off - c.pduOff), s, 0, 4);
     return PASS;
   }
 
-  private serverPdu(c: Cursor): number {
+  private serverPdu(c: CoStream): number {
     switch (c.ptype) {
       case PTYPE_BIND_ACK:
       case PTYPE_ALTER_CONTEXT_RESP: {
-        const st = readBindAck(c.buf, 0, c.fragLen, this.ack);
-        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype]} at offset ${this.ack.errOffset}: ${this.ack.errReason}`);
+        const st = readBindAck(c.pduBuf, c.pduOff, c.fragLen, this.ack);
+        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype]} at offset ${this.ack.errOffset - c.pduOff}: ${this.ack.errReason}`);
         this.contexts.onBindAck(this.ack);
         return PASS;
       }

@@ -1,0 +1,288 @@
+/**
+ * One direction of a connection-oriented DCE/RPC byte stream, cut into PDUs: the one reader the
+ * EPM leg, the mapped leg and `rpcgw inspect` share (C706 12.6.4, the framing rule: 10 bytes give
+ * frag_length in the drep byte order, the PDU is frag_length bytes).
+ *
+ * A pull parser. `begin(data, off, len, seq)` offers a chunk of in-order bytes; `next()` walks it
+ * and stops at each event of the PDU under the cursor:
+ *   CO_FRAMED     10 bytes in: fragLen, ptype, littleEndian known (fragLen within 16..65535).
+ *                 The caller may ask for the whole PDU with keepWhole().
+ *   CO_HEADER     min(24, fragLen) bytes in: authLen, and the request header through opnum
+ *                 (hdrU16/hdrByte); authLevel too if the sec_trailer already went by.
+ *   CO_PDU        the last byte is in: authLevel (read from the trailer as it passed, -1 without
+ *                 auth); with keepWhole(), pduBuf[pduOff, +fragLen) is the PDU.
+ *   CO_INCOMPLETE the chunk is used up (consumed = len); `needed` bytes more before the next event.
+ *   CO_ERROR      the header bytes present do not frame (checked as each arrives, so junk is
+ *                 caught in the segment that carries it): errOffset (in the PDU), errReason.
+ * Nothing throws on wire input.
+ *
+ * State between chunks is a few numbers: the 24 header bytes are packed into six words. Bytes are
+ * copied only for a PDU the caller keeps that does not lie whole in one chunk, into a pooled
+ * buffer held only until the PDU is decided; a kept PDU inside one chunk is read where it is.
+ */
+import { NEED_MORE, OK } from '../wire/status.js';
+import {
+  DCERPC_FRAME_PEEK_LEN, DCERPC_OFF_AUTH_LEN, MAX_FRAG_LEN, REQ_HDR_LEN, SEC_TRAILER_LEN,
+} from './constants.js';
+import { FrameInfo, framePdu } from './framer.js';
+
+export const CO_INCOMPLETE = 0;
+export const CO_FRAMED = 1;
+export const CO_HEADER = 2;
+export const CO_PDU = 3;
+export const CO_ERROR = 4;
+
+/** Header bytes kept per PDU: the request header through opnum. */
+export const CO_KEEP_HEADER = REQ_HDR_LEN;
+/** Offset of auth_level in the 8-byte sec_trailer (auth_type, auth_level, pad, reserved, context id). */
+const TRAILER_OFF_AUTH_LEVEL = 1;
+
+const S_PEEK = 0;
+const S_FRAMED = 1;
+const S_BODY = 2;
+const S_END = 3;
+
+const EMPTY = new Uint8Array(0);
+
+// Assembly buffers are pooled: a connection holds one only while a kept PDU spans chunks.
+const SMALL_BUF = 4096;
+const MAX_SMALL_POOLED = 256;
+const MAX_LARGE_POOLED = 8;
+const smallPool: Uint8Array[] = [];
+const largePool: Uint8Array[] = [];
+
+function takeBuffer(n: number): Uint8Array {
+  if (n <= SMALL_BUF) return smallPool.pop() ?? new Uint8Array(SMALL_BUF);
+  return largePool.pop() ?? new Uint8Array(MAX_FRAG_LEN);
+}
+
+function giveBuffer(b: Uint8Array): void {
+  if (b.length === SMALL_BUF) {
+    if (smallPool.length < MAX_SMALL_POOLED) smallPool.push(b);
+  } else if (largePool.length < MAX_LARGE_POOLED) {
+    largePool.push(b);
+  }
+}
+
+/** Framing scratch shared by every cursor (used only inside one synchronous next()). */
+const FRAME = new FrameInfo();
+const PEEK = new Uint8Array(CO_KEEP_HEADER);
+
+export class CoStream {
+  /** Bytes of the current PDU seen so far. */
+  pos = 0;
+  /** frag_length once framed, else 0. */
+  fragLen = 0;
+  ptype = -1;
+  littleEndian = true;
+  /** auth_length once the header is in (CO_HEADER), else 0. */
+  authLen = 0;
+  /** The sec_trailer's auth_level once it went by; -1 before (or without auth). */
+  authLevel = -1;
+  /** Stream sequence number of the current PDU's first byte. */
+  startSeq = 0;
+  /** Bytes of the current chunk consumed so far. */
+  consumed = 0;
+  /** With CO_INCOMPLETE: bytes still wanted before the next event. */
+  needed = 0;
+  /** With CO_ERROR: offset in the PDU of the byte that does not frame, and why. */
+  errOffset = 0;
+  errReason = '';
+  /** With CO_PDU after keepWhole(): the PDU is pduBuf[pduOff, pduOff + fragLen), valid until next(). */
+  pduBuf: Uint8Array = EMPTY;
+  pduOff = 0;
+
+  private stage = S_PEEK;
+  /** Header bytes 0..23, four to a word, byte i at bits (i & 3) * 8 of word i >> 2. */
+  private w0 = 0;
+  private w1 = 0;
+  private w2 = 0;
+  private w3 = 0;
+  private w4 = 0;
+  private w5 = 0;
+  private keepOn = false;
+  /** The pooled copy of a kept PDU that spans chunks (EMPTY otherwise). */
+  private keep: Uint8Array = EMPTY;
+  // The chunk being walked (dropped at CO_INCOMPLETE: capture buffers are reused).
+  private data: Uint8Array = EMPTY;
+  private at = 0;
+  private end = 0;
+  private chunkOff = 0;
+  private chunkSeq = 0;
+  /** Chunk offset of the current PDU's first byte, or -1 if it began in an earlier chunk. */
+  private startAt = -1;
+
+  /** Drops the PDU in progress (new connection, or after a gap or an error). */
+  reset(): void {
+    this.pos = 0;
+    this.fragLen = 0;
+    this.ptype = -1;
+    this.authLen = 0;
+    this.authLevel = -1;
+    this.stage = S_PEEK;
+    this.w0 = this.w1 = this.w2 = this.w3 = this.w4 = this.w5 = 0;
+    this.keepOn = false;
+    if (this.keep !== EMPTY) {
+      giveBuffer(this.keep);
+      this.keep = EMPTY;
+    }
+    this.pduBuf = EMPTY;
+    this.startAt = -1;
+  }
+
+  /** Offers data[off, off + len), whose first byte is stream sequence `seq`; then call next(). */
+  begin(data: Uint8Array, off: number, len: number, seq: number): void {
+    this.data = data;
+    this.at = off;
+    this.end = off + len;
+    this.chunkOff = off;
+    this.chunkSeq = seq >>> 0;
+    this.consumed = 0;
+    this.startAt = -1;
+  }
+
+  /** Drops the rest of the chunk and the PDU in progress (a reader resynchronising on junk). */
+  skipChunk(): void {
+    this.at = this.end;
+    this.consumed = this.end - this.chunkOff;
+    this.data = EMPTY;
+    this.reset();
+  }
+
+  /** Walks the chunk to the next event (see the header). */
+  next(): number {
+    if (this.stage === S_END) this.reset();
+    if (this.stage === S_PEEK) {
+      if (this.pos === 0 && this.at < this.end) {
+        this.startAt = this.at;
+        this.startSeq = (this.chunkSeq + (this.at - this.chunkOff)) >>> 0;
+      }
+      this.takeHeader(DCERPC_FRAME_PEEK_LEN);
+      const st = framePdu(this.peek(), 0, this.pos, FRAME);
+      if (st !== OK && st !== NEED_MORE) return this.error(FRAME.errOffset, FRAME.errReason);
+      if (this.pos < DCERPC_FRAME_PEEK_LEN) return this.incomplete(DCERPC_FRAME_PEEK_LEN - this.pos);
+      this.fragLen = FRAME.pduLen;
+      this.ptype = FRAME.ptype;
+      this.littleEndian = FRAME.littleEndian;
+      this.stage = S_FRAMED;
+      return CO_FRAMED;
+    }
+    if (this.stage === S_FRAMED) {
+      const target = Math.min(CO_KEEP_HEADER, this.fragLen);
+      this.takeHeader(target);
+      if (this.pos < target) return this.incomplete(target - this.pos);
+      this.authLen = this.hdrU16(DCERPC_OFF_AUTH_LEN);
+      const at = this.authLevelAt();
+      if (at >= 0 && at < this.pos) this.authLevel = this.hdrByte(at);
+      this.stage = S_BODY;
+      return CO_HEADER;
+    }
+    // S_BODY: the rest of the PDU, counted (and copied only into a kept PDU's buffer).
+    const k = Math.min(this.end - this.at, this.fragLen - this.pos);
+    if (k > 0) {
+      if (this.keep !== EMPTY) this.keep.set(this.data.subarray(this.at, this.at + k), this.pos);
+      const a = this.authLevelAt();
+      if (a >= this.pos && a < this.pos + k) this.authLevel = this.data[this.at + (a - this.pos)]!;
+      this.pos += k;
+      this.at += k;
+      this.consumed = this.at - this.chunkOff;
+    }
+    if (this.pos < this.fragLen) return this.incomplete(this.fragLen - this.pos);
+    this.stage = S_END;
+    if (this.keepOn) {
+      if (this.keep !== EMPTY) {
+        this.pduBuf = this.keep;
+        this.pduOff = 0;
+      } else {
+        this.pduBuf = this.data;
+        this.pduOff = this.startAt;
+      }
+    }
+    return CO_PDU;
+  }
+
+  /**
+   * After CO_FRAMED or CO_HEADER: the whole PDU is wanted at CO_PDU. It is read in place when it
+   * lies in the current chunk, else copied into a pooled buffer until the PDU is decided.
+   */
+  keepWhole(): void {
+    if (this.keepOn) return;
+    this.keepOn = true;
+    if (this.startAt >= 0 && this.startAt + this.fragLen <= this.end) return;
+    this.keep = takeBuffer(this.fragLen);
+    this.keep.set(this.peek().subarray(0, this.pos), 0);
+  }
+
+  /** True between CO_FRAMED and the PDU's end when keepWhole() was asked. */
+  get keeping(): boolean {
+    return this.keepOn;
+  }
+
+  /** Header byte `i` (< 24, already seen). */
+  hdrByte(i: number): number {
+    let w: number;
+    switch (i >> 2) {
+      case 0: w = this.w0; break;
+      case 1: w = this.w1; break;
+      case 2: w = this.w2; break;
+      case 3: w = this.w3; break;
+      case 4: w = this.w4; break;
+      default: w = this.w5;
+    }
+    return (w >>> ((i & 3) << 3)) & 0xff;
+  }
+
+  /** u16 of the header at `off`, in the PDU's drep byte order. */
+  hdrU16(off: number): number {
+    const a = this.hdrByte(off);
+    const b = this.hdrByte(off + 1);
+    return this.littleEndian ? a | (b << 8) : (a << 8) | b;
+  }
+
+  /** Offset of the trailer's auth_level in the PDU, or -1 (no auth yet, or no room for one). */
+  private authLevelAt(): number {
+    if (this.authLen === 0) return -1;
+    const at = this.fragLen - this.authLen - SEC_TRAILER_LEN + TRAILER_OFF_AUTH_LEVEL;
+    return at >= 0 ? at : -1;
+  }
+
+  /** Moves chunk bytes into the header words (and a kept copy) until `target` PDU bytes are in. */
+  private takeHeader(target: number): void {
+    const data = this.data;
+    while (this.pos < target && this.at < this.end) {
+      const b = data[this.at++]!;
+      const i = this.pos++;
+      const v = b << ((i & 3) << 3);
+      switch (i >> 2) {
+        case 0: this.w0 |= v; break;
+        case 1: this.w1 |= v; break;
+        case 2: this.w2 |= v; break;
+        case 3: this.w3 |= v; break;
+        case 4: this.w4 |= v; break;
+        default: this.w5 |= v;
+      }
+      if (this.keep !== EMPTY) this.keep[i] = b;
+    }
+    this.consumed = this.at - this.chunkOff;
+  }
+
+  /** The header bytes seen so far, in the shared scratch. */
+  private peek(): Uint8Array {
+    const p = PEEK;
+    const n = Math.min(this.pos, CO_KEEP_HEADER);
+    for (let i = 0; i < n; i++) p[i] = this.hdrByte(i);
+    return p;
+  }
+
+  private incomplete(needed: number): number {
+    this.needed = needed;
+    this.data = EMPTY;
+    return CO_INCOMPLETE;
+  }
+
+  private error(offset: number, reason: string): number {
+    this.errOffset = offset;
+    this.errReason = reason;
+    return CO_ERROR;
+  }
+}
