@@ -17,6 +17,7 @@ export const DROP_NO_FLOW = 8;
 export const DROP_NO_PINHOLE = 9;
 export const DROP_FLOW_TABLE_FULL = 10;
 export const DROP_NO_GATEWAY_PORT = 11;
+/** An out-of-order segment that would take a connection's held bytes past its limit. */
 export const DROP_HOLD_LIMIT = 12;
 export const DROP_DUPLICATE = 13;
 export const DROP_REFUSED_CONNECTION = 14;
@@ -46,6 +47,7 @@ export const REFUSE_AUTH_RESPONSE = 38;
 export const REFUSE_MAPPING = 39;
 export const REFUSE_CALL_TOO_LARGE = 40;
 export const REFUSE_UNEXPECTED_PDU = 41;
+/** One PDU still incomplete after a connection's hold limit (a name of its own: counted apart from DROP_HOLD_LIMIT). */
 export const REFUSE_HOLD_LIMIT = 42;
 export const REFUSE_CONTEXT_NOT_ACCEPTED = 43;
 export const REFUSE_NOT_ENCRYPTED = 44;
@@ -90,7 +92,7 @@ export const REASON_NAMES: readonly string[] = (() => {
   n[REFUSE_MAPPING] = 'mapping-refused';
   n[REFUSE_CALL_TOO_LARGE] = 'epm-response-too-large';
   n[REFUSE_UNEXPECTED_PDU] = 'unexpected-pdu';
-  n[REFUSE_HOLD_LIMIT] = 'hold-limit';
+  n[REFUSE_HOLD_LIMIT] = 'pdu-hold-limit';
   n[REFUSE_CONTEXT_NOT_ACCEPTED] = 'context-not-accepted';
   n[REFUSE_NOT_ENCRYPTED] = 'encryption-required';
   n[REFUSE_IPV6_CALLBACK] = 'ipv6-callback';

@@ -393,7 +393,7 @@ describe('malformed EPM PDUs are refused as malformed-rpc, with the offset in th
 });
 
 describe('held bytes are bounded', () => {
-  it('a PDU announced at 65535 bytes and dribbled 1 byte a segment is refused at the per-flow limit (hold-limit), held bytes given back', () => {
+  it('a PDU announced at 65535 bytes and dribbled 1 byte a segment is refused at the per-flow limit (pdu-hold-limit), held bytes given back', () => {
     const h = new EngineHarness(rulesDoc({}, { limits: LIMITS }));
     const c = epmSession(h);
     const req = eptMapRequest();
@@ -406,7 +406,7 @@ describe('held bytes are bounded', () => {
       c.clientSeg(c.cSent + sent, big.subarray(sent, sent + 1));
       expect(h.heldTotal).toBeLessThanOrEqual(LIMITS.maxHeldBytesPerFlow);
     }
-    expect(h.refusals().map((r) => r.reason)).toEqual(['hold-limit']);
+    expect(h.refusals().map((r) => r.reason)).toEqual(['pdu-hold-limit']);
     expect(sent).toBeLessThan(LIMITS.maxHeldBytesPerFlow / 41 + 2);
     expect(h.heldTotal).toBe(0);
   });
