@@ -80,17 +80,19 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
     const summary = generateWorkload(capture, rules, { clients });
     log(`${summary.frames} frames, ${(summary.fileBytes / 2 ** 20).toFixed(0)} MiB, in ${summary.generatorSeconds.toFixed(1)} s`);
     const replayArgs = (input: string, out: string, extra: string[] = []): string[] => ['replay', input, '--rules', benchRules, '--out', out, '--emitted-only', '--mode', 'gateway', ...extra];
-    const reportFile = path.join(work, 'replay-report.json');
+    const reportFile = path.join(work, 'replay-report.jsonl');
     const check = spawnSync(process.execPath, [cliMain, ...replayArgs(capture, '/dev/null', ['--report', reportFile])], { encoding: 'utf8', maxBuffer: 64 << 20 });
     if (check.status !== 0) throw new Error(`rpcgw replay failed on the workload: ${check.stderr}`);
-    const rep = JSON.parse(readFileSync(reportFile, 'utf8')) as { packetsOut: Record<string, number>; refusals: unknown[] };
+    // The report is JSON lines; its last line is the summary with the counts.
+    const lines = readFileSync(reportFile, 'utf8').trimEnd().split('\n');
+    const rep = JSON.parse(lines[lines.length - 1]!) as { packetsOut: Record<string, number>; records: { refusal: number } };
     rmSync(reportFile, { force: true });
     const replayOut = Object.values(rep.packetsOut).reduce((a, b) => a + b, 0);
     const selfCheck = {
-      command: shellQuote(['rpcgw', ...replayArgs(capture, '/dev/null', ['--report', 'R.json'])]), replayPacketsOut: replayOut, generatorEngineSent: summary.engineSent,
-      refusals: rep.refusals.length, consistent: replayOut === summary.engineSent && rep.refusals.length === 0,
+      command: shellQuote(['rpcgw', ...replayArgs(capture, '/dev/null', ['--report', 'R.jsonl'])]), replayPacketsOut: replayOut, generatorEngineSent: summary.engineSent,
+      refusals: rep.records.refusal, consistent: replayOut === summary.engineSent && rep.records.refusal === 0,
     };
-    if (!selfCheck.consistent) log(`WARNING: closed-loop check failed: replay sent ${replayOut}, generator's engine ${summary.engineSent}, ${rep.refusals.length} refusals`);
+    if (!selfCheck.consistent) log(`WARNING: closed-loop check failed: replay sent ${replayOut}, generator's engine ${summary.engineSent}, ${rep.records.refusal} refusals`);
 
     // ---- 1. engine in memory -------------------------------------------------------------
     log(`engine in memory: ${plan.passes} passes`);

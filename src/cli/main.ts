@@ -43,13 +43,16 @@ async function main(argv: string[]): Promise<number> {
     )
     .command(
       'replay <capture>',
-      'run a capture through the gateway engine: rewritten output capture and a JSON report',
+      'run a capture through the gateway engine: rewritten output capture and a JSON-lines report',
       (y) =>
         y
           .positional('capture', { type: 'string', demandOption: true, describe: 'capture file (pcap, pcapng, NetMon)' })
           .option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' })
           .option('out', { type: 'string', demandOption: true, describe: 'output capture: .pcapng (one interface per side) or .pcap' })
-          .option('report', { type: 'string', describe: 'JSON report file' })
+          .option('report', {
+            type: 'string',
+            describe: 'report file, JSON lines written as the replay goes: {"record":"replay",...} first, one line per rewrite/mapping/connection/closed/refusal/notification, {"record":"summary",...} last',
+          })
           .option('mode', { choices: ['auto', 'gateway', 'direct'] as const, default: 'auto' as const, describe: 'gateway-side capture, or direct client-server capture' })
           .option('seed', { type: 'number', default: 1, describe: 'hash seed (same seed, same output)' })
           .option('emitted-only', { type: 'boolean', default: false, describe: 'write only what the gateway sent (default: both directions of each interface)' }),

@@ -1,10 +1,15 @@
 /**
- * `rpcgw replay <capture> --rules <file> --out <pcap> --report <json>`: the engine on a capture,
+ * `rpcgw replay <capture> --rules <file> --out <pcap> --report <jsonl>`: the engine on a capture,
  * deterministically. Malformed traffic is data (dropped, counted, reported; exit 0); only an
  * unreadable capture or an invalid rules file is an error.
+ *
+ * The report is JSON lines, written as the replay goes (nothing is held for it): a first line
+ * `{"record":"replay","schema":"rpcgw-replay-report/2",...}`, then one line per record the engine
+ * made (`rewrite`, `mapping`, `connection`, `closed`, `refusal`, `notification`, each with the
+ * input `frame`), then `{"record":"summary",...}` with the counters. See docs/operations.md.
  */
-import { writeFileSync } from 'node:fs';
-import { replayCapture, type ReplayMode } from '../dataplane/replay.js';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { REPLAY_REPORT_SCHEMA, replayCapture, type ReplayMode, type ReplayRecord } from '../dataplane/replay.js';
 import { readRulesFile } from './rules-file.js';
 import { formatProblem } from '../policy/errors.js';
 
@@ -18,18 +23,69 @@ export interface ReplayArgs {
   emittedOnly: boolean;
 }
 
+/** Refusals listed on stdout; the rest are counted there and all are in the report. */
+const MAX_REFUSALS_SHOWN = 100;
+const FLUSH_AT = 1 << 16;
+
+/** Appends lines to a file through one buffer, flushed every 64 KiB. */
+class LineFile {
+  private readonly fd: number;
+  private parts: string[] = [];
+  private size = 0;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+  }
+
+  line(obj: object): void {
+    const s = JSON.stringify(obj) + '\n';
+    this.parts.push(s);
+    this.size += s.length;
+    if (this.size >= FLUSH_AT) this.flush();
+  }
+
+  flush(): void {
+    if (this.parts.length === 0) return;
+    writeSync(this.fd, this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+}
+
 export function runReplay(a: ReplayArgs, write: (line: string) => void, warn: (line: string) => void): void {
   const loaded = readRulesFile(a.rules);
   for (const w of loaded.warnings) warn(`warning: ${formatProblem(w)}`);
-  const report = replayCapture({ capture: a.capture, rules: loaded.rules, rulesFile: a.rules, out: a.out, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly });
-  if (a.report !== undefined) writeFileSync(a.report, JSON.stringify(report, null, 2) + '\n');
+  const file = a.report !== undefined ? new LineFile(a.report) : null;
+  const refusals: string[] = [];
+  const onRecord = (r: ReplayRecord): void => {
+    file?.line(r);
+    if (r.record === 'refusal' && refusals.length < MAX_REFUSALS_SHOWN) refusals.push(`  refused frame ${r.frame} ${r.client} -> ${r.server} (rule ${r.rule}): ${r.reason}: ${r.detail}`);
+  };
+  let report;
+  try {
+    file?.line({ record: 'replay', schema: REPLAY_REPORT_SCHEMA, input: a.capture, rules: a.rules, output: a.out, requestedMode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly });
+    report = replayCapture({ capture: a.capture, rules: loaded.rules, rulesFile: a.rules, out: a.out, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly, onRecord });
+    file?.line({ record: 'summary', ...report });
+  } finally {
+    file?.close();
+  }
   const sum = (r: Record<string, number>): number => Object.values(r).reduce((x, y) => x + y, 0);
+  const n = report.records;
   write(
     `${a.capture}: ${report.mode} replay of ${report.frames} frames: ${sum(report.packetsIn)} packets in, ${sum(report.packetsOut)} out; ` +
-      `${report.rewrites.length} tower(s) rewritten, ${report.mappings.length} mapping(s), ${report.connections.length} connection(s), ` +
-      `${report.refusals.length} refused, ${sum(report.drops)} dropped → ${a.out}`,
+      `${n.rewrite} tower(s) rewritten, ${n.mapping} mapping(s), ${n.connection} connection(s), ` +
+      `${n.refusal} refused, ${sum(report.drops)} dropped → ${a.out}`,
   );
-  for (const r of report.refusals) write(`  refused frame ${r.frame} ${r.client} -> ${r.server} (rule ${r.rule}): ${r.reason}: ${r.detail}`);
-  for (const [why, n] of Object.entries(report.drops)) write(`  dropped ${n}: ${why}`);
+  for (const line of refusals) write(line);
+  if (n.refusal > refusals.length) write(`  ... ${n.refusal - refusals.length} more refused (all are in the report)`);
+  for (const [why, k] of Object.entries(report.drops)) write(`  dropped ${k}: ${why}`);
   if (report.truncatedAtEnd) warn('warning: the last record of the capture is truncated');
 }

@@ -20,6 +20,11 @@
  * arrived there (inbound) and the ones the engine sent out of it (outbound) — in pcapng, one
  * named interface per side with the direction in each packet's flags — so Wireshark follows
  * every conversation on either side. `emittedOnly` keeps just what the engine sent.
+ *
+ * The report is streamed: each record (rewrite, mapping, connection, closed, refusal,
+ * notification) goes to `onRecord` as the engine makes it, and only counts are kept, so a
+ * replay of millions of connections holds none of them in memory. `REPLAY_REPORT_SCHEMA`
+ * describes the JSON-lines form the CLI writes.
  */
 import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
@@ -28,7 +33,7 @@ import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
 import { LINKTYPE_RAW } from '../wire/link.js';
 import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK } from '../wire/packet.js';
 import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
-import { ipv4ToString } from '../wire/addr.js';
+import { parseIpv4 } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { Engine, EPM_PORT } from '../engine/engine.js';
@@ -56,12 +61,25 @@ export interface ReplayOptions {
   seed?: number;
   /** Write only the packets the engine emitted (default: both directions of each interface). */
   emittedOnly?: boolean;
+  /** Receives each record as it is made (the object is the caller's to keep or drop). */
+  onRecord?: (rec: ReplayRecord) => void;
 }
 
-export interface RewriteReport extends RewriteRecord {
-  frame: number;
-}
+/** The kinds of record a replay streams, in the `record` field of each JSON line. */
+export type ReplayRecordKind = 'rewrite' | 'mapping' | 'connection' | 'closed' | 'refusal' | 'notification';
 
+export type RewriteReport = RewriteRecord & { record: 'rewrite'; frame: number };
+export type MappingReport = MappingRecord & { record: 'mapping'; frame: number };
+export type ConnectionReport = ConnectionRecord & { record: 'connection'; frame: number };
+export type ClosedReport = ConnectionClosedRecord & { record: 'closed'; frame: number };
+export type RefusalReport = RefusalRecord & { record: 'refusal'; frame: number };
+export type NotificationReport = NotificationRecord & { record: 'notification'; frame: number };
+export type ReplayRecord = RewriteReport | MappingReport | ConnectionReport | ClosedReport | RefusalReport | NotificationReport;
+
+/** Identifies the JSON-lines report: the first line is `{"record":"replay","schema":...}`. */
+export const REPLAY_REPORT_SCHEMA = 'rpcgw-replay-report/2';
+
+/** The totals of a replay (the report's last line, `record: "summary"`). */
 export interface ReplayReport {
   input: string;
   rules: string;
@@ -74,12 +92,8 @@ export interface ReplayReport {
   bytesOut: Record<string, number>;
   /** Frames not handed to the engine, by reason (not IPv4/TCP, not addressed to the gateway ...). */
   skipped: Record<string, number>;
-  rewrites: RewriteReport[];
-  mappings: (MappingRecord & { frame: number })[];
-  connections: (ConnectionRecord & { frame: number })[];
-  closed: (ConnectionClosedRecord & { frame: number })[];
-  refusals: (RefusalRecord & { frame: number })[];
-  notifications: (NotificationRecord & { frame: number })[];
+  /** How many records of each kind were streamed. */
+  records: Record<ReplayRecordKind, number>;
   notificationsRelayed: number;
   drops: Record<string, number>;
   resetsSent: number;
@@ -108,28 +122,57 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
 
   const report: ReplayReport = {
     input: opts.capture, rules: opts.rulesFile, output: opts.out, mode: 'direct', frames: 0,
-    packetsIn: {}, bytesIn: {}, packetsOut: {}, bytesOut: {}, skipped: {}, rewrites: [], mappings: [], connections: [],
-    closed: [], refusals: [], notifications: [], notificationsRelayed: 0, drops: {}, resetsSent: 0, liveMappingsAtEnd: 0, liveConnectionsAtEnd: 0, truncatedAtEnd: false,
+    packetsIn: {}, bytesIn: {}, packetsOut: {}, bytesOut: {}, skipped: {},
+    records: { rewrite: 0, mapping: 0, connection: 0, closed: 0, refusal: 0, notification: 0 },
+    notificationsRelayed: 0, drops: {}, resetsSent: 0, liveMappingsAtEnd: 0, liveConnectionsAtEnd: 0, truncatedAtEnd: false,
   };
   const skip = (why: string): void => {
     report.skipped[why] = (report.skipped[why] ?? 0) + 1;
   };
+  const sink = opts.onRecord;
+  const counts = report.records;
 
-  // direct mode: (client, server, server port) → mapped external port, learnt from the rewrites.
-  const mappedFor = new Map<string, number>();
+  // direct mode: client → ((server ip * 65536 + server port) → mapped external port), learnt from the rewrites.
+  const mappedFor = new Map<number, Map<number, number>>();
+  const learn = (r: RewriteRecord): void => {
+    const client = parseIpv4(r.client);
+    const colon = r.original.lastIndexOf(':');
+    const server = parseIpv4(r.original.slice(0, colon));
+    const port = Number(r.original.slice(colon + 1));
+    const ext = Number(r.rewritten.slice(r.rewritten.lastIndexOf(':') + 1));
+    if (client < 0 || server < 0) return;
+    let m = mappedFor.get(client);
+    if (m === undefined) mappedFor.set(client, (m = new Map()));
+    m.set(server * 65536 + port, ext);
+  };
+  const mappedPort = (client: number, server: number, port: number): number | undefined => mappedFor.get(client)?.get(server * 65536 + port);
   const events: EngineEvents = {
-    connectionOpened: (r) => report.connections.push({ ...r, frame }),
-    connectionClosed: (r) => report.closed.push({ ...r, frame }),
-    towerRewritten: (r) => {
-      report.rewrites.push({ ...r, frame });
-      const [ip, port] = r.original.split(':');
-      const ext = Number(r.rewritten.split(':')[1]);
-      mappedFor.set(`${r.client}|${ip}|${port}`, ext);
+    connectionOpened: (r) => {
+      counts.connection++;
+      sink?.({ record: 'connection', frame, ...r });
     },
-    mappingCreated: (r) => report.mappings.push({ ...r, frame }),
+    connectionClosed: (r) => {
+      counts.closed++;
+      sink?.({ record: 'closed', frame, ...r });
+    },
+    towerRewritten: (r) => {
+      counts.rewrite++;
+      learn(r);
+      sink?.({ record: 'rewrite', frame, ...r });
+    },
+    mappingCreated: (r) => {
+      counts.mapping++;
+      sink?.({ record: 'mapping', frame, ...r });
+    },
     mappingExpired: () => {},
-    connectionRefused: (r) => report.refusals.push({ ...r, frame }),
-    notification: (r) => report.notifications.push({ ...r, frame }),
+    connectionRefused: (r) => {
+      counts.refusal++;
+      sink?.({ record: 'refusal', frame, ...r });
+    },
+    notification: (r) => {
+      counts.notification++;
+      sink?.({ record: 'notification', frame, ...r });
+    },
     packetDropped: () => {},
   };
   const engine = new Engine({
@@ -197,7 +240,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       // Client → server: to 135, or to a port the engine mapped for this client.
       if (toRule !== undefined) {
         const rule = rules.rules[toRule]!;
-        const extPort = v.dstPort === EPM_PORT ? EPM_PORT : mappedFor.get(`${ipv4ToString(v.src4)}|${ipv4ToString(v.dst4)}|${v.dstPort}`);
+        const extPort = v.dstPort === EPM_PORT ? EPM_PORT : mappedPort(v.src4, v.dst4, v.dstPort);
         if (extPort !== undefined) {
           wr32(buf, ipOff + 16, rule.externalIp, false);
           wr16(buf, v.l4Off + 2, extPort, false);
@@ -211,7 +254,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       // Server → client: from 135 or a mapped server port, to the connection the engine opened.
       if (side < 0 && fromRule !== undefined) {
         const rule = rules.rules[fromRule]!;
-        const extPort = v.srcPort === EPM_PORT ? EPM_PORT : mappedFor.get(`${ipv4ToString(v.dst4)}|${ipv4ToString(v.src4)}|${v.srcPort}`);
+        const extPort = v.srcPort === EPM_PORT ? EPM_PORT : mappedPort(v.dst4, v.src4, v.srcPort);
         if (extPort !== undefined) {
           const flow = engine.flows.lookupExternal(v.dst4, v.dstPort, rule.externalIp, extPort);
           if (flow < 0) {
@@ -253,3 +296,4 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   report.liveConnectionsAtEnd = engine.flows.count;
   return report;
 }
+

@@ -5,12 +5,13 @@
  * no tower sent to a client names a server, no checksum is bad; and the report lists exactly as
  * many rewrites as the oracle has ncacn_ip_tcp towers.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { haveSharedPcaps, publicCaptures, publicPath } from '../helpers/shared.js';
 import { runCli } from '../helpers/cli.js';
+import { readReplayReport } from '../helpers/replay-report.js';
 import { readOracle } from '../helpers/oracle.js';
 import { badChecksumFrames, haveTshark, tshark } from '../helpers/tshark.js';
 
@@ -52,7 +53,7 @@ describe.skipIf(!haveSharedPcaps || !haveTshark)('rpcgw replay of the public cor
       const r = runCli(['replay', publicPath(capture), '--rules', rules, '--out', out, '--report', reportFile]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { rewrites: { rewritten: string; original: string }[]; refusals: unknown[] };
+      const report = readReplayReport(reportFile);
       expect(report.refusals).toEqual([]);
       expect(report.rewrites.length).toBe(tcpTowers.length);
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
+import { type GatheredReport, parseReplayReport, readReplayReport } from '../helpers/replay-report.js';
 import { haveSharedPcaps, publicPath } from '../helpers/shared.js';
 import {
   CLIENT, EMSMDB, EXT, EngineHarness, GW, SERVER, SIDE_EXTERNAL, TcpConn, epmBind, epmConversations, epmSession, ip, mapCall,
@@ -34,24 +35,13 @@ function rulesFileFor(capture: string): string {
   return file;
 }
 
-interface Report {
-  mode: string;
-  frames: number;
-  rewrites: { rewritten: string; original: string; interface: string }[];
-  refusals: { reason: string; detail: string }[];
-  drops: Record<string, number>;
-  packetsIn: Record<string, number>;
-  packetsOut: Record<string, number>;
-  output: string;
-}
-
-function replay(capture: string, rules: string, out: string, extra: string[] = []): { report: Report; stdout: string; reportText: string } {
+function replay(capture: string, rules: string, out: string, extra: string[] = []): { report: GatheredReport; stdout: string; reportText: string } {
   const reportFile = out + '.report.json';
   const r = runCli(['replay', capture, '--rules', rules, '--out', out, '--report', reportFile, ...extra]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   const reportText = readFileSync(reportFile, 'utf8');
-  return { report: JSON.parse(reportText) as Report, stdout: r.stdout, reportText };
+  return { report: parseReplayReport(reportText), stdout: r.stdout, reportText };
 }
 
 /** The packets of an output capture, split by direction: outbound = sent by the gateway (source E or G). */
@@ -93,6 +83,17 @@ describe.skipIf(!haveSharedPcaps)('rpcgw replay is deterministic', () => {
       expect(a.report.rewrites.length).toBeGreaterThan(0);
     });
   }
+
+  it('the report is JSON lines: the schema first, each record with its frame in input order, the summary last', () => {
+    const capture = CAPTURES[0]!;
+    const { report, reportText } = replay(publicPath(capture), rulesFileFor(capture), path.join(work, 'lines.pcapng'));
+    const lines = reportText.trimEnd().split('\n').map((l) => JSON.parse(l) as { record: string; frame?: number });
+    const frames = lines.slice(1, -1).map((l) => l.frame!);
+    expect(frames.length).toBe(Object.values(report.records).reduce((a, b) => a + b, 0));
+    expect(frames.every((f, i) => Number.isInteger(f) && f >= 1 && f <= report.frames && (i === 0 || f >= frames[i - 1]!))).toBe(true);
+    expect(report.records.connection).toBeGreaterThan(0);
+    expect(report.connections.every((c) => c.client !== '' && c.server !== '')).toBe(true);
+  });
 
   it('the same with --seed given explicitly, and a classic pcap output', () => {
     const capture = CAPTURES[0]!;
@@ -243,7 +244,7 @@ describe('a capture with malformed traffic replays: exit 0, the drops in the rep
     const r = runCli(['replay', capture, '--rules', rules, '--out', out, '--report', out + '.json', '--mode', 'gateway']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const report = JSON.parse(readFileSync(out + '.json', 'utf8')) as Report & { skipped: Record<string, number> };
+    const report = readReplayReport(out + '.json');
     expect(report.rewrites.length).toBe(1);
     expect(report.refusals.map((x) => x.reason)).toEqual(['malformed-rpc']);
     expect(report.drops).toMatchObject({ 'ip-fragment': 1, 'unsupported-protocol': 1, 'port-not-published': 1, 'malformed-rpc': 1 });

@@ -6,7 +6,7 @@
  * request, raw IPv4/UDP datagrams, the two RSTs of a refusal, packet comparison "modulo NAT
  * fields", a DCE/RPC stream walker, and an `rpcgw replay` runner for the corpus tests.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -15,6 +15,7 @@ import {
   NDR_SYNTAX, NDR64_SYNTAX, epmSession, lastMappedPort, mapCall, parseTcp, rulesDoc, tcpTower, ip,
 } from './engine-harness.js';
 import { runCli } from './cli.js';
+import { readReplayReport } from './replay-report.js';
 import {
   type AuthOptions, type BindResultOptions, type ContextElemOptions, type SyntaxId, btfnUuid, encode,
   writeAlterContext, writeAlterContextResp, writeAuth3, writeBind, writeBindAck, writeRequest, writeResponse,
@@ -368,7 +369,7 @@ export function replayWith(capture: string, doc: unknown, name: string): ReplayO
   const r = runCli(['replay', capture, '--rules', rules, '--out', out, '--report', report]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
-  return { report: JSON.parse(readFileSync(report, 'utf8')) as ReplayOutcome['report'], out };
+  return { report: readReplayReport(report), out };
 }
 
 export { CLIENT, EXT, GW, SERVER };
