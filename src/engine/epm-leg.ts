@@ -75,19 +75,19 @@ const MAX_PENDING_CALLS = 16;
 /** Fragments of one response call that are tracked for rewriting. */
 const MAX_FRAGMENTS = 64;
 
-/** What the leg needs from the engine: patching, mappings, and the report of rewrites. */
+/** What the leg needs from the engine: patching, mappings, and the report of rewrites; `flow` is the leg's connection. */
 export interface EpmLegHost {
   /** Rewrite `n` bytes of the direction being fed, at stream sequence `seq`. */
-  patchStream(seq: number, bytes: Uint8Array, off: number, n: number): void;
-  /** External port mapped for the current client to serverIp:serverPort, or a negative MAP_ERR_*. */
-  acquireMapping(serverIp: number, serverPort: number): number;
-  towerRewritten(opnum: number, buf: Uint8Array, tower: TowerView, newIp: number, newPort: number): void;
+  patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void;
+  /** External port mapped for the connection's client to serverIp:serverPort, or a negative MAP_ERR_*. */
+  acquireMapping(flow: number, serverIp: number, serverPort: number): number;
+  towerRewritten(flow: number, opnum: number, buf: Uint8Array, tower: TowerView, newIp: number, newPort: number): void;
   /**
    * Replaces the stream bytes [startSeq, endSeq) of the direction being fed (a whole response
    * call, held) with `bytes`, which may be shorter or longer: the one length change the gateway
    * makes (ept_lookup under `lookup: published`).
    */
-  replaceStream(startSeq: number, endSeq: number, bytes: Uint8Array): void;
+  replaceStream(flow: number, startSeq: number, endSeq: number, bytes: Uint8Array): void;
 }
 
 /** An EPM leg's carried state (EpmLeg.exportState), JSON-able. */
@@ -136,6 +136,7 @@ class PduAssembler {
 }
 
 export class EpmLeg implements Leg {
+  flow = -1;
   rule!: CompiledRule;
   externalIp = 0;
   /** The connection was picked up mid-stream: binds may be missing, be lenient about contexts. */
@@ -503,12 +504,12 @@ export class EpmLeg implements Leg {
       if (this.callAuthLevel >= AUTH_LEVEL_PKT) {
         return this.refuse(REFUSE_AUTH_RESPONSE, 'signed or encrypted endpoint-mapper response names the server: it cannot be rewritten');
       }
-      const extPort = this.host.acquireMapping(t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
+      const extPort = this.host.acquireMapping(this.flow, t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
       if (extPort < 0) {
         this.lastInterface = `${towerUuidToString(stub, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
         return this.refuse(REFUSE_MAPPING, `no mapped port for ${this.lastInterface}: ${MAP_ERR_NAMES[extPort] ?? extPort} in rule "${this.rule.name}"`);
       }
-      this.host.towerRewritten(opnum, stub, t, this.externalIp, extPort);
+      this.host.towerRewritten(this.flow, opnum, stub, t, this.externalIp, extPort);
       const s = this.scratch;
       s[0] = extPort >>> 8;
       s[1] = extPort & 0xff;
@@ -541,12 +542,12 @@ export class EpmLeg implements Leg {
       if (this.callAuthLevel >= AUTH_LEVEL_PKT) {
         return this.refuse(REFUSE_AUTH_RESPONSE, 'signed or encrypted ept_lookup response cannot be filtered');
       }
-      const extPort = this.host.acquireMapping(t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
+      const extPort = this.host.acquireMapping(this.flow, t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
       if (extPort < 0) {
         this.lastInterface = `${towerUuidToString(stub, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
         return this.refuse(REFUSE_MAPPING, `no mapped port for ${this.lastInterface}: ${MAP_ERR_NAMES[extPort] ?? extPort} in rule "${this.rule.name}"`);
       }
-      this.host.towerRewritten(EPT_LOOKUP, stub, t, this.externalIp, extPort);
+      this.host.towerRewritten(this.flow, EPT_LOOKUP, stub, t, this.externalIp, extPort);
       const tower = stub.slice(t.off, t.off + t.len);
       const rel = (x: number): number => x - t.off;
       tower[rel(t.portOff)] = extPort >>> 8;
@@ -580,7 +581,7 @@ export class EpmLeg implements Leg {
       bytes.set(p, o);
       o += p.length;
     }
-    this.host.replaceStream(this.callStartSeq, this.callEndSeq, bytes);
+    this.host.replaceStream(this.flow, this.callStartSeq, this.callEndSeq, bytes);
     return PASS;
   }
 
@@ -595,7 +596,7 @@ export class EpmLeg implements Leg {
       const pos = stubPos + done;
       if (pos < start || pos >= end) continue;
       const k = Math.min(n - done, end - pos);
-      this.host.patchStream(seqAdd(this.fragSeq[f]!, pos - start), bytes, done, k);
+      this.host.patchStream(this.flow, seqAdd(this.fragSeq[f]!, pos - start), bytes, done, k);
       done += k;
     }
   }

@@ -4,6 +4,8 @@
  * hold its segments because a PDU it may rewrite is still incomplete.
  */
 export interface Leg {
+  /** The connection it reads (its flow id, set by the engine on open): handed back in every host callback. */
+  flow: number;
   /** Feeds in-order payload bytes starting at stream sequence `seq`: PASS or a REFUSE_* code. */
   feed(fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number;
   midPdu(fromClient: boolean): boolean;

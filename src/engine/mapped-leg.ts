@@ -83,15 +83,15 @@ export interface MappedLegState {
   labels: [number, string][];
 }
 
-/** What the leg needs from the engine. */
+/** What the leg needs from the engine; `flow` is the leg's connection. */
 export interface MappedLegHost {
-  patchStream(seq: number, bytes: Uint8Array, off: number, n: number): void;
-  /** A relay port on the gateway's internal address for the current client's callback port, or -1. */
-  registerNotification(clientPort: number): number;
+  patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void;
+  /** A relay port on the gateway's internal address for the connection's client callback port, or -1. */
+  registerNotification(flow: number, clientPort: number): number;
   /** An encrypted registration: open the rule's notification pinhole (or log the drop). */
-  encryptedRegistration(pinhole: boolean): void;
+  encryptedRegistration(flow: number, pinhole: boolean): void;
   /** A registration left as it was, and why (logged). */
-  registrationNotRewritten(why: string): void;
+  registrationNotRewritten(flow: number, why: string): void;
 }
 
 /** Decoder scratch views shared by every leg (used only during one synchronous decision). */
@@ -101,6 +101,7 @@ const SHARED_REQ = new RequestView();
 const SHARED_PUSH = new PushRegistrationView();
 
 export class MappedLeg implements Leg {
+  flow = -1;
   rule!: CompiledRule;
   /** Picked up mid-stream (replay): binds may be missing; a stream that does not frame is passed, not refused. */
   pickedUp = false;
@@ -297,7 +298,7 @@ export class MappedLeg implements Leg {
     if (readRequest(buf, c.pduOff, c.fragLen, r) !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - c.pduOff}: ${r.errReason}`);
     // Signed or sealed stubs cannot be changed: the signature covers them.
     if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT) {
-      this.host.encryptedRegistration(this.rule.notificationsWhenEncrypted === NOTIFY_PINHOLE);
+      this.host.encryptedRegistration(this.flow, this.rule.notificationsWhenEncrypted === NOTIFY_PINHOLE);
       return PASS;
     }
     const ndr64 = this.contexts.syntaxOf(ctxId) === SYNTAX_NDR64;
@@ -312,24 +313,24 @@ export class MappedLeg implements Leg {
       return this.refuse(REFUSE_MALFORMED, `EcRRegisterPushNotification callback of family ${v.family} and ${v.callbackLen} bytes`);
     }
     if (v.port < this.rule.notifyPortLo || v.port > this.rule.notifyPortHi) {
-      this.host.registrationNotRewritten(`callback port ${v.port} outside notificationPorts ${this.rule.notifyPortLo}-${this.rule.notifyPortHi}`);
+      this.host.registrationNotRewritten(this.flow, `callback port ${v.port} outside notificationPorts ${this.rule.notifyPortLo}-${this.rule.notifyPortHi}`);
       return PASS;
     }
-    const relay = this.host.registerNotification(v.port);
+    const relay = this.host.registerNotification(this.flow, v.port);
     if (relay < 0) {
-      this.host.registrationNotRewritten('no free notification relay port');
+      this.host.registrationNotRewritten(this.flow, 'no free notification relay port');
       return PASS;
     }
     const s = this.scratch;
     s[0] = relay >>> 8;
     s[1] = relay & 0xff;
-    this.host.patchStream(seqAdd(c.startSeq, v.portOff - c.pduOff), s, 0, 2);
+    this.host.patchStream(this.flow, seqAdd(c.startSeq, v.portOff - c.pduOff), s, 0, 2);
     const gw = this.gwIp();
     s[0] = gw >>> 24;
     s[1] = (gw >>> 16) & 0xff;
     s[2] = (gw >>> 8) & 0xff;
     s[3] = gw & 0xff;
-    this.host.patchStream(seqAdd(c.startSeq, v.ipv4Off - c.pduOff), s, 0, 4);
+    this.host.patchStream(this.flow, seqAdd(c.startSeq, v.ipv4Off - c.pduOff), s, 0, 4);
     return PASS;
   }
 

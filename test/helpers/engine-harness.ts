@@ -177,12 +177,9 @@ export class EngineHarness {
     this.engine.tick(nowMs);
   }
 
-  /**
-   * Bytes the engine holds back on EPM connections, all flows together. Private engine state,
-   * read here because "held bytes stay within limits and return to 0" is a property to test.
-   */
+  /** Bytes the engine holds back on the connections it reads, all flows together (the metric). */
   get heldTotal(): number {
-    return (this.engine as unknown as { heldTotal: number }).heldTotal;
+    return this.engine.heldBytes;
   }
 
   of<T extends RecordedEvent['type']>(type: T): Extract<RecordedEvent, { type: T }>[] {

@@ -1,0 +1,94 @@
+/**
+ * New-mail notifications (EMSMDB push-notification callbacks): the mapped leg's registration
+ * callbacks — the client's callback address rewritten to a relay port on the gateway, or the
+ * rule's pinhole opened for an encrypted registration — and the server's UDP datagrams relayed
+ * back to the client through them. The connection is the flow id each callback is handed.
+ */
+import type { PacketView } from '../wire/packet.js';
+import { setDstPort, setIpv4Dst, setIpv4Src } from '../wire/rewrite.js';
+import { ipv4ToString } from '../wire/addr.js';
+import type { FlowTable } from '../nat/flow-table.js';
+import type { NotifyRelay } from '../nat/notify-relay.js';
+import type { Manners } from './manners.js';
+import type { Output } from './output.js';
+import type { RuleSlots } from './rule-slots.js';
+import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import { DROP_NO_NOTIFICATION, DROP_NO_PINHOLE } from './reasons.js';
+
+export class Notifications {
+  constructor(
+    private readonly out: Output,
+    private readonly flows: FlowTable,
+    private readonly slots: RuleSlots,
+    private readonly relay: NotifyRelay,
+    private readonly manners: Manners,
+    private readonly gwIp: number,
+  ) {}
+
+  /** A relay port on the gateway's internal address for connection `flow`'s client callback port, or -1. */
+  register(flow: number, clientPort: number): number {
+    const fl = this.flows;
+    const rule = this.slots.rule(fl.ruleIdx(flow))!;
+    const g = this.slots.rules.gateway;
+    const port = this.relay.register(flow, fl.clientIp(flow), clientPort, fl.serverIp(flow), fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
+    // A failure is reported by the leg (registrationNotRewritten), once.
+    if (port >= 0) {
+      this.out.events.notification(
+        {
+          flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${clientPort}`, server: ipv4ToString(fl.serverIp(flow)),
+          action: 'rewritten', relay: `${ipv4ToString(this.gwIp)}:${port}`, detail: '',
+        },
+        this.out.nowMs,
+      );
+    }
+    return port;
+  }
+
+  /** An encrypted registration on `flow`: the rule's notification pinhole opens (or the drop is logged). */
+  encrypted(flow: number, pinhole: boolean): void {
+    const fl = this.flows;
+    const rule = this.slots.rule(fl.ruleIdx(flow))!;
+    if (pinhole) this.relay.openPinhole(flow, fl.clientIp(flow), fl.serverIp(flow), fl.extIp(flow), rule.notifyPortLo, rule.notifyPortHi);
+    this.out.events.notification(
+      {
+        flow, rule: rule.name, client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: pinhole ? 'pinhole' : 'dropped', relay: '',
+        detail: pinhole
+          ? `encrypted registration: UDP from the server to the client on ports ${rule.notifyPortLo}-${rule.notifyPortHi} allowed while the session lives`
+          : 'encrypted registration cannot be rewritten; the client falls back to polling (notificationsWhenEncrypted: drop)',
+      },
+      this.out.nowMs,
+    );
+  }
+
+  /** A registration on `flow` left as it was, and why. */
+  notRewritten(flow: number, why: string): void {
+    const fl = this.flows;
+    this.out.events.notification(
+      { flow, rule: this.slots.rule(fl.ruleIdx(flow))!.name, client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: 'not-rewritten', relay: '', detail: why },
+      this.out.nowMs,
+    );
+  }
+
+  /** A UDP datagram from the internal side: a server's new-mail notification, or nothing for us. */
+  datagram(buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const out = this.out;
+    const relay = this.relay;
+    if (v.dst4 === this.gwIp) {
+      const id = relay.lookup(v.dstPort);
+      if (id < 0) return out.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
+      if (relay.serverIp(id) !== v.src4) return out.drop(DROP_NO_PINHOLE, SIDE_INTERNAL, v); // only that server
+      if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
+      setIpv4Src(buf, v, relay.extIp(id));
+      setIpv4Dst(buf, v, relay.clientIp(id));
+      setDstPort(buf, v, relay.clientPort(id));
+      out.counters.notificationsRelayed++;
+      return out.send(SIDE_EXTERNAL, buf, off, len);
+    }
+    const ph = relay.pinhole(v.dst4, v.src4);
+    if (ph === undefined || v.dstPort < ph.lo || v.dstPort > ph.hi) return out.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
+    if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
+    setIpv4Src(buf, v, ph.extIp);
+    out.counters.notificationsRelayed++;
+    return out.send(SIDE_EXTERNAL, buf, off, len);
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * The engine's one way out: every packet it emits goes through `send`, every packet it drops
+ * through `drop`, and both are counted here. Egress is fitted to the interface MTU of the side
+ * and to what a connection's path is known to take (learnt from translated
+ * fragmentation-needed errors and MSS options): a longer TCP packet (an offload merge, GRO or a
+ * neighbour's TSO) is re-cut into segments that fit, as the sender's own segmentation would have.
+ */
+import { LINKTYPE_RAW } from '../wire/link.js';
+import { IPPROTO_TCP, PacketView, readPacket } from '../wire/packet.js';
+import { OK } from '../wire/status.js';
+import { segmentTcpV4, type SegmentSink } from '../wire/segment.js';
+import type { FlowTable } from '../nat/flow-table.js';
+import type { PacketEmit } from '../stream/held-stream.js';
+import { type EngineEvents, type EngineOutput, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import { DROP_OVERSIZE, REASON_COUNT, REASON_NAMES } from './reasons.js';
+
+/** The smallest IPv4 MTU (RFC 791); a configured MTU below it is raised to it. */
+export const MIN_MTU = 68;
+
+export class EngineCounters {
+  readonly packetsIn = new Float64Array(2);
+  readonly bytesIn = new Float64Array(2);
+  readonly packetsOut = new Float64Array(2);
+  readonly bytesOut = new Float64Array(2);
+  /** By reason code (reasons.ts): packets dropped, connections refused. */
+  readonly drops = new Float64Array(REASON_COUNT);
+  rewrites = 0;
+  mappingsCreated = 0;
+  mappingsExpired = 0;
+  connectionsOpened = 0;
+  connectionsClosed = 0;
+  resetsSent = 0;
+  notificationsRelayed = 0;
+  /** TCP/UDP segments that arrived with a partial checksum (offloading sender) and were completed. */
+  checksumsCompleted = 0;
+  /** Packets longer than the egress MTU cut into `segmentsOut` segments (software GSO). */
+  packetsSegmented = 0;
+  segmentsOut = 0;
+  /** ICMP errors the gateway sent (time exceeded, fragmentation needed) and those the rate limit held back. */
+  icmpErrorsSent = 0;
+  icmpRateLimited = 0;
+  /** ICMP errors about a carried connection, translated and passed on. */
+  icmpTranslated = 0;
+
+  /** Non-zero drop and refusal counts by name. */
+  dropsByName(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 1; i < REASON_COUNT; i++) if (this.drops[i]! > 0) out[REASON_NAMES[i]!] = this.drops[i]!;
+    return out;
+  }
+}
+
+export class Output {
+  readonly counters = new EngineCounters();
+  /** The engine's clock: the time of the packet (or tick) being handled. */
+  nowMs = 0;
+  /** send() bound to a side, made once (PacketEmit for held streams and sequence adjustment). */
+  readonly toExternal: PacketEmit;
+  readonly toInternal: PacketEmit;
+
+  /** IP MTU by side. */
+  private readonly mtu = new Int32Array(2);
+  /**
+   * Packets up to this long leave as they are, without a look at their connection: the smaller
+   * MTU, or less once a connection's path is known to be narrower (pathLimit).
+   */
+  private fitLen = 0;
+  /**
+   * Learnt limits on a connection's packets one way, as an IP length: key flow * 2 + 1 toward the
+   * server, flow * 2 toward the client. From a fragmentation-needed the gateway translated (the
+   * path MTU) and from an MSS option below the MTU. Merged (GRO/TSO) frames are re-cut to it, as
+   * the sender's own segmentation would have: cut to the interface MTU only, they would be too big
+   * for the path again and again. Few entries: set only when smaller than the MTU.
+   */
+  private readonly pathLimit = new Map<number, number>();
+  /** One segment at a time when a packet is cut to the egress MTU (segmentTcpV4). */
+  private segScratch: Uint8Array;
+  private segSide = 0;
+  private readonly segSink: SegmentSink;
+  /** Decodes what send() cannot forward, for the drop record. */
+  private readonly sendView = new PacketView();
+
+  constructor(
+    private readonly out: EngineOutput,
+    readonly events: EngineEvents,
+    private readonly flows: FlowTable,
+    externalMtu: number,
+    internalMtu: number,
+  ) {
+    this.mtu[SIDE_EXTERNAL] = Math.max(MIN_MTU, externalMtu);
+    this.mtu[SIDE_INTERNAL] = Math.max(MIN_MTU, internalMtu);
+    this.fitLen = Math.min(this.mtu[0]!, this.mtu[1]!);
+    this.segScratch = new Uint8Array(Math.max(this.mtu[0]!, this.mtu[1]!));
+    this.segSink = { segment: (seg, len) => this.sendSegment(seg, len) };
+    this.toExternal = (pkt, off, len) => this.send(SIDE_EXTERNAL, pkt, off, len);
+    this.toInternal = (pkt, off, len) => this.send(SIDE_INTERNAL, pkt, off, len);
+  }
+
+  send(side: number, pkt: Uint8Array, off: number, len: number): void {
+    if (len > this.fitLen) return this.sendLong(side, pkt, off, len);
+    this.counters.packetsOut[side]!++;
+    this.counters.bytesOut[side]! += len;
+    this.out.emit(side, pkt, off, len);
+  }
+
+  drop(reason: number, side: number, v: PacketView): void {
+    this.counters.drops[reason]!++;
+    this.events.packetDropped(reason, side, v, this.nowMs);
+  }
+
+  /** The IP MTU of a side. */
+  mtuOf(side: number): number {
+    return this.mtu[side]!;
+  }
+
+  /** A side's interface MTU changed (the live dataplane re-reads it every second). */
+  setMtu(side: number, mtu: number): void {
+    mtu = Math.max(MIN_MTU, mtu | 0);
+    if (this.mtu[side] === mtu) return;
+    this.mtu[side] = mtu;
+    if (mtu > this.segScratch.length) this.segScratch = new Uint8Array(mtu);
+    let fit = Math.min(this.mtu[0]!, this.mtu[1]!);
+    for (const l of this.pathLimit.values()) fit = Math.min(fit, l);
+    this.fitLen = fit;
+  }
+
+  /** Records that packets of `flow` toward the server (or the client) must not exceed `ipLen`. */
+  limitPath(flow: number, toServer: boolean, ipLen: number): void {
+    // Below 68 (or 0: a router too old to say, RFC 1191) there is nothing usable to learn.
+    if (ipLen < MIN_MTU || ipLen >= this.mtu[toServer ? SIDE_INTERNAL : SIDE_EXTERNAL]!) return;
+    const key = flow * 2 + (toServer ? 1 : 0);
+    const known = this.pathLimit.get(key);
+    if (known !== undefined && known <= ipLen) return;
+    this.pathLimit.set(key, ipLen);
+    if (ipLen < this.fitLen) this.fitLen = ipLen;
+  }
+
+  /** A connection is gone: so are its path limits. */
+  forgetFlow(flow: number): void {
+    if (this.pathLimit.size === 0) return;
+    this.pathLimit.delete(flow * 2);
+    this.pathLimit.delete(flow * 2 + 1);
+    if (this.pathLimit.size === 0) this.fitLen = Math.min(this.mtu[0]!, this.mtu[1]!);
+  }
+
+  /**
+   * A packet longer than the smaller MTU (or a learnt path limit): TCP longer than what its
+   * connection's way out allows is cut into segments that fit; other protocols that do not fit
+   * are dropped.
+   */
+  private sendLong(side: number, pkt: Uint8Array, off: number, len: number): void {
+    let limit = this.mtu[side]!;
+    const v = this.sendView;
+    if (this.pathLimit.size > 0 && readPacket(pkt, off, len, LINKTYPE_RAW, v) === OK && v.ipProto === IPPROTO_TCP && v.l4Off >= 0) {
+      const toServer = side === SIDE_INTERNAL;
+      const flow = toServer ? this.flows.lookupInternal(v.dst4, v.dstPort, v.src4, v.srcPort) : this.flows.lookupExternal(v.dst4, v.dstPort, v.src4, v.srcPort);
+      const learnt = flow >= 0 ? this.pathLimit.get(flow * 2 + (toServer ? 1 : 0)) : undefined;
+      if (learnt !== undefined && learnt < limit) limit = learnt;
+    }
+    if (len <= limit) {
+      this.counters.packetsOut[side]!++;
+      this.counters.bytesOut[side]! += len;
+      this.out.emit(side, pkt, off, len);
+      return;
+    }
+    this.segSide = side;
+    if (segmentTcpV4(pkt, off, len, limit, this.segScratch, this.segSink) > 0) {
+      this.counters.packetsSegmented++;
+      return;
+    }
+    readPacket(pkt, off, len, LINKTYPE_RAW, v);
+    this.drop(DROP_OVERSIZE, side ^ 1, v);
+  }
+
+  private sendSegment(seg: Uint8Array, len: number): void {
+    const side = this.segSide;
+    this.counters.segmentsOut++;
+    this.counters.packetsOut[side]!++;
+    this.counters.bytesOut[side]! += len;
+    this.out.emit(side, seg, 0, len);
+  }
+}

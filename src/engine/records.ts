@@ -1,0 +1,87 @@
+/**
+ * Records and listings of connections and mappings: the strings an operator reads (the firewall
+ * log's records, `rpcgw mappings` / `rpcgw connections`), made from the tables' numbers only
+ * when someone listens or asks.
+ */
+import { ipv4ToString } from '../wire/addr.js';
+import { FLOW_EPM, type FlowTable } from '../nat/flow-table.js';
+import type { MappingTable } from '../nat/mapping-table.js';
+import type { ConnectionClosedRecord, ConnectionRecord, MappingRecord } from './events.js';
+import type { RuleSlots } from './rule-slots.js';
+
+/** A live mapping or connection as `rpcgw mappings` lists it. */
+export interface MappingListing {
+  mapping: number;
+  rule: string;
+  client: string;
+  external: string;
+  server: string;
+  ageMs: number;
+  idleMs: number;
+  connections: number;
+  /** Time left before the pinhole closes; null while connections hold it open. */
+  expiresInMs: number | null;
+}
+
+export interface ConnectionListing {
+  flow: number;
+  kind: 'epm' | 'mapped';
+  rule: string;
+  client: string;
+  external: string;
+  gateway: string;
+  server: string;
+  ageMs: number;
+  idleMs: number;
+  state: number;
+}
+
+export function connectionRecord(fl: FlowTable, slots: RuleSlots, flow: number): ConnectionRecord {
+  const m = fl.mappingIdx(flow);
+  return {
+    flow, kind: fl.kind(flow) === FLOW_EPM ? 'epm' : 'mapped', rule: slots.name(fl.ruleIdx(flow)),
+    client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`, external: `${ipv4ToString(fl.extIp(flow))}:${fl.extPort(flow)}`,
+    gateway: `${ipv4ToString(fl.gwIp(flow))}:${fl.gwPort(flow)}`, server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`,
+    ...(m >= 0 ? { mapping: m } : {}),
+  };
+}
+
+export function mappingRecord(m: MappingTable, slots: RuleSlots, id: number): MappingRecord {
+  return {
+    mapping: id, rule: slots.name(m.ruleIdx(id)), client: ipv4ToString(m.clientIp(id)),
+    external: `${ipv4ToString(m.extIp(id))}:${m.extPort(id)}`, server: `${ipv4ToString(m.serverIp(id))}:${m.serverPort(id)}`,
+  };
+}
+
+export function listMappings(m: MappingTable, slots: RuleSlots, nowMs: number): MappingListing[] {
+  const out: MappingListing[] = [];
+  m.forEach((id) => {
+    const exp = m.expiresAtMs(id);
+    out.push({
+      ...mappingRecord(m, slots, id), ageMs: nowMs - m.createdMs(id), idleMs: nowMs - m.lastActivityMs(id), connections: m.connCount(id),
+      expiresInMs: exp < 0 ? null : Math.max(0, exp - nowMs),
+    });
+  });
+  return out;
+}
+
+export function listConnections(fl: FlowTable, slots: RuleSlots, nowMs: number): ConnectionListing[] {
+  const out: ConnectionListing[] = [];
+  fl.forEach((id) => {
+    const r = connectionRecord(fl, slots, id);
+    out.push({
+      flow: id, kind: r.kind, rule: r.rule, client: r.client, external: r.external, gateway: r.gateway, server: r.server,
+      ageMs: nowMs - fl.createdMs(id), idleMs: nowMs - fl.lastSeenMs(id), state: fl.state(id),
+    });
+  });
+  return out;
+}
+
+export function connectionClosedRecord(fl: FlowTable, slots: RuleSlots, flow: number, reason: ConnectionClosedRecord['reason'], nowMs: number): ConnectionClosedRecord {
+  return {
+    ...connectionRecord(fl, slots, flow), reason,
+    packetsFromClient: fl.packetsFromClient(flow), bytesFromClient: fl.bytesFromClient(flow),
+    packetsFromServer: fl.packetsFromServer(flow), bytesFromServer: fl.bytesFromServer(flow),
+    durationMs: nowMs - fl.createdMs(flow),
+  };
+}

@@ -1,0 +1,209 @@
+/**
+ * The engine's state to and from a snapshot (snapshot.ts has the format): which pinholes and
+ * connections are carried over a restart, and how a restored entry is checked against the rules
+ * in force before it is put back in the tables.
+ */
+import { ipv4ToString } from '../wire/addr.js';
+import { FLOW_EPM, FLOW_ERR_NAMES, FLOW_MAPPED, FLOW_ST_ESTABLISHED, isClosedState, type FlowTable } from '../nat/flow-table.js';
+import { MAP_ERR_NAMES, type MappingTable } from '../nat/mapping-table.js';
+import type { NotifyRelay } from '../nat/notify-relay.js';
+import type { CompiledRule } from '../policy/compiled.js';
+import { MAX_EDITS } from '../stream/seqadj.js';
+import type { Conns } from './conn.js';
+import type { RuleSlots } from './rule-slots.js';
+import {
+  type ConnectionSnapshot, type EngineSnapshot, type MappingSnapshot, type RestoreResult, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
+  checkSnapshot, endpointString, hex, readConnectionEntry, readMappingEntry,
+} from './snapshot.js';
+
+/** The parts of an engine a snapshot reads and a restore fills. */
+export interface EngineTables {
+  readonly flows: FlowTable;
+  readonly mappings: MappingTable;
+  readonly conns: Conns;
+  readonly slots: RuleSlots;
+  readonly notify: NotifyRelay;
+  readonly gwIp: number;
+  readonly epmPort: number;
+}
+
+/**
+ * The pinholes and the connections that can be carried on, as plain data. A connection is
+ * carried only between PDUs with nothing held, established and not closing; the others are
+ * counted in `left` by reason.
+ */
+export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
+  const fl = e.flows;
+  const m = e.mappings;
+  const mappings: MappingSnapshot[] = [];
+  m.forEach((id) => {
+    mappings.push({
+      id, rule: e.slots.name(m.ruleIdx(id)), client: ipv4ToString(m.clientIp(id)), external: endpointString(m.extIp(id), m.extPort(id)),
+      server: endpointString(m.serverIp(id), m.serverPort(id)), createdMs: m.createdMs(id), lastActivityMs: m.lastActivityMs(id),
+    });
+  });
+  const connections: ConnectionSnapshot[] = [];
+  const left: Record<string, number> = {};
+  const leave = (why: string): void => void (left[why] = (left[why] ?? 0) + 1);
+  fl.forEach((id) => {
+    const st = e.conns.get(id);
+    const rule = e.slots.rule(fl.ruleIdx(id));
+    if (st === undefined || rule === undefined || rule === null) return leave('no-state');
+    if (st.refused) return leave('refused');
+    if (fl.isClosed(id)) return leave('closing');
+    if (!fl.isEstablished(id)) return leave('embryonic');
+    const boundary = st.epmLeg !== null ? st.epmLeg.atPduBoundary() : st.mappedLeg!.atPduBoundary();
+    if (!st.c2s.idle || !st.s2c.idle || !boundary || st.pendingReplace !== null) return leave('mid-pdu');
+    connections.push({
+      kind: st.epmLeg !== null ? 'epm' : 'mapped', rule: rule.name, mapping: fl.mappingIdx(id),
+      client: endpointString(fl.clientIp(id), fl.clientPort(id)), external: endpointString(fl.extIp(id), fl.extPort(id)),
+      gateway: endpointString(fl.gwIp(id), fl.gwPort(id)), server: endpointString(fl.serverIp(id), fl.serverPort(id)),
+      state: fl.state(id), createdMs: fl.createdMs(id), lastSeenMs: fl.lastSeenMs(id),
+      counts: [fl.packetsFromClient(id), fl.bytesFromClient(id), fl.packetsFromServer(id), fl.bytesFromServer(id)],
+      c2s: st.c2s.exportState(), s2c: st.s2c.exportState(), clientExpects: st.clientExpects >>> 0, serverExpects: st.serverExpects >>> 0,
+      clientAckSeen: st.clientAckSeen, serverAckSeen: st.serverAckSeen,
+      edits: (st.edits ?? []).map((x) => ({ oldStart: x.oldStart >>> 0, oldEnd: x.oldEnd >>> 0, newStart: x.newStart >>> 0, newEnd: x.newEnd >>> 0, delta: x.delta, sent: x.sent.map(hex) })),
+      epm: st.epmLeg?.exportState() ?? null, mapped: st.mappedLeg?.exportState() ?? null,
+      notifications: e.notify.registrationsOf(id), notifyPinhole: e.notify.hasPinhole(id),
+    });
+  });
+  const g = e.slots.rules.gateway;
+  return {
+    format: SNAPSHOT_FORMAT, version: SNAPSHOT_VERSION, createdMs: nowMs, gateway: { external: ipv4ToString(g.externalIp), internal: ipv4ToString(g.internalIp) },
+    rules: e.slots.rules.rules.map((r) => r.name), mappings, connections, left,
+  };
+}
+
+/**
+ * Loads a snapshot into an empty engine. Entries whose rule is gone (by name) or whose
+ * translation no longer matches the rule, expired ones, and ones that do not read are skipped
+ * and counted. A snapshot of other gateway addresses, older than `maxAgeMs`, or made for a
+ * non-empty engine is refused as a whole. Never throws on the snapshot's content.
+ */
+export function restoreSnapshot(e: EngineTables, snap: EngineSnapshot, nowMs: number, maxAgeMs: number): RestoreResult {
+  const top = checkSnapshot(snap);
+  if (!top.ok) return top;
+  const g = e.slots.rules.gateway;
+  if (snap.gateway.external !== ipv4ToString(g.externalIp) || snap.gateway.internal !== ipv4ToString(g.internalIp)) {
+    return { ok: false, error: `state of another gateway (external ${snap.gateway.external}, internal ${snap.gateway.internal})` };
+  }
+  if (nowMs - snap.createdMs > maxAgeMs) return { ok: false, error: `stale state: saved ${Math.round((nowMs - snap.createdMs) / 1000)} s ago, more than ${Math.round(maxAgeMs / 1000)} s` };
+  if (e.flows.count > 0 || e.mappings.count > 0) return { ok: false, error: 'the engine already has state' };
+  const skipped: Record<string, number> = {};
+  const skip = (why: string): void => void (skipped[why] = (skipped[why] ?? 0) + 1);
+  const ruleNamed = (name: string): { slot: number; rule: CompiledRule } | null => {
+    const slot = e.slots.slotNamed(name);
+    const rule = slot === undefined ? null : e.slots.rule(slot);
+    return slot === undefined || rule === null || rule === undefined || !rule.enabled ? null : { slot, rule };
+  };
+  const entries = snap.connections.map(readConnectionEntry);
+  const inUse = new Set<number>();
+  for (const c of entries) if (c !== null && c.mapped) inUse.add(c.mapping);
+  const mappingOf = new Map<number, number>();
+  let mappings = 0;
+  for (const x of snap.mappings) {
+    const m = readMappingEntry(x);
+    if (m === null) {
+      skip('unreadable');
+      continue;
+    }
+    const r = ruleNamed(m.rule);
+    if (r === null) {
+      skip('rule-gone');
+      continue;
+    }
+    if (m.serverIp !== r.rule.serverIp || m.extIp !== r.rule.externalIp || m.extPort < r.rule.portLo || m.extPort > r.rule.portHi) {
+      skip('translation-changed');
+      continue;
+    }
+    if (!inUse.has(m.id) && m.lastActivityMs + r.rule.pinholeTimeoutMs <= nowMs) {
+      skip('expired');
+      continue;
+    }
+    const id = e.mappings.restoreMapping(
+      r.slot, r.rule.portLo, r.rule.portHi, r.rule.maxMappingsPerClient, m.clientIp, m.extIp, m.extPort, m.serverIp, m.serverPort, m.createdMs, m.lastActivityMs, r.rule.pinholeTimeoutMs,
+    );
+    if (id < 0) {
+      skip(MAP_ERR_NAMES[id] ?? 'mapping-refused');
+      continue;
+    }
+    mappingOf.set(m.id, id);
+    mappings++;
+  }
+  let connections = 0;
+  let notifications = 0;
+  for (const c of entries) {
+    if (c === null) {
+      skip('unreadable');
+      continue;
+    }
+    const r = ruleNamed(c.rule);
+    if (r === null) {
+      skip('rule-gone');
+      continue;
+    }
+    const rule = r.rule;
+    const m = c.mapped ? (mappingOf.get(c.mapping) ?? -1) : -1;
+    if (c.mapped && m < 0) {
+      skip('mapping-gone');
+      continue;
+    }
+    const mt = e.mappings;
+    const matches = c.gwIp === e.gwIp && c.gwPort >= g.natPortLo && c.gwPort <= g.natPortHi && (c.mapped
+      ? c.extIp === mt.extIp(m) && c.extPort === mt.extPort(m) && c.clientIp === mt.clientIp(m) && c.serverIp === mt.serverIp(m) && c.serverPort === mt.serverPort(m)
+      : c.extIp === rule.externalIp && c.extPort === e.epmPort && c.serverIp === rule.serverIp && c.serverPort === e.epmPort);
+    if (!matches) {
+      skip('translation-changed');
+      continue;
+    }
+    if (isClosedState(c.state) || (c.state & FLOW_ST_ESTABLISHED) === 0 || c.lastSeenMs + rule.idleTimeoutMs <= nowMs) {
+      skip('expired');
+      continue;
+    }
+    if (!c.mapped && !e.conns.epmRoom(c.clientIp)) {
+      skip('epm-connection-limit');
+      continue;
+    }
+    const flow = e.flows.restoreFlow(
+      c.mapped ? FLOW_MAPPED : FLOW_EPM, r.slot, m, c.clientIp, c.clientPort, c.extIp, c.extPort, c.gwIp, c.gwPort, c.serverIp, c.serverPort,
+      c.state, c.createdMs, c.lastSeenMs, rule.idleTimeoutMs, c.counts,
+    );
+    if (flow < 0) {
+      skip(FLOW_ERR_NAMES[flow] ?? 'flow-refused');
+      continue;
+    }
+    const st = e.conns.take(!c.mapped);
+    let legOk: boolean;
+    if (st.mappedLeg !== null) {
+      st.mappedLeg.init(rule, false);
+      legOk = c.mappedLeg !== null && st.mappedLeg.importState(c.mappedLeg);
+    } else {
+      st.epmLeg!.init(rule, c.extIp, false);
+      legOk = c.epmLeg !== null && st.epmLeg!.importState(c.epmLeg);
+    }
+    if (!legOk) {
+      e.flows.remove(flow);
+      e.conns.giveBack(st);
+      skip('unreadable');
+      continue;
+    }
+    st.c2s.importState(c.c2s);
+    st.s2c.importState(c.s2c);
+    st.clientExpects = c.clientExpects;
+    st.serverExpects = c.serverExpects;
+    st.clientAckSeen = c.clientAckSeen;
+    st.serverAckSeen = c.serverAckSeen;
+    st.edits = c.edits.length > 0 ? c.edits.slice(-MAX_EDITS) : null;
+    e.conns.add(flow, st, c.clientIp);
+    if (c.mapped) {
+      e.mappings.connOpened(m, nowMs);
+      for (const [clientPort, relay] of c.notifications) {
+        if (e.notify.restore(flow, c.clientIp, clientPort, c.serverIp, c.extIp, relay, g.notifyRelayLo, g.notifyRelayHi)) notifications++;
+        else skip('notification-port-taken');
+      }
+      if (c.notifyPinhole) e.notify.openPinhole(flow, c.clientIp, c.serverIp, c.extIp, rule.notifyPortLo, rule.notifyPortHi);
+    }
+    connections++;
+  }
+  return { ok: true, mappings, connections, notifications, skipped };
+}

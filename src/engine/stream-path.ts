@@ -1,0 +1,250 @@
+/**
+ * The stream path of a connection the gateway reads (EPM leg on 135, RPC policy on mapped
+ * ports): each translated segment is classified against its direction's stream
+ * (stream/held-stream.ts), fed in order to the connection's leg, then held (a PDU the leg may
+ * rewrite is incomplete), released, or — on a refusal — the connection is reset both ways.
+ * Out-of-order segments wait and are drained once the hole fills. After a length change
+ * (stream/seqadj.ts) everything leaving is renumbered.
+ *
+ * The hold budget lives here, and only here: bytes held per connection (maxHeldBytesPerFlow)
+ * and in all (maxHeldBytesTotal), counted as segments are held and released.
+ *
+ * The connection (its ConnState) is handed to every function; nothing is kept about "the
+ * current packet" between calls.
+ */
+import { LINKTYPE_RAW } from '../wire/link.js';
+import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/packet.js';
+import { IPV4_HDR_MIN, writeIpv4Header } from '../wire/ipv4.js';
+import { TCP_HDR_MIN, writeTcpHeader } from '../wire/tcp.js';
+import { finishTcpChecksumV4 } from '../wire/checksum.js';
+import { ipv4ToString } from '../wire/addr.js';
+import { OK } from '../wire/status.js';
+import { SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT } from '../stream/held-stream.js';
+import { seqAdd, seqDiff } from '../stream/seq.js';
+import { emitReplaced, serverSideAck, shiftToClient, shiftToServer } from '../stream/seqadj.js';
+import type { FlowTable } from '../nat/flow-table.js';
+import type { ConnState } from './conn.js';
+import type { Output } from './output.js';
+import type { RuleSlots } from './rule-slots.js';
+import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import { DROP_DUPLICATE, DROP_HOLD_LIMIT, DROP_PATCH_FORGOTTEN, DROP_REFUSED_CONNECTION, PASS, REASON_NAMES, REFUSE_HOLD_LIMIT } from './reasons.js';
+
+/** A RST the gateway makes: IPv4 and TCP headers, no options. */
+const RST_LEN = IPV4_HDR_MIN + TCP_HDR_MIN;
+
+export class StreamPath {
+  /** Bytes held (in order or ahead) on all connections: the hold budget's total. */
+  private heldTotal = 0;
+  private readonly aheadView = new PacketView();
+  private readonly rst = new Uint8Array(RST_LEN);
+
+  constructor(
+    private readonly out: Output,
+    private readonly flows: FlowTable,
+    private readonly slots: RuleSlots,
+    private readonly gwIp: number,
+    private readonly maxHeldPerFlow: number,
+    private readonly maxHeldTotal: number,
+  ) {}
+
+  /** Bytes held on all connections, for metrics. */
+  get heldBytes(): number {
+    return this.heldTotal;
+  }
+
+  /** A translated packet of connection `st`: read, hold or forward, in sequence order. */
+  packet(st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const side = fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL;
+    if (st.refused) return this.out.drop(DROP_REFUSED_CONNECTION, side, v);
+    const flags = v.tcpFlags;
+    // Inspected bytes are bytes the receiver accepts: onPacket dropped corrupt segments (else a
+    // good retransmission would pass as "already inspected").
+    if ((flags & TCP_ACK) !== 0) {
+      if (fromClient) {
+        st.clientExpects = v.tcpAck;
+        st.clientAckSeen = true;
+        st.s2c.acked(st.edits === null ? v.tcpAck : serverSideAck(st.edits, v.tcpAck));
+      } else {
+        st.serverExpects = v.tcpAck;
+        st.serverAckSeen = true;
+        st.c2s.acked(v.tcpAck);
+      }
+    }
+    const hs = fromClient ? st.c2s : st.s2c;
+    if ((flags & TCP_SYN) !== 0) {
+      hs.onSyn(v.tcpSeq);
+      return this.forward(st, fromClient, buf, off, len);
+    }
+    if ((flags & TCP_RST) !== 0) {
+      this.heldTotal -= hs.heldBytes + hs.aheadBytes;
+      hs.dropAll();
+      return this.forward(st, fromClient, buf, off, len);
+    }
+    if (!hs.synced) hs.startAt(this.pickupAnchor(st, fromClient, v.tcpSeq));
+    const seqLen = v.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0);
+    if (seqLen === 0) {
+      // A pure ACK: it says nothing about this direction's bytes, so it never waits.
+      return this.forward(st, fromClient, buf, off, len);
+    }
+    switch (hs.classify(v.tcpSeq, seqLen)) {
+      case SEG_RETRANSMIT:
+        if (!hs.reapply(buf, v, v.tcpSeq)) return this.out.drop(DROP_PATCH_FORGOTTEN, side, v);
+        return this.forward(st, fromClient, buf, off, len);
+      case SEG_DUPLICATE_HELD:
+        return this.out.drop(DROP_DUPLICATE, side, v);
+      case SEG_AHEAD:
+        if (!this.mayHold(hs.heldBytes + hs.aheadBytes, len)) return this.out.drop(DROP_HOLD_LIMIT, side, v);
+        if (hs.holdAhead(buf, off, len, v.tcpSeq, v.payloadOff, v.payloadLen)) this.heldTotal += len;
+        else this.out.drop(DROP_DUPLICATE, side, v);
+        return;
+      case SEG_IN_ORDER:
+      case SEG_OVERLAP:
+        this.inOrder(st, fromClient, buf, off, len, v);
+        this.drainAhead(st, fromClient);
+        return;
+    }
+  }
+
+  /** The connection leaves: whatever it holds is forgotten. */
+  forget(st: ConnState): void {
+    this.heldTotal -= st.c2s.heldBytes + st.c2s.aheadBytes + st.s2c.heldBytes + st.s2c.aheadBytes;
+    st.c2s.dropAll();
+    st.s2c.dropAll();
+  }
+
+  /** The hold budget: may a direction holding `holding` bytes hold `len` more? */
+  private mayHold(holding: number, len: number): boolean {
+    return holding + len <= this.maxHeldPerFlow && this.heldTotal + len <= this.maxHeldTotal;
+  }
+
+  /** A packet of `st` on its way (to the server from the client, else to the client), renumbered after a length change. */
+  private forward(st: ConnState, toServer: boolean, pkt: Uint8Array, off: number, len: number): void {
+    if (st.edits === null) return this.out.send(toServer ? SIDE_INTERNAL : SIDE_EXTERNAL, pkt, off, len);
+    if (!toServer) return shiftToClient(st.edits, pkt, off, len, this.out.toExternal);
+    shiftToServer(st.edits, pkt, off);
+    this.out.send(SIDE_INTERNAL, pkt, off, len);
+  }
+
+  /** A segment that starts at or before the next expected byte and brings new bytes. */
+  private inOrder(st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const hs = fromClient ? st.c2s : st.s2c;
+    const seq = v.tcpSeq;
+    const skip = seqDiff(hs.nextSeq, seq);
+    if (skip > 0 && !hs.reapply(buf, v, seq)) return this.out.drop(DROP_PATCH_FORGOTTEN, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
+    const newBytes = v.payloadLen - Math.max(0, skip);
+    let verdict = PASS;
+    if (newBytes > 0) {
+      st.beginRead(hs, buf, v, seq);
+      verdict = st.leg.feed(fromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip)));
+      st.endRead();
+    }
+    hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
+    if (verdict !== PASS) return this.refuse(st, verdict, st.leg.refuseDetail);
+    if (st.pendingReplace !== null) return this.replaced(st, fromClient, buf, off, v);
+    if (st.leg.midPdu(fromClient)) {
+      if (!this.mayHold(hs.heldBytes, len)) {
+        return this.refuse(st, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`);
+      }
+      hs.hold(buf, off, len, seq, v.payloadOff, v.payloadLen);
+      this.heldTotal += len;
+      return;
+    }
+    this.releaseHeld(st, fromClient);
+    this.forward(st, fromClient, buf, off, len);
+  }
+
+  /** Forwards a direction's held segments in order. */
+  private releaseHeld(st: ConnState, fromClient: boolean): void {
+    const hs = fromClient ? st.c2s : st.s2c;
+    this.heldTotal -= hs.heldBytes;
+    for (const s of hs.held) this.forward(st, fromClient, s.pkt, 0, s.pkt.length);
+    hs.held.length = 0;
+    hs.heldBytes = 0;
+    hs.releasedSeq = hs.nextSeq;
+  }
+
+  /**
+   * The leg replaced calls (a length change): the held region up to the end of this packet goes
+   * out re-cut; what follows the last replaced call is held (as a segment of its own) while its
+   * PDU is still being read.
+   */
+  private replaced(st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, v: PacketView): void {
+    const hs = st.s2c;
+    const reps = st.pendingReplace!;
+    st.pendingReplace = null;
+    this.heldTotal -= hs.heldBytes;
+    const tail = emitReplaced(hs, (st.edits ??= []), reps, buf, off, v, this.out.toExternal);
+    if (tail === null) return;
+    const hdrLen = v.ipHdrLen + v.tcpHdrLen;
+    if (st.leg.midPdu(fromClient)) {
+      hs.hold(tail, 0, tail.length, hs.releasedSeq, hdrLen, tail.length - hdrLen);
+      this.heldTotal += tail.length;
+      return;
+    }
+    hs.releasedSeq = hs.nextSeq;
+    this.forward(st, false, tail, 0, tail.length);
+  }
+
+  /**
+   * Where a stream picked up mid-flow starts. The other end's last ACK says which byte it expects
+   * next, so a capture whose first segments of this direction arrive reordered is still read from
+   * the right byte (the later segment waits as "ahead"). Without such an ACK, or when the ACK is
+   * further from the segment than one flow may hold (bytes the capture missed), the first segment
+   * seen starts the stream.
+   */
+  private pickupAnchor(st: ConnState, fromClient: boolean, seq: number): number {
+    const ackSeen = fromClient ? st.serverAckSeen : st.clientAckSeen;
+    if (!ackSeen) return seq;
+    const expected = fromClient ? st.serverExpects : st.clientExpects;
+    const gap = seqDiff(seq, expected);
+    return gap >= 0 && gap <= this.maxHeldPerFlow ? expected : seq;
+  }
+
+  /** Out-of-order segments that the last one made contiguous. */
+  private drainAhead(st: ConnState, fromClient: boolean): void {
+    const hs = fromClient ? st.c2s : st.s2c;
+    for (let seg = hs.takeReadyAhead(); seg !== null && !st.refused; seg = hs.takeReadyAhead()) {
+      this.heldTotal -= seg.pkt.length;
+      const v = this.aheadView;
+      if (readPacket(seg.pkt, 0, seg.pkt.length, LINKTYPE_RAW, v) !== OK) continue;
+      const end = seqAdd(seg.seq, seg.payloadLen);
+      if (seqDiff(end, hs.nextSeq) <= 0) continue; // wholly covered by what came since
+      this.inOrder(st, fromClient, seg.pkt, 0, seg.pkt.length, v);
+    }
+  }
+
+  /** Resets both ends of a connection whose PDU was refused, and logs why. */
+  private refuse(st: ConnState, code: number, detail: string): void {
+    const flow = st.flow;
+    st.refused = true;
+    this.forget(st);
+    this.out.counters.drops[code]!++;
+    const fl = this.flows;
+    // To the client, as if from E:135; to the server, as if from G:gp — each at the sequence
+    // number that end expects next (the ACK it last sent the other way).
+    const toClientSeq = st.clientAckSeen ? st.clientExpects : st.s2c.releasedSeq;
+    const toServerSeq = st.serverAckSeen ? st.serverExpects : st.c2s.releasedSeq;
+    this.sendRst(SIDE_EXTERNAL, fl.extIp(flow), fl.extPort(flow), fl.clientIp(flow), fl.clientPort(flow), toClientSeq);
+    this.sendRst(SIDE_INTERNAL, this.gwIp, fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
+    const nowMs = this.out.nowMs;
+    fl.onPacket(flow, true, TCP_RST, 0, nowMs);
+    const rule = this.slots.rule(fl.ruleIdx(flow))!;
+    this.out.events.connectionRefused(
+      {
+        flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
+        server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[code] ?? String(code), detail,
+        interface: st.leg.lastInterface,
+      },
+      nowMs,
+    );
+  }
+
+  private sendRst(side: number, src: number, sport: number, dst: number, dport: number, seq: number): void {
+    const b = this.rst;
+    writeIpv4Header(b, 0, { src, dst, proto: IPPROTO_TCP, totalLen: RST_LEN, ttl: 64, id: 0, dontFragment: true });
+    writeTcpHeader(b, IPV4_HDR_MIN, { srcPort: sport, dstPort: dport, seq: seq >>> 0, ack: 0, flags: TCP_RST, window: 0 });
+    finishTcpChecksumV4(b, 0, IPV4_HDR_MIN, TCP_HDR_MIN);
+    this.out.counters.resetsSent++;
+    this.out.send(side, b, 0, RST_LEN);
+  }
+}
