@@ -143,11 +143,6 @@ export class MappingTable {
     return this.slots.count;
   }
 
-  /** Changes the bound of one rule (rule reload); existing mappings above it stay until they expire. */
-  setMaxPerRule(ruleIdx: number, max: number): void {
-    this.ruleLimits[ruleIdx] = max;
-  }
-
   /**
    * Returns the mapping id for client C to reach S:Q through rule r (reused or new), or a
    * negative MAP_ERR_* code. Invalid arguments (ruleIdx outside 0..MAX_RULE_IDX, ports outside
