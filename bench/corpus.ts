@@ -1,5 +1,5 @@
 /**
- * The public captures (../shared/pcaps/public) as a real-traffic sample: each is replayed
+ * The public captures (paths.ts: $RPCGW_SHARED/pcaps/public) as a real-traffic sample: each is replayed
  * file-to-file in direct mode (one rule per EPM server the capture's oracle names, as the
  * replay tests do) next to tcpdump and tshark on the same file. The captures are small (tens to
  * thousands of frames), so each is first repeated K times, one day apart (every connection of a

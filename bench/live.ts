@@ -8,7 +8,7 @@
  *               (the same packet shape as rpcgw's).
  * Offloads (GRO, LRO, TSO, GSO, tx/rx checksum) are off on all four veth ends: the client's and
  * server's too, because a peer's TSO/checksum offload hands the gateway super-frames with
- * partial checksums (lab notes; DESIGN.md "Facts measured").
+ * partial checksums (measured in the lab with the peers' offloads at kernel defaults).
  * Per mode and phase: the client's own figures (Gbit/s of response stub bytes, calls/s,
  * round-trip p50/p99), packets the gateway received on both interfaces (ip -s link), and the
  * daemon's CPU (utime+stime from /proc/<pid>/stat) over the phase.

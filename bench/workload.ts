@@ -606,7 +606,7 @@ function tcpTower(iface: KnownInterface, ndr64: boolean, ipv4: number, port: num
 }
 
 /**
- * EcRRegisterPushNotification request stub (protocol-notes E.1), callback = the client's own
+ * EcRRegisterPushNotification request stub (MS-OXCRPC 3.1.4.5), callback = the client's own
  * SOCKADDR_IN. NDR64 clients send conformances as u64 aligned to 8 (alignment counts from the
  * stub start).
  */

@@ -2,8 +2,8 @@
  * The live packet path: libpcap capture (cap) on the external and internal interfaces, each
  * frame handed to the engine with the wall-clock time, and what the engine emits sent at once,
  * synchronously. There is no send queue: a packet the kernel will not take right now is counted
- * and dropped, as a router under overload would — a queue grew without bound when measured
- * (DESIGN.md). Capture buffers are reused by cap for every packet; the engine copies what it
+ * and dropped, as a router under overload would — measured, raw-socket's queued send grew without
+ * bound (cap's callback drains its ring without yielding) and delivery fell to zero. Capture buffers are reused by cap for every packet; the engine copies what it
  * must keep.
  *
  * Sending: on the outgoing interface's own packet socket (cap.send) when the destination's MAC

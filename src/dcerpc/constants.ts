@@ -1,9 +1,9 @@
 /**
  * Connection-oriented DCE/RPC constants (C706 ch. 12, MS-RPCE 2.2.2, MS-RPCH 2.2.3.6).
- * See protocol-notes.md section A. Offsets are from the first byte of the PDU.
+ * Offsets are from the first byte of the PDU.
  */
 
-// ---- PTYPE (A.2) ----
+// ---- PTYPE ----
 export const PTYPE_REQUEST = 0;
 export const PTYPE_RESPONSE = 2;
 export const PTYPE_FAULT = 3;
@@ -25,7 +25,7 @@ export const PTYPE_NAMES: readonly string[] = [
   'auth3', 'shutdown', 'co_cancel', 'orphaned', 'rts',
 ];
 
-// ---- pfc_flags (A.3) ----
+// ---- pfc_flags (MS-RPCE 2.2.2.3 for 0x04 on binds) ----
 export const PFC_FIRST_FRAG = 0x01;
 export const PFC_LAST_FRAG = 0x02;
 /** On request/response/fault etc.: cancel pending. */
@@ -38,7 +38,7 @@ export const PFC_DID_NOT_EXECUTE = 0x20;
 export const PFC_MAYBE = 0x40;
 export const PFC_OBJECT_UUID = 0x80;
 
-// ---- common header (A.1) ----
+// ---- common header (rpcconn_common_hdr_t) ----
 export const RPC_VERS = 5;
 export const RPC_VERS_MINOR_MAX = 1;
 export const DCERPC_HDR_LEN = 16;
@@ -52,12 +52,12 @@ export const DCERPC_OFF_AUTH_LEN = 10;
 export const DCERPC_OFF_CALL_ID = 12;
 /** Bytes needed to know a PDU's length (through frag_length). */
 export const DCERPC_FRAME_PEEK_LEN = 10;
-/** drep byte 0 high nibble 0x10 = little-endian integers (A.4). */
+/** drep byte 0 high nibble 0x10 = little-endian integers (packed_drep, C706 ch. 14). */
 export const DREP_LITTLE_ENDIAN = 0x10;
 /** frag_length is a u16; the framer's upper bound. */
 export const MAX_FRAG_LEN = 65535;
 
-// ---- bind / alter_context (A.5) ----
+// ---- bind / alter_context (rpcconn_bind_hdr_t) ----
 export const BIND_OFF_MAX_XMIT = 16;
 export const BIND_OFF_MAX_RECV = 18;
 export const BIND_OFF_ASSOC_GROUP = 20;
@@ -69,7 +69,7 @@ export const CONTEXT_ELEM_FIXED_LEN = 24;
 export const SYNTAX_ID_LEN = 20;
 export const BIND_FIXED_LEN = BIND_OFF_CONTEXTS;
 
-// ---- bind_ack / alter_context_resp (A.6) ----
+// ---- bind_ack / alter_context_resp (rpcconn_bind_ack_hdr_t) ----
 export const BIND_ACK_OFF_MAX_XMIT = 16;
 export const BIND_ACK_OFF_MAX_RECV = 18;
 export const BIND_ACK_OFF_ASSOC_GROUP = 20;
@@ -78,11 +78,11 @@ export const BIND_ACK_OFF_SEC_ADDR = 26;
 /** p_result_t: result(2) reason(2) transfer syntax(20). */
 export const RESULT_ELEM_LEN = 24;
 
-// ---- bind_nak (A.7) ----
+// ---- bind_nak (rpcconn_bind_nak_hdr_t; MS-RPCE 2.2.2.9) ----
 export const BIND_NAK_OFF_REASON = 16;
 export const BIND_NAK_OFF_N_VERSIONS = 18;
 
-// ---- request / response / fault (A.8) ----
+// ---- request / response / fault ----
 export const REQ_OFF_ALLOC_HINT = 16;
 export const REQ_OFF_CTX_ID = 20;
 export const REQ_OFF_OPNUM = 22;
@@ -96,10 +96,10 @@ export const RESP_HDR_LEN = 24;
 export const FAULT_OFF_STATUS = 24;
 export const FAULT_HDR_LEN = 32;
 
-// ---- auth3 (A.9) ----
+// ---- auth3 (MS-RPCE 2.2.2.10) ----
 export const AUTH3_HDR_LEN = 20;
 
-// ---- sec_trailer (A.10) ----
+// ---- sec_trailer (auth_verifier_co_t; MS-RPCE 2.2.2.11) ----
 export const SEC_TRAILER_LEN = 8;
 export const SEC_TRAILER_OFF_TYPE = 0;
 export const SEC_TRAILER_OFF_LEVEL = 1;
@@ -122,14 +122,14 @@ export const AUTH_TYPE_GSS_KERBEROS = 16;
 export const AUTH_TYPE_NETLOGON = 0x44;
 export const AUTH_TYPE_DEFAULT = 0xff;
 
-// ---- p_cont_def_result_t (A.6) ----
+// ---- p_cont_def_result_t ----
 export const RESULT_ACCEPTANCE = 0;
 export const RESULT_USER_REJECTION = 1;
 export const RESULT_PROVIDER_REJECTION = 2;
 /** MS-RPCE: answer to a BTFN element; never a usable context. */
 export const RESULT_NEGOTIATE_ACK = 3;
 
-// ---- p_provider_reason_t (A.6) ----
+// ---- p_provider_reason_t ----
 export const REASON_NOT_SPECIFIED = 0;
 export const REASON_ABSTRACT_SYNTAX_NOT_SUPPORTED = 1;
 export const REASON_TRANSFER_SYNTAXES_NOT_SUPPORTED = 2;
@@ -138,7 +138,7 @@ export const REASON_PROTOCOL_VERSION_NOT_SPECIFIED = 4;
 export const REASON_AUTH_TYPE_NOT_RECOGNIZED = 8;
 export const REASON_INVALID_CHECKSUM = 9;
 
-// ---- bind_nak provider_reject_reason (A.7) ----
+// ---- bind_nak provider_reject_reason ----
 export const NAK_REASON_NOT_SPECIFIED = 0;
 export const NAK_REASON_TEMPORARY_CONGESTION = 1;
 export const NAK_REASON_LOCAL_LIMIT_EXCEEDED = 2;
@@ -146,7 +146,7 @@ export const NAK_REASON_PROTOCOL_VERSION_NOT_SUPPORTED = 4;
 export const NAK_REASON_AUTH_TYPE_NOT_RECOGNIZED = 8;
 export const NAK_REASON_INVALID_CHECKSUM = 9;
 
-// ---- fault status (A.8) ----
+// ---- fault status ----
 export const NCA_S_OP_RNG_ERROR = 0x1c010002;
 export const NCA_S_UNK_IF = 0x1c010003;
 export const NCA_S_PROTO_ERROR = 0x1c01000b;
@@ -227,7 +227,7 @@ export const UUID_EPM = Uint8Array.of(
   0x08, 0x83, 0xaf, 0xe1, 0x1f, 0x5d, 0xc9, 0x11, 0x91, 0xa4, 0x08, 0x00, 0x2b, 0x14, 0xa0, 0xfa,
 );
 export const EPM_VERSION_MAJOR = 3;
-/** First 8 wire bytes (LE) of every BTFN pseudo transfer syntax 6cb71c2c-9812-4540-xxxx (C.3). */
+/** First 8 wire bytes (LE) of every BTFN pseudo transfer syntax 6cb71c2c-9812-4540-xxxx (MS-RPCE 2.2.2.14). */
 export const BTFN_PREFIX = Uint8Array.of(0x2c, 0x1c, 0xb7, 0x6c, 0x12, 0x98, 0x40, 0x45);
 /** BTFN as Windows sends it: 6cb71c2c-9812-4540-0300-000000000000, version 1. */
 export const UUID_BTFN_WINDOWS = Uint8Array.of(

@@ -1,5 +1,5 @@
 /**
- * NDR UUIDs (C706 App. A; protocol-notes C.4): Data1 u32, Data2 u16, Data3 u16 in the PDU's drep
+ * NDR UUIDs (C706 App. A): Data1 u32, Data2 u16, Data3 u16 in the PDU's drep
  * byte order, then Data4[8] as-is. Tower UUIDs are always little-endian.
  *
  * uuidToString/parseUuid build or read text: for configuration and reporting only, never called

@@ -1,10 +1,9 @@
 /**
  * Endpoint mapper (EPM) constants: opnums, status codes, tower floor protocol ids and the tower
- * protocol classes we report. Sources: C706 App. L/O, samba epmapper.idl, WS packet-dcerpc-epm.c;
- * protocol-notes.md section B.
+ * protocol classes we report. Sources: C706 App. L/O, samba epmapper.idl, WS packet-dcerpc-epm.c.
  */
 
-// ---- opnums (B.1) ----
+// ---- opnums (C706 App. O) ----
 export const EPT_INSERT = 0;
 export const EPT_DELETE = 1;
 export const EPT_LOOKUP = 2;
@@ -20,13 +19,13 @@ export const EPT_OPNUM_NAMES: readonly string[] = [
   'ept_inq_object', 'ept_mgmt_delete', 'ept_map_auth',
 ];
 
-// ---- status codes (B.1) ----
+// ---- status codes (C706 App. O) ----
 export const EPT_S_OK = 0;
 /** "No more entries" / "not registered" (EPMAPPER_STATUS_NO_MORE_ENTRIES, impacket RPC_NO_MORE_ELEMENTS). */
 export const EPT_S_NOT_REGISTERED = 0x16c9a0d6;
 export const EPT_S_NO_MEMORY = 0x16c9a012;
 
-// ---- ept_lookup inquiry_type and vers_option (B.6) ----
+// ---- ept_lookup inquiry_type and vers_option (C706 App. O) ----
 export const RPC_C_EP_ALL_ELTS = 0;
 export const RPC_C_EP_MATCH_BY_IF = 1;
 export const RPC_C_EP_MATCH_BY_OBJ = 2;
@@ -38,7 +37,7 @@ export const RPC_C_VERS_MAJOR_ONLY = 4;
 export const RPC_C_VERS_UPTO = 5;
 
 // ---- NDR sizes ----
-/** ept_lookup_handle_t / any context handle: attributes u32 + UUID (B.2). */
+/** ept_lookup_handle_t / any context handle: attributes u32 + UUID (20 bytes in NDR and NDR64). */
 export const CONTEXT_HANDLE_LEN = 20;
 export const UUID_LEN = 16;
 /** C706 App. O `ept_max_annotation_size`: the annotation is `[string] char[64]` (NUL included). */
@@ -57,7 +56,7 @@ export const FLOOR_LRPC_PIPE = 0x10;
 export const FLOOR_NETBIOS = 0x11;
 export const FLOOR_HTTP = 0x1f;
 
-// ---- tower byte layout (B.5): no alignment, little-endian lengths ----
+// ---- tower byte layout (C706 App. L): no alignment, little-endian lengths ----
 /** floor_count u16 LE. */
 export const TOWER_FLOOR_COUNT_LEN = 2;
 /** lhs_length u16 + rhs_length u16. */

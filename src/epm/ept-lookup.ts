@@ -1,5 +1,5 @@
 /**
- * ept_lookup (EPM opnum 2) request and response stubs, NDR and NDR64 (protocol-notes B.6).
+ * ept_lookup (EPM opnum 2) request and response stubs, NDR and NDR64 (C706 App. O; MS-RPCE 2.2.5 for NDR64).
  *
  * The NDR response layout was checked against real Windows answers (pcapattack rpcdump: 346
  * entries in one call; lookup scan: 349 one-entry calls); the NDR64 layout follows MS-RPCE 2.2.5

@@ -1,8 +1,8 @@
 /**
- * ept_map (EPM opnum 3) request and response stubs, NDR and NDR64 (protocol-notes B.3, B.4).
+ * ept_map (EPM opnum 3) request and response stubs, NDR and NDR64 (C706 App. O; MS-RPCE 2.2.5 for NDR64).
  *
  * Stub offset 0 is the first byte after the 24-byte request/response header; NDR alignment is
- * relative to it. `littleEndian` is the PDU's drep integer order; towers ignore it (B.5).
+ * relative to it. `littleEndian` is the PDU's drep integer order; towers ignore it (tower.ts).
  * Every offset a view reports is absolute in `buf`, so the gateway can patch towers in place.
  */
 import { DecodeResult, fail, MALFORMED, OK, UNSUPPORTED } from '../wire/status.js';

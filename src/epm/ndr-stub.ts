@@ -1,5 +1,5 @@
 /**
- * NDR / NDR64 pieces shared by the ept_map and ept_lookup stub codecs (protocol-notes B.2):
+ * NDR / NDR64 pieces shared by the ept_map and ept_lookup stub codecs (C706 ch. 14; MS-RPCE 2.2.5):
  * counts and referent ids (u32, or u64 aligned to 8 in NDR64), twr_t, and the failure reasons.
  *
  * Alignment is relative to the stub start (`base`). Decoder helpers return the next offset, or
@@ -60,9 +60,10 @@ export function checkStub(buf: Uint8Array, stubOff: number, stubLen: number, out
 
 /**
  * Reads a twr_t (the pointee of a twr_p_t) at pos, after aligning to 4 (NDR) or 8 (NDR64):
- *   max_count   u32 | u64   conformance of tower_octet_string, hoisted to the front (B.2)
+ *   max_count   u32 | u64   conformance of tower_octet_string, hoisted to the front (NDR
+ *                           puts a conformant array's max_count before its structure)
  *   tower_length u32        must equal max_count (size_is(tower_length))
- *   octets[tower_length]    the tower (B.5), decoded into `tower`
+ *   octets[tower_length]    the tower (C706 App. L), decoded into `tower`
  * Returns the offset just after the octets, or -1 (failure recorded in `out`).
  */
 export function readTwr(

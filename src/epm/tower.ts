@@ -1,5 +1,5 @@
 /**
- * Protocol tower octet string codec (C706 App. L; protocol-notes B.5).
+ * Protocol tower octet string codec (C706 App. L).
  *
  * A tower is not NDR: its layout and byte order are fixed whatever the PDU's drep (lengths and
  * UUID-floor fields little-endian, ports big-endian, IPv4 in network order) and it has no

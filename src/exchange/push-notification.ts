@@ -1,6 +1,6 @@
 /**
- * EMSMDB EcRRegisterPushNotification (opnum 4) request stub — MS-OXCRPC 3.1.4.5, protocol-notes
- * §E.1 — and the Windows SOCKADDR inside it, which the gateway rewrites so the server's new-mail
+ * EMSMDB EcRRegisterPushNotification (opnum 4) request stub — MS-OXCRPC 3.1.4.5, MS-OXCNOTIF
+ * 2.2.1.3.3 — and the Windows SOCKADDR inside it, which the gateway rewrites so the server's new-mail
  * datagrams come back through it.
  *
  * Request stub, NDR (alignment relative to the stub start; NDR64: conformances are u64, 8-aligned):

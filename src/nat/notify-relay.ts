@@ -1,5 +1,5 @@
 /**
- * New-mail notification relaying (EMSMDB push notifications, protocol-notes §E).
+ * New-mail notification relaying (EMSMDB push notifications: MS-OXCRPC 3.1.4.5, MS-OXCNOTIF 2.2.1.3.3).
  *
  * - A readable registration is rewritten to (gateway internal address, relay port R); the
  *   server's datagrams to R are relayed to the client's address as the gateway sees it and the

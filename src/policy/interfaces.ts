@@ -1,6 +1,6 @@
 /**
  * Well-known DCE/RPC interfaces and the built-in interface sets a rule can name
- * (protocol-notes.md section D; versions are what the servers register).
+ * (MS-OXCRPC 1.9, MS-NSPI 1.9, MS-OXABREF 3.1.4; versions are what the servers register).
  */
 
 export interface KnownInterface {
