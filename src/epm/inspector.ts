@@ -3,13 +3,14 @@
  * what was asked (ept_map's requested interface) and what came back (every tower). This is
  * the reporting path of `rpcgw inspect` — it allocates one record per call, never per packet.
  *
- * Per direction: in-order bytes from stream/ByteStream → PDU framing → bind/bind_ack context
- * table (which context is EPM, NDR or NDR64) → per-call fragment reassembly → ept_map /
- * ept_lookup stub decoders. Problems are reported with the frame and the offset inside the PDU
+ * Per direction: in-order bytes from stream/ByteStream → PDU framing (dcerpc/co-stream, the
+ * gateway's own reader) → bind/bind_ack context table (which context is EPM, NDR or NDR64) →
+ * per-call fragment reassembly → ept_map / ept_lookup stub decoders, with the gateway's pending-
+ * call table and NDR/NDR64 guess. Problems are reported with the frame and the offset inside the PDU
  * and the connection carries on; nothing here throws on wire input.
  */
 import type { StreamSink } from '../stream/byte-stream.js';
-import { NEED_MORE, OK, STATUS_NAMES } from '../wire/status.js';
+import { OK, STATUS_NAMES } from '../wire/status.js';
 import {
   PTYPE_ALTER_CONTEXT,
   PTYPE_ALTER_CONTEXT_RESP,
@@ -19,12 +20,11 @@ import {
   PTYPE_NAMES,
   PTYPE_REQUEST,
   PTYPE_RESPONSE,
-  SYNTAX_NDR,
-  SYNTAX_NDR64,
   UUID_EPM,
 } from '../dcerpc/constants.js';
 import { CoHeader, readCoHeader } from '../dcerpc/header.js';
-import { FrameInfo, framePdu } from '../dcerpc/framer.js';
+import { CO_ERROR, CO_FRAMED, CO_INCOMPLETE, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
+import { PendingCalls } from '../dcerpc/pending-calls.js';
 import { BindAckView, BindView, FaultView, RequestView, ResponseView, readBind, readBindAck, readFault, readRequest, readResponse } from '../dcerpc/pdu.js';
 import { FragmentReassembler, ReassembledCall } from '../dcerpc/reassembly.js';
 import { PresentationContexts } from '../dcerpc/context.js';
@@ -32,11 +32,10 @@ import { uuidToString } from '../dcerpc/uuid.js';
 import { EPT_LOOKUP, EPT_MAP, PROTO_NAMES } from './constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from './ept-map.js';
 import { EptLookupResponseView, readEptLookupResponse } from './ept-lookup.js';
+import { mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from './stub-syntax.js';
 import { asciiAt, type TowerView, towerPipeOrHost, towerUuidToString } from './tower.js';
 import { ipv4ToString } from '../wire/addr.js';
 
-/** A PDU may not grow past this while being framed (frag_length is a u16). */
-const MAX_PENDING_BYTES = 65536 + 16;
 /** Calls remembered per connection while waiting for their response. */
 const MAX_PENDING_CALLS = 64;
 
@@ -88,19 +87,13 @@ export interface InspectorSink {
   onProblem(rec: ProblemRecord): void;
 }
 
-interface PendingCall {
-  opnum: number;
-  frame: number;
-  requested: { interface: string; version: string } | null;
-}
+type Requested = { interface: string; version: string } | null;
 
 /** The bytes of one direction, cut into PDUs. */
 class DirectionFramer implements StreamSink {
-  private buf = new Uint8Array(4096);
-  private len = 0;
+  private readonly cur = new CoStream();
   /** After a gap or junk: drop bytes until a PDU header is plausible. */
   private resync = false;
-  private readonly frame = new FrameInfo();
 
   constructor(
     private readonly conv: EpmInspector,
@@ -108,61 +101,46 @@ class DirectionFramer implements StreamSink {
   ) {}
 
   onBytes(data: Uint8Array, off: number, len: number, frameNo: number): void {
-    this.append(data, off, len);
-    let pos = 0;
-    while (pos < this.len) {
-      const st = framePdu(this.buf, pos, this.len - pos, this.frame);
-      if (st === OK) {
-        this.resync = false;
-        this.conv.onPdu(this.fromClient, this.buf, pos, this.frame.pduLen, frameNo);
-        pos += this.frame.pduLen;
-        continue;
+    const c = this.cur;
+    c.begin(data, off, len, 0);
+    for (;;) {
+      switch (c.next()) {
+        case CO_INCOMPLETE:
+          return;
+        case CO_FRAMED:
+          c.keepWhole();
+          break;
+        case CO_PDU:
+          this.resync = false;
+          this.conv.onPdu(this.fromClient, c.pduBuf, c.pduOff, c.fragLen, frameNo);
+          break;
+        case CO_ERROR:
+          // Not a PDU header here: the stream was picked up mid-PDU or bytes were lost.
+          if (!this.resync) {
+            this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `no DCE/RPC header where one was expected (${c.errReason}); skipping to the next segment`);
+          }
+          this.resync = true;
+          c.skipChunk();
+          return;
       }
-      if (st === NEED_MORE) break;
-      // Not a PDU header here: the stream was picked up mid-PDU or bytes were lost.
-      if (!this.resync) {
-        this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `no DCE/RPC header where one was expected (${this.frame.errReason}); skipping to the next segment`);
-      }
-      this.resync = true;
-      pos = this.len;
     }
-    this.consume(pos);
   }
 
   /** End of capture (or of the connection): a PDU still waiting for bytes is reported. */
   finish(frameNo: number): void {
-    if (this.len > 0 && !this.resync) {
-      const want = this.len >= 10 && framePdu(this.buf, 0, this.len, this.frame) === NEED_MORE ? ` of ${this.frame.needed}` : '';
-      this.conv.problem(frameNo, this.fromClient, 'dcerpc', this.len, '', `connection ended inside a PDU: ${this.len}${want} bytes received (frag_length beyond the data?)`);
+    const c = this.cur;
+    if (c.pos > 0 && !this.resync) {
+      const want = c.fragLen > 0 ? ` of ${c.fragLen}` : '';
+      this.conv.problem(frameNo, this.fromClient, 'dcerpc', c.pos, '', `connection ended inside a PDU: ${c.pos}${want} bytes received (frag_length beyond the data?)`);
     }
-    this.len = 0;
+    c.reset();
   }
 
   onGap(frameNo: number): void {
-    if (this.len > 0) this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `${this.len} bytes of a PDU lost to a gap in the capture`);
-    this.len = 0;
+    const c = this.cur;
+    if (c.pos > 0) this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `${c.pos} bytes of a PDU lost to a gap in the capture`);
+    c.reset();
     this.resync = true;
-  }
-
-  private append(data: Uint8Array, off: number, len: number): void {
-    if (this.len + len > this.buf.length) {
-      let size = this.buf.length;
-      while (size < this.len + len) size *= 2;
-      const next = new Uint8Array(Math.min(size, Math.max(MAX_PENDING_BYTES * 2, this.len + len)));
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-    }
-    this.buf.set(data.subarray(off, off + len), this.len);
-    this.len += len;
-  }
-
-  private consume(n: number): void {
-    if (n >= this.len) {
-      this.len = 0;
-      return;
-    }
-    this.buf.copyWithin(0, n, this.len);
-    this.len -= n;
   }
 }
 
@@ -173,7 +151,10 @@ export class EpmInspector {
   pdus = 0;
 
   private readonly contexts = new PresentationContexts();
-  private readonly pending = new Map<number, PendingCall>();
+  private readonly pending = new PendingCalls(MAX_PENDING_CALLS);
+  /** Per pending-call slot: the request's frame and the interface ept_map asked for. */
+  private readonly pendingFrame = new Float64Array(MAX_PENDING_CALLS);
+  private readonly pendingRequested: Requested[] = new Array<Requested>(MAX_PENDING_CALLS).fill(null);
   private readonly reasmClient = new FragmentReassembler();
   private readonly reasmServer = new FragmentReassembler();
   private readonly hdr = new CoHeader();
@@ -261,10 +242,10 @@ export class EpmInspector {
     const rs = this.reasmClient.add(buf, off, this.hdr, r.stubOff, r.stubLen, c);
     if (rs !== OK) return this.problem(frame, true, 'dcerpc', c.errOffset - off, ptypeName, `${STATUS_NAMES[rs]}: ${c.errReason}`);
     if (!c.complete) return;
-    let requested: PendingCall['requested'] = null;
+    let requested: Requested = null;
     if (r.opnum === EPT_MAP && r.authLevel < 6) {
-      const ndr64 = this.syntaxFor(r.ctxId, c.data, c.off, c.len, true) === SYNTAX_NDR64;
       const m = this.mapReq;
+      const ndr64 = mapRequestNdr64(syntaxOrder(this.contexts.syntaxOf(r.ctxId)), c.data, c.off, c.len, this.hdr.littleEndian, m);
       const ms = readEptMapRequest(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, m);
       if (ms !== OK) {
         this.problem(frame, true, 'epm', m.errOffset - c.off, 'ept_map request', `${STATUS_NAMES[ms]}: ${m.errReason} (stub offset)`);
@@ -272,20 +253,24 @@ export class EpmInspector {
         requested = { interface: towerUuidToString(c.data, m.tower.ifUuidOff), version: `${m.tower.ifMajor}.${m.tower.ifMinor}` };
       }
     }
-    if (this.pending.size >= MAX_PENDING_CALLS) this.pending.delete(this.pending.keys().next().value as number);
-    this.pending.set(this.hdr.callId, { opnum: r.opnum, frame, requested });
+    const slot = this.pending.expect(this.hdr.callId, r.opnum);
+    this.pendingFrame[slot] = frame;
+    this.pendingRequested[slot] = requested;
   }
 
   private onFault(buf: Uint8Array, off: number, len: number, frame: number, ptypeName: string): void {
     const f = this.fault;
     const s = readFault(buf, off, len, f);
     if (s !== OK) return this.problem(frame, false, 'dcerpc', f.errOffset - off, ptypeName, `${STATUS_NAMES[s]}: ${f.errReason}`);
-    const p = this.pending.get(this.hdr.callId);
-    if (p === undefined) return;
-    this.pending.delete(this.hdr.callId);
+    const slot = this.pending.find(this.hdr.callId);
+    if (slot < 0) return;
+    const opnum = this.pending.opnumAt(slot);
+    const requestFrame = this.pendingFrame[slot]!;
+    const requested = this.pendingRequested[slot]!;
+    this.pending.forget(slot);
     this.sink.onCall({
-      frame, requestFrame: p.frame, callId: this.hdr.callId, opnum: p.opnum, op: EPM_OPNAMES[p.opnum] ?? `opnum ${p.opnum}`,
-      syntax: 'unknown', status: f.status, fault: true, requested: p.requested, towers: [],
+      frame, requestFrame, callId: this.hdr.callId, opnum, op: EPM_OPNAMES[opnum] ?? `opnum ${opnum}`,
+      syntax: 'unknown', status: f.status, fault: true, requested, towers: [],
     });
   }
 
@@ -294,24 +279,29 @@ export class EpmInspector {
     const s = readResponse(buf, off, len, r);
     if (s !== OK) return this.problem(frame, false, 'dcerpc', r.errOffset - off, ptypeName, `${STATUS_NAMES[s]}: ${r.errReason}`);
     const callId = this.hdr.callId;
-    const p = this.pending.get(callId);
+    const slot = this.pending.find(callId);
     // A response to a call we did not see: only interesting on a presumed-EPM connection.
-    if (p === undefined && !(this.assumeEpm && !this.contexts.isAccepted(r.ctxId))) return;
-    if (p === undefined && !this.isEpm(r.ctxId)) return;
+    if (slot < 0 && !(this.assumeEpm && !this.contexts.isAccepted(r.ctxId))) return;
+    if (slot < 0 && !this.isEpm(r.ctxId)) return;
     const c = this.call;
     const rs = this.reasmServer.add(buf, off, this.hdr, r.stubOff, r.stubLen, c);
     if (rs !== OK) return this.problem(frame, false, 'dcerpc', c.errOffset - off, ptypeName, `${STATUS_NAMES[rs]}: ${c.errReason}`);
     if (!c.complete) return;
-    this.pending.delete(callId);
+    const known = slot < 0 ? -1 : this.pending.opnumAt(slot);
+    const requestFrame = slot < 0 ? null : this.pendingFrame[slot]!;
+    const requested = slot < 0 ? null : this.pendingRequested[slot]!;
+    if (slot >= 0) this.pending.forget(slot);
     if (r.authLevel >= 6) return; // encrypted stub: nothing readable
-    const opnum = p?.opnum ?? this.guessOpnum(c.data, c.off, c.len, r.ctxId);
-    if (opnum !== EPT_MAP && opnum !== EPT_LOOKUP) return;
-    const syntax = this.syntaxFor(r.ctxId, c.data, c.off, c.len, false, opnum);
-    const ndr64 = syntax === SYNTAX_NDR64;
+    if (known >= 0 && known !== EPT_MAP && known !== EPT_LOOKUP) return;
+    // The operation (when the request went unseen) and the syntax: whichever decodes.
+    const order = syntaxOrder(this.contexts.syntaxOf(r.ctxId));
+    const got = readEpmResponse(known, order, c.data, c.off, c.len, this.hdr.littleEndian, this.mapResp, this.lookupResp);
+    if (got < 0 && known < 0) return;
+    const opnum = got >= 0 ? got : known;
+    const ndr64 = got >= 0 ? responseGuess.ndr64 : order[0]!;
     const rec: EpmCallRecord = {
-      frame, requestFrame: p?.frame ?? null, callId, opnum, op: EPM_OPNAMES[opnum] ?? `opnum ${opnum}`,
-      syntax: syntax === SYNTAX_NDR64 ? 'NDR64' : syntax === SYNTAX_NDR ? 'NDR' : 'unknown',
-      status: 0, fault: false, requested: p?.requested ?? null, towers: [],
+      frame, requestFrame, callId, opnum, op: EPM_OPNAMES[opnum] ?? `opnum ${opnum}`,
+      syntax: ndr64 ? 'NDR64' : 'NDR', status: 0, fault: false, requested, towers: [],
     };
     if (opnum === EPT_MAP) {
       const m = this.mapResp;
@@ -337,35 +327,6 @@ export class EpmInspector {
       }
     }
     this.sink.onCall(rec);
-  }
-
-  /**
-   * The transfer syntax of a context: from the captured bind_ack, else (flow picked up after the
-   * bind) whichever of NDR / NDR64 decodes the stub cleanly.
-   */
-  private syntaxFor(ctxId: number, data: Uint8Array, off: number, len: number, isRequest: boolean, opnum = EPT_MAP): number {
-    const known = this.contexts.syntaxOf(ctxId);
-    if (known === SYNTAX_NDR || known === SYNTAX_NDR64) return known;
-    const le = this.hdr.littleEndian;
-    const decodes = (ndr64: boolean): boolean => {
-      if (isRequest) return readEptMapRequest(data, off, len, ndr64, le, this.mapReq) === OK;
-      if (opnum === EPT_MAP) return readEptMapResponse(data, off, len, ndr64, le, this.mapResp) === OK;
-      return readEptLookupResponse(data, off, len, ndr64, le, this.lookupResp) === OK;
-    };
-    if (decodes(false)) return SYNTAX_NDR;
-    if (decodes(true)) return SYNTAX_NDR64;
-    return SYNTAX_NDR;
-  }
-
-  /** Without the request, tell ept_map from ept_lookup by which response layout decodes. */
-  private guessOpnum(data: Uint8Array, off: number, len: number, ctxId: number): number {
-    const le = this.hdr.littleEndian;
-    const syntax = this.contexts.syntaxOf(ctxId);
-    for (const ndr64 of syntax === SYNTAX_NDR64 ? [true] : syntax === SYNTAX_NDR ? [false] : [false, true]) {
-      if (readEptMapResponse(data, off, len, ndr64, le, this.mapResp) === OK) return EPT_MAP;
-      if (readEptLookupResponse(data, off, len, ndr64, le, this.lookupResp) === OK) return EPT_LOOKUP;
-    }
-    return -1;
   }
 }
 
