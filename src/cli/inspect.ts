@@ -2,7 +2,7 @@
  * `rpcgw inspect <capture> [--json]`: every endpoint-mapper call in a capture, with its towers.
  * The administrator's first tool on a capture of a failing Outlook session.
  */
-import { inspectCapture, type InspectedCall, type InspectedProblem, type InspectSummary } from '../dataplane/inspect-capture.js';
+import { inspectCapture, type InspectedCall, type InspectedProblem, type InspectSummary } from '../inspect/inspect-capture.js';
 import { interfaceName } from '../policy/interfaces.js';
 
 export interface InspectArgs {

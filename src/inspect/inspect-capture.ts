@@ -5,13 +5,13 @@
  * retransmissions, mid-stream pickup) → EpmInspector. Offline diagnostics, so flows are keyed
  * by strings here; the gateway's packet path uses the numeric tables of nat/ instead.
  */
-import { openCaptureFile } from './capture-file.js';
+import { openCaptureFile } from '../dataplane/capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
 import { PacketView, readPacket, TCP_SYN, IPPROTO_TCP } from '../wire/packet.js';
 import { ipv4ToString, ipv6ToString } from '../wire/addr.js';
 import { OK, STATUS_NAMES } from '../wire/status.js';
 import { ByteStream } from '../stream/byte-stream.js';
-import { EpmInspector, type EpmCallRecord, type InspectorSink, type ProblemRecord } from '../epm/inspector.js';
+import { EpmInspector, type EpmCallRecord, type InspectorSink, type ProblemRecord } from './inspector.js';
 
 export const EPM_PORT = 135;
 

@@ -29,11 +29,11 @@ import { BindAckView, BindView, FaultView, RequestView, ResponseView, readBind, 
 import { FragmentReassembler, ReassembledCall } from '../dcerpc/reassembly.js';
 import { PresentationContexts } from '../dcerpc/context.js';
 import { uuidToString } from '../dcerpc/uuid.js';
-import { EPT_LOOKUP, EPT_MAP, PROTO_NAMES } from './constants.js';
-import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from './ept-map.js';
-import { EptLookupResponseView, readEptLookupResponse } from './ept-lookup.js';
-import { mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from './stub-syntax.js';
-import { asciiAt, type TowerView, towerPipeOrHost, towerUuidToString } from './tower.js';
+import { EPT_LOOKUP, EPT_MAP, PROTO_NAMES } from '../epm/constants.js';
+import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from '../epm/ept-map.js';
+import { EptLookupResponseView, readEptLookupResponse } from '../epm/ept-lookup.js';
+import { mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
+import { asciiAt, type TowerView, towerPipeOrHost, towerUuidToString } from '../epm/tower.js';
 import { ipv4ToString } from '../wire/addr.js';
 
 /** Calls remembered per connection while waiting for their response. */
