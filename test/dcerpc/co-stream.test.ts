@@ -1,0 +1,206 @@
+/**
+ * CoStream, the one PDU reader of a DCE/RPC byte stream (EPM leg, mapped leg, rpcgw inspect):
+ * however TCP cuts the stream, the same PDUs come out, each at the right sequence number, with
+ * the auth_level of its trailer; junk is reported in the segment that carries it; nothing throws.
+ */
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import {
+  CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_PDU, CoStream,
+} from '../../src/dcerpc/co-stream.js';
+import { encode, writeBind, writeRequest, writeResponse, writeShutdown } from '../../src/dcerpc/pdu-write.js';
+import { PTYPE_BIND, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN } from '../../src/dcerpc/constants.js';
+import { ERR_BAD_RPC_VERS, ERR_FRAG_LEN_SHORT } from '../../src/dcerpc/reasons.js';
+import { hex } from './bytes.js';
+
+const EPM = { uuid: 'e1af8308-5d1f-11c9-91a4-08002b14a0fa', major: 3, minor: 0 };
+const NDR = { uuid: '8a885d04-1ceb-11c9-9fe8-08002b104860', version: 2 };
+const NTLM = 10;
+
+/** bind, a request sealed at level 6, a big-endian response at level 5, a shutdown, a request of 300 bytes. */
+const PDUS: Uint8Array[] = [
+  encode(writeBind, { callId: 1, contexts: [{ ctxId: 0, abstract: EPM, transfer: [NDR] }] }),
+  encode(writeRequest, { callId: 2, ctxId: 0, opnum: 3, stub: new Uint8Array(40).fill(1), auth: { type: NTLM, level: 6, value: new Uint8Array(16).fill(9) } }),
+  encode(writeResponse, { callId: 2, ctxId: 0, stub: new Uint8Array(17).fill(2), littleEndian: false, auth: { type: NTLM, level: 5, value: new Uint8Array(16).fill(7) } }),
+  encode(writeShutdown, { callId: 0 }),
+  encode(writeRequest, { callId: 3, ctxId: 0, opnum: 4, stub: new Uint8Array(300).fill(3) }),
+];
+const PTYPES = [PTYPE_BIND, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN, PTYPE_REQUEST];
+const AUTH_LEVELS = [-1, 6, 5, -1, -1];
+const STREAM = concat(PDUS);
+const SEQ0 = 0xfffffff0; // the PDUs straddle the sequence-number wrap
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+interface Seen {
+  ptype: number;
+  startSeq: number;
+  authLevel: number;
+  bytes: Uint8Array;
+  inPlace: boolean;
+}
+
+/** Feeds STREAM cut at `cuts`, each chunk placed at an offset of its own buffer (as in a frame). */
+function read(cuts: number[], keep: boolean): { pdus: Seen[]; events: number[]; left: number } {
+  const s = new CoStream();
+  const pdus: Seen[] = [];
+  const events: number[] = [];
+  const bounds = [0, ...cuts.filter((c) => c > 0 && c < STREAM.length).sort((a, b) => a - b), STREAM.length];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const from = bounds[i]!;
+    const n = bounds[i + 1]! - from;
+    if (n === 0) continue;
+    const frame = new Uint8Array(n + 54).fill(0xa5);
+    frame.set(STREAM.subarray(from, from + n), 54);
+    s.begin(frame, 54, n, (SEQ0 + from) >>> 0);
+    for (;;) {
+      const ev = s.next();
+      events.push(ev);
+      if (ev === CO_INCOMPLETE) {
+        expect(s.consumed).toBe(n);
+        break;
+      }
+      if (ev === CO_FRAMED && keep) s.keepWhole();
+      if (ev === CO_PDU) {
+        const bytes = keep ? s.pduBuf.slice(s.pduOff, s.pduOff + s.fragLen) : new Uint8Array(0);
+        pdus.push({ ptype: s.ptype, startSeq: s.startSeq, authLevel: s.authLevel, bytes, inPlace: s.pduBuf === frame });
+      }
+      expect(ev).not.toBe(CO_ERROR);
+    }
+  }
+  return { pdus, events, left: s.pos };
+}
+
+function startSeqs(): number[] {
+  let o = 0;
+  return PDUS.map((p) => {
+    const at = (SEQ0 + o) >>> 0;
+    o += p.length;
+    return at;
+  });
+}
+
+describe('CoStream: PDUs out of a byte stream', () => {
+  it('the whole stream in one chunk: every PDU read in place, framed then header then PDU', () => {
+    const r = read([], true);
+    expect(r.pdus.map((p) => p.ptype)).toEqual(PTYPES);
+    expect(r.pdus.map((p) => p.bytes)).toEqual(PDUS);
+    expect(r.pdus.every((p) => p.inPlace)).toBe(true);
+    expect(r.pdus.map((p) => p.startSeq)).toEqual(startSeqs());
+    expect(r.pdus.map((p) => p.authLevel)).toEqual(AUTH_LEVELS);
+    expect(r.events).toEqual([...PDUS.flatMap(() => [CO_FRAMED, CO_HEADER, CO_PDU]), CO_INCOMPLETE]);
+    expect(r.left).toBe(0);
+  });
+
+  it('one byte a chunk: the same PDUs, copied (none lies in one chunk)', () => {
+    const r = read(Array.from({ length: STREAM.length }, (_, i) => i), true);
+    expect(r.pdus.map((p) => p.bytes)).toEqual(PDUS);
+    expect(r.pdus.some((p) => p.inPlace)).toBe(false);
+    expect(r.pdus.map((p) => p.authLevel)).toEqual(AUTH_LEVELS);
+    expect(r.pdus.map((p) => p.startSeq)).toEqual(startSeqs());
+  });
+
+  it('any cut: the same PDUs, sequence numbers and auth levels, kept or only counted', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: STREAM.length }), { maxLength: 40 }), fc.boolean(), (cuts, keep) => {
+        const r = read(cuts, keep);
+        expect(r.pdus.map((p) => p.ptype)).toEqual(PTYPES);
+        if (keep) expect(r.pdus.map((p) => p.bytes)).toEqual(PDUS);
+        expect(r.pdus.map((p) => p.startSeq)).toEqual(startSeqs());
+        expect(r.pdus.map((p) => p.authLevel)).toEqual(AUTH_LEVELS);
+        expect(r.left).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('says what it needs next: incomplete(consumed, needed) through the peek, the header and the body', () => {
+    const s = new CoStream();
+    const req = PDUS[4]!; // 324 bytes, no auth
+    s.begin(req, 0, 4, 100);
+    expect(s.next()).toBe(CO_INCOMPLETE);
+    expect([s.consumed, s.needed, s.pos]).toEqual([4, 6, 4]);
+    s.begin(req, 4, 16, 104);
+    expect(s.next()).toBe(CO_FRAMED);
+    expect([s.consumed, s.fragLen, s.ptype, s.littleEndian]).toEqual([6, 324, PTYPE_REQUEST, true]);
+    expect(s.next()).toBe(CO_INCOMPLETE);
+    expect([s.consumed, s.needed]).toEqual([16, 4]); // 20 of the 24 header bytes
+    s.begin(req, 20, 100, 120);
+    expect(s.next()).toBe(CO_HEADER);
+    expect(s.hdrU16(22)).toBe(4); // opnum
+    expect(s.authLen).toBe(0);
+    expect(s.next()).toBe(CO_INCOMPLETE);
+    expect([s.consumed, s.needed, s.pos]).toEqual([100, 204, 120]);
+    s.begin(req, 120, 204, 220);
+    expect(s.next()).toBe(CO_PDU);
+    expect(s.startSeq).toBe(100);
+    expect(s.next()).toBe(CO_INCOMPLETE);
+    expect(s.pos).toBe(0);
+  });
+
+  it('a PDU shorter than 24 bytes: header and PDU on the same byte', () => {
+    const s = new CoStream();
+    s.begin(PDUS[3]!, 0, 16, 0);
+    expect([s.next(), s.next(), s.next(), s.next()]).toEqual([CO_FRAMED, CO_HEADER, CO_PDU, CO_INCOMPLETE]);
+  });
+});
+
+describe('CoStream: what does not frame', () => {
+  it('a bad rpc_vers is reported with the first byte, not after ten', () => {
+    const s = new CoStream();
+    s.begin(hex('04'), 0, 1, 0);
+    expect(s.next()).toBe(CO_ERROR);
+    expect(s.errOffset).toBe(0);
+    expect(s.errReason).toBe(ERR_BAD_RPC_VERS);
+  });
+
+  it('frag_length below 16 is refused at its offset', () => {
+    const s = new CoStream();
+    const h = hex('05 00 00 03', '10 00 00 00', '0f 00', '00 00');
+    s.begin(h, 0, h.length, 0);
+    expect(s.next()).toBe(CO_ERROR);
+    expect([s.errOffset, s.errReason]).toEqual([8, ERR_FRAG_LEN_SHORT]);
+  });
+
+  it('skipChunk drops the rest of the chunk: the next chunk starts a PDU', () => {
+    const s = new CoStream();
+    const junk = hex('ff ff ff ff ff');
+    s.begin(junk, 0, junk.length, 0);
+    expect(s.next()).toBe(CO_ERROR);
+    s.skipChunk();
+    expect(s.pos).toBe(0);
+    s.begin(PDUS[0]!, 0, PDUS[0]!.length, 5);
+    expect([s.next(), s.next(), s.next()]).toEqual([CO_FRAMED, CO_HEADER, CO_PDU]);
+    expect(s.startSeq).toBe(5);
+  });
+
+  it('random bytes, cut anywhere: never throws, every event is one of the five', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }), (bytes, sizes) => {
+        const s = new CoStream();
+        let at = 0;
+        for (let k = 0; at < bytes.length; k++) {
+          const n = Math.min(sizes[k % sizes.length]!, bytes.length - at);
+          s.begin(bytes, at, n, at);
+          for (let guard = 0; guard < 1000; guard++) {
+            const ev = s.next();
+            expect([CO_INCOMPLETE, CO_FRAMED, CO_HEADER, CO_PDU, CO_ERROR]).toContain(ev);
+            if (ev === CO_FRAMED) s.keepWhole();
+            if (ev === CO_ERROR) s.skipChunk();
+            if (ev === CO_INCOMPLETE || ev === CO_ERROR) break;
+          }
+          at += n;
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
