@@ -1,7 +1,7 @@
 /** `rpcgw mappings` and `rpcgw flush`: clients of the running daemon's admin socket. */
 import { adminRequest } from '../ops/admin.js';
 import { readRulesFile } from './rules-file.js';
-import type { ConnectionListing, MappingListing } from '../engine/engine.js';
+import type { ConnectionListing, MappingListing } from '../engine/records.js';
 
 export const DEFAULT_ADMIN_SOCKET = '/run/rpcgw/admin.sock';
 

@@ -37,7 +37,7 @@ import type { TowerView } from '../epm/tower.js';
 import { towerUuidToString } from '../epm/tower.js';
 import { EPT_MAP } from '../epm/constants.js';
 import { EpmLeg, type EpmLegHost } from './epm-leg.js';
-import { MappedLeg, type MappedLegHost } from './mapped-leg.js';
+import { MappedLeg } from './mapped-leg.js';
 import { closedReason, Conns } from './conn.js';
 import { type EngineEvents, type EngineOutput, NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import { Manners } from './manners.js';
@@ -65,9 +65,6 @@ import {
   DROP_UNSUPPORTED_PROTOCOL,
 } from './reasons.js';
 
-export { EngineCounters } from './output.js';
-export { MAX_EPM_CONNECTIONS, MAX_EPM_CONNECTIONS_PER_CLIENT } from './conn.js';
-export type { ConnectionListing, MappingListing } from './records.js';
 
 export const EPM_PORT = 135;
 
@@ -98,7 +95,7 @@ const TCP_IP_MIN_HDRS = IPV4_HDR_MIN + TCP_HDR_MIN;
 
 type CloseReason = 'closed' | 'reset' | 'idle' | 'refused' | 'flushed' | 'ttl-exceeded';
 
-export class Engine implements EpmLegHost, MappedLegHost {
+export class Engine implements EpmLegHost {
   readonly flows: FlowTable;
   readonly mappings: MappingTable;
   readonly counters: EngineCounters;
@@ -139,13 +136,14 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.out = new Output(opts.output, this.events, this.flows, opts.externalMtu ?? DEFAULT_MTU, opts.internalMtu ?? DEFAULT_MTU);
     this.counters = this.out.counters;
     const maxHeldPerFlow = g.limits.maxHeldBytesPerFlow;
+    const gwIpOf = (): number => this.gwIp;
     this.conns = new Conns(
       () => new EpmLeg(this, maxHeldPerFlow),
-      () => new MappedLeg(this, () => this.gwIp),
+      () => new MappedLeg(this.notifications, gwIpOf),
     );
     this.path = new StreamPath(this.out, this.flows, this.slots, this.gwIp, maxHeldPerFlow, g.limits.maxHeldBytesTotal);
     this.manners = new Manners(this.out, this.flows, this.conns, this.gwIp, Math.max(0, opts.icmpRatePerSec ?? DEFAULT_ICMP_RATE_PER_SEC));
-    this.notifications = new Notifications(this.out, this.flows, this.slots, this.notify, this.manners, this.gwIp);
+    this.notifications = new Notifications(this.out, this.flows, this.conns, this.slots, this.notify, this.manners, this.gwIp);
     this.tables = { flows: this.flows, mappings: this.mappings, conns: this.conns, slots: this.slots, notify: this.notify, gwIp: this.gwIp, epmPort: EPM_PORT };
     this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : 'idle');
     this.onMappingExpire = (id) => {
@@ -292,7 +290,7 @@ export class Engine implements EpmLegHost, MappedLegHost {
     this.path.packet(this.conns.get(flow)!, false, buf, off, len, v);
   }
 
-  // ---- the legs' callbacks: each is handed its connection (flow id) ---------------------------
+  // ---- the EPM leg's callbacks: each is handed its connection (flow id) ------------------------
 
   patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void {
     this.conns.get(flow)?.patch(seq, bytes, off, n);
@@ -333,18 +331,6 @@ export class Engine implements EpmLegHost, MappedLegHost {
       },
       this.out.nowMs,
     );
-  }
-
-  registerNotification(flow: number, clientPort: number): number {
-    return this.notifications.register(flow, clientPort);
-  }
-
-  encryptedRegistration(flow: number, pinhole: boolean): void {
-    this.notifications.encrypted(flow, pinhole);
-  }
-
-  registrationNotRewritten(flow: number, why: string): void {
-    this.notifications.notRewritten(flow, why);
   }
 
   // ---- connections opened and gone ------------------------------------------------------------

@@ -2,31 +2,40 @@
  * New-mail notifications (EMSMDB push-notification callbacks): the mapped leg's registration
  * callbacks — the client's callback address rewritten to a relay port on the gateway, or the
  * rule's pinhole opened for an encrypted registration — and the server's UDP datagrams relayed
- * back to the client through them. The connection is the flow id each callback is handed.
+ * back to the client through them. It is the mapped leg's host: each callback is handed the
+ * leg's connection (flow id).
  */
 import type { PacketView } from '../wire/packet.js';
 import { setDstPort, setIpv4Dst, setIpv4Src } from '../wire/rewrite.js';
 import { ipv4ToString } from '../wire/addr.js';
 import type { FlowTable } from '../nat/flow-table.js';
 import type { NotifyRelay } from '../nat/notify-relay.js';
+import type { Conns } from './conn.js';
 import type { Manners } from './manners.js';
+import type { MappedLegHost } from './mapped-leg.js';
 import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import { DROP_NO_NOTIFICATION, DROP_NO_PINHOLE } from './reasons.js';
 
-export class Notifications {
+export class Notifications implements MappedLegHost {
   constructor(
     private readonly out: Output,
     private readonly flows: FlowTable,
+    private readonly conns: Conns,
     private readonly slots: RuleSlots,
     private readonly relay: NotifyRelay,
     private readonly manners: Manners,
     private readonly gwIp: number,
   ) {}
 
+  /** Rewrites bytes of the direction of `flow` being read (the callback address). */
+  patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void {
+    this.conns.get(flow)?.patch(seq, bytes, off, n);
+  }
+
   /** A relay port on the gateway's internal address for connection `flow`'s client callback port, or -1. */
-  register(flow: number, clientPort: number): number {
+  registerNotification(flow: number, clientPort: number): number {
     const fl = this.flows;
     const rule = this.slots.rule(fl.ruleIdx(flow))!;
     const g = this.slots.rules.gateway;
@@ -45,7 +54,7 @@ export class Notifications {
   }
 
   /** An encrypted registration on `flow`: the rule's notification pinhole opens (or the drop is logged). */
-  encrypted(flow: number, pinhole: boolean): void {
+  encryptedRegistration(flow: number, pinhole: boolean): void {
     const fl = this.flows;
     const rule = this.slots.rule(fl.ruleIdx(flow))!;
     if (pinhole) this.relay.openPinhole(flow, fl.clientIp(flow), fl.serverIp(flow), fl.extIp(flow), rule.notifyPortLo, rule.notifyPortHi);
@@ -61,7 +70,7 @@ export class Notifications {
   }
 
   /** A registration on `flow` left as it was, and why. */
-  notRewritten(flow: number, why: string): void {
+  registrationNotRewritten(flow: number, why: string): void {
     const fl = this.flows;
     this.out.events.notification(
       { flow, rule: this.slots.rule(fl.ruleIdx(flow))!.name, client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: 'not-rewritten', relay: '', detail: why },

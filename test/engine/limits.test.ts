@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EngineHarness, TcpConn, rulesDoc, CLIENT2 } from '../helpers/engine-harness.js';
-import { MAX_EPM_CONNECTIONS_PER_CLIENT } from '../../src/engine/engine.js';
+import { MAX_EPM_CONNECTIONS_PER_CLIENT } from '../../src/engine/conn.js';
 
 describe('endpoint-mapper connections per client are bounded', () => {
   it('the connection past the bound is dropped with epm-connection-limit; another client still connects', () => {
