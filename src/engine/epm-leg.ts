@@ -1,8 +1,9 @@
 /**
  * The endpoint-mapper leg of one published connection (client → external:135 → server:135).
  *
- * Both directions are read PDU by PDU (each PDU is copied into a 64 KiB assembly buffer — EPM
- * PDUs are small control traffic, not the throughput path) and decided:
+ * Both directions are read PDU by PDU with a CoStream cursor (dcerpc/co-stream: a PDU inside one
+ * segment is read in place, one spanning segments is copied into a pooled buffer until decided)
+ * and decided:
  *   client → server: binds and alter_contexts may name only the EPM interface; ept_map must ask
  *     for an interface the rule publishes; ept_lookup follows the rule's `lookup`; other
  *     operations (insert, delete, mgmt_delete, map_auth ...) are refused.
@@ -12,10 +13,8 @@
  * The engine holds the TCP segments of a PDU until the PDU is decided (see stream/held-stream).
  * Every decoder returns a status; a refusal carries a reason code and a detail for the log.
  */
-import { OK, NEED_MORE } from '../wire/status.js';
+import { OK } from '../wire/status.js';
 import {
-  DCERPC_FRAME_PEEK_LEN,
-  MAX_FRAG_LEN,
   PFC_FIRST_FRAG,
   PFC_LAST_FRAG,
   PTYPE_ALTER_CONTEXT,
@@ -31,18 +30,18 @@ import {
   PTYPE_REQUEST,
   PTYPE_RESPONSE,
   PTYPE_SHUTDOWN,
-  SYNTAX_NDR,
-  SYNTAX_NDR64,
   UUID_EPM,
 } from '../dcerpc/constants.js';
-import { FrameInfo, framePdu } from '../dcerpc/framer.js';
+import { CO_ERROR, CO_FRAMED, CO_INCOMPLETE, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
+import { PendingCalls } from '../dcerpc/pending-calls.js';
 import { CoHeader, readCoHeader } from '../dcerpc/header.js';
 import { BindAckView, BindView, RequestView, ResponseView, readBind, readBindAck, readRequest, readResponse } from '../dcerpc/pdu.js';
 import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidEqualsAcrossOrder, uuidToString } from '../dcerpc/uuid.js';
 import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from '../epm/constants.js';
-import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from '../epm/ept-map.js';
-import { EptLookupResponseView, readEptLookupResponse, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
+import { EptMapRequestView, EptMapResponseView, readEptMapRequest } from '../epm/ept-map.js';
+import { EptLookupResponseView, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
+import { mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
 import { writeResponse } from '../dcerpc/pdu-write.js';
 import { asciiAt, type TowerView, towerUuidToString } from '../epm/tower.js';
 import { seqAdd } from '../stream/seq.js';
@@ -109,7 +108,6 @@ const RESP_HDR = 24;
  * decision, and one EptLookupResponseView alone holds 1024 tower views — per connection, they
  * were the engine's largest cost (allocation and GC).
  */
-const SHARED_FRAME = new FrameInfo();
 const SHARED_HDR = new CoHeader();
 const SHARED_BIND = new BindView();
 const SHARED_ACK = new BindAckView();
@@ -118,22 +116,23 @@ const SHARED_RESP = new ResponseView();
 const SHARED_MAPREQ = new EptMapRequestView();
 const SHARED_MAPRESP = new EptMapResponseView();
 const SHARED_LOOKUPRESP = new EptLookupResponseView();
+/** Patch bytes handed to the host, which copies them. */
+const SCRATCH = new Uint8Array(4);
 
-/** Bytes of one direction, collected PDU by PDU. */
-class PduAssembler {
-  /** Grows to the PDU being assembled (at most MAX_FRAG_LEN); EPM PDUs are mostly small. */
-  buf = new Uint8Array(1024);
-  have = 0;
-  need = DCERPC_FRAME_PEEK_LEN;
-  knownLen = false;
-  startSeq = 0;
-
-  reset(): void {
-    this.have = 0;
-    this.need = DCERPC_FRAME_PEEK_LEN;
-    this.knownLen = false;
-  }
+/**
+ * The response call being reassembled for rewriting: its stub and where each fragment's stub
+ * bytes lie in the stream. Pooled: a connection holds one only while a call is in flight.
+ */
+class ResponseCall {
+  stub = new Uint8Array(4096);
+  stubLen = 0;
+  fragCount = 0;
+  readonly fragStubStart = new Int32Array(MAX_FRAGMENTS);
+  readonly fragSeq = new Uint32Array(MAX_FRAGMENTS);
+  readonly fragLen = new Int32Array(MAX_FRAGMENTS);
 }
+const MAX_CALLS_POOLED = 16;
+const callPool: ResponseCall[] = [];
 
 export class EpmLeg implements Leg {
   flow = -1;
@@ -146,10 +145,9 @@ export class EpmLeg implements Leg {
   /** Interface concerned by the refusal or the last ept_map ('' if none). */
   lastInterface = '';
 
-  private readonly c2s = new PduAssembler();
-  private readonly s2c = new PduAssembler();
+  private readonly c2s = new CoStream();
+  private readonly s2c = new CoStream();
   private readonly contexts = new PresentationContexts();
-  private readonly frame = SHARED_FRAME;
   private readonly hdr = SHARED_HDR;
   private readonly bind = SHARED_BIND;
   private readonly ack = SHARED_ACK;
@@ -159,9 +157,7 @@ export class EpmLeg implements Leg {
   private readonly mapResp = SHARED_MAPRESP;
   private readonly lookupResp = SHARED_LOOKUPRESP;
   /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
-  private readonly pendingCallId = new Int32Array(MAX_PENDING_CALLS).fill(-1);
-  private readonly pendingOpnum = new Int32Array(MAX_PENDING_CALLS);
-  private pendingNext = 0;
+  private readonly pending = new PendingCalls(MAX_PENDING_CALLS);
 
   // The response call being reassembled for rewriting.
   private callActive = false;
@@ -174,13 +170,8 @@ export class EpmLeg implements Leg {
   private callGuessed = false;
   /** The syntax the last response decoded with. */
   private lastNdr64 = false;
-  private callStub: Uint8Array = new Uint8Array(4096);
-  private callStubLen = 0;
-  private fragCount = 0;
-  private readonly fragStubStart = new Int32Array(MAX_FRAGMENTS);
-  private readonly fragSeq = new Uint32Array(MAX_FRAGMENTS);
-  private readonly fragLen = new Int32Array(MAX_FRAGMENTS);
-  private readonly scratch = new Uint8Array(4);
+  /** While callActive: the call's stub and fragments. */
+  private call: ResponseCall | null = null;
   /** Stream span of the response call being reassembled: first PDU start, last PDU end. */
   private callStartSeq = 0;
   private callEndSeq = 0;
@@ -195,25 +186,20 @@ export class EpmLeg implements Leg {
 
   /** No PDU half read either way and no response call being reassembled (snapshot). */
   atPduBoundary(): boolean {
-    return this.c2s.have === 0 && this.s2c.have === 0 && !this.callActive;
+    return this.c2s.pos === 0 && this.s2c.pos === 0 && !this.callActive;
   }
 
   /** What a restarted gateway needs to carry this endpoint-mapper connection on. */
   exportState(): EpmLegState {
-    const pending: [number, number][] = [];
-    for (let i = 0; i < MAX_PENDING_CALLS; i++) if (this.pendingCallId[i]! >= 0) pending.push([this.pendingCallId[i]!, this.pendingOpnum[i]!]);
-    return { pickedUp: this.pickedUp, contexts: this.contexts.exportState(), pending, lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
+    return { pickedUp: this.pickedUp, contexts: this.contexts.exportState(), pending: this.pending.entries(), lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
   }
 
   /** Loads exportState()'s output after init(); false if it is inconsistent. */
   importState(s: EpmLegState): boolean {
     if (!this.contexts.importState(s.contexts) || s.pending.length > MAX_PENDING_CALLS) return false;
     this.pickedUp = s.pickedUp;
-    s.pending.forEach(([callId, opnum], i) => {
-      this.pendingCallId[i] = callId | 0;
-      this.pendingOpnum[i] = opnum | 0;
-    });
-    this.pendingNext = s.pending.length % MAX_PENDING_CALLS;
+    this.pending.clear();
+    for (const [callId, opnum] of s.pending) this.pending.expect(callId, opnum | 0);
     this.lastNdr64 = s.lastNdr64;
     this.clientMaxRecvFrag = Math.max(MIN_FRAG, Math.min(0xffff, s.clientMaxRecvFrag | 0));
     return true;
@@ -229,46 +215,36 @@ export class EpmLeg implements Leg {
     this.c2s.reset();
     this.s2c.reset();
     this.contexts.reset();
-    this.pendingCallId.fill(-1);
-    this.callActive = false;
-    this.callStubLen = 0;
-    this.fragCount = 0;
+    this.pending.clear();
+    this.endCall();
   }
 
   /** True while the direction holds part of a PDU (or of a response call being rewritten). */
   midPdu(fromClient: boolean): boolean {
-    if (fromClient) return this.c2s.have > 0;
-    return this.s2c.have > 0 || this.callActive;
+    if (fromClient) return this.c2s.pos > 0;
+    return this.s2c.pos > 0 || this.callActive;
   }
 
   /** Feeds in-order payload bytes starting at stream sequence `seq`. PASS or a REFUSE_* code. */
   feed(fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
-    const a = fromClient ? this.c2s : this.s2c;
-    let p = 0;
-    while (p < len) {
-      if (a.have === 0) a.startSeq = seqAdd(seq, p);
-      const take = Math.min(len - p, a.need - a.have);
-      for (let i = 0; i < take; i++) a.buf[a.have + i] = data[off + p + i]!;
-      a.have += take;
-      p += take;
-      if (a.have < a.need) break;
-      if (!a.knownLen) {
-        const st = framePdu(a.buf, 0, a.have, this.frame);
-        if (st !== NEED_MORE && st !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${this.frame.errOffset}: ${this.frame.errReason}`);
-        a.need = this.frame.pduLen;
-        a.knownLen = true;
-        if (a.buf.length < a.need) {
-          const grown = new Uint8Array(Math.min(MAX_FRAG_LEN, Math.max(a.need, a.buf.length * 2)));
-          grown.set(a.buf.subarray(0, a.have));
-          a.buf = grown;
+    const c = fromClient ? this.c2s : this.s2c;
+    c.begin(data, off, len, seq);
+    for (;;) {
+      switch (c.next()) {
+        case CO_INCOMPLETE:
+          return PASS;
+        case CO_ERROR:
+          return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${c.errOffset}: ${c.errReason}`);
+        case CO_FRAMED:
+          c.keepWhole(); // every EPM PDU is decided whole
+          break;
+        case CO_PDU: {
+          const verdict = fromClient ? this.clientPdu(c.pduBuf, c.pduOff, c.fragLen) : this.serverPdu(c.pduBuf, c.pduOff, c.fragLen, c.startSeq);
+          if (verdict !== PASS) return verdict;
+          break;
         }
-        if (a.have < a.need) continue;
       }
-      const verdict = fromClient ? this.clientPdu(a.buf, a.need, a.startSeq) : this.serverPdu(a.buf, a.need, a.startSeq);
-      if (verdict !== PASS) return verdict;
-      a.reset();
     }
-    return PASS;
   }
 
   private refuse(code: number, detail: string): number {
@@ -278,15 +254,16 @@ export class EpmLeg implements Leg {
 
   // ---- client → server ----------------------------------------------------------------------
 
-  private clientPdu(buf: Uint8Array, len: number, _seq: number): number {
+  /** A PDU from the client: buf[off, off + len). */
+  private clientPdu(buf: Uint8Array, off: number, len: number): number {
     const h = this.hdr;
-    if (readCoHeader(buf, 0, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset}: ${h.errReason}`);
+    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
     switch (h.ptype) {
       case PTYPE_BIND:
       case PTYPE_ALTER_CONTEXT:
-        return this.clientBind(buf, len);
+        return this.clientBind(buf, off, len);
       case PTYPE_REQUEST:
-        return this.clientRequest(buf, len);
+        return this.clientRequest(buf, off, len);
       case PTYPE_AUTH3:
       case PTYPE_CO_CANCEL:
       case PTYPE_ORPHANED:
@@ -296,10 +273,10 @@ export class EpmLeg implements Leg {
     }
   }
 
-  private clientBind(buf: Uint8Array, len: number): number {
+  private clientBind(buf: Uint8Array, pduOff: number, len: number): number {
     const b = this.bind;
-    const st = readBind(buf, 0, len, b);
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[b.ptype] ?? 'bind'} at offset ${b.errOffset}: ${b.errReason}`);
+    const st = readBind(buf, pduOff, len, b);
+    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[b.ptype] ?? 'bind'} at offset ${b.errOffset - pduOff}: ${b.errReason}`);
     for (let i = 0; i < b.nContexts; i++) {
       const off = b.abstractUuidOff[i]!;
       const major = b.ifMajor[i]!;
@@ -314,10 +291,10 @@ export class EpmLeg implements Leg {
     return PASS;
   }
 
-  private clientRequest(buf: Uint8Array, len: number): number {
+  private clientRequest(buf: Uint8Array, pduOff: number, len: number): number {
     const r = this.req;
-    const st = readRequest(buf, 0, len, r);
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset}: ${r.errReason}`);
+    const st = readRequest(buf, pduOff, len, r);
+    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - pduOff}: ${r.errReason}`);
     if (!this.contexts.isAccepted(r.ctxId) && !this.pickedUp) {
       return this.refuse(REFUSE_MALFORMED, `request on presentation context ${r.ctxId}, which no bind_ack accepted`);
     }
@@ -328,7 +305,7 @@ export class EpmLeg implements Leg {
         if (!first || !last) return this.refuse(REFUSE_MALFORMED, 'ept_map request in several fragments');
         if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT_PRIVACY) return this.refuse(REFUSE_ENCRYPTED, 'encrypted ept_map request: its interface cannot be checked');
         const m = this.mapReq;
-        const ndr64 = this.requestIsNdr64(r.ctxId, buf, r.stubOff, r.stubLen, r.littleEndian);
+        const ndr64 = mapRequestNdr64(syntaxOrder(this.contexts.syntaxOf(r.ctxId)), buf, r.stubOff, r.stubLen, r.littleEndian, m);
         const ms = readEptMapRequest(buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, m);
         if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
         if (!m.towerPresent || m.tower.ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
@@ -351,60 +328,29 @@ export class EpmLeg implements Leg {
     }
   }
 
-  private requestIsNdr64(ctxId: number, buf: Uint8Array, off: number, len: number, le: boolean): boolean {
-    const s = this.contexts.syntaxOf(ctxId);
-    if (s === SYNTAX_NDR64) return true;
-    if (s === SYNTAX_NDR) return false;
-    return readEptMapRequest(buf, off, len, false, le, this.mapReq) !== OK && readEptMapRequest(buf, off, len, true, le, this.mapReq) === OK;
-  }
-
   private expectResponse(callId: number, opnum: number): void {
-    for (let i = 0; i < MAX_PENDING_CALLS; i++) {
-      if (this.pendingCallId[i] === callId) {
-        this.pendingOpnum[i] = opnum;
-        return;
-      }
-    }
-    const i = this.pendingNext;
-    this.pendingCallId[i] = callId;
-    this.pendingOpnum[i] = opnum;
-    this.pendingNext = (i + 1) % MAX_PENDING_CALLS;
-  }
-
-  /** The opnum of a pending call (and forgets it), or -1. */
-  private takePending(callId: number): number {
-    for (let i = 0; i < MAX_PENDING_CALLS; i++) {
-      if (this.pendingCallId[i] === callId) {
-        this.pendingCallId[i] = -1;
-        return this.pendingOpnum[i]!;
-      }
-    }
-    return -1;
-  }
-
-  private peekPending(callId: number): number {
-    for (let i = 0; i < MAX_PENDING_CALLS; i++) if (this.pendingCallId[i] === callId) return this.pendingOpnum[i]!;
-    return -1;
+    this.pending.expect(callId, opnum);
   }
 
   // ---- server → client ----------------------------------------------------------------------
 
-  private serverPdu(buf: Uint8Array, len: number, seq: number): number {
+  /** A PDU from the server: buf[off, off + len), its first byte at stream sequence `seq`. */
+  private serverPdu(buf: Uint8Array, off: number, len: number, seq: number): number {
     const h = this.hdr;
-    if (readCoHeader(buf, 0, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset}: ${h.errReason}`);
+    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
     switch (h.ptype) {
       case PTYPE_BIND_ACK:
       case PTYPE_ALTER_CONTEXT_RESP: {
-        const st = readBindAck(buf, 0, len, this.ack);
-        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[h.ptype]} at offset ${this.ack.errOffset}: ${this.ack.errReason}`);
+        const st = readBindAck(buf, off, len, this.ack);
+        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[h.ptype]} at offset ${this.ack.errOffset - off}: ${this.ack.errReason}`);
         this.contexts.onBindAck(this.ack);
         return PASS;
       }
       case PTYPE_RESPONSE:
-        return this.serverResponse(buf, len, seq);
+        return this.serverResponse(buf, off, len, seq);
       case PTYPE_FAULT:
-        this.takePending(h.callId);
-        if (this.callActive && this.callId === h.callId) this.callActive = false;
+        this.pending.take(h.callId);
+        if (this.callActive && this.callId === h.callId) this.endCall();
         return PASS;
       case PTYPE_BIND_NAK:
       case PTYPE_SHUTDOWN:
@@ -414,14 +360,14 @@ export class EpmLeg implements Leg {
     }
   }
 
-  private serverResponse(buf: Uint8Array, len: number, seq: number): number {
+  private serverResponse(buf: Uint8Array, pduOff: number, len: number, seq: number): number {
     const r = this.resp;
-    const st = readResponse(buf, 0, len, r);
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `response at offset ${r.errOffset}: ${r.errReason}`);
+    const st = readResponse(buf, pduOff, len, r);
+    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `response at offset ${r.errOffset - pduOff}: ${r.errReason}`);
     const first = (r.pfcFlags & PFC_FIRST_FRAG) !== 0;
     const last = (r.pfcFlags & PFC_LAST_FRAG) !== 0;
     if (first) {
-      let opnum = this.peekPending(r.callId);
+      let opnum = this.pending.peek(r.callId);
       this.callGuessed = false;
       // Picked up after the request went by: which layout decodes tells the operation.
       if (opnum < 0 && this.pickedUp) {
@@ -429,73 +375,71 @@ export class EpmLeg implements Leg {
         this.callGuessed = true;
       }
       if (opnum < 0) return PASS;
+      if (this.call === null) this.call = callPool.pop() ?? new ResponseCall();
       this.callActive = true;
       this.callId = r.callId;
       this.callOpnum = opnum;
       this.callCtx = r.ctxId;
       this.callLittleEndian = r.littleEndian;
       this.callAuthLevel = r.hasAuth ? r.authLevel : 0;
-      this.callStubLen = 0;
-      this.fragCount = 0;
+      this.call.stubLen = 0;
+      this.call.fragCount = 0;
       this.callStartSeq = seq;
     } else if (!this.callActive || r.callId !== this.callId) {
       return PASS; // a fragment of a call we do not rewrite
     }
-    if (this.fragCount >= MAX_FRAGMENTS || this.callStubLen + r.stubLen > this.maxCallBytes) {
-      this.callActive = false;
+    const call = this.call!;
+    if (call.fragCount >= MAX_FRAGMENTS || call.stubLen + r.stubLen > this.maxCallBytes) {
+      this.endCall();
       return this.refuse(REFUSE_CALL_TOO_LARGE, `endpoint-mapper response over ${this.maxCallBytes} bytes or ${MAX_FRAGMENTS} fragments`);
     }
-    this.appendStub(buf, r.stubOff, r.stubLen, seqAdd(seq, r.stubOff));
+    this.appendStub(call, buf, r.stubOff, r.stubLen, seqAdd(seq, r.stubOff - pduOff));
     this.callEndSeq = seqAdd(seq, len);
     if (!last) return PASS;
-    this.callActive = false;
-    this.takePending(this.callId);
-    return this.rewriteCall();
+    this.pending.take(this.callId);
+    const verdict = this.rewriteCall(call);
+    this.endCall();
+    return verdict;
   }
 
-  private appendStub(buf: Uint8Array, off: number, len: number, seq: number): void {
-    if (this.callStubLen + len > this.callStub.length) {
-      const next = new Uint8Array(Math.max(this.callStub.length * 2, this.callStubLen + len));
-      next.set(this.callStub.subarray(0, this.callStubLen));
-      this.callStub = next;
+  /** No response call in flight: its buffers go back to the pool. */
+  private endCall(): void {
+    this.callActive = false;
+    if (this.call !== null) {
+      if (callPool.length < MAX_CALLS_POOLED) callPool.push(this.call);
+      this.call = null;
     }
-    this.callStub.set(buf.subarray(off, off + len), this.callStubLen);
-    const i = this.fragCount++;
-    this.fragStubStart[i] = this.callStubLen;
-    this.fragSeq[i] = seq;
-    this.fragLen[i] = len;
-    this.callStubLen += len;
+  }
+
+  private appendStub(call: ResponseCall, buf: Uint8Array, off: number, len: number, seq: number): void {
+    if (call.stubLen + len > call.stub.length) {
+      const next = new Uint8Array(Math.max(call.stub.length * 2, call.stubLen + len));
+      next.set(call.stub.subarray(0, call.stubLen));
+      call.stub = next;
+    }
+    call.stub.set(buf.subarray(off, off + len), call.stubLen);
+    const i = call.fragCount++;
+    call.fragStubStart[i] = call.stubLen;
+    call.fragSeq[i] = seq;
+    call.fragLen[i] = len;
+    call.stubLen += len;
   }
 
   /** Decodes the complete response stub and rewrites its towers. */
-  private rewriteCall(): number {
-    const stub = this.callStub;
+  private rewriteCall(call: ResponseCall): number {
+    const stub = call.stub;
     const le = this.callLittleEndian;
-    const syntax = this.contexts.syntaxOf(this.callCtx);
-    const order = syntax === SYNTAX_NDR64 ? NDR64_ONLY : syntax === SYNTAX_NDR ? NDR_ONLY : EITHER;
-    let count = -1;
-    let towers: TowerView[] = this.mapResp.towers;
-    let opnum = this.callOpnum;
-    for (const ndr64 of order) {
-      this.lastNdr64 = ndr64;
-      if (opnum === EPT_MAP && readEptMapResponse(stub, 0, this.callStubLen, ndr64, le, this.mapResp) === OK) {
-        count = this.mapResp.towerCount;
-        towers = this.mapResp.towers;
-        break;
-      }
-      if ((opnum === EPT_LOOKUP || this.callGuessed) && readEptLookupResponse(stub, 0, this.callStubLen, ndr64, le, this.lookupResp) === OK) {
-        count = this.lookupResp.entryCount;
-        towers = this.lookupResp.towers;
-        opnum = EPT_LOOKUP;
-        break;
-      }
-    }
-    if (count < 0) {
+    const order = syntaxOrder(this.contexts.syntaxOf(this.callCtx));
+    const opnum = readEpmResponse(this.callGuessed ? -1 : this.callOpnum, order, stub, 0, call.stubLen, le, this.mapResp, this.lookupResp);
+    if (opnum < 0) {
       if (this.callGuessed) return PASS; // not an ept_map/ept_lookup response after all
-      const v = opnum === EPT_MAP ? this.mapResp : this.lookupResp;
+      const v = this.callOpnum === EPT_MAP ? this.mapResp : this.lookupResp;
       return this.refuse(REFUSE_MALFORMED, `endpoint-mapper response at stub offset ${v.errOffset}: ${v.errReason}`);
     }
-    if (opnum === EPT_LOOKUP && this.rule.lookup === LOOKUP_PUBLISHED) return this.publishedLookup(order === NDR64_ONLY || (order === EITHER && this.lastNdr64));
+    this.lastNdr64 = responseGuess.ndr64;
+    const count = opnum === EPT_MAP ? this.mapResp.towerCount : this.lookupResp.entryCount;
+    const towers: TowerView[] = opnum === EPT_MAP ? this.mapResp.towers : this.lookupResp.towers;
+    if (opnum === EPT_LOOKUP && this.rule.lookup === LOOKUP_PUBLISHED) return this.publishedLookup(call, this.lastNdr64);
     for (let i = 0; i < count; i++) {
       const t = towers[i]!;
       if (opnum === EPT_LOOKUP && this.lookupResp.towerOff[i]! < 0) continue;
@@ -510,15 +454,15 @@ export class EpmLeg implements Leg {
         return this.refuse(REFUSE_MAPPING, `no mapped port for ${this.lastInterface}: ${MAP_ERR_NAMES[extPort] ?? extPort} in rule "${this.rule.name}"`);
       }
       this.host.towerRewritten(this.flow, opnum, stub, t, this.externalIp, extPort);
-      const s = this.scratch;
+      const s = SCRATCH;
       s[0] = extPort >>> 8;
       s[1] = extPort & 0xff;
-      this.patchStub(t.portOff, s, 2);
+      this.patchStub(call, t.portOff, s, 2);
       s[0] = this.externalIp >>> 24;
       s[1] = (this.externalIp >>> 16) & 0xff;
       s[2] = (this.externalIp >>> 8) & 0xff;
       s[3] = this.externalIp & 0xff;
-      this.patchStub(t.ipv4Off, s, 4);
+      this.patchStub(call, t.ipv4Off, s, 4);
     }
     return PASS;
   }
@@ -529,9 +473,9 @@ export class EpmLeg implements Leg {
    * hosts' entries are removed with the rest. The call is re-encoded (counts and lengths fixed,
    * fragments no larger than the client accepts) and replaces the server's bytes in the stream.
    */
-  private publishedLookup(ndr64: boolean): number {
+  private publishedLookup(call: ResponseCall, ndr64: boolean): number {
     const l = this.lookupResp;
-    const stub = this.callStub;
+    const stub = call.stub;
     const entries: EptLookupEntrySpec[] = [];
     for (let i = 0; i < l.entryCount; i++) {
       if (l.towerOff[i]! < 0) continue;
@@ -559,7 +503,7 @@ export class EpmLeg implements Leg {
       const annotation = asciiAt(stub, l.annotationOff[i]!, l.annotationLen[i]!);
       entries.push({ object: uuidToString(stub, l.objectUuidOff[i]!, this.callLittleEndian), annotation, tower });
     }
-    const out = new Uint8Array(this.callStubLen + 64);
+    const out = new Uint8Array(call.stubLen + 64);
     const le = this.callLittleEndian;
     const stubLen = writeEptLookupResponse(out, 0, {
       ndr64, littleEndian: le, entryHandle: stub.slice(l.entryHandleOff, l.entryHandleOff + 20), entries, maxEnts: l.maxCount, status: l.status,
@@ -586,22 +530,18 @@ export class EpmLeg implements Leg {
   }
 
   /** Patches stub bytes [stubPos, +n): each byte goes back to its place in its fragment's segment. */
-  private patchStub(stubPos: number, bytes: Uint8Array, n: number): void {
+  private patchStub(call: ResponseCall, stubPos: number, bytes: Uint8Array, n: number): void {
     // Keep the copy in step too, so a later field of the same call sees rewritten bytes.
-    for (let i = 0; i < n; i++) this.callStub[stubPos + i] = bytes[i]!;
+    for (let i = 0; i < n; i++) call.stub[stubPos + i] = bytes[i]!;
     let done = 0;
-    for (let f = 0; f < this.fragCount && done < n; f++) {
-      const start = this.fragStubStart[f]!;
-      const end = start + this.fragLen[f]!;
+    for (let f = 0; f < call.fragCount && done < n; f++) {
+      const start = call.fragStubStart[f]!;
+      const end = start + call.fragLen[f]!;
       const pos = stubPos + done;
       if (pos < start || pos >= end) continue;
       const k = Math.min(n - done, end - pos);
-      this.host.patchStream(this.flow, seqAdd(this.fragSeq[f]!, pos - start), bytes, done, k);
+      this.host.patchStream(this.flow, seqAdd(call.fragSeq[f]!, pos - start), bytes, done, k);
       done += k;
     }
   }
 }
-
-const NDR_ONLY: readonly boolean[] = [false];
-const NDR64_ONLY: readonly boolean[] = [true];
-const EITHER: readonly boolean[] = [false, true];

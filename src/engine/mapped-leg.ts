@@ -99,6 +99,8 @@ const SHARED_BIND = new BindView();
 const SHARED_ACK = new BindAckView();
 const SHARED_REQ = new RequestView();
 const SHARED_PUSH = new PushRegistrationView();
+/** Patch bytes handed to the host, which copies them. */
+const SCRATCH = new Uint8Array(4);
 
 export class MappedLeg implements Leg {
   flow = -1;
@@ -119,7 +121,6 @@ export class MappedLeg implements Leg {
   private readonly ack = SHARED_ACK;
   private readonly req = SHARED_REQ;
   private readonly push = SHARED_PUSH;
-  private readonly scratch = new Uint8Array(4);
   private boundOnce = false;
   /** Interface named by each presentation context the client proposed (for refusal records). */
   private readonly ctxLabel = new Map<number, string>();
@@ -321,7 +322,7 @@ export class MappedLeg implements Leg {
       this.host.registrationNotRewritten(this.flow, 'no free notification relay port');
       return PASS;
     }
-    const s = this.scratch;
+    const s = SCRATCH;
     s[0] = relay >>> 8;
     s[1] = relay & 0xff;
     this.host.patchStream(this.flow, seqAdd(c.startSeq, v.portOff - c.pduOff), s, 0, 2);
