@@ -7,6 +7,7 @@
  *   profile --capture F [--passes N] [--dir D] [--json]             the same under node --cpu-prof
  *   scale-point --mappings N [--packets M] [--passes P] [--budget-mib B]
  *   expiry [--count K] [--budget-mib B]
+ *   churn [--copies 100,450] [--before DIR] [--runs N] [--inmem 100] [--work DIR] [--out F.json]   churn workload (issue 10)
  *   live [--seconds S] [--modes rpcgw,forwarding,nftables] [--out DIR] [--name NAME]   measurement 4 (root)
  */
 import { readRulesFile } from '../src/cli/rules-file.js';
@@ -20,6 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resultsDir } from './paths.js';
 import { expiryPoint, scalePoint } from './scale.js';
+import { churnCommand } from './churn-cli.js';
 
 function parseArgs(argv: string[]): { cmd: string; args: Map<string, string> } {
   const args = new Map<string, string>();
@@ -76,6 +78,8 @@ async function main(): Promise<void> {
     case 'expiry':
       process.stdout.write(JSON.stringify(expiryPoint(rulesOf(args), Number(args.get('count') ?? 100_000), budget(args))) + '\n');
       return;
+    case 'churn':
+      return churnCommand(args);
     case 'live': {
       const modes = (args.get('modes')?.split(',').filter((m) => m !== '') ?? [...LIVE_MODES]) as LiveModeName[];
       for (const m of modes) if (!LIVE_MODES.includes(m)) throw new Error(`unknown live mode ${m} (${LIVE_MODES.join(', ')})`);
@@ -91,7 +95,7 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, live)`);
+      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, churn, live)`);
   }
 }
 

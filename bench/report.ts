@@ -55,8 +55,9 @@ export function markdown(r: BenchResult, name: string): string {
     L.push(`| **all** | ${c.frames} | ${f(c.replaySeconds, 3)} | ${f(c.tcpdumpSeconds, 3)} | ${f(c.tsharkSeconds, 3)} | ${ratio(c.tcpdumpOverReplay)} | ${ratio(c.tsharkOverReplay)} | ${ratio(c.tcpdumpOverReplayNoStartup)} / ${ratio(c.tsharkOverReplayNoStartup)} |`, '');
     L.push('Direct mode: the replayer readdresses each packet and recomputes its checksums before the engine sees it (adapter work a gateway-side capture does not need).', '');
   }
+  L.push(...churnMarkdown(r), ...beforeMarkdown(r));
   L.push('## 3. Scaling with live mappings', '');
-  L.push('| mappings | connections | bytes/mapping | bytes/connection | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|');
+  L.push('| mappings | connections | bytes/mapping | bytes/connection | RSS with connections | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of r.scaling.points) L.push(scaleRow(s));
   const fl = r.scaling.flatness;
   if (fl !== null) L.push('', `Cost per packet at ${si(fl.toMappings)} over ${si(fl.fromMappings)} connections: random ${ratio(fl.random)}, burst ${ratio(fl.burst)} (1x = flat).`);
@@ -76,12 +77,76 @@ export function markdown(r: BenchResult, name: string): string {
   return L.join('\n');
 }
 
+function churnMarkdown(r: BenchResult): string[] {
+  const c = r.churn;
+  const L: string[] = ['### Churn: a public capture multiplied over many clients (direct mode)', ''];
+  if (c.skipped !== null) return [...L, `Skipped: ${c.skipped}`, ''];
+  L.push(`Source ${c.source.split('/').pop() ?? ''}; rules ${c.rulesFile.split('/').pop() ?? ''}. Replay: \`rpcgw replay churn-xN.pcap --rules churn.rules.json --out /dev/null --emitted-only --mode direct\`; ` +
+    'peers `tcpdump -r F -w /dev/null` and `tshark -r F -Y dcerpc -w /dev/null`; peak RSS from GNU time.', '');
+  L.push('| copies | frames | capture s | build | replay s | packets/s | peak RSS | tcpdump s | tcpdump/replay | tshark s | tshark/replay |', '|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const pt of c.points) {
+    for (const b of pt.builds) {
+      const ok = b.replay.available;
+      const rs = ok ? b.replay.bestWallSeconds : null;
+      const td = pt.tcpdump.available ? pt.tcpdump.bestWallSeconds : null;
+      const ts = pt.tshark.available ? pt.tshark.bestWallSeconds : null;
+      L.push(`| ${pt.capture.copies} | ${si(pt.capture.frames)} | ${f(pt.capture.spanSeconds, 0)} | ${b.build} | ${ok ? f(rs, 2) : `error: ${b.replay.error ?? ''}`} | ${si(rs === null ? null : pt.capture.frames / rs)} | ` +
+        `${b.replay.maxRssKiB === null ? 'n/a' : `${(b.replay.maxRssKiB / 1024).toFixed(0)} MiB`} | ${f(td, 3)} | ${ratio(td !== null && rs !== null ? td / rs : null)} | ${f(ts, 2)} | ${ratio(ts !== null && rs !== null ? ts / rs : null)} |`);
+    }
+  }
+  if (c.points.length > 1) {
+    const a = c.points[0]!;
+    const z = c.points[c.points.length - 1]!;
+    for (let i = 0; i < a.builds.length; i++) {
+      const ta = a.builds[i]?.replay;
+      const tz = z.builds[i]?.replay;
+      if (ta?.available === true && tz?.available === true) L.push('', `${a.builds[i]!.build}: x${z.capture.copies} took ${ratio(tz.bestWallSeconds / ta.bestWallSeconds)} the time of x${a.capture.copies} (linear: ${ratio(z.capture.copies / a.capture.copies)}).`);
+    }
+  }
+  for (const m of c.inMemory) {
+    L.push('', m.error !== null ? `In memory x${m.copies}, ${m.build}: ${m.error}` :
+      `In memory x${m.copies}, ${m.build}: ${si(m.packets)} packets in ${f(m.bestSeconds, 3)} s, ${si(m.connections)} connections opened: **${si(m.connectionsPerSecond)} new connections/s** (\`${m.command}\` on the gateway-side capture a full direct replay writes).`);
+  }
+  L.push('');
+  return L;
+}
+
+function beforeMarkdown(r: BenchResult): string[] {
+  const b = r.before;
+  if (b === null) return [];
+  const e = r.engine;
+  const L: string[] = [`### Before / after, same run (before: ${b.dir}, ${b.commit ?? '?'})`, ''];
+  const t = (x: { available: boolean; bestWallSeconds: number }): number | null => (x.available ? x.bestWallSeconds : null);
+  const td = t(r.peers.tcpdump);
+  L.push('| measurement | before s | after s | before vs tcpdump | after vs tcpdump |', '|---|---:|---:|---:|---:|');
+  L.push(`| own workload in memory | ${f(b.inMemory?.bestSeconds, 3)} | ${f(e.inMemory.bestSeconds, 3)} | ${ratio(td !== null && b.inMemory ? td / b.inMemory.bestSeconds : null)} | ${ratio(r.peers.ratios.inMemoryVsTcpdump)} |`);
+  L.push(`| own workload file-to-file | ${f(t(b.fileToFile), 3)} | ${f(t(e.fileToFile), 3)} | ${ratio(td !== null && t(b.fileToFile) !== null ? td / t(b.fileToFile)! : null)} | ${ratio(r.peers.ratios.fileToFileVsTcpdump)} |`);
+  L.push(`| replay start-up | ${f(t(b.startup), 3)} | ${f(t(e.startup), 3)} | | |`);
+  if (b.inMemoryError !== null) L.push('', `Before in memory: ${b.inMemoryError}`);
+  if (b.corpus.length > 0) {
+    L.push('', '| public capture | before s | after s | tshark s | before: tshark/replay | after: tshark/replay |', '|---|---:|---:|---:|---:|---:|');
+    for (const c of b.corpus) {
+      const a = r.publicCorpus.files.find((x) => x.name === c.name);
+      const bs = t(c.replay);
+      const ts = a !== undefined ? t(a.tshark) : null;
+      L.push(`| ${c.name} | ${f(bs, 3)} | ${f(a ? t(a.replay) : null, 3)} | ${f(ts, 3)} | ${ratio(ts !== null && bs !== null ? ts / bs : null)} | ${ratio(a?.tsharkOverReplay ?? null)} |`);
+    }
+  }
+  if (b.scaling.length > 0) {
+    L.push('', 'Scaling, before:', '', '| mappings | connections | bytes/mapping | bytes/connection | RSS with connections | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const s of b.scaling) L.push(scaleRow(s));
+    for (const s of b.scaling) if (s.point?.stoppedReason) L.push('', `Before, at ${si(s.mappings)} mappings: ${s.point.stoppedReason}.`);
+  }
+  L.push('');
+  return L;
+}
+
 function scaleRow(s: ScaleEntry): string {
   const p = s.point;
-  if (p === null) return `| ${si(s.mappings)} | error: ${s.error ?? ''} | | | | | | |`;
+  if (p === null) return `| ${si(s.mappings)} | error: ${s.error ?? ''} | | | | | | | |`;
   const rnd = p.traffic.find((t) => t.pattern === 'random');
   const bur = p.traffic.find((t) => t.pattern === 'burst');
-  return `| ${si(p.mappings)} | ${si(p.connections)}${p.connectionsComplete ? '' : ' (stopped)'} | ${f(p.memory.bytesPerMapping, 0)} | ${f(p.memory.bytesPerConnection, 0)} | ${si(p.setupPacketsPerSecond)} | ` +
+  return `| ${si(p.mappings)} | ${si(p.connections)}${p.connectionsComplete ? '' : ' (stopped)'} | ${f(p.memory.bytesPerMapping, 0)} | ${f(p.memory.bytesPerConnection, 0)} | ${mib(p.memory.withConnections.rssBytes)} | ${si(p.setupPacketsPerSecond)} | ` +
     `${f(rnd?.nsPerPacket, 0)} | ${f(bur?.nsPerPacket, 0)} | ${f(rnd === undefined ? null : rnd.gc.allocatedBytes / rnd.packets, 1)} |`;
 }
 

@@ -5,6 +5,8 @@
  */
 import type { CommandTiming } from './peers.js';
 import type { CorpusResult } from './corpus.js';
+import type { ChurnResult } from './churn.js';
+import type { BeforeResult } from './before.js';
 import type { ExpiryResult, ScalePoint } from './scale.js';
 import type { Environment } from './sysinfo.js';
 import type { LiveResult } from './live.js';
@@ -72,6 +74,10 @@ export interface BenchResult {
     };
   };
   publicCorpus: CorpusResult;
+  /** A public capture multiplied over many clients (issue 10), every build side by side. */
+  churn: ChurnResult;
+  /** `--before DIR`: the same figures of another build, in the same run (null without it). */
+  before: BeforeResult | null;
   /** Measurement 3. */
   scaling: {
     points: ScaleEntry[];

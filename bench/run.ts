@@ -7,7 +7,8 @@
  * --skip-public, --skip-scale, --budget-mib N (memory cap of each scale child), --keep (keep
  * the work directory with the generated capture), --work DIR, --skip-live, --live (quick mode:
  * run the live stage too), --live-seconds S (measurement 4 in network namespaces: needs root, ip,
- * ethtool and nft; skipped with a message otherwise).
+ * ethtool and nft; skipped with a message otherwise), --churn 100,450 (churn multipliers),
+ * --skip-churn, --before DIR (also measure the build in DIR, side by side: see before.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,8 @@ import { readRulesFile } from '../src/cli/rules-file.js';
 import { CaptureFileWriter } from '../src/dataplane/capture-file.js';
 import { LINKTYPE_ETHERNET } from '../src/wire/link.js';
 import { corpusCaptures, noStartupRatio, runCorpus, type Startups } from './corpus.js';
+import { beforeBuild, beforeInMemory, beforeReplay, type BeforeResult } from './before.js';
+import { runChurn, type Build, type ChurnResult } from './churn.js';
 import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
 import { benchMain, benchRules, cliMain, resultsDir } from './paths.js';
 import { shellQuote, timeCommand } from './peers.js';
@@ -41,15 +44,20 @@ interface Plan {
   corpusFiles: number;
   budgetMiB: number;
   childTimeoutS: number;
+  churn: number[];
+  churnInMemory: number[];
+  churnRuns: number;
 }
 
 const FULL: Plan = {
   packets: 1_000_000, passes: 5, peerRuns: 5, tsharkRuns: 2, scale: [1000, 10_000, 100_000, 1_000_000], trafficPackets: 200_000, trafficPasses: 3,
   expiry: 100_000, corpusFrames: 40_000, corpusRuns: 3, corpusFiles: Infinity, budgetMiB: 4096, childTimeoutS: 900,
+  churn: [100, 450], churnInMemory: [100], churnRuns: 2,
 };
 const QUICK: Plan = {
   packets: 8_000, passes: 3, peerRuns: 2, tsharkRuns: 1, scale: [1000, 4000], trafficPackets: 10_000, trafficPasses: 2,
   expiry: 2000, corpusFrames: 0, corpusRuns: 1, corpusFiles: 2, budgetMiB: 1024, childTimeoutS: 120,
+  churn: [2, 6], churnInMemory: [2], churnRuns: 1,
 };
 
 function log(msg: string): void {
@@ -63,6 +71,9 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
   if (args.has('scale')) plan.scale = args.get('scale')!.split(',').filter((x) => x !== '').map(Number);
   if (args.has('skip-scale')) plan.scale = [];
   if (args.has('budget-mib')) plan.budgetMiB = Number(args.get('budget-mib'));
+  if (args.has('churn')) plan.churn = args.get('churn')!.split(',').filter((x) => x !== '').map(Number);
+  if (args.has('skip-churn')) plan.churn = [];
+  const before = args.has('before') && args.get('before') !== '' ? beforeBuild(path.resolve(args.get('before')!)) : null;
   const outDir = args.get('out') ?? resultsDir;
   const name = args.get('name') ?? (quick ? 'quick' : 'latest');
   const work = args.get('work') ?? mkdtempSync(path.join(os.tmpdir(), 'rpcgw-bench-'));
@@ -121,15 +132,48 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
     const tcpdumpS = tcpdump.available ? tcpdump.bestWallSeconds : null;
     const tsharkS = tshark.available ? tshark.bestWallSeconds : null;
     const f2fS = f2f.available ? f2f.bestWallSeconds : null;
+    let beforeResult: BeforeResult | null = null;
+    if (before !== null) {
+      log(`before (${before.dir}, ${before.commit ?? '?'}): file-to-file and in memory on the same workload`);
+      const im = beforeInMemory(before, capture, benchRules, plan.passes);
+      beforeResult = {
+        dir: before.dir, commit: before.commit, startup: beforeReplay(before, replayArgs(empty, '/dev/null'), plan.peerRuns),
+        fileToFile: beforeReplay(before, replayArgs(capture, '/dev/null'), plan.peerRuns), inMemory: im.value, inMemoryError: im.error, inMemoryCommand: im.command,
+        corpus: [], scaling: [],
+      };
+    }
 
     // ---- public corpus -------------------------------------------------------------------
     let corpus = runCorpusOrSkip(args, work, plan, startups);
+    if (beforeResult !== null && before !== null) {
+      log(`before: public captures`);
+      const dir = path.join(work, 'corpus');
+      for (const f of corpus.files) {
+        const input = path.join(dir, `${f.name}.x${f.copies}.pcap`);
+        beforeResult.corpus.push({ name: f.name, replay: beforeReplay(before, ['replay', input, '--rules', path.join(dir, `${f.name}.rules.json`), '--out', '/dev/null', '--emitted-only', '--mode', 'direct'], plan.corpusRuns) });
+      }
+    }
+
+    // ---- churn (issue 10) ----------------------------------------------------------------
+    const builds: Build[] = [{ name: 'this build', cli: cliMain, bench: benchMain }];
+    if (before !== null) builds.push({ name: 'before', cli: before.cli, bench: before.bench });
+    let churn: ChurnResult;
+    if (plan.churn.length > 0) {
+      log(`churn: x${plan.churn.join(', x')} (${builds.length} build(s))`);
+      const dir = path.join(work, 'churn');
+      mkdirSync(dir, { recursive: true });
+      churn = runChurn(dir, plan.churn, builds, plan.churnRuns, 1, plan.churnInMemory, log);
+    } else churn = { source: '', skipped: 'skipped (--skip-churn)', rulesFile: '', points: [], inMemory: [] };
 
     // ---- 3. scaling ----------------------------------------------------------------------
     const points: ScaleEntry[] = [];
     for (const n of plan.scale) {
       log(`scaling: ${n} mappings`);
-      points.push(scaleChild(n, plan));
+      points.push(scaleChild(n, plan, benchMain));
+      if (beforeResult !== null && before !== null) {
+        log(`scaling: ${n} mappings, before`);
+        beforeResult.scaling.push(scaleChild(n, plan, before.bench));
+      }
     }
     let expiry: ExpiryResult | null = null;
     let expiryError: string | null = null;
@@ -165,6 +209,8 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
         },
       },
       publicCorpus: corpus,
+      churn,
+      before: beforeResult,
       scaling: { points, flatness: flatness(points), expiry, expiryError, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
       live,
       targets: [],
@@ -225,12 +271,12 @@ function childJson<T>(nodeArgs: string[], timeoutS: number): { value: T | null; 
   }
 }
 
-function scaleChild(n: number, plan: Plan): ScaleEntry {
+function scaleChild(n: number, plan: Plan, main: string): ScaleEntry {
   // A point's heap figures must not include the previous point's garbage: one process each.
-  const args = ['--expose-gc', `--max-old-space-size=${plan.budgetMiB + 1024}`, benchMain, 'scale-point', '--mappings', String(n),
+  const args = ['--expose-gc', `--max-old-space-size=${plan.budgetMiB + 1024}`, main, 'scale-point', '--mappings', String(n),
     '--packets', String(plan.trafficPackets), '--passes', String(plan.trafficPasses), '--budget-mib', String(plan.budgetMiB)];
   const r = childJson<ScalePoint>(args, plan.childTimeoutS);
-  return { mappings: n, point: r.value, error: r.error, command: shellQuote(['node', ...args.map((a) => (a === benchMain ? path.relative(process.cwd(), benchMain) : a))]) };
+  return { mappings: n, point: r.value, error: r.error, command: shellQuote(['node', ...args.map((a) => (a === main ? path.relative(process.cwd(), main) : a))]) };
 }
 
 function flatness(points: ScaleEntry[]): BenchResult['scaling']['flatness'] {
@@ -245,30 +291,50 @@ function flatness(points: ScaleEntry[]): BenchResult['scaling']['flatness'] {
 }
 
 const MIB = 2 ** 20;
+const div = (a: number | null, b: number | null): number | null => (a === null || b === null || b <= 0 ? null : a / b);
 
+/** The targets of issue 10 (engine v2), then the live ones. */
 function targets(r: BenchResult): Target[] {
   const t: Target[] = [];
   const p = r.peers.ratios;
   const add = (name: string, goal: string, measured: number | null, unit: string, threshold: number, higherIsBetter: boolean, note = ''): void => {
     t.push({ name, goal, measured, unit, threshold, met: measured === null ? null : higherIsBetter ? measured >= threshold : measured <= threshold, note });
   };
-  add('file-to-file vs tcpdump', '`rpcgw replay` at least as fast as `tcpdump -r F -w /dev/null`', p.fileToFileVsTcpdump, 'x', 1, true,
-    `${p.fileToFileNoStartupVsTcpdump?.toFixed(2) ?? 'n/a'}x with each tool's start-up taken out; engine alone in memory ${p.inMemoryVsTcpdump?.toFixed(2) ?? 'n/a'}x`);
-  add('file-to-file vs tshark', 'at least 50x `tshark -r F -Y dcerpc -q`', p.fileToFileVsTshark, 'x', 50, true,
-    `${p.fileToFileNoStartupVsTshark?.toFixed(1) ?? 'n/a'}x with each tool's start-up taken out; engine alone in memory ${p.inMemoryVsTshark?.toFixed(1) ?? 'n/a'}x`);
-  const fl = r.scaling.flatness;
-  add('flat cost per packet (bursts)', 'cost per packet at the largest point within 1.25x of 1k', fl?.burst ?? null, 'x', 1.25, false,
-    fl !== null ? `${fl.fromMappings} -> ${fl.toMappings} connections` : '');
-  add('flat cost per packet (random)', 'the same with every packet on a random connection', fl?.random ?? null, 'x', 1.25, false,
-    fl !== null ? `${fl.fromMappings} -> ${fl.toMappings} connections` : '');
-  const big = r.scaling.points.find((s) => s.mappings >= 1_000_000 && s.point !== null)?.point ?? null;
   const largest = [...r.scaling.points].reverse().find((s) => s.point !== null)?.point ?? null;
-  const perMap = big?.memory.bytesPerMapping ?? largest?.memory.bytesPerMapping ?? null;
-  add('1M mappings in 256 MiB', 'heap (JS + array buffers) for 1M mappings at most 256 MiB', perMap === null ? null : (perMap * 1_000_000) / MIB, 'MiB', 256, false,
-    big === null && largest !== null ? `extrapolated from ${largest.mappings} mappings` : '');
-  const perConn = big?.memory.bytesPerMappingWithConnection ?? largest?.memory.bytesPerMappingWithConnection ?? null;
-  add('1M mappings with a connection each', '(not a target of the issue; for comparison) the same with one live connection per mapping', perConn === null ? null : (perConn * 1_000_000) / MIB, 'MiB', 256, false,
-    largest !== null ? `from ${largest.connections} connections` : '');
+  const big = r.scaling.points.find((s) => s.mappings >= 1_000_000 && s.point !== null)?.point ?? null;
+  const from = largest !== null ? `at ${largest.mappings} mappings / ${largest.connections} connections` : '';
+  add('state per mapped connection', 'a mapped connection in at most 512 bytes (heap + array buffers after GC)', largest?.memory.bytesPerConnection ?? null, 'bytes', 512, false, from);
+  add('state per pinhole', 'a pinhole (mapping) in at most 200 bytes', largest?.memory.bytesPerMapping ?? null, 'bytes', 200, false, from);
+  const rss = big !== null && big.connectionsComplete ? big.memory.withConnections.rssBytes / MIB : null;
+  add('1M connections in 1 GiB RSS', '1M concurrent mapped connections (with their pinholes) in at most 1024 MiB RSS', rss, 'MiB', 1024, false,
+    big === null ? 'no 1M point in this run' : big.connectionsComplete ? '' : `not measured: ${big.stoppedReason ?? `${big.connections} connections opened`}`);
+  const fl = r.scaling.flatness;
+  const flNote = fl !== null ? `${fl.fromMappings} -> ${fl.toMappings} connections` : '';
+  add('flat cost per packet (random)', 'cost per packet at the largest point within 1.5x of 1k, every packet on a random connection', fl?.random ?? null, 'x', 1.5, false, flNote);
+  add('flat cost per packet (bursts)', 'the same in bursts of 8 packets of one connection', fl?.burst ?? null, 'x', 1.5, false, flNote);
+  const ours = (pt: ChurnResult['points'][number] | undefined): number | null => {
+    const b = pt?.builds[0]?.replay;
+    return b !== undefined && b.available ? b.bestWallSeconds : null;
+  };
+  const cp = r.churn.points;
+  const small = cp[0];
+  const large = cp.length > 1 ? cp[cp.length - 1] : undefined;
+  const growth = small !== undefined && large !== undefined ? div(ours(large), ours(small)) : null;
+  const linear = small !== undefined && large !== undefined ? large.capture.copies / small.capture.copies : 0;
+  add('churn: linear', `time of the largest multiple at most its share of the smallest (x450 / x100: at most 5x)`, growth, 'x', linear > 0 ? linear * (5 / 4.5) : 5, false,
+    r.churn.skipped ?? (small !== undefined && large !== undefined ? `x${large.capture.copies} over x${small.capture.copies}` : ''));
+  const tcpdumpLarge = large?.tcpdump.available === true ? large.tcpdump.bestWallSeconds : null;
+  add('churn: file-to-file vs tcpdump', '`rpcgw replay` (direct) at least 0.1x `tcpdump -r F -w /dev/null` on the largest multiple', div(tcpdumpLarge, ours(large ?? small)), 'x', 0.1, true, r.churn.skipped ?? '');
+  const cps = r.churn.inMemory.find((m) => m.build === 'this build')?.connectionsPerSecond ?? null;
+  add('churn: new connections in memory', 'at least 100k new connections per second, the engine alone in memory', cps, 'connections/s', 100_000, true, r.churn.skipped ?? '');
+  const files = r.publicCorpus.files.filter((f) => f.tsharkOverReplay !== null);
+  const worst = files.length > 0 ? Math.min(...files.map((f) => f.tsharkOverReplay!)) : null;
+  const worstName = files.find((f) => f.tsharkOverReplay === worst)?.name ?? '';
+  add('public captures vs tshark', 'at least 2x `tshark -Y dcerpc` on every public capture (worst file)', worst, 'x', 2, true, r.publicCorpus.skipped ?? worstName);
+  add('public captures vs tcpdump', 'at least 0.2x tcpdump over all public captures', r.publicCorpus.tcpdumpOverReplay, 'x', 0.2, true, r.publicCorpus.skipped ?? '');
+  add('own workload file-to-file vs tcpdump', '`rpcgw replay` at least 0.3x `tcpdump -r F -w /dev/null`', p.fileToFileVsTcpdump, 'x', 0.3, true,
+    `${p.fileToFileNoStartupVsTcpdump?.toFixed(2) ?? 'n/a'}x with each tool's start-up taken out`);
+  add('own workload in memory vs tcpdump', 'the engine alone in memory at least 0.5x tcpdump', p.inMemoryVsTcpdump, 'x', 0.5, true, '');
   const lr = r.live.modes.find((m) => m.mode === 'rpcgw' && m.error === null);
   const why = r.live.status === 'skipped' ? `not run: ${r.live.reason}` : '';
   add('live vs nftables NAT', 'live full-inspection path at least half of nftables NAT (bulk, MTU-size packets)', r.live.ratios.bulkVsNftables, 'x', 0.5, true,

@@ -28,7 +28,9 @@ import { fullGc, traceGc, type GcTrace } from './memtrace.js';
 import { Rng } from './rng.js';
 
 const CLIENT_BASE = 0x64400001;
-const SERVER_PORTS = 32; // one gateway address reaches one server ip:port through at most 64 512 ports
+// A server ip:port is reached through at most natPorts (4536 by default) gateway ports at once:
+// 256 server ports make room for 1M connections.
+const SERVER_PORTS = 256;
 const SERVER_PORT_BASE = 49153;
 const T0_MS = 1_704_067_200_000;
 const HDR = 40;

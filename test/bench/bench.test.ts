@@ -179,6 +179,28 @@ describe('npm run bench:quick on a tiny input', () => {
     }
   });
 
+  it('replays the churn workload (a public capture multiplied over clients) next to the same peers, or says why not', () => {
+    const c = r.churn;
+    if (c.skipped !== null) {
+      expect(c.points).toEqual([]);
+      return;
+    }
+    expect(c.points.map((p) => p.capture.copies)).toEqual([2, 6]);
+    for (const p of c.points) {
+      expect(p.capture.frames).toBe(p.capture.copies * p.capture.framesPerCopy);
+      expect(p.builds.map((b) => b.build)).toEqual(['this build']);
+      expect(p.builds[0]!.replay.available).toBe(true);
+      expect(p.builds[0]!.replay.command).toMatch(/^rpcgw replay churn-x\d+\.pcap .* --mode direct$/);
+      if (p.tshark.available) expect(p.tshark.command).toMatch(/ -Y dcerpc -w \/dev\/null$/);
+      if (p.tcpdump.available) positive(p.tcpdump.bestWallSeconds);
+    }
+    const m = c.inMemory.find((x) => x.build === 'this build')!;
+    expect(m.error).toBeNull();
+    expect(m.connections).toBe(2 * 881); // each copy: 441 EPM associations and 440 NETLOGON connections
+    positive(m.connectionsPerSecond);
+    expect(r.targets.map((t) => t.name)).toContain('churn: new connections in memory');
+  });
+
   it('replays the public captures next to the same peers, or says why not', () => {
     const c = r.publicCorpus;
     if (c.skipped !== null) {
@@ -239,7 +261,12 @@ describe('npm run bench:quick on a tiny input', () => {
     expect(r.live.reason).toBe('skipped in quick mode (add --live to run it)');
     expect(r.live.modes).toEqual([]);
     const names = r.targets.map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['file-to-file vs tcpdump', 'file-to-file vs tshark', 'flat cost per packet (bursts)', '1M mappings in 256 MiB', 'live vs nftables NAT']));
+    // Every target of issue 10 (engine v2), then the live ones.
+    expect(names).toEqual(expect.arrayContaining([
+      'state per mapped connection', 'state per pinhole', '1M connections in 1 GiB RSS', 'flat cost per packet (random)', 'flat cost per packet (bursts)',
+      'churn: linear', 'churn: file-to-file vs tcpdump', 'churn: new connections in memory', 'public captures vs tshark', 'public captures vs tcpdump',
+      'own workload file-to-file vs tcpdump', 'own workload in memory vs tcpdump', 'live vs nftables NAT',
+    ]));
     for (const t of r.targets) {
       if (t.measured === null) expect(t.met).toBeNull();
       else expect(typeof t.met).toBe('boolean');
