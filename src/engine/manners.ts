@@ -4,7 +4,8 @@
  * errors about a carried connection translated both ways (RFC 5508), so Path MTU discovery and
  * traceroute work through the gateway. Egress fitting to the MTU is the output's (output.ts).
  */
-import { IPPROTO_TCP, type PacketView } from '../wire/packet.js';
+import { IPPROTO_TCP } from '../wire/packet.js';
+import type { PacketView } from '../wire/packet.js';
 import { decrementTtl, setIpv4Dst, setIpv4Src } from '../wire/rewrite.js';
 import { IPV4_OFF_FRAG, IPV4_OFF_SRC } from '../wire/ipv4.js';
 import { TCP_OFF_SEQ } from '../wire/tcp.js';

@@ -8,10 +8,12 @@
 import { LINKTYPE_RAW } from '../wire/link.js';
 import { IPPROTO_TCP, PacketView, readPacket } from '../wire/packet.js';
 import { OK } from '../wire/status.js';
-import { segmentTcpV4, type SegmentSink } from '../wire/segment.js';
+import { segmentTcpV4 } from '../wire/segment.js';
+import type { SegmentSink } from '../wire/segment.js';
 import type { FlowTable } from '../nat/flow-table.js';
 import type { PacketEmit } from '../stream/held-stream.js';
-import { type EngineEvents, type EngineOutput, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import type { EngineEvents, EngineOutput } from './events.js';
 import { DROP_OVERSIZE, REASON_COUNT, REASON_NAMES } from './reasons.js';
 
 /** The smallest IPv4 MTU (RFC 791); a configured MTU below it is raised to it. */

@@ -4,7 +4,8 @@
  * when someone listens or asks.
  */
 import { ipv4ToString } from '../wire/addr.js';
-import { FLOW_EPM, type FlowTable } from '../nat/flow-table.js';
+import { FLOW_EPM } from '../nat/flow-table.js';
+import type { FlowTable } from '../nat/flow-table.js';
 import type { MappingTable } from '../nat/mapping-table.js';
 import type { ConnectionClosedRecord, ConnectionRecord, MappingRecord } from './events.js';
 import type { RuleSlots } from './rule-slots.js';

@@ -4,17 +4,17 @@
  * in force before it is put back in the tables.
  */
 import { ipv4ToString } from '../wire/addr.js';
-import { FLOW_EPM, FLOW_ERR_NAMES, FLOW_MAPPED, FLOW_ST_ESTABLISHED, isClosedState, type FlowTable } from '../nat/flow-table.js';
-import { MAP_ERR_NAMES, type MappingTable } from '../nat/mapping-table.js';
+import { FLOW_EPM, FLOW_ERR_NAMES, FLOW_MAPPED, FLOW_ST_ESTABLISHED, isClosedState } from '../nat/flow-table.js';
+import type { FlowTable } from '../nat/flow-table.js';
+import { MAP_ERR_NAMES } from '../nat/mapping-table.js';
+import type { MappingTable } from '../nat/mapping-table.js';
 import type { NotifyRelay } from '../nat/notify-relay.js';
 import type { CompiledRule } from '../policy/compiled.js';
 import { MAX_EDITS } from '../stream/seqadj.js';
 import type { Conns } from './conn.js';
 import type { RuleSlots } from './rule-slots.js';
-import {
-  type ConnectionSnapshot, type EngineSnapshot, type MappingSnapshot, type RestoreResult, SNAPSHOT_FORMAT, SNAPSHOT_VERSION,
-  checkSnapshot, endpointString, hex, readConnectionEntry, readMappingEntry,
-} from './snapshot.js';
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshot, endpointString, hex, readConnectionEntry, readMappingEntry } from './snapshot.js';
+import type { ConnectionSnapshot, EngineSnapshot, MappingSnapshot, RestoreResult } from './snapshot.js';
 
 /** The parts of an engine a snapshot reads and a restore fills. */
 export interface EngineTables {
