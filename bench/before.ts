@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { InMemoryResult } from './engine-replay.js';
 import { shellQuote, timeCommand, type CommandTiming } from './peers.js';
 import type { ScaleEntry } from './result.js';
+import type { EpmIdleResult } from './scale.js';
 
 export interface BeforeBuild {
   dir: string;
@@ -30,6 +31,7 @@ export interface BeforeResult {
   /** The public captures, the same work files as this build's rows. */
   corpus: { name: string; replay: CommandTiming }[];
   scaling: ScaleEntry[];
+  epmIdle: { value: EpmIdleResult | null; error: string | null; command: string } | null;
 }
 
 export function beforeBuild(dir: string): BeforeBuild {

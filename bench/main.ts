@@ -7,6 +7,7 @@
  *   profile --capture F [--passes N] [--dir D] [--json]             the same under node --cpu-prof
  *   scale-point --mappings N [--packets M] [--passes P] [--budget-mib B]
  *   expiry [--count K] [--budget-mib B]
+ *   epm-idle [--count K]                                              heap per idle EPM connection
  *   churn [--copies 100,450] [--before DIR] [--runs N] [--inmem 100] [--work DIR] [--out F.json]   churn workload (issue 10)
  *   live [--seconds S] [--modes rpcgw,forwarding,nftables] [--out DIR] [--name NAME]   measurement 4 (root)
  */
@@ -20,7 +21,7 @@ import { runBench } from './run.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resultsDir } from './paths.js';
-import { expiryPoint, scalePoint } from './scale.js';
+import { epmIdlePoint, expiryPoint, scalePoint } from './scale.js';
 import { churnCommand } from './churn-cli.js';
 
 function parseArgs(argv: string[]): { cmd: string; args: Map<string, string> } {
@@ -80,6 +81,9 @@ async function main(): Promise<void> {
       return;
     case 'churn':
       return churnCommand(args);
+    case 'epm-idle':
+      process.stdout.write(JSON.stringify(epmIdlePoint(rulesOf(args), Number(args.get('count') ?? 10_000))) + '\n');
+      return;
     case 'live': {
       const modes = (args.get('modes')?.split(',').filter((m) => m !== '') ?? [...LIVE_MODES]) as LiveModeName[];
       for (const m of modes) if (!LIVE_MODES.includes(m)) throw new Error(`unknown live mode ${m} (${LIVE_MODES.join(', ')})`);
@@ -95,7 +99,7 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, churn, live)`);
+      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, epm-idle, churn, live)`);
   }
 }
 

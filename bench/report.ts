@@ -68,6 +68,9 @@ export function markdown(r: BenchResult, name: string): string {
       `MappingTable.tick alone ${f(x.tableTickPinholesMs, 1)} ms, ${f(x.tableNsPerPinhole, 0)} ns each); idle connections ${f(x.engineTickConnectionsMs, 1)} ms ` +
       `(${f(x.engineNsPerConnection, 0)} ns each, ${x.connectionsExpired} of ${x.connectionsOpened} expired).`);
   } else if (r.scaling.expiryError !== null) L.push('', `Timer expiry: ${r.scaling.expiryError}`);
+  const ei = r.scaling.epmIdle;
+  L.push('', ei.value !== null ? `Idle EPM connections (bound, between calls), ${ei.value.opened} at once: ${f(ei.value.bytesPerConnection, 0)} bytes each (heap ${f(ei.value.heapBytesPerConnection, 0)}, array buffers ${f(ei.value.arrayBufferBytesPerConnection, 0)}); \`${ei.command}\`.` :
+    `Idle EPM connections: ${ei.error ?? 'not measured'}`);
   L.push('', liveMarkdown(r.live));
   L.push('## Targets', '', '| target | goal | measured | met |', '|---|---|---:|:---:|');
   for (const t of r.targets) L.push(`| ${t.name} | ${t.goal} | ${t.measured === null ? 'n/a' : `${f(t.measured)} ${t.unit}`} | ${t.met === null ? '–' : t.met ? 'yes' : '**no**'} |`);
@@ -136,6 +139,10 @@ function beforeMarkdown(r: BenchResult): string[] {
     L.push('', 'Scaling, before:', '', '| mappings | connections | bytes/mapping | bytes/connection | RSS with connections | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const s of b.scaling) L.push(scaleRow(s));
     for (const s of b.scaling) if (s.point?.stoppedReason) L.push('', `Before, at ${si(s.mappings)} mappings: ${s.point.stoppedReason}.`);
+  }
+  if (b.epmIdle !== null) {
+    const v = b.epmIdle.value;
+    L.push('', v !== null ? `Idle EPM connections before: ${f(v.bytesPerConnection, 0)} bytes each (${v.opened} at once).` : `Idle EPM connections before: ${b.epmIdle.error ?? ''}`);
   }
   L.push('');
   return L;

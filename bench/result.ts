@@ -7,7 +7,7 @@ import type { CommandTiming } from './peers.js';
 import type { CorpusResult } from './corpus.js';
 import type { ChurnResult } from './churn.js';
 import type { BeforeResult } from './before.js';
-import type { ExpiryResult, ScalePoint } from './scale.js';
+import type { EpmIdleResult, ExpiryResult, ScalePoint } from './scale.js';
 import type { Environment } from './sysinfo.js';
 import type { LiveResult } from './live.js';
 import type { InMemoryResult, LatencyResult, SteadyStateGc } from './engine-replay.js';
@@ -86,6 +86,8 @@ export interface BenchResult {
     expiry: ExpiryResult | null;
     expiryError: string | null;
     expiryCommand: string;
+    /** Heap per idle (bound, between calls) EPM connection. */
+    epmIdle: { value: EpmIdleResult | null; error: string | null; command: string };
   };
   /** Measurement 4: live, in network namespaces. */
   live: LiveResult;

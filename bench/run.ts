@@ -26,7 +26,7 @@ import { shellQuote, timeCommand } from './peers.js';
 import { emptyLiveResult, liveSkipReason, runLive, type LiveResult } from './live.js';
 import { markdown, svgPlot } from './report.js';
 import { RESULT_SCHEMA, type BenchResult, type ScaleEntry, type Target } from './result.js';
-import type { ExpiryResult, ScalePoint } from './scale.js';
+import type { EpmIdleResult, ExpiryResult, ScalePoint } from './scale.js';
 import { environment } from './sysinfo.js';
 import { FRAMES_PER_CLIENT_ESTIMATE, generateWorkload } from './workload.js';
 
@@ -47,17 +47,19 @@ interface Plan {
   churn: number[];
   churnInMemory: number[];
   churnRuns: number;
+  /** Idle EPM connections measured at once (at most natPorts reach port 135: 4536 by default). */
+  epmIdle: number;
 }
 
 const FULL: Plan = {
   packets: 1_000_000, passes: 5, peerRuns: 5, tsharkRuns: 2, scale: [1000, 10_000, 100_000, 1_000_000], trafficPackets: 200_000, trafficPasses: 3,
   expiry: 100_000, corpusFrames: 40_000, corpusRuns: 3, corpusFiles: Infinity, budgetMiB: 4096, childTimeoutS: 900,
-  churn: [100, 450], churnInMemory: [100], churnRuns: 2,
+  churn: [100, 450], churnInMemory: [100], churnRuns: 2, epmIdle: 4000,
 };
 const QUICK: Plan = {
   packets: 8_000, passes: 3, peerRuns: 2, tsharkRuns: 1, scale: [1000, 4000], trafficPackets: 10_000, trafficPasses: 2,
   expiry: 2000, corpusFrames: 0, corpusRuns: 1, corpusFiles: 2, budgetMiB: 1024, childTimeoutS: 120,
-  churn: [2, 6], churnInMemory: [2], churnRuns: 1,
+  churn: [2, 6], churnInMemory: [2], churnRuns: 1, epmIdle: 1000,
 };
 
 function log(msg: string): void {
@@ -139,7 +141,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       beforeResult = {
         dir: before.dir, commit: before.commit, startup: beforeReplay(before, replayArgs(empty, '/dev/null'), plan.peerRuns),
         fileToFile: beforeReplay(before, replayArgs(capture, '/dev/null'), plan.peerRuns), inMemory: im.value, inMemoryError: im.error, inMemoryCommand: im.command,
-        corpus: [], scaling: [],
+        corpus: [], scaling: [], epmIdle: null,
       };
     }
 
@@ -184,6 +186,13 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       expiry = r.value;
       expiryError = r.error;
     } else expiryError = 'skipped (--skip-scale)';
+    const epmArgs = (main: string): string[] => ['--expose-gc', main, 'epm-idle', '--count', String(plan.epmIdle)];
+    let epmIdle: BenchResult['scaling']['epmIdle'] = { value: null, error: 'skipped (--skip-scale)', command: '' };
+    if (plan.scale.length > 0) {
+      log(`idle EPM connections: ${plan.epmIdle}`);
+      epmIdle = { ...childJson<EpmIdleResult>(epmArgs(benchMain), plan.childTimeoutS), command: shellQuote(['node', ...epmArgs(rel(benchMain))]) };
+      if (beforeResult !== null && before !== null) beforeResult.epmIdle = { ...childJson<EpmIdleResult>(epmArgs(before.bench), plan.childTimeoutS), command: shellQuote(['node', ...epmArgs(before.bench)]) };
+    }
 
     // ---- 4. live -------------------------------------------------------------------------
     const live = await liveOrSkip(args, quick);
@@ -211,7 +220,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       publicCorpus: corpus,
       churn,
       before: beforeResult,
-      scaling: { points, flatness: flatness(points), expiry, expiryError, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
+      scaling: { points, flatness: flatness(points), expiry, expiryError, epmIdle, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
       live,
       targets: [],
     };
@@ -305,6 +314,9 @@ function targets(r: BenchResult): Target[] {
   const from = largest !== null ? `at ${largest.mappings} mappings / ${largest.connections} connections` : '';
   add('state per mapped connection', 'a mapped connection in at most 512 bytes (heap + array buffers after GC)', largest?.memory.bytesPerConnection ?? null, 'bytes', 512, false, from);
   add('state per pinhole', 'a pinhole (mapping) in at most 200 bytes', largest?.memory.bytesPerMapping ?? null, 'bytes', 200, false, from);
+  const epm = r.scaling.epmIdle;
+  add('state per idle EPM connection', 'an EPM connection between calls (bound, idle) in at most 1 KB', epm.value?.bytesPerConnection ?? null, 'bytes', 1024, false,
+    epm.value !== null ? `${epm.value.opened} connections at once` : (epm.error ?? ''));
   const rss = big !== null && big.connectionsComplete ? big.memory.withConnections.rssBytes / MIB : null;
   add('1M connections in 1 GiB RSS', '1M concurrent mapped connections (with their pinholes) in at most 1024 MiB RSS', rss, 'MiB', 1024, false,
     big === null ? 'no 1M point in this run' : big.connectionsComplete ? '' : `not measured: ${big.stoppedReason ?? `${big.connections} connections opened`}`);

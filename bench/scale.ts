@@ -12,6 +12,8 @@
  *      the engine tracks them) on flows picked uniformly at random (every packet a different
  *      flow: the cache-hostile case) and in bursts (8 packets of one flow in a row, like a
  *      response train). Cost per packet, and GCs/allocations during the timed loop.
+ * Idle EPM connections (epmIdlePoint): K connections to TCP 135, each bound to the endpoint
+ * mapper (bind, bind_ack) and then quiet, as between two lookups: heap bytes per connection.
  * Timer expiry (expiryPoint): K idle pinholes expiring in one engine.tick (the engine builds a
  * log record per expiry), next to MappingTable.tick alone; and K idle connections expiring at
  * once.
@@ -23,7 +25,7 @@ import { finishIpv4Checksum, finishTcpChecksumV4 } from '../src/wire/checksum.js
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../src/wire/tcp.js';
 import { writeBind, writeBindAck, writeRequest, writeResponse } from '../src/dcerpc/pdu-write.js';
 import { NDR_VERSION, RESULT_ACCEPTANCE, UUID_NDR } from '../src/dcerpc/constants.js';
-import { EMSMDB } from '../src/policy/interfaces.js';
+import { EMSMDB, EPM } from '../src/policy/interfaces.js';
 import { fullGc, traceGc, type GcTrace } from './memtrace.js';
 import { Rng } from './rng.js';
 
@@ -32,6 +34,7 @@ const CLIENT_BASE = 0x64400001;
 // 256 server ports make room for 1M connections.
 const SERVER_PORTS = 256;
 const SERVER_PORT_BASE = 49153;
+const EPM_TCP_PORT = 135;
 const T0_MS = 1_704_067_200_000;
 const HDR = 40;
 const BURST = 8;
@@ -422,5 +425,64 @@ export function expiryPoint(rules: CompiledRules, count: number, budgetBytes: nu
   return {
     count, engineTickPinholesMs: ms, engineNsPerPinhole: (ms * 1e6) / count, pinholesExpired, tableTickPinholesMs: tableMs, tableNsPerPinhole: (tableMs * 1e6) / count,
     engineTickConnectionsMs: connMs, engineNsPerConnection: (connMs * 1e6) / Math.max(1, opened), connectionsOpened: opened, connectionsExpired, gcPinholes, gcConnections,
+  };
+}
+
+export interface EpmIdleResult {
+  count: number;
+  opened: number;
+  /** Connections the engine holds at the end (all `opened`, unless it closed some). */
+  liveFlows: number;
+  drops: Record<string, number>;
+  /** (heap + array buffers) growth per open, bound, idle EPM connection, after GC. */
+  bytesPerConnection: number;
+  heapBytesPerConnection: number;
+  arrayBufferBytesPerConnection: number;
+  rssBytes: number;
+}
+
+/**
+ * K idle EPM connections (SYN, SYN-ACK, ACK, EPM bind, bind_ack each), then the heap per
+ * connection. At most natPorts connections reach the server's port 135 at once (4536 by default).
+ */
+export function epmIdlePoint(rules: CompiledRules, count: number): EpmIdleResult {
+  const p = new Population(rules, 1);
+  const b = new Uint8Array(256);
+  const bind = b.slice(0, writeBind(b, 0, { callId: 1, contexts: [{ ctxId: 0, abstract: EPM, transfer: [{ uuid: UUID_NDR, version: NDR_VERSION }] }], maxXmit: 5840, maxRecv: 5840 }));
+  const ack = b.slice(0, writeBindAck(b, 0, { callId: 1, results: [{ result: RESULT_ACCEPTANCE, transfer: { uuid: UUID_NDR, version: NDR_VERSION } }], maxXmit: 5840, maxRecv: 5840, assocGroup: 1 }));
+  const pkt = new Uint8Array(512);
+  const rng = new Rng(0xe9);
+  const e = p.engine;
+  // The first WARM connections are not counted: they make the engine's lazily built scratch.
+  const WARM = 200;
+  let empty = snapshot();
+  let opened = 0;
+  for (let i = 0; i < count + WARM; i++) {
+    if (i === WARM) {
+      empty = snapshot();
+      opened = 0;
+    }
+    const c = p.clientIp(i);
+    const cp = p.clientPort(i);
+    let cs = rng.u32();
+    let ss = rng.u32();
+    e.onPacket(SIDE_EXTERNAL, pkt, 0, seg(pkt, 0, c, cp, p.ext, EPM_TCP_PORT, cs, 0, TCP_SYN, null), p.nowMs);
+    const flow = e.flows.lookupExternal(c, cp, p.ext, EPM_TCP_PORT);
+    if (flow < 0) break;
+    const gp = e.flows.gwPort(flow);
+    cs = (cs + 1) >>> 0;
+    e.onPacket(SIDE_INTERNAL, pkt, 0, seg(pkt, 0, p.srv, EPM_TCP_PORT, p.gw, gp, ss, cs, TCP_SYN | TCP_ACK, null), p.nowMs);
+    ss = (ss + 1) >>> 0;
+    e.onPacket(SIDE_EXTERNAL, pkt, 0, seg(pkt, 0, c, cp, p.ext, EPM_TCP_PORT, cs, ss, TCP_ACK, null), p.nowMs);
+    e.onPacket(SIDE_EXTERNAL, pkt, 0, seg(pkt, 0, c, cp, p.ext, EPM_TCP_PORT, cs, ss, TCP_ACK | TCP_PSH, bind), p.nowMs);
+    cs = (cs + bind.length) >>> 0;
+    e.onPacket(SIDE_INTERNAL, pkt, 0, seg(pkt, 0, p.srv, EPM_TCP_PORT, p.gw, gp, ss, cs, TCP_ACK | TCP_PSH, ack), p.nowMs);
+    opened++;
+  }
+  const full = snapshot();
+  const per = (x: number): number => (opened > 0 ? x / opened : 0);
+  return {
+    count, opened, liveFlows: e.flows.count, drops: e.counters.dropsByName(), bytesPerConnection: per(total(full) - total(empty)),
+    heapBytesPerConnection: per(full.heapUsedBytes - empty.heapUsedBytes), arrayBufferBytesPerConnection: per(full.arrayBuffersBytes - empty.arrayBuffersBytes), rssBytes: full.rssBytes,
   };
 }

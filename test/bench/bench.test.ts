@@ -254,6 +254,12 @@ describe('npm run bench:quick on a tiny input', () => {
     expect(x.pinholesExpired).toBe(x.count);
     expect(x.connectionsExpired).toBe(x.connectionsOpened);
     for (const v of [x.engineTickPinholesMs, x.tableTickPinholesMs, x.engineTickConnectionsMs]) positive(v);
+    const epm = r.scaling.epmIdle;
+    expect(epm.error).toBeNull();
+    expect(epm.command).toContain('epm-idle --count 1000');
+    expect(epm.value!.opened).toBe(1000);
+    expect(epm.value!.liveFlows).toBeGreaterThanOrEqual(1000); // every connection is still held when measured
+    expect(Number.isFinite(epm.value!.bytesPerConnection)).toBe(true); // a heap difference: GC noise may move it either way
   });
 
   it('skips the live part in quick mode, saying how to run it, and judges every target it measured', () => {
