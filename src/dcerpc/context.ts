@@ -8,6 +8,11 @@
  * Fail closed: only a context the server accepted answers isAccepted/syntaxOf/interfaceMatches;
  * BTFN elements (result negotiate_ack) and rejected ones are forgotten. UUIDs are copied into
  * fixed storage (little-endian wire form) because frame buffers are reused.
+ *
+ * One byte array, SLOT_LEN bytes a context (one typed array costs ~200 bytes of its own, and every
+ * connection keeps a table): 0 u16 p_cont_id | 2 u8 state (EMPTY = free slot) | 3 u8 proposed
+ * syntax mask | 4 u8 syntax + 1 | 5 pad | 6 u16 if major | 8 u16 if minor | 10 uuid[16].
+ * The element order of a proposal awaiting its ack is held only until the ack.
  */
 import { DecodeResult, MALFORMED, OK, UNSUPPORTED } from '../wire/status.js';
 import type { Status } from '../wire/status.js';
@@ -26,6 +31,16 @@ export const CTX_STATE_ACCEPTED = 2;
 const UUID_LEN = 16;
 /** Context slots a table starts with (Windows proposes 3 per interface: NDR, NDR64, BTFN). */
 const INITIAL_SLOTS = 4;
+const O_ID = 0;
+const O_STATE = 2;
+const O_MASK = 3;
+const O_SYNTAX = 4;
+const O_MAJOR = 6;
+const O_MINOR = 8;
+const O_UUID = 10;
+const SLOT_LEN = O_UUID + UUID_LEN;
+const NO_PENDING: readonly number[] = Object.freeze([]);
+const SCRATCH_UUID = new Uint8Array(UUID_LEN);
 /** proposedMask bits: which usable transfer syntaxes the client offered for a context. */
 const MASK_NDR = 1 << SYNTAX_NDR;
 const MASK_NDR64 = 1 << SYNTAX_NDR64;
@@ -48,28 +63,18 @@ export interface ContextsState {
 export class PresentationContexts extends DecodeResult {
   // Slots grow from INITIAL_SLOTS to MAX_CONTEXTS: a connection uses a handful of contexts, and
   // a gateway keeps one table per connection.
-  private ctxIds = new Int32Array(INITIAL_SLOTS).fill(-1);
-  private state: Uint8Array = new Uint8Array(INITIAL_SLOTS);
-  private uuids = new Uint8Array(INITIAL_SLOTS * UUID_LEN);
-  private majors = new Uint16Array(INITIAL_SLOTS);
-  private minors = new Uint16Array(INITIAL_SLOTS);
-  private proposedMask: Uint8Array = new Uint8Array(INITIAL_SLOTS);
-  private syntax = new Int8Array(INITIAL_SLOTS).fill(-1);
+  private rows = new Uint8Array(INITIAL_SLOTS * SLOT_LEN);
   /** Slots of the last bind/alter_context's elements, in element order (-1: not recorded). */
-  private readonly pendingSlot = new Int16Array(MAX_CONTEXTS);
-  private pendingCount = 0;
+  private pendingSlot: readonly number[] = NO_PENDING;
   /** A bind or alter_context is waiting for its ack. */
   private awaitingAck = false;
   /** Slots [0, highWater) have ever been used: bounds the scans. */
   private highWater = 0;
-  private readonly scratchUuid = new Uint8Array(UUID_LEN);
 
   /** Forgets every context (new connection). */
   reset(): void {
-    this.ctxIds.fill(-1);
-    this.state.fill(CTX_STATE_EMPTY);
-    this.syntax.fill(-1);
-    this.pendingCount = 0;
+    this.rows.fill(0);
+    this.pendingSlot = NO_PENDING;
     this.awaitingAck = false;
     this.highWater = 0;
   }
@@ -84,7 +89,8 @@ export class PresentationContexts extends DecodeResult {
   onBind(buf: Uint8Array, bind: BindView): Status {
     if (bind.ptype === PTYPE_BIND) this.reset();
     let status: Status = OK;
-    this.pendingCount = 0;
+    const pending: number[] = [];
+    this.pendingSlot = pending;
     this.awaitingAck = true;
     const n = Math.min(bind.nContexts, MAX_CONTEXTS);
     for (let i = 0; i < n; i++) {
@@ -92,28 +98,30 @@ export class PresentationContexts extends DecodeResult {
       let slot = this.find(ctxId);
       if (slot < 0) slot = this.allocate(ctxId);
       if (slot < 0) {
-        this.pendingSlot[this.pendingCount++] = -1;
+        pending.push(-1);
         status = UNSUPPORTED;
         this.errReason = ERR_CONTEXT_TABLE_FULL;
         this.errOffset = bind.abstractUuidOff[i]!;
         continue;
       }
-      copyUuidToLE(buf, bind.abstractUuidOff[i]!, bind.littleEndian, this.scratchUuid, 0);
+      copyUuidToLE(buf, bind.abstractUuidOff[i]!, bind.littleEndian, SCRATCH_UUID, 0);
       const major = bind.ifMajor[i]!;
       const minor = bind.ifMinor[i]!;
       const mask = this.maskOf(bind, i);
-      const same = this.state[slot] === CTX_STATE_ACCEPTED &&
-        uuidEquals(this.uuids, slot * UUID_LEN, this.scratchUuid, 0) &&
-        this.majors[slot] === major && this.minors[slot] === minor;
+      const r = this.rows;
+      const at = slot * SLOT_LEN;
+      const same = r[at + O_STATE] === CTX_STATE_ACCEPTED &&
+        uuidEquals(r, at + O_UUID, SCRATCH_UUID, 0) &&
+        this.u16(at + O_MAJOR) === major && this.u16(at + O_MINOR) === minor;
       if (!same) {
-        this.uuids.set(this.scratchUuid, slot * UUID_LEN);
-        this.majors[slot] = major;
-        this.minors[slot] = minor;
-        this.state[slot] = CTX_STATE_PENDING;
-        this.syntax[slot] = -1;
+        r.set(SCRATCH_UUID, at + O_UUID);
+        this.setU16(at + O_MAJOR, major);
+        this.setU16(at + O_MINOR, minor);
+        r[at + O_STATE] = CTX_STATE_PENDING;
+        r[at + O_SYNTAX] = 0;
       }
-      this.proposedMask[slot] = same ? this.proposedMask[slot]! | mask : mask;
-      this.pendingSlot[this.pendingCount++] = slot;
+      r[at + O_MASK] = same ? r[at + O_MASK]! | mask : mask;
+      pending.push(slot);
     }
     if (status === OK) {
       this.errReason = '';
@@ -135,9 +143,10 @@ export class PresentationContexts extends DecodeResult {
       this.errOffset = ack.pduOff;
       return MALFORMED;
     }
-    const n = Math.min(ack.nResults, this.pendingCount);
+    const pending = this.pendingSlot;
+    const n = Math.min(ack.nResults, pending.length);
     for (let i = 0; i < n; i++) {
-      const slot = this.pendingSlot[i]!;
+      const slot = pending[i]!;
       if (slot < 0) continue;
       if (ack.result[i] === RESULT_ACCEPTANCE) {
         this.accept(slot, ack.transferSyntax[i]!);
@@ -145,12 +154,12 @@ export class PresentationContexts extends DecodeResult {
         this.forget(slot);
       }
     }
-    for (let i = n; i < this.pendingCount; i++) {
-      const slot = this.pendingSlot[i]!;
-      if (slot >= 0 && this.state[slot] === CTX_STATE_PENDING) this.forget(slot);
+    for (let i = n; i < pending.length; i++) {
+      const slot = pending[i]!;
+      if (slot >= 0 && this.rows[slot * SLOT_LEN + O_STATE] === CTX_STATE_PENDING) this.forget(slot);
     }
-    const mismatch = ack.nResults !== this.pendingCount;
-    this.pendingCount = 0;
+    const mismatch = ack.nResults !== pending.length;
+    this.pendingSlot = NO_PENDING;
     this.awaitingAck = false;
     if (mismatch) {
       this.errReason = ERR_RESULT_COUNT;
@@ -164,24 +173,22 @@ export class PresentationContexts extends DecodeResult {
 
   /** A bind_nak answers the pending bind: none of its proposals is usable. */
   onBindNak(): void {
-    for (let i = 0; i < this.pendingCount; i++) {
-      const slot = this.pendingSlot[i]!;
-      if (slot >= 0) this.forget(slot);
-    }
-    this.pendingCount = 0;
+    for (const slot of this.pendingSlot) if (slot >= 0) this.forget(slot);
+    this.pendingSlot = NO_PENDING;
     this.awaitingAck = false;
   }
 
   /** True if the server accepted `ctxId` (BTFN elements never are). */
   isAccepted(ctxId: number): boolean {
     const slot = this.find(ctxId);
-    return slot >= 0 && this.state[slot] === CTX_STATE_ACCEPTED;
+    return slot >= 0 && this.rows[slot * SLOT_LEN + O_STATE] === CTX_STATE_ACCEPTED;
   }
 
   /** SYNTAX_NDR / SYNTAX_NDR64 / SYNTAX_UNKNOWN of an accepted context, -1 if not accepted. */
   syntaxOf(ctxId: number): number {
     const slot = this.find(ctxId);
-    return slot >= 0 && this.state[slot] === CTX_STATE_ACCEPTED ? this.syntax[slot]! : -1;
+    const at = slot * SLOT_LEN;
+    return slot >= 0 && this.rows[at + O_STATE] === CTX_STATE_ACCEPTED ? this.rows[at + O_SYNTAX]! - 1 : -1;
   }
 
   /**
@@ -191,53 +198,56 @@ export class PresentationContexts extends DecodeResult {
    */
   interfaceMatches(ctxId: number, uuidWireLE: Uint8Array, major: number, minor?: number): boolean {
     const slot = this.find(ctxId);
-    if (slot < 0 || this.state[slot] !== CTX_STATE_ACCEPTED) return false;
-    if (this.majors[slot] !== major) return false;
-    if (minor !== undefined && this.minors[slot]! > minor) return false;
-    return uuidEquals(this.uuids, slot * UUID_LEN, uuidWireLE, 0);
+    const at = slot * SLOT_LEN;
+    if (slot < 0 || this.rows[at + O_STATE] !== CTX_STATE_ACCEPTED) return false;
+    if (this.u16(at + O_MAJOR) !== major) return false;
+    if (minor !== undefined && this.u16(at + O_MINOR) > minor) return false;
+    return uuidEquals(this.rows, at + O_UUID, uuidWireLE, 0);
   }
 
   /** CTX_STATE_* of `ctxId` (EMPTY if unknown, rejected or BTFN). */
   stateOf(ctxId: number): number {
     const slot = this.find(ctxId);
-    return slot < 0 ? CTX_STATE_EMPTY : this.state[slot]!;
+    return slot < 0 ? CTX_STATE_EMPTY : this.rows[slot * SLOT_LEN + O_STATE]!;
   }
 
   /** Interface UUID text of a pending or accepted context, '' if unknown. For reporting only. */
   interfaceUuidString(ctxId: number): string {
     const slot = this.find(ctxId);
-    return slot < 0 ? '' : uuidToString(this.uuids, slot * UUID_LEN, true);
+    return slot < 0 ? '' : uuidToString(this.rows, slot * SLOT_LEN + O_UUID, true);
   }
 
   /** Interface major version of a pending or accepted context, -1 if unknown. */
   ifMajor(ctxId: number): number {
     const slot = this.find(ctxId);
-    return slot < 0 ? -1 : this.majors[slot]!;
+    return slot < 0 ? -1 : this.u16(slot * SLOT_LEN + O_MAJOR);
   }
 
   /** Interface minor version of a pending or accepted context, -1 if unknown. */
   ifMinor(ctxId: number): number {
     const slot = this.find(ctxId);
-    return slot < 0 ? -1 : this.minors[slot]!;
+    return slot < 0 ? -1 : this.u16(slot * SLOT_LEN + O_MINOR);
   }
 
   /** Number of accepted contexts. */
   acceptedCount(): number {
     let n = 0;
-    for (let i = 0; i < this.highWater; i++) if (this.state[i] === CTX_STATE_ACCEPTED) n++;
+    for (let i = 0; i < this.highWater; i++) if (this.rows[i * SLOT_LEN + O_STATE] === CTX_STATE_ACCEPTED) n++;
     return n;
   }
 
   /** The table as plain data (state snapshot of a daemon restart). */
   exportState(): ContextsState {
     const n = this.highWater;
+    const r = this.rows;
+    const col = (f: (at: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i * SLOT_LEN));
     let uuids = '';
-    for (let i = 0; i < n * UUID_LEN; i++) uuids += this.uuids[i]!.toString(16).padStart(2, '0');
+    for (let i = 0; i < n; i++) for (let k = 0; k < UUID_LEN; k++) uuids += r[i * SLOT_LEN + O_UUID + k]!.toString(16).padStart(2, '0');
     return {
-      ids: Array.from(this.ctxIds.subarray(0, n)), states: Array.from(this.state.subarray(0, n)), uuids,
-      majors: Array.from(this.majors.subarray(0, n)), minors: Array.from(this.minors.subarray(0, n)),
-      masks: Array.from(this.proposedMask.subarray(0, n)), syntaxes: Array.from(this.syntax.subarray(0, n)),
-      pending: Array.from(this.pendingSlot.subarray(0, this.pendingCount)), awaitingAck: this.awaitingAck,
+      ids: col((at) => (r[at + O_STATE] === CTX_STATE_EMPTY ? -1 : this.u16(at + O_ID))), states: col((at) => r[at + O_STATE]!), uuids,
+      majors: col((at) => this.u16(at + O_MAJOR)), minors: col((at) => this.u16(at + O_MINOR)),
+      masks: col((at) => r[at + O_MASK]!), syntaxes: col((at) => r[at + O_SYNTAX]! - 1),
+      pending: [...this.pendingSlot], awaitingAck: this.awaitingAck,
     };
   }
 
@@ -253,37 +263,41 @@ export class PresentationContexts extends DecodeResult {
     ) {
       return false;
     }
-    let cap = this.ctxIds.length;
+    let cap = this.rows.length / SLOT_LEN;
     while (cap < n) cap *= 2;
-    if (cap > this.ctxIds.length) this.grow(Math.min(MAX_CONTEXTS, cap));
+    if (cap * SLOT_LEN > this.rows.length) this.grow(Math.min(MAX_CONTEXTS, cap));
+    const r = this.rows;
     for (let i = 0; i < n; i++) {
-      this.ctxIds[i] = s.ids[i]!;
-      this.state[i] = s.states[i]!;
-      this.majors[i] = s.majors[i]!;
-      this.minors[i] = s.minors[i]!;
-      this.proposedMask[i] = s.masks[i]!;
-      this.syntax[i] = s.syntaxes[i]!;
+      const at = i * SLOT_LEN;
+      const free = s.ids[i] === -1;
+      this.setU16(at + O_ID, free ? 0 : s.ids[i]!);
+      r[at + O_STATE] = free ? CTX_STATE_EMPTY : s.states[i]!;
+      this.setU16(at + O_MAJOR, s.majors[i]!);
+      this.setU16(at + O_MINOR, s.minors[i]!);
+      r[at + O_MASK] = s.masks[i]!;
+      r[at + O_SYNTAX] = s.syntaxes[i]! + 1;
+      for (let k = 0; k < UUID_LEN; k++) r[at + O_UUID + k] = parseInt(s.uuids.slice((i * UUID_LEN + k) * 2, (i * UUID_LEN + k) * 2 + 2), 16);
     }
-    for (let i = 0; i < n * UUID_LEN; i++) this.uuids[i] = parseInt(s.uuids.slice(i * 2, i * 2 + 2), 16);
-    for (let i = 0; i < s.pending.length; i++) this.pendingSlot[i] = s.pending[i]!;
-    this.pendingCount = s.pending.length;
+    this.pendingSlot = s.pending.length === 0 ? NO_PENDING : [...s.pending];
     this.awaitingAck = s.awaitingAck === true;
     this.highWater = n;
     return true;
   }
 
   private accept(slot: number, returned: number): void {
+    const at = slot * SLOT_LEN;
+    const mask = this.rows[at + O_MASK]!;
     let syntax = SYNTAX_UNKNOWN;
-    if (returned === SYNTAX_NDR && (this.proposedMask[slot]! & MASK_NDR) !== 0) syntax = SYNTAX_NDR;
-    if (returned === SYNTAX_NDR64 && (this.proposedMask[slot]! & MASK_NDR64) !== 0) syntax = SYNTAX_NDR64;
-    this.state[slot] = CTX_STATE_ACCEPTED;
-    this.syntax[slot] = syntax;
+    if (returned === SYNTAX_NDR && (mask & MASK_NDR) !== 0) syntax = SYNTAX_NDR;
+    if (returned === SYNTAX_NDR64 && (mask & MASK_NDR64) !== 0) syntax = SYNTAX_NDR64;
+    this.rows[at + O_STATE] = CTX_STATE_ACCEPTED;
+    this.rows[at + O_SYNTAX] = syntax + 1;
   }
 
   private forget(slot: number): void {
-    this.state[slot] = CTX_STATE_EMPTY;
-    this.ctxIds[slot] = -1;
-    this.syntax[slot] = -1;
+    const at = slot * SLOT_LEN;
+    this.rows[at + O_STATE] = CTX_STATE_EMPTY;
+    this.rows[at + O_SYNTAX] = 0;
   }
 
   private maskOf(bind: BindView, i: number): number {
@@ -299,49 +313,44 @@ export class PresentationContexts extends DecodeResult {
   }
 
   private find(ctxId: number): number {
-    for (let i = 0; i < this.highWater; i++) if (this.ctxIds[i] === ctxId) return i;
+    const r = this.rows;
+    for (let i = 0; i < this.highWater; i++) {
+      const at = i * SLOT_LEN;
+      if (r[at + O_STATE] !== CTX_STATE_EMPTY && this.u16(at + O_ID) === ctxId) return i;
+    }
     return -1;
   }
 
   private allocate(ctxId: number): number {
     for (let pass = 0; pass < 2; pass++) {
-      for (let i = 0; i < this.ctxIds.length; i++) {
-        if (this.ctxIds[i] === -1) {
-          this.ctxIds[i] = ctxId;
-          this.state[i] = CTX_STATE_PENDING;
+      const slots = this.rows.length / SLOT_LEN;
+      for (let i = 0; i < slots; i++) {
+        const at = i * SLOT_LEN;
+        if (this.rows[at + O_STATE] === CTX_STATE_EMPTY) {
+          this.setU16(at + O_ID, ctxId);
+          this.rows[at + O_STATE] = CTX_STATE_PENDING;
           if (i >= this.highWater) this.highWater = i + 1;
           return i;
         }
       }
-      if (this.ctxIds.length >= MAX_CONTEXTS) return -1;
-      this.grow(Math.min(MAX_CONTEXTS, this.ctxIds.length * 2));
+      if (slots >= MAX_CONTEXTS) return -1;
+      this.grow(Math.min(MAX_CONTEXTS, slots * 2));
     }
     return -1;
   }
 
-  private grow(n: number): void {
-    const old = this.ctxIds.length;
-    const ids = new Int32Array(n).fill(-1);
-    ids.set(this.ctxIds);
-    this.ctxIds = ids;
-    const grownU8 = (a: Uint8Array): Uint8Array => {
-      const b = new Uint8Array(n);
-      b.set(a);
-      return b;
-    };
-    this.state = grownU8(this.state);
-    this.proposedMask = grownU8(this.proposedMask);
-    const uuids = new Uint8Array(n * UUID_LEN);
-    uuids.set(this.uuids);
-    this.uuids = uuids;
-    const majors = new Uint16Array(n);
-    majors.set(this.majors);
-    this.majors = majors;
-    const minors = new Uint16Array(n);
-    minors.set(this.minors);
-    this.minors = minors;
-    const syntax = new Int8Array(n).fill(-1);
-    syntax.set(this.syntax.subarray(0, old));
-    this.syntax = syntax;
+  private grow(slots: number): void {
+    const rows = new Uint8Array(slots * SLOT_LEN);
+    rows.set(this.rows);
+    this.rows = rows;
+  }
+
+  private u16(at: number): number {
+    return this.rows[at]! | (this.rows[at + 1]! << 8);
+  }
+
+  private setU16(at: number, v: number): void {
+    this.rows[at] = v & 0xff;
+    this.rows[at + 1] = (v >>> 8) & 0xff;
   }
 }
