@@ -2,9 +2,11 @@
  * The live packet path: libpcap capture (cap) on the external and internal interfaces, each
  * frame handed to the engine with the wall-clock time, and what the engine emits sent at once,
  * synchronously. There is no send queue: a packet the kernel will not take right now is counted
- * and dropped, as a router under overload would — measured, raw-socket's queued send grew without
- * bound (cap's callback drains its ring without yielding) and delivery fell to zero. Capture buffers are reused by cap for every packet; the engine copies what it
- * must keep.
+ * and dropped, as a router under overload would — measured, raw-socket's queued send grew
+ * without bound (cap's callback drains its ring without yielding) and delivery fell to zero.
+ * Capture buffers are reused by cap for every packet; the engine copies what it must keep.
+ * Frames are read by the same link-layer decoder as replay (live-frame.ts): Ethernet with
+ * stacked VLAN tags, Linux cooked v1/v2, raw IP.
  *
  * Sending: on the outgoing interface's own packet socket (cap.send) when the destination's MAC
  * is known — learnt from the frames captured on that side (a client's or the upstream router's
@@ -23,12 +25,11 @@ import { SIDE_EXTERNAL, SIDE_INTERNAL } from '../engine/events.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { captureFilters } from './bpf.js';
 import { ipv4ToString } from '../wire/addr.js';
+import { ETH_HDR_LEN, ETHERTYPE_IPV4, LINKTYPE_ETHERNET } from '../wire/link.js';
+import { PacketView } from '../wire/view.js';
+import { capLinkType, ipv4Offset, liveLinkSupported } from './live-frame.js';
 import type { DataplaneCounters } from '../ops/metrics.js';
 
-const ETH_HDR_LEN = 14;
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_VLAN = 0x8100;
-const SLL_HDR_LEN = 16;
 /** Kernel ring per capture handle. */
 const CAPTURE_RING_BYTES = 16 * 1024 * 1024;
 /** One frame: with GRO on an interface a captured frame carries up to a whole 64 KiB IP packet. */
@@ -45,7 +46,8 @@ export class LiveError extends Error {}
 class CaptureSide {
   cap: InstanceType<typeof cap.Cap> | null = null;
   readonly buf = Buffer.alloc(FRAME_BUFFER_BYTES);
-  linkType = '';
+  /** LINKTYPE_* of the open handle (-1 before open). */
+  linkType = -1;
   filter = '';
 
   constructor(
@@ -61,15 +63,16 @@ class CaptureSide {
   open(filter: string): void {
     if (this.cap !== null && filter === this.filter) return;
     const next = new cap.Cap();
-    let linkType: string;
+    let name: string;
     try {
-      linkType = next.open(this.iface, filter, CAPTURE_RING_BYTES, this.buf);
+      name = next.open(this.iface, filter, CAPTURE_RING_BYTES, this.buf);
     } catch (e) {
       throw new LiveError(`cannot capture on ${this.iface}: ${(e as Error).message} (filter: ${filter})`);
     }
-    if (linkType !== 'ETHERNET' && linkType !== 'LINUX_SLL' && linkType !== 'RAW') {
+    const linkType = capLinkType(name);
+    if (!liveLinkSupported(linkType)) {
       next.close();
-      throw new LiveError(`${this.iface}: link type ${linkType} is not supported (Ethernet, Linux cooked or raw IP)`);
+      throw new LiveError(`${this.iface}: link type ${name} is not supported (Ethernet, Linux cooked v1/v2 or raw IP)`);
     }
     this.close();
     this.cap = next;
@@ -104,6 +107,8 @@ export class LiveDataplane {
   private readonly ownMac: [Uint8Array | null, Uint8Array | null] = [null, null];
   /** An Ethernet frame for packets that are not in a capture buffer (held copies, resets). */
   private readonly frame = Buffer.alloc(FRAME_BUFFER_BYTES + ETH_HDR_LEN);
+  /** Link-layer scratch of onFrame. */
+  private readonly linkView = new PacketView();
 
   constructor(rules: CompiledRules, events: EngineEvents, private readonly onTick: (nowMs: number) => void = () => {}) {
     const onPacket = (s: CaptureSide, nbytes: number, truncated: boolean): void => this.onFrame(s, nbytes, truncated);
@@ -171,26 +176,12 @@ export class LiveDataplane {
       return;
     }
     const b = s.buf;
-    let ipOff = 0;
-    if (s.linkType === 'ETHERNET') {
-      let type = (b[12]! << 8) | b[13]!;
-      ipOff = ETH_HDR_LEN;
-      if (type === ETHERTYPE_VLAN) {
-        type = (b[16]! << 8) | b[17]!;
-        ipOff += 4;
-      }
-      if (type !== ETHERTYPE_IPV4) {
-        this.counters.undecodableFrames++;
-        return;
-      }
-      if (ipOff === ETH_HDR_LEN && nbytes >= ETH_HDR_LEN + 20) this.learn(s.side, b);
-    } else if (s.linkType === 'LINUX_SLL') {
-      ipOff = SLL_HDR_LEN;
-    }
-    if (nbytes <= ipOff) {
+    const ipOff = ipv4Offset(b, nbytes, s.linkType, this.linkView);
+    if (ipOff < 0) {
       this.counters.undecodableFrames++;
       return;
     }
+    if (s.linkType === LINKTYPE_ETHERNET && ipOff === ETH_HDR_LEN && nbytes >= ETH_HDR_LEN + 20) this.learn(s.side, b);
     this.engine.onPacket(s.side, b, ipOff, nbytes - ipOff, Date.now());
   }
 
@@ -209,7 +200,7 @@ export class LiveDataplane {
     const out = side === SIDE_EXTERNAL ? this.ext : this.int;
     const mac = this.neighbours[side]!.get(dst);
     const own = this.ownMac[side] ?? null;
-    if (mac !== undefined && own !== null && out.cap !== null && out.linkType === 'ETHERNET' && len <= FRAME_BUFFER_BYTES) {
+    if (mac !== undefined && own !== null && out.cap !== null && out.linkType === LINKTYPE_ETHERNET && len <= FRAME_BUFFER_BYTES) {
       // In place when the packet sits in a capture buffer after an untagged Ethernet header.
       let frame: Buffer;
       if (off === ETH_HDR_LEN && (pkt === this.ext.buf || pkt === this.int.buf)) {
