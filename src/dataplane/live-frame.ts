@@ -49,6 +49,7 @@ export function liveLinkSupported(linkType: number): boolean {
  */
 export function ipv4Offset(buf: Uint8Array, len: number, linkType: number, view: PacketView): number {
   view.vlanCount = 0;
+  view.vlanId = -1;
   view.etherType = 0;
   if (readLink(buf, 0, len, linkType, view) !== OK || view.etherType !== ETHERTYPE_IPV4) return -1;
   return view.l3Off < len ? view.l3Off : -1;

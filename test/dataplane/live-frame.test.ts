@@ -80,7 +80,7 @@ describe('ipv4Offset', () => {
     const tagged = Uint8Array.from([...MACS, 0x81, 0x00, 0x00, 0x0a, 0x08, 0x00, ...IPV4]);
     expect(ipv4Offset(tagged, tagged.length, 1, v)).toBe(18);
     expect(ipv4Offset(plain, plain.length, 1, v)).toBe(14);
-    expect(v.vlanCount).toBe(0);
+    expect([v.vlanCount, v.vlanId]).toEqual([0, -1]);
     expect(ipv4Offset(tagged, tagged.length, 1, v)).toBe(18);
     expect(v.vlanCount).toBe(1);
   });
