@@ -49,7 +49,7 @@ describe.skipIf(!haveSharedPcaps || !haveTshark)('rpcgw replay of the public cor
       const tcpTowers = oracle.filter((o) => o.protocol === 'ncacn_ip_tcp');
       const { file: rules, externalOf } = rulesFor(capture);
       const out = path.join(work, capture + '.out.pcapng');
-      const reportFile = path.join(work, capture + '.report.json');
+      const reportFile = path.join(work, capture + '.report.jsonl');
       const r = runCli(['replay', publicPath(capture), '--rules', rules, '--out', out, '--report', reportFile]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);

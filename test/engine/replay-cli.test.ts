@@ -36,7 +36,7 @@ function rulesFileFor(capture: string): string {
 }
 
 function replay(capture: string, rules: string, out: string, extra: string[] = []): { report: GatheredReport; stdout: string; reportText: string } {
-  const reportFile = out + '.report.json';
+  const reportFile = out + '.report.jsonl';
   const r = runCli(['replay', capture, '--rules', rules, '--out', out, '--report', reportFile, ...extra]);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
@@ -241,10 +241,10 @@ describe('a capture with malformed traffic replays: exit 0, the drops in the rep
     const rules = path.join(work, 'malformed.rules.json');
     writeFileSync(rules, JSON.stringify(rulesDoc()));
     const out = path.join(work, 'malformed.out.pcapng');
-    const r = runCli(['replay', capture, '--rules', rules, '--out', out, '--report', out + '.json', '--mode', 'gateway']);
+    const r = runCli(['replay', capture, '--rules', rules, '--out', out, '--report', out + '.jsonl', '--mode', 'gateway']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const report = readReplayReport(out + '.json');
+    const report = readReplayReport(out + '.jsonl');
     expect(report.rewrites.length).toBe(1);
     expect(report.refusals.map((x) => x.reason)).toEqual(['malformed-rpc']);
     expect(report.drops).toMatchObject({ 'ip-fragment': 1, 'unsupported-protocol': 1, 'port-not-published': 1, 'malformed-rpc': 1 });
