@@ -12,20 +12,22 @@ const HEX = '0123456789abcdef';
 const LE_ORDER: readonly number[] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
 const BE_ORDER: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
-function hexByte(b: number): string {
-  return HEX.charAt(b >>> 4) + HEX.charAt(b & 15);
-}
-
 /** Text form (lower case, 8-4-4-4-12) of the 16-byte UUID at `off`. Caller guarantees 16 bytes. */
 export function uuidToString(buf: Uint8Array, off: number, littleEndian = true): string {
   const order = littleEndian ? LE_ORDER : BE_ORDER;
-  let s = '';
+  const c = UUID_TEXT_CODES;
+  let k = 0;
   for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) s += '-';
-    s += hexByte(buf[off + (order[i] ?? 0)] ?? 0);
+    if (i === 4 || i === 6 || i === 8 || i === 10) c[k++] = 0x2d; // '-'
+    const b = buf[off + (order[i] ?? 0)] ?? 0;
+    c[k++] = HEX.charCodeAt(b >>> 4);
+    c[k++] = HEX.charCodeAt(b & 15);
   }
-  return s;
+  // One flat string: a += chain leaves ~20 cons strings behind (~700 bytes while a connection keeps the label).
+  return String.fromCharCode.apply(null, c);
 }
+
+const UUID_TEXT_CODES: number[] = new Array<number>(36).fill(0);
 
 function hexDigit(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
