@@ -13,8 +13,9 @@
  */
 import type { PacketView } from '../wire/packet.js';
 import { IPV4_OFF_TOTAL_LEN } from '../wire/ipv4.js';
-import { csumReplace32, finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
-import { TCP_ACK, TCP_FIN, TCP_OFF_ACK, TCP_OFF_CHECKSUM, TCP_OFF_DATA_OFF, TCP_OFF_FLAGS, TCP_OFF_SEQ, TCP_PSH, TCPOPT_SACK, TCP_HDR_MIN } from '../wire/tcp.js';
+import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
+import { nopSackOptions, writeSeqField } from '../wire/rewrite.js';
+import { TCP_ACK, TCP_FIN, TCP_OFF_ACK, TCP_OFF_CHECKSUM, TCP_OFF_DATA_OFF, TCP_OFF_FLAGS, TCP_OFF_SEQ, TCP_PSH } from '../wire/tcp.js';
 import type { HeldStream, PacketEmit } from './held-stream.js';
 import { seqAdd, seqDiff } from './seq.js';
 
@@ -188,39 +189,4 @@ function writeU32(pkt: Uint8Array, at: number, value: number): void {
   pkt[at + 1] = (value >>> 16) & 0xff;
   pkt[at + 2] = (value >>> 8) & 0xff;
   pkt[at + 3] = value & 0xff;
-}
-
-/** Writes a u32 sequence/ack field and updates the TCP checksum at `csumOff` (RFC 1624). */
-function writeSeqField(pkt: Uint8Array, at: number, value: number, csumOff: number): void {
-  const old = readU32(pkt, at);
-  const csum = (pkt[csumOff]! << 8) | pkt[csumOff + 1]!;
-  const next = csumReplace32(csum, old, value >>> 0);
-  writeU32(pkt, at, value);
-  pkt[csumOff] = next >>> 8;
-  pkt[csumOff + 1] = next & 0xff;
-}
-
-/** Replaces SACK options of the TCP header at `t` with NOPs, keeping the checksum right. */
-function nopSackOptions(pkt: Uint8Array, ipOff: number, t: number): void {
-  const end = t + ((pkt[t + TCP_OFF_DATA_OFF]! >>> 4) << 2);
-  let changed = false;
-  for (let p = t + TCP_HDR_MIN; p < end; ) {
-    const kind = pkt[p]!;
-    if (kind === 0) break;
-    if (kind === 1) {
-      p++;
-      continue;
-    }
-    const optLen = pkt[p + 1]!;
-    if (optLen < 2 || p + optLen > end) break;
-    if (kind === TCPOPT_SACK) {
-      for (let i = 0; i < optLen; i++) pkt[p + i] = 1;
-      changed = true;
-    }
-    p += optLen;
-  }
-  if (changed) {
-    const ipLen = (pkt[ipOff + IPV4_OFF_TOTAL_LEN]! << 8) | pkt[ipOff + IPV4_OFF_TOTAL_LEN + 1]!;
-    finishTcpChecksumV4(pkt, ipOff, t, ipOff + ipLen - t);
-  }
 }

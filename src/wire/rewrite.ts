@@ -9,10 +9,10 @@
  */
 import type { PacketView } from './view.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from './ipproto.js';
-import { csumReplace16, csumReplace32, fold, onesSum, swap16 } from './checksum.js';
-import { IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC, IPV4_OFF_TTL } from './ipv4.js';
+import { csumReplace16, csumReplace32, finishTcpChecksumV4, fold, onesSum, swap16 } from './checksum.js';
+import { IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC, IPV4_OFF_TOTAL_LEN, IPV4_OFF_TTL } from './ipv4.js';
 import { IPV6_ADDR_LEN } from './ipv6.js';
-import { TCP_OFF_CHECKSUM } from './tcp.js';
+import { TCP_HDR_MIN, TCP_OFF_CHECKSUM, TCP_OFF_DATA_OFF, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_SACK } from './tcp.js';
 import { UDP_OFF_CHECKSUM } from './udp.js';
 
 function get16(buf: Uint8Array, at: number): number {
@@ -198,4 +198,43 @@ export function decrementTtl(buf: Uint8Array, view: PacketView): boolean {
   }
   view.ttl--;
   return true;
+}
+
+/**
+ * Writes a u32 sequence or acknowledgment number at `at` and updates the TCP checksum at
+ * `csumOff` (RFC 1624).
+ */
+export function writeSeqField(pkt: Uint8Array, at: number, value: number, csumOff: number): void {
+  const old = ((pkt[at]! << 24) | (pkt[at + 1]! << 16) | (pkt[at + 2]! << 8) | pkt[at + 3]!) >>> 0;
+  const next = csumReplace32(get16(pkt, csumOff), old, value >>> 0);
+  pkt[at] = value >>> 24;
+  pkt[at + 1] = (value >>> 16) & 0xff;
+  pkt[at + 2] = (value >>> 8) & 0xff;
+  pkt[at + 3] = value & 0xff;
+  put16(pkt, csumOff, next);
+}
+
+/**
+ * Replaces the SACK options of the TCP header at `t` (IPv4 header at `ipOff`) with NOPs,
+ * keeping the checksum right: blocks in another numbering would mislead the receiver.
+ */
+export function nopSackOptions(pkt: Uint8Array, ipOff: number, t: number): void {
+  const end = t + ((pkt[t + TCP_OFF_DATA_OFF]! >>> 4) << 2);
+  let changed = false;
+  for (let p = t + TCP_HDR_MIN; p < end; ) {
+    const kind = pkt[p]!;
+    if (kind === TCPOPT_EOL) break;
+    if (kind === TCPOPT_NOP) {
+      p++;
+      continue;
+    }
+    const optLen = pkt[p + 1]!;
+    if (optLen < 2 || p + optLen > end) break;
+    if (kind === TCPOPT_SACK) {
+      pkt.fill(TCPOPT_NOP, p, p + optLen);
+      changed = true;
+    }
+    p += optLen;
+  }
+  if (changed) finishTcpChecksumV4(pkt, ipOff, t, ipOff + get16(pkt, ipOff + IPV4_OFF_TOTAL_LEN) - t);
 }
