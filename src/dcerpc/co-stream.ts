@@ -201,6 +201,15 @@ export class CoStream {
     return CO_PDU;
   }
 
+  /** next() for a reader that keeps every PDU whole: stops only at CO_PDU, CO_INCOMPLETE or CO_ERROR. */
+  nextPdu(): number {
+    for (;;) {
+      const ev = this.next();
+      if (ev === CO_FRAMED) this.keepWhole();
+      else if (ev !== CO_HEADER) return ev;
+    }
+  }
+
   /**
    * After CO_FRAMED or CO_HEADER: the whole PDU is wanted at CO_PDU. It is read in place when it
    * lies in the current chunk, else copied into a pooled buffer until the PDU is decided.

@@ -32,7 +32,7 @@ import {
   PTYPE_SHUTDOWN,
   UUID_EPM,
 } from '../dcerpc/constants.js';
-import { CO_ERROR, CO_FRAMED, CO_INCOMPLETE, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
+import { CO_ERROR, CO_INCOMPLETE, CoStream } from '../dcerpc/co-stream.js';
 import { PendingCalls } from '../dcerpc/pending-calls.js';
 import { CoHeader, readCoHeader } from '../dcerpc/header.js';
 import { BindAckView, BindView, RequestView, ResponseView, readBind, readBindAck, readRequest, readResponse } from '../dcerpc/pdu.js';
@@ -230,20 +230,12 @@ export class EpmLeg implements Leg {
     const c = fromClient ? this.c2s : this.s2c;
     c.begin(data, off, len, seq);
     for (;;) {
-      switch (c.next()) {
-        case CO_INCOMPLETE:
-          return PASS;
-        case CO_ERROR:
-          return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${c.errOffset}: ${c.errReason}`);
-        case CO_FRAMED:
-          c.keepWhole(); // every EPM PDU is decided whole
-          break;
-        case CO_PDU: {
-          const verdict = fromClient ? this.clientPdu(c.pduBuf, c.pduOff, c.fragLen) : this.serverPdu(c.pduBuf, c.pduOff, c.fragLen, c.startSeq);
-          if (verdict !== PASS) return verdict;
-          break;
-        }
-      }
+      // Every EPM PDU is decided whole.
+      const ev = c.nextPdu();
+      if (ev === CO_INCOMPLETE) return PASS;
+      if (ev === CO_ERROR) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${c.errOffset}: ${c.errReason}`);
+      const verdict = fromClient ? this.clientPdu(c.pduBuf, c.pduOff, c.fragLen) : this.serverPdu(c.pduBuf, c.pduOff, c.fragLen, c.startSeq);
+      if (verdict !== PASS) return verdict;
     }
   }
 

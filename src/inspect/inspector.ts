@@ -23,7 +23,7 @@ import {
   UUID_EPM,
 } from '../dcerpc/constants.js';
 import { CoHeader, readCoHeader } from '../dcerpc/header.js';
-import { CO_ERROR, CO_FRAMED, CO_INCOMPLETE, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
+import { CO_ERROR, CO_INCOMPLETE, CoStream } from '../dcerpc/co-stream.js';
 import { PendingCalls } from '../dcerpc/pending-calls.js';
 import { BindAckView, BindView, FaultView, RequestView, ResponseView, readBind, readBindAck, readFault, readRequest, readResponse } from '../dcerpc/pdu.js';
 import { FragmentReassembler, ReassembledCall } from '../dcerpc/reassembly.js';
@@ -104,25 +104,19 @@ class DirectionFramer implements StreamSink {
     const c = this.cur;
     c.begin(data, off, len, 0);
     for (;;) {
-      switch (c.next()) {
-        case CO_INCOMPLETE:
-          return;
-        case CO_FRAMED:
-          c.keepWhole();
-          break;
-        case CO_PDU:
-          this.resync = false;
-          this.conv.onPdu(this.fromClient, c.pduBuf, c.pduOff, c.fragLen, frameNo);
-          break;
-        case CO_ERROR:
-          // Not a PDU header here: the stream was picked up mid-PDU or bytes were lost.
-          if (!this.resync) {
-            this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `no DCE/RPC header where one was expected (${c.errReason}); skipping to the next segment`);
-          }
-          this.resync = true;
-          c.skipChunk();
-          return;
+      const ev = c.nextPdu();
+      if (ev === CO_INCOMPLETE) return;
+      if (ev === CO_ERROR) {
+        // Not a PDU header here: the stream was picked up mid-PDU or bytes were lost.
+        if (!this.resync) {
+          this.conv.problem(frameNo, this.fromClient, 'stream', -1, '', `no DCE/RPC header where one was expected (${c.errReason}); skipping to the next segment`);
+        }
+        this.resync = true;
+        c.skipChunk();
+        return;
       }
+      this.resync = false;
+      this.conv.onPdu(this.fromClient, c.pduBuf, c.pduOff, c.fragLen, frameNo);
     }
   }
 

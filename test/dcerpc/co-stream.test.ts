@@ -146,6 +146,20 @@ describe('CoStream: PDUs out of a byte stream', () => {
     expect(s.pos).toBe(0);
   });
 
+  it('nextPdu (a reader that keeps every PDU): only whole PDUs, in place or copied', () => {
+    const s = new CoStream();
+    const cut = PDUS[0]!.length + 30; // the second PDU spans two chunks
+    const got: Uint8Array[] = [];
+    for (const [from, to] of [[0, cut], [cut, STREAM.length]] as const) {
+      s.begin(STREAM, from, to - from, from);
+      for (let ev = s.nextPdu(); ev !== CO_INCOMPLETE; ev = s.nextPdu()) {
+        expect(ev).toBe(CO_PDU);
+        got.push(s.pduBuf.slice(s.pduOff, s.pduOff + s.fragLen));
+      }
+    }
+    expect(got).toEqual(PDUS);
+  });
+
   it('a PDU shorter than 24 bytes: header and PDU on the same byte', () => {
     const s = new CoStream();
     s.begin(PDUS[3]!, 0, 16, 0);
