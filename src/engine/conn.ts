@@ -102,7 +102,11 @@ export function closedReason(state: number): 'closed' | 'reset' {
 
 /** The ConnStates by flow id, their pools, and the bounds on EPM connections. */
 export class Conns {
-  private readonly byFlow = new Map<number, ConnState>();
+  /**
+   * By flow id. Flow ids are dense from 0 (nat/slots.ts), so an array grown by doubling: one
+   * index per packet rather than a hash lookup.
+   */
+  private byFlow: (ConnState | undefined)[] = [];
   private readonly epmPool: ConnState[] = [];
   private readonly mappedPool: ConnState[] = [];
   /** Live EPM connections per client address. */
@@ -115,11 +119,15 @@ export class Conns {
   ) {}
 
   get(flow: number): ConnState | undefined {
-    return this.byFlow.get(flow);
+    return this.byFlow[flow];
   }
 
   forEach(fn: (st: ConnState, flow: number) => void): void {
-    this.byFlow.forEach(fn);
+    const all = this.byFlow;
+    for (let flow = 0; flow < all.length; flow++) {
+      const st = all[flow];
+      if (st !== undefined) fn(st, flow);
+    }
   }
 
   /** Whether `clientIp` may have one more EPM connection. */
@@ -143,7 +151,12 @@ export class Conns {
   add(flow: number, st: ConnState, clientIp: number): void {
     st.flow = flow;
     st.leg.flow = flow;
-    this.byFlow.set(flow, st);
+    const all = this.byFlow;
+    if (flow >= all.length) {
+      const n = Math.max(flow + 1, all.length * 2, 64);
+      while (all.length < n) all.push(undefined);
+    }
+    all[flow] = st;
     if (st.epmLeg) {
       this.epmPerClient.set(clientIp, (this.epmPerClient.get(clientIp) ?? 0) + 1);
       this.epmCount++;
@@ -152,9 +165,9 @@ export class Conns {
 
   /** Connection `flow` (of `clientIp`) left the table; its state (returned) goes back to the pool. */
   remove(flow: number, clientIp: number): ConnState | undefined {
-    const st = this.byFlow.get(flow);
+    const st = this.byFlow[flow];
     if (st === undefined) return undefined;
-    this.byFlow.delete(flow);
+    this.byFlow[flow] = undefined;
     this.giveBack(st);
     if (st.epmLeg) {
       this.epmCount--;
