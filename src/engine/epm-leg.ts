@@ -148,14 +148,6 @@ export class EpmLeg implements Leg {
   private readonly c2s = new CoStream();
   private readonly s2c = new CoStream();
   private readonly contexts = new PresentationContexts();
-  private readonly hdr = SHARED_HDR;
-  private readonly bind = SHARED_BIND;
-  private readonly ack = SHARED_ACK;
-  private readonly req = SHARED_REQ;
-  private readonly resp = SHARED_RESP;
-  private readonly mapReq = SHARED_MAPREQ;
-  private readonly mapResp = SHARED_MAPRESP;
-  private readonly lookupResp = SHARED_LOOKUPRESP;
   /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
   private readonly pending = new PendingCalls(MAX_PENDING_CALLS);
 
@@ -248,7 +240,7 @@ export class EpmLeg implements Leg {
 
   /** A PDU from the client: buf[off, off + len). */
   private clientPdu(buf: Uint8Array, off: number, len: number): number {
-    const h = this.hdr;
+    const h = SHARED_HDR;
     if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
     switch (h.ptype) {
       case PTYPE_BIND:
@@ -266,7 +258,7 @@ export class EpmLeg implements Leg {
   }
 
   private clientBind(buf: Uint8Array, pduOff: number, len: number): number {
-    const b = this.bind;
+    const b = SHARED_BIND;
     const st = readBind(buf, pduOff, len, b);
     if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[b.ptype] ?? 'bind'} at offset ${b.errOffset - pduOff}: ${b.errReason}`);
     for (let i = 0; i < b.nContexts; i++) {
@@ -284,7 +276,7 @@ export class EpmLeg implements Leg {
   }
 
   private clientRequest(buf: Uint8Array, pduOff: number, len: number): number {
-    const r = this.req;
+    const r = SHARED_REQ;
     const st = readRequest(buf, pduOff, len, r);
     if (st !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - pduOff}: ${r.errReason}`);
     if (!this.contexts.isAccepted(r.ctxId) && !this.pickedUp) {
@@ -296,7 +288,7 @@ export class EpmLeg implements Leg {
       case EPT_MAP: {
         if (!first || !last) return this.refuse(REFUSE_MALFORMED, 'ept_map request in several fragments');
         if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT_PRIVACY) return this.refuse(REFUSE_ENCRYPTED, 'encrypted ept_map request: its interface cannot be checked');
-        const m = this.mapReq;
+        const m = SHARED_MAPREQ;
         const ndr64 = mapRequestNdr64(syntaxOrder(this.contexts.syntaxOf(r.ctxId)), buf, r.stubOff, r.stubLen, r.littleEndian, m);
         const ms = readEptMapRequest(buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, m);
         if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
@@ -328,14 +320,14 @@ export class EpmLeg implements Leg {
 
   /** A PDU from the server: buf[off, off + len), its first byte at stream sequence `seq`. */
   private serverPdu(buf: Uint8Array, off: number, len: number, seq: number): number {
-    const h = this.hdr;
+    const h = SHARED_HDR;
     if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
     switch (h.ptype) {
       case PTYPE_BIND_ACK:
       case PTYPE_ALTER_CONTEXT_RESP: {
-        const st = readBindAck(buf, off, len, this.ack);
-        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[h.ptype]} at offset ${this.ack.errOffset - off}: ${this.ack.errReason}`);
-        this.contexts.onBindAck(this.ack);
+        const st = readBindAck(buf, off, len, SHARED_ACK);
+        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[h.ptype]} at offset ${SHARED_ACK.errOffset - off}: ${SHARED_ACK.errReason}`);
+        this.contexts.onBindAck(SHARED_ACK);
         return PASS;
       }
       case PTYPE_RESPONSE:
@@ -353,7 +345,7 @@ export class EpmLeg implements Leg {
   }
 
   private serverResponse(buf: Uint8Array, pduOff: number, len: number, seq: number): number {
-    const r = this.resp;
+    const r = SHARED_RESP;
     const st = readResponse(buf, pduOff, len, r);
     if (st !== OK) return this.refuse(REFUSE_MALFORMED, `response at offset ${r.errOffset - pduOff}: ${r.errReason}`);
     const first = (r.pfcFlags & PFC_FIRST_FRAG) !== 0;
@@ -422,19 +414,19 @@ export class EpmLeg implements Leg {
     const stub = call.stub;
     const le = this.callLittleEndian;
     const order = syntaxOrder(this.contexts.syntaxOf(this.callCtx));
-    const opnum = readEpmResponse(this.callGuessed ? -1 : this.callOpnum, order, stub, 0, call.stubLen, le, this.mapResp, this.lookupResp);
+    const opnum = readEpmResponse(this.callGuessed ? -1 : this.callOpnum, order, stub, 0, call.stubLen, le, SHARED_MAPRESP, SHARED_LOOKUPRESP);
     if (opnum < 0) {
       if (this.callGuessed) return PASS; // not an ept_map/ept_lookup response after all
-      const v = this.callOpnum === EPT_MAP ? this.mapResp : this.lookupResp;
+      const v = this.callOpnum === EPT_MAP ? SHARED_MAPRESP : SHARED_LOOKUPRESP;
       return this.refuse(REFUSE_MALFORMED, `endpoint-mapper response at stub offset ${v.errOffset}: ${v.errReason}`);
     }
     this.lastNdr64 = responseGuess.ndr64;
-    const count = opnum === EPT_MAP ? this.mapResp.towerCount : this.lookupResp.entryCount;
-    const towers: TowerView[] = opnum === EPT_MAP ? this.mapResp.towers : this.lookupResp.towers;
+    const count = opnum === EPT_MAP ? SHARED_MAPRESP.towerCount : SHARED_LOOKUPRESP.entryCount;
+    const towers: TowerView[] = opnum === EPT_MAP ? SHARED_MAPRESP.towers : SHARED_LOOKUPRESP.towers;
     if (opnum === EPT_LOOKUP && this.rule.lookup === LOOKUP_PUBLISHED) return this.publishedLookup(call, this.lastNdr64);
     for (let i = 0; i < count; i++) {
       const t = towers[i]!;
-      if (opnum === EPT_LOOKUP && this.lookupResp.towerOff[i]! < 0) continue;
+      if (opnum === EPT_LOOKUP && SHARED_LOOKUPRESP.towerOff[i]! < 0) continue;
       if (t.protocol !== PROTO_NCACN_IP_TCP || t.portOff < 0 || t.ipv4Off < 0) continue;
       if (t.ipv4 !== this.rule.serverIp && t.ipv4 !== 0) continue;
       if (this.callAuthLevel >= AUTH_LEVEL_PKT) {
@@ -466,7 +458,7 @@ export class EpmLeg implements Leg {
    * fragments no larger than the client accepts) and replaces the server's bytes in the stream.
    */
   private publishedLookup(call: ResponseCall, ndr64: boolean): number {
-    const l = this.lookupResp;
+    const l = SHARED_LOOKUPRESP;
     const stub = call.stub;
     const entries: EptLookupEntrySpec[] = [];
     for (let i = 0; i < l.entryCount; i++) {

@@ -117,10 +117,6 @@ export class MappedLeg implements Leg {
   /** A client request is held until complete: its callback address may be rewritten. */
   private holding = false;
   private readonly contexts = new PresentationContexts();
-  private readonly bind = SHARED_BIND;
-  private readonly ack = SHARED_ACK;
-  private readonly req = SHARED_REQ;
-  private readonly push = SHARED_PUSH;
   private boundOnce = false;
   /** Interface named by each presentation context the client proposed (for refusal records). */
   private readonly ctxLabel = new Map<number, string>();
@@ -251,7 +247,7 @@ export class MappedLeg implements Leg {
   }
 
   private clientBind(c: CoStream): number {
-    const b = this.bind;
+    const b = SHARED_BIND;
     const buf = c.pduBuf;
     const st = readBind(buf, c.pduOff, c.fragLen, b);
     const what = PTYPE_NAMES[c.ptype] ?? 'bind';
@@ -294,7 +290,7 @@ export class MappedLeg implements Leg {
 
   /** A complete EcRRegisterPushNotification (held): rewrite its callback, or follow the rule. */
   private registration(c: CoStream, ctxId: number): number {
-    const r = this.req;
+    const r = SHARED_REQ;
     const buf = c.pduBuf;
     if (readRequest(buf, c.pduOff, c.fragLen, r) !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - c.pduOff}: ${r.errReason}`);
     // Signed or sealed stubs cannot be changed: the signature covers them.
@@ -303,7 +299,7 @@ export class MappedLeg implements Leg {
       return PASS;
     }
     const ndr64 = this.contexts.syntaxOf(ctxId) === SYNTAX_NDR64;
-    const v = this.push;
+    const v = SHARED_PUSH;
     if (readRegisterPushNotification(buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, v) !== OK) {
       return this.refuse(REFUSE_MALFORMED, `EcRRegisterPushNotification at stub offset ${v.errOffset - r.stubOff}: ${v.errReason}`);
     }
@@ -339,9 +335,9 @@ export class MappedLeg implements Leg {
     switch (c.ptype) {
       case PTYPE_BIND_ACK:
       case PTYPE_ALTER_CONTEXT_RESP: {
-        const st = readBindAck(c.pduBuf, c.pduOff, c.fragLen, this.ack);
-        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype]} at offset ${this.ack.errOffset - c.pduOff}: ${this.ack.errReason}`);
-        this.contexts.onBindAck(this.ack);
+        const st = readBindAck(c.pduBuf, c.pduOff, c.fragLen, SHARED_ACK);
+        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype]} at offset ${SHARED_ACK.errOffset - c.pduOff}: ${SHARED_ACK.errReason}`);
+        this.contexts.onBindAck(SHARED_ACK);
         return PASS;
       }
       case PTYPE_BIND_NAK:
