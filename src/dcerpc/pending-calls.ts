@@ -3,19 +3,33 @@
  * the call_id, C706 12.6.4.10), for the EPM leg and `rpcgw inspect`.
  *
  * One Int32Array, three words a slot: call_id (as int32), opnum (-1 = free), insertion order.
- * Allocated on the first call and given back when the last pending call is answered, so an idle
- * connection holds none. Full: the oldest entry gives way. Slots are stable while an entry lives,
- * so a caller may keep more per call in arrays indexed by slot.
+ * Taken from a pool on the first call and given back when the last pending call is answered, so
+ * an idle connection holds none and steady traffic allocates none. Full: the oldest entry gives
+ * way. Slots are stable while an entry lives, so a caller may keep more per call in arrays
+ * indexed by slot.
  */
 
 const W_CALL = 0;
 const W_OPNUM = 1;
 const W_ORDER = 2;
 const WORDS = 3;
-const NONE = new Int32Array(0);
+const NONE: Int32Array = new Int32Array(0);
+/** Free row arrays by capacity (a gateway uses one or two capacities). */
+const pools = new Map<number, Int32Array[]>();
+const MAX_POOLED = 256;
+
+function takeRows(capacity: number): Int32Array {
+  return pools.get(capacity)?.pop()?.fill(-1) ?? new Int32Array(capacity * WORDS).fill(-1);
+}
+
+function giveRows(capacity: number, rows: Int32Array): void {
+  let pool = pools.get(capacity);
+  if (pool === undefined) pools.set(capacity, (pool = []));
+  if (pool.length < MAX_POOLED) pool.push(rows);
+}
 
 export class PendingCalls {
-  private rows = NONE;
+  private rows: Int32Array = NONE;
   private used = 0;
   private order = 0;
 
@@ -26,6 +40,7 @@ export class PendingCalls {
   }
 
   clear(): void {
+    if (this.rows !== NONE) giveRows(this.capacity, this.rows);
     this.rows = NONE;
     this.used = 0;
   }
@@ -34,7 +49,7 @@ export class PendingCalls {
   expect(callId: number, opnum: number): number {
     let slot = this.find(callId);
     if (slot < 0) {
-      if (this.rows === NONE) this.rows = new Int32Array(this.capacity * WORDS).fill(-1);
+      if (this.rows === NONE) this.rows = takeRows(this.capacity);
       slot = this.freeSlot();
       if (slot < 0) slot = this.oldest();
       else this.used++;
@@ -77,9 +92,9 @@ export class PendingCalls {
   }
 
   forget(slot: number): void {
-    if (this.rows[slot * WORDS + W_OPNUM]! < 0) return;
+    if (slot < 0 || slot * WORDS >= this.rows.length || this.rows[slot * WORDS + W_OPNUM]! < 0) return;
     this.rows[slot * WORDS + W_OPNUM] = -1;
-    if (--this.used === 0) this.rows = NONE;
+    if (--this.used === 0) this.clear();
   }
 
   /** [callId, opnum] of every pending call, oldest first (a snapshot). */

@@ -64,3 +64,20 @@ describe('PendingCalls', () => {
     expect(p.peek(2)).toBe(-1);
   });
 });
+
+describe('PendingCalls: rows given back and reused', () => {
+  it('a table emptied and refilled starts clean (no call of another connection shows through)', () => {
+    const a = new PendingCalls(4);
+    const b = new PendingCalls(4);
+    a.expect(1, 3);
+    a.expect(2, 2);
+    a.take(1);
+    a.take(2); // a's rows go back to the pool
+    b.expect(9, 4); // b may get them
+    expect(b.entries()).toEqual([[9, 4]]);
+    expect(b.peek(2)).toBe(-1);
+    expect(a.peek(2)).toBe(-1);
+    a.forget(0); // nothing pending: a no-op, not a negative count
+    expect(a.size).toBe(0);
+  });
+});
