@@ -81,16 +81,6 @@ export class CoStream {
   authLevel = -1;
   /** Stream sequence number of the current PDU's first byte. */
   startSeq = 0;
-  /** Bytes of the current chunk consumed so far. */
-  consumed = 0;
-  /** With CO_INCOMPLETE: bytes still wanted before the next event. */
-  needed = 0;
-  /** With CO_ERROR: offset in the PDU of the byte that does not frame, and why. */
-  errOffset = 0;
-  errReason = '';
-  /** With CO_PDU after keepWhole(): the PDU is pduBuf[pduOff, pduOff + fragLen), valid until next(). */
-  pduBuf: Uint8Array = EMPTY;
-  pduOff = 0;
 
   private stage = S_PEEK;
   /** Header bytes 0..23, four to a word, byte i at bits (i & 3) * 8 of word i >> 2. */
@@ -108,7 +98,8 @@ export class CoStream {
   private at = 0;
   private end = 0;
   private chunkOff = 0;
-  private chunkSeq = 0;
+  /** Sequence number of chunk offset 0 (the chunk's first byte is at chunkOff). */
+  private seqBase = 0;
   /** Chunk offset of the current PDU's first byte, or -1 if it began in an earlier chunk. */
   private startAt = -1;
 
@@ -126,8 +117,40 @@ export class CoStream {
       giveBuffer(this.keep);
       this.keep = EMPTY;
     }
-    this.pduBuf = EMPTY;
     this.startAt = -1;
+  }
+
+  // Results of the last next(), computed rather than stored: a cursor lives as long as its
+  // connection, so every field counts.
+
+  /** Bytes of the current chunk consumed so far. */
+  get consumed(): number {
+    return this.at - this.chunkOff;
+  }
+
+  /** With CO_INCOMPLETE: bytes still wanted before the next event. */
+  get needed(): number {
+    const target = this.stage === S_PEEK ? DCERPC_FRAME_PEEK_LEN : this.stage === S_FRAMED ? Math.min(CO_KEEP_HEADER, this.fragLen) : this.fragLen;
+    return target - this.pos;
+  }
+
+  /** With CO_ERROR: offset in the PDU of the byte that does not frame, and why. */
+  get errOffset(): number {
+    return FRAME.errOffset;
+  }
+
+  get errReason(): string {
+    return FRAME.errReason;
+  }
+
+  /** With CO_PDU after keepWhole(): the PDU is pduBuf[pduOff, pduOff + fragLen), valid until next(). */
+  get pduBuf(): Uint8Array {
+    if (!this.keepOn || this.stage !== S_END) return EMPTY;
+    return this.keep !== EMPTY ? this.keep : this.data;
+  }
+
+  get pduOff(): number {
+    return this.keep !== EMPTY ? 0 : this.startAt;
   }
 
   /** Offers data[off, off + len), whose first byte is stream sequence `seq`; then call next(). */
@@ -136,15 +159,13 @@ export class CoStream {
     this.at = off;
     this.end = off + len;
     this.chunkOff = off;
-    this.chunkSeq = seq >>> 0;
-    this.consumed = 0;
+    this.seqBase = (seq - off) >>> 0;
     this.startAt = -1;
   }
 
   /** Drops the rest of the chunk and the PDU in progress (a reader resynchronising on junk). */
   skipChunk(): void {
     this.at = this.end;
-    this.consumed = this.end - this.chunkOff;
     this.data = EMPTY;
     this.reset();
   }
@@ -155,12 +176,13 @@ export class CoStream {
     if (this.stage === S_PEEK) {
       if (this.pos === 0 && this.at < this.end) {
         this.startAt = this.at;
-        this.startSeq = (this.chunkSeq + (this.at - this.chunkOff)) >>> 0;
+        this.startSeq = (this.seqBase + this.at) >>> 0;
       }
       this.takeHeader(DCERPC_FRAME_PEEK_LEN);
       const st = framePdu(this.peek(), 0, this.pos, FRAME);
-      if (st !== OK && st !== NEED_MORE) return this.error(FRAME.errOffset, FRAME.errReason);
-      if (this.pos < DCERPC_FRAME_PEEK_LEN) return this.incomplete(DCERPC_FRAME_PEEK_LEN - this.pos);
+      // FRAME keeps errOffset/errReason for the caller.
+      if (st !== OK && st !== NEED_MORE) return CO_ERROR;
+      if (this.pos < DCERPC_FRAME_PEEK_LEN) return this.incomplete();
       this.fragLen = FRAME.pduLen;
       this.ptype = FRAME.ptype;
       this.littleEndian = FRAME.littleEndian;
@@ -170,7 +192,7 @@ export class CoStream {
     if (this.stage === S_FRAMED) {
       const target = Math.min(CO_KEEP_HEADER, this.fragLen);
       this.takeHeader(target);
-      if (this.pos < target) return this.incomplete(target - this.pos);
+      if (this.pos < target) return this.incomplete();
       this.authLen = this.hdrU16(DCERPC_OFF_AUTH_LEN);
       const at = this.authLevelAt();
       if (at >= 0 && at < this.pos) this.authLevel = this.hdrByte(at);
@@ -185,19 +207,9 @@ export class CoStream {
       if (a >= this.pos && a < this.pos + k) this.authLevel = this.data[this.at + (a - this.pos)]!;
       this.pos += k;
       this.at += k;
-      this.consumed = this.at - this.chunkOff;
     }
-    if (this.pos < this.fragLen) return this.incomplete(this.fragLen - this.pos);
+    if (this.pos < this.fragLen) return this.incomplete();
     this.stage = S_END;
-    if (this.keepOn) {
-      if (this.keep !== EMPTY) {
-        this.pduBuf = this.keep;
-        this.pduOff = 0;
-      } else {
-        this.pduBuf = this.data;
-        this.pduOff = this.startAt;
-      }
-    }
     return CO_PDU;
   }
 
@@ -272,7 +284,6 @@ export class CoStream {
       }
       if (this.keep !== EMPTY) this.keep[i] = b;
     }
-    this.consumed = this.at - this.chunkOff;
   }
 
   /** The header bytes seen so far, in the shared scratch. */
@@ -283,15 +294,8 @@ export class CoStream {
     return p;
   }
 
-  private incomplete(needed: number): number {
-    this.needed = needed;
+  private incomplete(): number {
     this.data = EMPTY;
     return CO_INCOMPLETE;
-  }
-
-  private error(offset: number, reason: string): number {
-    this.errOffset = offset;
-    this.errReason = reason;
-    return CO_ERROR;
   }
 }
