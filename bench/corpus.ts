@@ -129,7 +129,12 @@ export function noStartupRatio(peer: number | null, peerStartup: number | null, 
   return p / r;
 }
 
-export function runCorpus(work: string, targetFrames: number, maxFiles: number, runs: number, tsharkRuns: number, startups: Startups): CorpusResult {
+/**
+ * `alongside(name, input, rules)` runs right after this build's replay of each file (another
+ * build's replay of the same file, timed next to it rather than minutes later).
+ */
+export function runCorpus(work: string, targetFrames: number, maxFiles: number, runs: number, tsharkRuns: number, startups: Startups,
+  alongside?: (name: string, input: string, rules: string) => void): CorpusResult {
   const names = corpusCaptures().slice(0, maxFiles);
   const res: CorpusResult = {
     directory: sharedPcaps, files: [], frames: 0, replaySeconds: 0, tcpdumpSeconds: null, tsharkSeconds: null, tcpdumpOverReplay: null, tsharkOverReplay: null,
@@ -150,6 +155,7 @@ export function runCorpus(work: string, targetFrames: number, maxFiles: number, 
     const input = copies === 1 ? path.join(work, `${name}.x1.pcap`) : file;
     const replay = timeCommand([process.execPath, cliMain, 'replay', input, '--rules', rules, '--out', '/dev/null', '--emitted-only', '--mode', 'direct'], runs,
       ['rpcgw', 'replay', input, '--rules', rules, '--out', '/dev/null', '--emitted-only', '--mode', 'direct']);
+    alongside?.(name, input, rules);
     const tcpdump = timeCommand(['tcpdump', '-r', input, '-w', '/dev/null'], runs);
     const tshark = timeCommand(['tshark', '-r', input, '-Y', 'dcerpc', '-q'], tsharkRuns);
     const f: CorpusFile = {

@@ -122,6 +122,18 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
     CaptureFileWriter.create(empty, 'pcap', LINKTYPE_ETHERNET).close();
     const startup = timeCommand([process.execPath, cliMain, ...replayArgs(empty, '/dev/null')], plan.peerRuns, ['rpcgw', ...replayArgs(rel(empty), '/dev/null')]);
     const f2f = timeCommand([process.execPath, cliMain, ...replayArgs(capture, '/dev/null')], plan.peerRuns, ['rpcgw', ...replayArgs(rel(capture), '/dev/null')]);
+    let beforeResult: BeforeResult | null = null;
+    if (before !== null) {
+      log(`before (${before.dir}, ${before.commit ?? '?'}): file-to-file and in memory on the same workload`);
+      const fileToFile = beforeReplay(before, replayArgs(capture, '/dev/null'), plan.peerRuns);
+      const im = beforeInMemory(before, capture, benchRules, plan.passes);
+      beforeResult = {
+        dir: before.dir, commit: before.commit, startup: beforeReplay(before, replayArgs(empty, '/dev/null'), plan.peerRuns),
+        fileToFile, inMemory: im.value, inMemoryError: im.error, inMemoryCommand: im.command,
+        corpus: [], scaling: [], epmIdle: null,
+      };
+    }
+
     const tcpdump = timeCommand(['tcpdump', '-r', capture, '-w', '/dev/null'], plan.peerRuns);
     const tshark = timeCommand(['tshark', '-r', capture, '-Y', 'dcerpc', '-q'], plan.tsharkRuns);
     const tcpdumpStartup = timeCommand(['tcpdump', '-r', empty, '-w', '/dev/null'], plan.peerRuns);
@@ -134,27 +146,11 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
     const tcpdumpS = tcpdump.available ? tcpdump.bestWallSeconds : null;
     const tsharkS = tshark.available ? tshark.bestWallSeconds : null;
     const f2fS = f2f.available ? f2f.bestWallSeconds : null;
-    let beforeResult: BeforeResult | null = null;
-    if (before !== null) {
-      log(`before (${before.dir}, ${before.commit ?? '?'}): file-to-file and in memory on the same workload`);
-      const im = beforeInMemory(before, capture, benchRules, plan.passes);
-      beforeResult = {
-        dir: before.dir, commit: before.commit, startup: beforeReplay(before, replayArgs(empty, '/dev/null'), plan.peerRuns),
-        fileToFile: beforeReplay(before, replayArgs(capture, '/dev/null'), plan.peerRuns), inMemory: im.value, inMemoryError: im.error, inMemoryCommand: im.command,
-        corpus: [], scaling: [], epmIdle: null,
-      };
-    }
-
     // ---- public corpus -------------------------------------------------------------------
-    let corpus = runCorpusOrSkip(args, work, plan, startups);
-    if (beforeResult !== null && before !== null) {
-      log(`before: public captures`);
-      const dir = path.join(work, 'corpus');
-      for (const f of corpus.files) {
-        const input = path.join(dir, `${f.name}.x${f.copies}.pcap`);
-        beforeResult.corpus.push({ name: f.name, replay: beforeReplay(before, ['replay', input, '--rules', path.join(dir, `${f.name}.rules.json`), '--out', '/dev/null', '--emitted-only', '--mode', 'direct'], plan.corpusRuns) });
-      }
-    }
+    const beforeCorpus = beforeResult === null || before === null ? undefined : (name: string, input: string, rules: string): void => {
+      beforeResult!.corpus.push({ name, replay: beforeReplay(before, ['replay', input, '--rules', rules, '--out', '/dev/null', '--emitted-only', '--mode', 'direct'], plan.corpusRuns) });
+    };
+    let corpus = runCorpusOrSkip(args, work, plan, startups, beforeCorpus);
 
     // ---- churn (issue 10) ----------------------------------------------------------------
     const builds: Build[] = [{ name: 'this build', cli: cliMain, bench: benchMain }];
@@ -253,7 +249,7 @@ async function liveOrSkip(args: Map<string, string>, quick: boolean): Promise<Li
   return r;
 }
 
-function runCorpusOrSkip(args: Map<string, string>, work: string, plan: Plan, startups: Startups): BenchResult['publicCorpus'] {
+function runCorpusOrSkip(args: Map<string, string>, work: string, plan: Plan, startups: Startups, alongside?: (name: string, input: string, rules: string) => void): BenchResult['publicCorpus'] {
   const none = {
     directory: '', files: [], frames: 0, replaySeconds: 0, tcpdumpSeconds: null, tsharkSeconds: null, tcpdumpOverReplay: null, tsharkOverReplay: null,
     tcpdumpOverReplayNoStartup: null, tsharkOverReplayNoStartup: null,
@@ -263,7 +259,7 @@ function runCorpusOrSkip(args: Map<string, string>, work: string, plan: Plan, st
   log(`public captures: ${Math.min(n, plan.corpusFiles)} files`);
   const dir = path.join(work, 'corpus');
   mkdirSync(dir, { recursive: true });
-  return runCorpus(dir, plan.corpusFrames, plan.corpusFiles, plan.corpusRuns, Math.min(plan.corpusRuns, plan.tsharkRuns), startups);
+  return runCorpus(dir, plan.corpusFrames, plan.corpusFiles, plan.corpusRuns, Math.min(plan.corpusRuns, plan.tsharkRuns), startups, alongside);
 }
 
 /** Runs `node ARGS` and parses the JSON it prints; never throws. */
