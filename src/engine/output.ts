@@ -56,9 +56,8 @@ export class Output {
   readonly counters = new EngineCounters();
   /** The engine's clock: the time of the packet (or tick) being handled. */
   nowMs = 0;
-  /** send() bound to a side, made once (PacketEmit for held streams and sequence adjustment). */
+  /** send() toward the clients, made once: a PacketEmit for the sequence adjustment. */
   readonly toExternal: PacketEmit;
-  readonly toInternal: PacketEmit;
 
   /** IP MTU by side. */
   private readonly mtu = new Int32Array(2);
@@ -95,7 +94,6 @@ export class Output {
     this.segScratch = new Uint8Array(Math.max(this.mtu[0]!, this.mtu[1]!));
     this.segSink = { segment: (seg, len) => this.sendSegment(seg, len) };
     this.toExternal = (pkt, off, len) => this.send(SIDE_EXTERNAL, pkt, off, len);
-    this.toInternal = (pkt, off, len) => this.send(SIDE_INTERNAL, pkt, off, len);
   }
 
   send(side: number, pkt: Uint8Array, off: number, len: number): void {
