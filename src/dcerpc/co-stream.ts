@@ -234,11 +234,6 @@ export class CoStream {
     this.keep.set(this.peek().subarray(0, this.pos), 0);
   }
 
-  /** True between CO_FRAMED and the PDU's end when keepWhole() was asked. */
-  get keeping(): boolean {
-    return this.keepOn;
-  }
-
   /** Header byte `i` (< 24, already seen). */
   hdrByte(i: number): number {
     let w: number;
