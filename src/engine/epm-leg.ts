@@ -38,6 +38,7 @@ import { CoHeader, readCoHeader } from '../dcerpc/header.js';
 import { BindAckView, BindView, RequestView, ResponseView, readBind, readBindAck, readRequest, readResponse } from '../dcerpc/pdu.js';
 import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidEqualsAcrossOrder, uuidToString } from '../dcerpc/uuid.js';
+import { interfaceLabel } from '../dcerpc/label.js';
 import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from '../epm/constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest } from '../epm/ept-map.js';
 import { EptLookupResponseView, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
@@ -294,7 +295,7 @@ export class EpmLeg implements Leg {
         if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
         if (!m.towerPresent || m.tower.ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
         const t = m.tower;
-        this.lastInterface = `${towerUuidToString(buf, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
+        this.lastInterface = interfaceLabel(buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
         if (!interfaceAllowed(this.rule, buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor)) {
           return this.refuse(REFUSE_MAP_INTERFACE, `ept_map for ${this.lastInterface}, not published by rule "${this.rule.name}"`);
         }

@@ -37,6 +37,7 @@ import { CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, 
 import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
 import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidToString } from '../dcerpc/uuid.js';
+import { interfaceLabel } from '../dcerpc/label.js';
 import { seqAdd } from '../stream/seq.js';
 import type { CompiledRule } from '../policy/compiled.js';
 import { NOTIFY_PINHOLE } from '../policy/compiled.js';
@@ -261,7 +262,7 @@ export class MappedLeg implements Leg {
     }
     if (c.ptype === PTYPE_BIND) this.ctxLabel.clear();
     for (let i = 0; i < b.nContexts; i++) {
-      this.ctxLabel.set(b.ctxId[i]!, `${uuidToString(buf, b.abstractUuidOff[i]!, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`);
+      this.ctxLabel.set(b.ctxId[i]!, interfaceLabel(buf, b.abstractUuidOff[i]!, b.littleEndian, b.ifMajor[i]!, b.ifMinor[i]!));
     }
     if (b.nContexts > 0) this.lastInterface = this.ctxLabel.get(b.ctxId[0]!)!;
     if (this.rule.requireEncryption && !this.encryptedEnough(b.hasAuth, b.authLevel)) {
