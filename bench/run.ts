@@ -47,7 +47,7 @@ interface Plan {
   churn: number[];
   churnInMemory: number[];
   churnRuns: number;
-  /** Idle EPM connections measured at once (at most natPorts reach port 135: 4536 by default). */
+  /** Idle EPM connections measured at once (at most natPorts reach port 135: 22768 by default). */
   epmIdle: number;
 }
 

@@ -30,7 +30,7 @@ import { fullGc, traceGc, type GcTrace } from './memtrace.js';
 import { Rng } from './rng.js';
 
 const CLIENT_BASE = 0x64400001;
-// A server ip:port is reached through at most natPorts (4536 by default) gateway ports at once:
+// A server ip:port is reached through at most natPorts (22768 by default) gateway ports at once:
 // 256 server ports make room for 1M connections.
 const SERVER_PORTS = 256;
 const SERVER_PORT_BASE = 49153;
@@ -443,7 +443,7 @@ export interface EpmIdleResult {
 
 /**
  * K idle EPM connections (SYN, SYN-ACK, ACK, EPM bind, bind_ack each), then the heap per
- * connection. At most natPorts connections reach the server's port 135 at once (4536 by default).
+ * connection. At most natPorts connections reach the server's port 135 at once (22768 by default).
  */
 export function epmIdlePoint(rules: CompiledRules, count: number): EpmIdleResult {
   const p = new Population(rules, 1);

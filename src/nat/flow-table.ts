@@ -9,9 +9,9 @@
  *                                                       address and a source port chosen here
  *   Both index the same flow id. gwPort is allocated so the internal tuple is unique: the
  *   client's own port when it is in the gateway's NAT range (gateway.natPorts, default
- *   61000..65535) and free, else a free one from a deterministic hashed, strided probe over that
+ *   10000..32767) and free, else a free one from a deterministic hashed, strided probe over that
  *   range (see pickGwPort for why not a linear walk). With one gwIp, at most the range's size
- *   (4536 by default) of flows can reach one server ip:port at once: FLOW_ERR_NO_GW_PORT beyond.
+ *   (22768 by default) of flows can reach one server ip:port at once: FLOW_ERR_NO_GW_PORT beyond.
  * - State: TCP flags seen (FLOW_ST_* bits: client SYN, server SYN-ACK, ACK each way, FIN each
  *   way, RST, established), createdMs, lastSeenMs, packet and byte counters per direction,
  *   ruleIdx, mappingIdx (-1 for EPM flows), kind.
@@ -79,7 +79,7 @@ export const FLOW_ST_ESTABLISHED = 128;
 
 const FIN_BOTH = FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER;
 
-/** gwPort range when none is given; the engine passes gateway.natPorts (default 61000-65535). */
+/** gwPort range when none is given; the engine passes gateway.natPorts (default 10000-32767). */
 export const GW_PORT_MIN = 1024;
 export const GW_PORT_MAX = 65535;
 

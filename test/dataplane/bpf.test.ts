@@ -49,11 +49,11 @@ describe.skipIf(!haveTcpdump)('capture filters (libpcap)', () => {
   const f = captureFilters(compileRules(rulesDoc()));
 
   it('internal side: the servers\' TCP to the NAT ports, and ICMP errors to G that quote TCP, from any router', () => {
-    const sent = tcp(GW, SERVER, 61001, 1032); // what the gateway sent the server
+    const sent = tcp(GW, SERVER, 20001, 1032); // what the gateway sent the server
     const udpFrame = new Uint8Array(100);
-    const udpSent = udpFrame.slice(0, buildUdpV4Frame(udpFrame, 0, { src: ip(GW), dst: ip(SERVER), srcPort: 61001, dstPort: 53, payload: new Uint8Array(4) }));
+    const udpSent = udpFrame.slice(0, buildUdpV4Frame(udpFrame, 0, { src: ip(GW), dst: ip(SERVER), srcPort: 20001, dstPort: 53, payload: new Uint8Array(4) }));
     const frames = [
-      tcp(SERVER, GW, 1032, 61001), //                       0: a server's segment to a NAT port
+      tcp(SERVER, GW, 1032, 20001), //                       0: a server's segment to a NAT port
       icmp('192.0.2.254', GW, 3, sent), //                   1: frag-needed from a router inside
       icmp(SERVER, GW, 11, sent), //                         2: time exceeded
       icmp('192.0.2.254', GW, 3, udpSent), //                3: about UDP: not the engine's

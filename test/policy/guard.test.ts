@@ -22,9 +22,9 @@ function guardOf(gateway: Record<string, unknown> = {}, rule: Record<string, unk
 const ruleLines = (script: string): string[] => script.split('\n').filter((l) => / drop /.test(l)).map((l) => l.trim());
 
 describe('gateway.natPorts', () => {
-  it('defaults to 61000-65535, above the kernel default ip_local_port_range', () => {
+  it('defaults to 10000-32767, below the kernel default ip_local_port_range', () => {
     const g = loadDoc(minimalDoc()).rules.gateway;
-    expect([g.natPortLo, g.natPortHi]).toEqual([61000, 65535]);
+    expect([g.natPortLo, g.natPortHi]).toEqual([10000, 32767]);
   });
 
   it('is validated like the other port ranges', () => {
@@ -39,7 +39,7 @@ describe('gateway.natPorts', () => {
   it('is one of the ranges the daemon owns on the host, with the relay ports (when used) and each enabled mapped range', () => {
     const doc = minimalDoc();
     doc.rules.push({ name: 'off', server: '192.0.2.20', interfaces: ['exchange'], mappedPorts: '42000-42999', enabled: false });
-    expect(ownedRanges(loadDoc(doc).rules).map((o) => `${o.what} ${o.lo}-${o.hi}`)).toEqual(['gateway.natPorts 61000-65535', 'rule exchange mappedPorts 40000-40999']);
+    expect(ownedRanges(loadDoc(doc).rules).map((o) => `${o.what} ${o.lo}-${o.hi}`)).toEqual(['gateway.natPorts 10000-32767', 'rule exchange mappedPorts 40000-40999']);
     Object.assign(doc.rules[0]!, { notifications: true });
     expect(ownedRanges(loadDoc(doc).rules).map((o) => o.what)).toEqual(['gateway.natPorts', 'gateway.notificationRelayPorts', 'rule exchange mappedPorts']);
   });

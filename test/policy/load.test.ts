@@ -35,8 +35,8 @@ describe('rules/exchange.json', () => {
       adminSocket: '/run/rpcgw/admin.sock',
       notifyRelayLo: 47000,
       notifyRelayHi: 47999,
-      natPortLo: 61000,
-      natPortHi: 65535,
+      natPortLo: 10000,
+      natPortHi: 32767,
       logLevel: 'info',
     });
   });
