@@ -280,7 +280,7 @@ function handleAdmin(dp: LiveDataplane, req: AdminRequest): unknown {
     case 'connections':
       return { connections: dp.engine.listConnections(now) };
     case 'status':
-      return { pid: process.pid, pinholes: dp.engine.mappings.count, connections: dp.engine.flows.count, counters: dp.counters };
+      return { pid: process.pid, pinholes: dp.engine.pinholeCount, connections: dp.engine.connectionCount, counters: dp.counters };
     case 'flush': {
       let client = -1;
       if (req.client !== undefined) {

@@ -247,7 +247,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
           side = SIDE_EXTERNAL;
           // A client behind the gateway acknowledges what the gateway sent it (its numbering
           // differs after the gateway changed a PDU's length).
-          const flow = engine.flows.lookupExternal(v.src4, v.srcPort, rule.externalIp, extPort);
+          const flow = engine.connectionOf(v.src4, v.srcPort, rule.externalIp, extPort);
           if (flow >= 0 && (v.tcpFlags & TCP_ACK) !== 0) wr32(buf, v.l4Off + 8, engine.clientSideSeq(flow, v.tcpAck), false);
         }
       }
@@ -256,13 +256,13 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
         const rule = rules.rules[fromRule]!;
         const extPort = v.srcPort === EPM_PORT ? EPM_PORT : mappedPort(v.dst4, v.src4, v.srcPort);
         if (extPort !== undefined) {
-          const flow = engine.flows.lookupExternal(v.dst4, v.dstPort, rule.externalIp, extPort);
+          const flow = engine.connectionOf(v.dst4, v.dstPort, rule.externalIp, extPort);
           if (flow < 0) {
             skip('server packet before any client packet of its connection');
             continue;
           }
           wr32(buf, ipOff + 16, gwIp, false);
-          wr16(buf, v.l4Off + 2, engine.flows.gwPort(flow), false);
+          wr16(buf, v.l4Off + 2, engine.gatewayPortOf(flow), false);
           side = SIDE_INTERNAL;
         }
       }
@@ -292,8 +292,8 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   report.drops = c.dropsByName();
   report.resetsSent = c.resetsSent;
   report.notificationsRelayed = c.notificationsRelayed;
-  report.liveMappingsAtEnd = engine.mappings.count;
-  report.liveConnectionsAtEnd = engine.flows.count;
+  report.liveMappingsAtEnd = engine.pinholeCount;
+  report.liveConnectionsAtEnd = engine.connectionCount;
   return report;
 }
 

@@ -434,6 +434,25 @@ export class Engine implements EpmLegHost {
     return this.out.mtuOf(side);
   }
 
+  /** The connection a client's packet to extIp:extPort belongs to, or -1 (replay plays the client with it). */
+  connectionOf(clientIp: number, clientPort: number, extIp: number, extPort: number): number {
+    return this.flows.lookupExternal(clientIp, clientPort, extIp, extPort);
+  }
+
+  /** The source port the gateway uses toward the server on a connection (what the server answers to). */
+  gatewayPortOf(flow: number): number {
+    return this.flows.gwPort(flow);
+  }
+
+  /** Live pinholes and connections. */
+  get pinholeCount(): number {
+    return this.mappings.count;
+  }
+
+  get connectionCount(): number {
+    return this.flows.count;
+  }
+
   /**
    * The client-side numbering of a server sequence number on `flow` (where a client that saw the
    * gateway's stream would ACK). Replays of captures taken without a gateway use it to play the

@@ -53,8 +53,8 @@ export function metricsText(engine: Engine, dp: DataplaneCounters, host?: HostCo
   metric(l, 'rpcgw_icmp_errors_sent_total', 'counter', 'ICMP errors the gateway sent itself (time exceeded, fragmentation needed).', [['', c.icmpErrorsSent]]);
   metric(l, 'rpcgw_icmp_rate_limited_total', 'counter', 'ICMP errors the gateway held back by its rate limit.', [['', c.icmpRateLimited]]);
   metric(l, 'rpcgw_icmp_translated_total', 'counter', 'ICMP errors about a carried connection translated and passed on (Path MTU discovery).', [['', c.icmpTranslated]]);
-  metric(l, 'rpcgw_pinholes', 'gauge', 'Live mappings (pinholes).', [['', engine.mappings.count]]);
-  metric(l, 'rpcgw_connections', 'gauge', 'Live connections.', [['', engine.flows.count]]);
+  metric(l, 'rpcgw_pinholes', 'gauge', 'Live mappings (pinholes).', [['', engine.pinholeCount]]);
+  metric(l, 'rpcgw_connections', 'gauge', 'Live connections.', [['', engine.connectionCount]]);
   metric(l, 'rpcgw_held_bytes', 'gauge', 'Bytes of endpoint-mapper segments held until their PDU is complete.', [['', engine.heldBytes]]);
   metric(l, 'rpcgw_sent_packets_total', 'counter', 'Packets sent, by path: packet socket (neighbour learnt) or raw IPv4 socket (kernel routes).', [
     ['{path="packet-socket"}', dp.sentOnPacketSocket],
