@@ -12,6 +12,7 @@ import { encode, writeBind, writeRequest, writeResponse, writeShutdown } from '.
 import { PTYPE_BIND, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN } from '../../src/dcerpc/constants.js';
 import { ERR_BAD_RPC_VERS, ERR_FRAG_LEN_SHORT } from '../../src/dcerpc/reasons.js';
 import { hex } from './bytes.js';
+import { concat } from '../pcap/bytes.js';
 
 const EPM = { uuid: 'e1af8308-5d1f-11c9-91a4-08002b14a0fa', major: 3, minor: 0 };
 const NDR = { uuid: '8a885d04-1ceb-11c9-9fe8-08002b104860', version: 2 };
@@ -27,18 +28,8 @@ const PDUS: Uint8Array[] = [
 ];
 const PTYPES = [PTYPE_BIND, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN, PTYPE_REQUEST];
 const AUTH_LEVELS = [-1, 6, 5, -1, -1];
-const STREAM = concat(PDUS);
+const STREAM = concat(...PDUS);
 const SEQ0 = 0xfffffff0; // the PDUs straddle the sequence-number wrap
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 interface Seen {
   ptype: number;

@@ -10,6 +10,7 @@ import { clientSideSeq, emitReplaced, serverSideAck, shiftToClient, shiftToServe
 import { finishIpv4Checksum, finishTcpChecksumV4 } from '../../src/wire/checksum.js';
 import { LINKTYPE_RAW } from '../../src/wire/link.js';
 import { PacketView, readPacket } from '../../src/wire/packet.js';
+import { get16, refL4Checksum } from '../helpers/inet-checksum.js';
 
 const CLIENT = 0xc6336401; // 198.51.100.1
 const SERVER = 0xc0000201; // 192.0.2.1
@@ -38,16 +39,9 @@ function tcp(src: number, dst: number, seq: number, ack: number, flags: number, 
   return pkt;
 }
 
-/** RFC 793 checksum over the pseudo header and the segment: 0xffff when the packet is right. */
+/** The TCP checksum field equals the reference sum computed from scratch. */
 function tcpSumOk(pkt: Uint8Array): boolean {
-  const total = (pkt[2]! << 8) | pkt[3]!;
-  const ihl = (pkt[0]! & 0x0f) * 4;
-  let sum = 0;
-  for (let i = 12; i < 20; i += 2) sum += (pkt[i]! << 8) | pkt[i + 1]!;
-  sum += 6 + (total - ihl);
-  for (let i = ihl; i < total; i += 2) sum += (pkt[i]! << 8) | (i + 1 < total ? pkt[i + 1]! : 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum === 0xffff;
+  return get16(pkt, (pkt[0]! & 0x0f) * 4 + 16) === refL4Checksum(pkt);
 }
 
 const u32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
