@@ -79,6 +79,9 @@ export const FLOW_ST_ESTABLISHED = 128;
 
 const FIN_BOTH = FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER;
 
+/** A new flow's counters. */
+const NO_COUNTS: readonly number[] = [0, 0, 0, 0];
+
 /** gwPort range when none is given; the engine passes gateway.natPorts (default 10000-32767). */
 export const GW_PORT_MIN = 1024;
 export const GW_PORT_MAX = 65535;
@@ -224,31 +227,7 @@ export class FlowTable {
     const id = this.slots.alloc();
     if (id < 0) return FLOW_ERR_TABLE_FULL; // unreachable: count < maxFlows was checked
 
-    const intPorts = ((serverPort << 16) | gwPort) >>> 0;
-    const u = this.tup;
-    const t = id * TUP_ROW;
-    u[t + T_CLIENT_IP] = clientIp;
-    u[t + T_EXT_IP] = extIp;
-    u[t + T_GW_IP] = gwIp;
-    u[t + T_SERVER_IP] = serverIp;
-    u[t + T_EXT_PORTS] = extPorts;
-    u[t + T_INT_PORTS] = intPorts;
-    u[t + T_META] = (((ruleIdx & 0xffff) << 16) | ((kind & 0xff) << 8)) >>> 0;
-    u[t + T_MAPPING] = mappingIdx >>> 0;
-    const f = this.num;
-    const n = id * NUM_ROW;
-    const deadline = nowMs + this.embryonicTimeoutMs;
-    f[n + N_LAST_SEEN] = nowMs;
-    f[n + N_CREATED] = nowMs;
-    f[n + N_PKTS_CLIENT] = 0;
-    f[n + N_BYTES_CLIENT] = 0;
-    f[n + N_PKTS_SERVER] = 0;
-    f[n + N_BYTES_SERVER] = 0;
-    f[n + N_ARMED] = deadline;
-    f[n + N_IDLE] = idleTimeoutMs <= 0 ? 0 : Math.floor(idleTimeoutMs);
-    this.byExternal.set(clientIp, extIp, extPorts, id);
-    this.byInternal.set(serverIp, gwIp, intPorts, id);
-    this.wheel.schedule(id, deadline);
+    this.insert(id, kind, ruleIdx, mappingIdx, 0, clientIp, extIp, gwIp, serverIp, extPorts, ((serverPort << 16) | gwPort) >>> 0, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
     return id;
   }
 
@@ -443,31 +422,57 @@ export class FlowTable {
     if (this.slots.count >= this.maxFlows) return FLOW_ERR_TABLE_FULL;
     const id = this.slots.alloc();
     if (id < 0) return FLOW_ERR_TABLE_FULL;
+    this.insert(id, kind, ruleIdx, mappingIdx, state & 0xff, clientIp >>> 0, extIp >>> 0, gwIp >>> 0, serverIp >>> 0, extPorts, intPorts, createdMs, lastSeenMs, idleTimeoutMs, counts);
+    return id;
+  }
+
+  /**
+   * Writes a new flow's rows (counters from `counts`: packets and bytes from the client, from
+   * the server), indexes both tuples and arms its timer for the
+   * state's timeout from lastSeenMs (embryonic for a new flow). Addresses already u32.
+   */
+  private insert(
+    id: number,
+    kind: number,
+    ruleIdx: number,
+    mappingIdx: number,
+    state: number,
+    clientIp: number,
+    extIp: number,
+    gwIp: number,
+    serverIp: number,
+    extPorts: number,
+    intPorts: number,
+    createdMs: number,
+    lastSeenMs: number,
+    idleTimeoutMs: number,
+    counts: readonly number[],
+  ): void {
     const u = this.tup;
     const t = id * TUP_ROW;
-    u[t + T_CLIENT_IP] = clientIp >>> 0;
-    u[t + T_EXT_IP] = extIp >>> 0;
-    u[t + T_GW_IP] = gwIp >>> 0;
-    u[t + T_SERVER_IP] = serverIp >>> 0;
+    u[t + T_CLIENT_IP] = clientIp;
+    u[t + T_EXT_IP] = extIp;
+    u[t + T_GW_IP] = gwIp;
+    u[t + T_SERVER_IP] = serverIp;
     u[t + T_EXT_PORTS] = extPorts;
     u[t + T_INT_PORTS] = intPorts;
-    u[t + T_META] = (((ruleIdx & 0xffff) << 16) | ((kind & 0xff) << 8) | (state & 0xff)) >>> 0;
+    u[t + T_META] = (((ruleIdx & 0xffff) << 16) | ((kind & 0xff) << 8) | state) >>> 0;
     u[t + T_MAPPING] = mappingIdx >>> 0;
     const f = this.num;
     const n = id * NUM_ROW;
+    const idleMs = idleTimeoutMs <= 0 ? 0 : Math.floor(idleTimeoutMs);
+    const deadline = lastSeenMs + this.timeoutOf(state, idleMs);
     f[n + N_LAST_SEEN] = lastSeenMs;
     f[n + N_CREATED] = createdMs;
     f[n + N_PKTS_CLIENT] = counts[0] ?? 0;
     f[n + N_BYTES_CLIENT] = counts[1] ?? 0;
     f[n + N_PKTS_SERVER] = counts[2] ?? 0;
     f[n + N_BYTES_SERVER] = counts[3] ?? 0;
-    f[n + N_IDLE] = idleTimeoutMs <= 0 ? 0 : Math.floor(idleTimeoutMs);
-    const deadline = lastSeenMs + this.timeoutOf(state & 0xff, f[n + N_IDLE]!);
     f[n + N_ARMED] = deadline;
-    this.byExternal.set(clientIp >>> 0, extIp >>> 0, extPorts, id);
-    this.byInternal.set(serverIp >>> 0, gwIp >>> 0, intPorts, id);
+    f[n + N_IDLE] = idleMs;
+    this.byExternal.set(clientIp, extIp, extPorts, id);
+    this.byInternal.set(serverIp, gwIp, intPorts, id);
     this.wheel.schedule(id, deadline);
-    return id;
   }
 
   private timeoutOf(st: number, idleMs: number): number {
