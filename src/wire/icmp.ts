@@ -5,7 +5,10 @@
 import { MALFORMED, OK, UNSUPPORTED, DecodeResult, fail, type Status } from './status.js';
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from './ipproto.js';
 import { csumReplace16, csumReplace32, finishSum, onesSum } from './checksum.js';
-import { IPV4_HDR_MIN, IPV4_OFF_CHECKSUM, writeIpv4Header } from './ipv4.js';
+import { IPV4_HDR_MIN, IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC, writeIpv4Header } from './ipv4.js';
+import { writeSeqField } from './rewrite.js';
+import { TCP_OFF_CHECKSUM, TCP_OFF_SEQ } from './tcp.js';
+import { UDP_OFF_CHECKSUM } from './udp.js';
 
 export const ICMP_HDR_LEN = 8;
 export const ICMP_OFF_TYPE = 0;
@@ -30,9 +33,6 @@ export const R_ICMP_NOT_ERROR = 'icmp type is not an error that quotes a packet'
 export const R_ICMP_QUOTE_TRUNCATED = 'icmp quote shorter than an ipv4 header + 8 bytes';
 export const R_ICMP_QUOTE_NOT_IPV4 = 'icmp quote is not an ipv4 header';
 export const R_ICMP_QUOTE_FRAGMENT = 'icmp quote is a non-first fragment';
-
-const TCP_OFF_CHECKSUM = 16;
-const UDP_OFF_CHECKSUM = 6;
 
 /** The packet an ICMP error quotes; absolute offsets into the buffer, -1 when absent. */
 export class IcmpQuoteView extends DecodeResult {
@@ -82,8 +82,8 @@ export function readIcmpError(buf: Uint8Array, off: number, len: number, out: Ic
   out.ipOff = q;
   out.ipHdrLen = ihl;
   out.proto = buf[q + 9]!;
-  out.src4 = ((buf[q + 12]! << 24) | (buf[q + 13]! << 16) | (buf[q + 14]! << 8) | buf[q + 15]!) >>> 0;
-  out.dst4 = ((buf[q + 16]! << 24) | (buf[q + 17]! << 16) | (buf[q + 18]! << 8) | buf[q + 19]!) >>> 0;
+  out.src4 = get32(buf, q + IPV4_OFF_SRC);
+  out.dst4 = get32(buf, q + IPV4_OFF_DST);
   const l4 = q + ihl;
   out.l4Off = l4;
   out.l4Len = qLen - ihl;
@@ -119,6 +119,17 @@ function put16(buf: Uint8Array, at: number, v: number): void {
   buf[at + 1] = v & 0xff;
 }
 
+function get32(buf: Uint8Array, at: number): number {
+  return ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+}
+
+function put32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+}
+
 /**
  * Rewrites the quoted packet's source (which = 0) or destination (1) address and port. The
  * quoted IP checksum and, when the quote reaches it, the quoted TCP/UDP checksum are updated
@@ -128,12 +139,9 @@ function put16(buf: Uint8Array, at: number, v: number): void {
  */
 export function rewriteIcmpQuote(buf: Uint8Array, q: IcmpQuoteView, which: 0 | 1, addr: number, port: number): void {
   addr >>>= 0;
-  const at = q.ipOff + 12 + which * 4;
-  const old = ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
-  buf[at] = addr >>> 24;
-  buf[at + 1] = (addr >>> 16) & 0xff;
-  buf[at + 2] = (addr >>> 8) & 0xff;
-  buf[at + 3] = addr & 0xff;
+  const at = q.ipOff + IPV4_OFF_SRC + which * 4;
+  const old = get32(buf, at);
+  put32(buf, at, addr);
   const ipc = q.ipOff + IPV4_OFF_CHECKSUM;
   put16(buf, ipc, csumReplace32(get16(buf, ipc), old, addr));
   if (which === 0) q.src4 = addr;
@@ -157,14 +165,9 @@ export function rewriteIcmpQuote(buf: Uint8Array, q: IcmpQuoteView, which: 0 | 1
  */
 export function rewriteIcmpQuoteSeq(buf: Uint8Array, q: IcmpQuoteView, seq: number): void {
   if (q.proto !== IPPROTO_TCP) return;
-  seq >>>= 0;
-  const at = q.l4Off + 4;
-  const old = ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
-  buf[at] = seq >>> 24;
-  buf[at + 1] = (seq >>> 16) & 0xff;
-  buf[at + 2] = (seq >>> 8) & 0xff;
-  buf[at + 3] = seq & 0xff;
-  if (q.l4CsumOff >= 0) put16(buf, q.l4CsumOff, csumReplace32(get16(buf, q.l4CsumOff), old, seq));
+  const at = q.l4Off + TCP_OFF_SEQ;
+  if (q.l4CsumOff >= 0) return writeSeqField(buf, at, seq, q.l4CsumOff);
+  put32(buf, at, seq >>> 0);
 }
 
 /**
