@@ -10,13 +10,8 @@ import type { MappingTable } from '../nat/mapping-table.js';
 import type { ConnectionClosedRecord, ConnectionRecord, MappingRecord } from './events.js';
 import type { RuleSlots } from './rule-slots.js';
 
-/** A live mapping or connection as `rpcgw mappings` lists it. */
-export interface MappingListing {
-  mapping: number;
-  rule: string;
-  client: string;
-  external: string;
-  server: string;
+/** A live mapping as `rpcgw mappings` lists it: its record and its times. */
+export interface MappingListing extends MappingRecord {
   ageMs: number;
   idleMs: number;
   connections: number;
@@ -24,14 +19,8 @@ export interface MappingListing {
   expiresInMs: number | null;
 }
 
-export interface ConnectionListing {
-  flow: number;
-  kind: 'epm' | 'mapped';
-  rule: string;
-  client: string;
-  external: string;
-  gateway: string;
-  server: string;
+/** A live connection as `rpcgw connections` lists it: its record (without the mapping) and its times and state. */
+export interface ConnectionListing extends Omit<ConnectionRecord, 'mapping'> {
   ageMs: number;
   idleMs: number;
   state: number;
