@@ -44,13 +44,11 @@ export function liveLinkSupported(linkType: number): boolean {
 
 /**
  * Offset of the IPv4 header in a captured frame of `len` bytes, or -1 when the frame is not
- * IPv4 (ARP, IPv6, LLC) or its link header is cut short. `view` is scratch (its link fields are
- * left set: vlanCount says whether the frame was tagged).
+ * IPv4 (ARP, IPv6, LLC) or its link header is cut short. `view` is scratch, not reset per frame:
+ * readLink sets etherType on success and counts VLAN tags from zero (its link fields are left
+ * set: vlanCount says whether the frame was tagged).
  */
 export function ipv4Offset(buf: Uint8Array, len: number, linkType: number, view: PacketView): number {
-  view.vlanCount = 0;
-  view.vlanId = -1;
-  view.etherType = 0;
   if (readLink(buf, 0, len, linkType, view) !== OK || view.etherType !== ETHERTYPE_IPV4) return -1;
   return view.l3Off < len ? view.l3Off : -1;
 }

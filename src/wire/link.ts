@@ -80,9 +80,13 @@ export const R_LINKTYPE = 'unsupported link type';
  * Walks 802.1Q/802.1ad tags after an EtherType field and records the final EtherType.
  * `type` is the EtherType already read; `next` the offset right after it (where a tag's TCI is);
  * `typeOff` where it was read (error location). Each tag is TCI(2, BE: PCP 3 | DEI 1 | VID 12) +
- * EtherType(2, BE). Every tag consumes 4 bytes, so the walk ends within the frame.
+ * EtherType(2, BE). Every tag consumes 4 bytes, so the walk ends within the frame. The tag
+ * count and first VLAN id start afresh here, so a view reused frame after frame without
+ * resetPacketView (the live path's link-only read) never carries a previous frame's tags.
  */
 function readEtherTypeChain(buf: Uint8Array, type: number, typeOff: number, next: number, end: number, out: PacketView): Status {
+  out.vlanCount = 0;
+  out.vlanId = -1;
   while (type === ETHERTYPE_VLAN || type === ETHERTYPE_QINQ || type === ETHERTYPE_QINQ_9100) {
     if (next + VLAN_TAG_LEN > end) return fail(out, MALFORMED, typeOff, R_VLAN_TRUNCATED);
     if (out.vlanCount === 0) out.vlanId = ((buf[next]! << 8) | buf[next + 1]!) & VLAN_ID_MASK;
