@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  LAB, createLabNet, destroyLabNet, destroyLabNetSync, exec, execOk, findTool, isAlive, killGroup, spawnIn, type LabNet,
+  LAB, createLabNet, destroyLabNet, destroyLabNetSync, exec, execOk, findTool, spawnIn, stopGroup, waitForLine, type LabNet,
 } from '../src/lab/netns.js';
 import { parseMetrics } from '../src/lab/lab.js';
 import { cliMain, repoRoot } from './paths.js';
@@ -162,46 +162,6 @@ function cpuSeconds(pid: number): number | null {
   }
 }
 
-function waitLine(child: ChildProcess, pred: (line: string) => boolean, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    let err = '';
-    const t = setTimeout(() => done(new Error(`${what}: not ready within ${timeoutMs} ms${err ? `: ${err.trim().slice(-400)}` : ''}`)), timeoutMs);
-    const onData = (b: Buffer): void => {
-      buf += b.toString('utf8');
-      for (const l of buf.split('\n')) if (pred(l)) return done(null);
-      if (buf.length > 1 << 20) buf = buf.slice(-4096);
-    };
-    const onErr = (b: Buffer): void => {
-      if (err.length < 8192) err += b.toString('utf8');
-    };
-    const onExit = (): void => done(new Error(`${what} exited${err ? `: ${err.trim().slice(-400)}` : ''}`));
-    const done = (e: Error | null): void => {
-      clearTimeout(t);
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
-      // Keep draining so a chatty child never blocks on a full pipe.
-      child.stdout?.resume();
-      if (e) reject(e);
-      else resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onErr);
-    child.once('exit', onExit);
-  });
-}
-
-async function stop(child: ChildProcess | null): Promise<void> {
-  if (child === null || child.pid === undefined) return;
-  const pid = child.pid;
-  if (!isAlive(pid)) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  killGroup(pid, 'SIGTERM');
-  const t = setTimeout(() => killGroup(pid, 'SIGKILL'), 5000);
-  await gone;
-  clearTimeout(t);
-}
-
 function rulesFor(dir: string): string {
   return JSON.stringify({
     gateway: {
@@ -282,7 +242,7 @@ async function runMode(net: LabNet, mode: LiveModeName, dir: string, plan: Phase
       // RPCGW_DAEMON_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the daemon under load.
       const nodeArgs = (process.env.RPCGW_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
       daemon = spawnIn(net.gateway, [process.execPath, ...nodeArgs, cliMain, 'run', '--rules', rules]);
-      await waitLine(daemon, (l) => l.includes('"event":"ready"'), 30_000, 'rpcgw run');
+      await waitForLine(daemon, (l) => l.includes('"event":"ready"'), 30_000, 'rpcgw run');
       // Offloads the daemon left on (it turns its own off; check all four ends anyway).
       await offloadsOff(net);
       Object.assign(res, await runPhases(net, mode, ['--epm', LAB.gatewayExt], daemon.pid ?? null, plan));
@@ -320,7 +280,7 @@ async function runMode(net: LabNet, mode: LiveModeName, dir: string, plan: Phase
     res.error = e instanceof Error ? e.message : String(e);
     log(`  ${mode}: ${res.error}`);
   } finally {
-    await stop(daemon);
+    await stopGroup(daemon);
   }
   return res;
 }
@@ -372,7 +332,7 @@ export async function runLive(opts: { seconds: number; modes?: readonly LiveMode
     net = await createLabNet();
     await offloadsOff(net);
     server = spawnIn(net.server, [process.execPath, PEER, 'server', '--addr', LAB.server, '--port', String(SERVER_PORT), '--epm-port', '135']);
-    await waitLine(server, (l) => l.includes('"listening"'), 15_000, 'live-peer server');
+    await waitForLine(server, (l) => l.includes('"listening"'), 15_000, 'live-peer server');
     for (const m of opts.modes ?? LIVE_MODES) {
       log(`mode ${m}`);
       result.modes.push(await runMode(net, m, dir, { seconds: opts.seconds }));
@@ -392,7 +352,7 @@ export async function runLive(opts: { seconds: number; modes?: readonly LiveMode
     result.status = 'failed';
     result.reason = e instanceof Error ? e.message : String(e);
   } finally {
-    await stop(server);
+    await stopGroup(server);
     if (net !== null) {
       try {
         await destroyLabNet(net);

@@ -169,6 +169,62 @@ export function spawnIn(ns: string, argv: readonly string[], env?: NodeJS.Proces
   return spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: env ?? process.env });
 }
 
+/**
+ * Resolves when `child` prints a line for which `pred` holds on `stream` (stdout by default;
+ * tshark says "Capturing on" on stderr). Rejects when `timeoutMs` pass or the child exits first,
+ * with the end of what it said on stderr. The stream keeps draining afterwards, so a chatty child
+ * never blocks on a full pipe.
+ */
+export function waitForLine(
+  child: ChildProcess,
+  pred: (line: string) => boolean,
+  timeoutMs: number,
+  what: string,
+  stream: 'stdout' | 'stderr' = 'stdout',
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const watched = stream === 'stdout' ? child.stdout : child.stderr;
+    let buf = '';
+    let err = '';
+    const tail = (): string => (err ? `: ${err.trim().slice(-400)}` : '');
+    const t = setTimeout(() => done(new Error(`${what}: not ready within ${timeoutMs} ms${tail()}`)), timeoutMs);
+    const onData = (b: Buffer): void => {
+      buf += b.toString('utf8');
+      for (const l of buf.split('\n')) if (pred(l)) return done(null);
+      if (buf.length > 1 << 20) buf = buf.slice(-4096);
+    };
+    const onErr = (b: Buffer): void => {
+      if (err.length < 8192) err += b.toString('utf8');
+    };
+    const onExit = (): void => done(new Error(`${what} exited${tail()}`));
+    const done = (e: Error | null): void => {
+      clearTimeout(t);
+      watched?.off('data', onData);
+      child.stderr?.off('data', onErr);
+      child.off('exit', onExit);
+      child.stdout?.resume();
+      child.stderr?.resume();
+      if (e) reject(e);
+      else resolve();
+    };
+    watched?.on('data', onData);
+    child.stderr?.on('data', onErr);
+    child.once('exit', onExit);
+  });
+}
+
+/** Stops a process group started by spawnIn: `signal`, then SIGKILL after `graceMs`; resolves once it exited. */
+export async function stopGroup(child: ChildProcess | null, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<void> {
+  if (child?.pid === undefined) return;
+  const pid = child.pid;
+  if (!isAlive(pid)) return;
+  const gone = new Promise<void>((r) => child.once('exit', () => r()));
+  killGroup(pid, signal);
+  const t = setTimeout(() => killGroup(pid, 'SIGKILL'), graceMs);
+  await gone;
+  clearTimeout(t);
+}
+
 /** Signals a process group started by spawnIn; false when it is already gone. */
 export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LAB, addFarHost, createLabNet, destroyLabNet, destroyLabNetSync, exec, execOk, findTool, isAlive, killGroup, spawnIn, type LabNet,
+  LAB, addFarHost, createLabNet, destroyLabNet, destroyLabNetSync, exec, execOk, findTool, spawnIn, stopGroup, waitForLine, type LabNet,
 } from '../../src/lab/netns.js';
 import { parseMetrics } from '../../src/lab/lab.js';
 import { haveTshark, tshark } from '../helpers/tshark.js';
@@ -27,36 +27,6 @@ const PEER = path.join(repoRoot, 'bench', 'dist', 'bench', 'live-peer.js');
 const SERVER_PORT = 50123;
 const NARROW_MTU = 1280;
 const METRICS = '127.0.0.1:9135';
-
-/** Resolves when `child` prints a line matching `re` on stdout or stderr. */
-function waitOutput(child: ChildProcess, re: RegExp, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const t = setTimeout(() => reject(new Error(`${what}: no ${re} within ${timeoutMs} ms: ${seen.slice(-400)}`)), timeoutMs);
-    const on = (b: Buffer): void => {
-      seen += b.toString('utf8');
-      if (re.test(seen)) {
-        clearTimeout(t);
-        resolve();
-      }
-    };
-    child.stdout?.on('data', on);
-    child.stderr?.on('data', on);
-    child.once('exit', () => {
-      clearTimeout(t);
-      reject(new Error(`${what} exited: ${seen.slice(-400)}`));
-    });
-  });
-}
-
-async function stop(child: ChildProcess | null, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child?.pid === undefined || !isAlive(child.pid)) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  killGroup(child.pid, signal);
-  const t = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), 5_000);
-  await gone;
-  clearTimeout(t);
-}
 
 describe.skipIf(skip)('Path MTU discovery through a mapped connection', { timeout: LIVE_TIMEOUT_MS }, () => {
   let net: LabNet | null = null;
@@ -82,7 +52,7 @@ describe.skipIf(skip)('Path MTU discovery through a mapped connection', { timeou
     await execOk(net.server, [ip, 'route', 'replace', '203.0.113.0/24', 'dev', 'far0', 'mtu', 'lock', String(NARROW_MTU)]);
     const server = spawnIn(far, [process.execPath, PEER, 'server', '--addr', f.address, '--port', String(SERVER_PORT), '--epm-port', '135']);
     children.push(server);
-    await waitOutput(server, /"listening"/, 15_000, 'live-peer server');
+    await waitForLine(server, (l) => l.includes('"listening"'), 15_000, 'live-peer server');
 
     const rules = path.join(dir, 'rules.json');
     writeFileSync(rules, JSON.stringify({
@@ -97,20 +67,20 @@ describe.skipIf(skip)('Path MTU discovery through a mapped connection', { timeou
     }));
     daemon = spawnIn(net.gateway, [process.execPath, path.join(repoRoot, 'dist', 'cli', 'main.js'), 'run', '--rules', rules]);
     children.push(daemon);
-    await waitOutput(daemon, /"event":"ready"/, 30_000, 'rpcgw run');
+    await waitForLine(daemon, (l) => l.includes('"event":"ready"'), 30_000, 'rpcgw run');
 
     capture = spawnIn(net.client, ['tshark', '-i', LAB.ifHost, '-f', 'icmp', '-w', path.join(dir, 'client.pcapng')]);
     children.push(capture);
-    await waitOutput(capture, /Capturing on/, 15_000, 'tshark');
+    await waitForLine(capture, (l) => l.includes('Capturing on'), 15_000, 'tshark', 'stderr');
 
     const r = await exec(net.client, [process.execPath, PEER, 'client', '--phase', 'bulk', '--seconds', '2', '--epm', LAB.gatewayExt], { timeoutMs: 30_000 });
     transfer = { code: r.code, stdout: r.stdout, stderr: r.stderr };
     await new Promise((res) => setTimeout(res, 500)); // let the capture write the last frames
-    await stop(capture, 'SIGINT');
+    await stopGroup(capture, 'SIGINT');
   }, LIVE_TIMEOUT_MS);
 
   afterAll(async () => {
-    for (const c of children.reverse()) await stop(c);
+    for (const c of children.reverse()) await stopGroup(c);
     if (net !== null) await destroyLabNet(net).catch(() => destroyLabNetSync(net!));
     process.off('exit', onExit);
     rmSync(dir, { recursive: true, force: true });
