@@ -185,33 +185,11 @@ export class MappingTable {
       this.byTarget.delete(clientIp, serverIp, targetKey);
     }
 
-    const held = Math.max(0, this.perClient.get(clientIp, ruleIdx, 0));
-    if (held >= maxPerClient) return MAP_ERR_CLIENT_LIMIT;
-    if (rule.count >= this.ruleLimit(ruleIdx)) return MAP_ERR_RULE_LIMIT;
-    if (this.slots.count >= this.maxMappings) return MAP_ERR_TABLE_FULL;
+    const held = this.room(ruleIdx, rule, clientIp, maxPerClient);
+    if (held < 0) return held;
     const port = this.pickPort(rule.pool, clientIp, extIp);
     if (port < 0) return MAP_ERR_RANGE_EXHAUSTED;
-
-    const id = this.slots.alloc();
-    if (id < 0) return MAP_ERR_TABLE_FULL; // unreachable: count < maxMappings was checked
-    this.clientIps[id] = clientIp;
-    this.extIps[id] = extIp;
-    this.serverIps[id] = serverIp;
-    this.extPorts[id] = port;
-    this.serverPorts[id] = serverPort;
-    this.ruleIdxs[id] = ruleIdx;
-    this.createdMsA[id] = nowMs;
-    this.lastActivityMsA[id] = nowMs;
-    this.connCounts[id] = 0;
-    this.timeoutsMs[id] = clampU32(pinholeTimeoutMs);
-    // The indexes hold at most maxMappings keys each, so these cannot fail.
-    this.byPinhole.set(clientIp, extIp, port, id);
-    this.byTarget.set(clientIp, serverIp, targetKey, id);
-    this.perClient.set(clientIp, ruleIdx, 0, held + 1);
-    rule.pool.ref(port);
-    rule.count++;
-    this.wheel.schedule(id, nowMs + this.timeoutsMs[id]!);
-    return id;
+    return this.insert(ruleIdx, rule, held, clientIp, extIp, port, serverIp, serverPort, nowMs, nowMs, pinholeTimeoutMs);
   }
 
   /** Mapping id of the pinhole (C, E, P), or -1 (none, or reaped by a tick). */
@@ -409,27 +387,56 @@ export class MappingTable {
     if (!(extPort >= portLo && extPort <= portHi) || portLo > portHi) return MAP_ERR_RANGE_EXHAUSTED;
     if (this.byPinhole.get(clientIp, extIp, extPort) >= 0) return MAP_ERR_RANGE_EXHAUSTED;
     const rule = this.ruleState(ruleIdx, portLo, portHi);
+    const held = this.room(ruleIdx, rule, clientIp, maxPerClient);
+    if (held < 0) return held;
+    return this.insert(ruleIdx, rule, held, clientIp, extIp, extPort, serverIp, serverPort, createdMs, lastActivityMs, pinholeTimeoutMs);
+  }
+
+  /** The client's pinholes under the rule when one more fits, else MAP_ERR_CLIENT_LIMIT, _RULE_LIMIT or _TABLE_FULL. */
+  private room(ruleIdx: number, rule: RuleState, clientIp: number, maxPerClient: number): number {
     const held = Math.max(0, this.perClient.get(clientIp, ruleIdx, 0));
     if (held >= maxPerClient) return MAP_ERR_CLIENT_LIMIT;
     if (rule.count >= this.ruleLimit(ruleIdx)) return MAP_ERR_RULE_LIMIT;
     if (this.slots.count >= this.maxMappings) return MAP_ERR_TABLE_FULL;
+    return held;
+  }
+
+  /**
+   * Writes a new mapping on `port` (room() said it fits; `held` is what it returned), indexes it
+   * and arms its expiry from lastActivityMs. Returns its id.
+   */
+  private insert(
+    ruleIdx: number,
+    rule: RuleState,
+    held: number,
+    clientIp: number,
+    extIp: number,
+    port: number,
+    serverIp: number,
+    serverPort: number,
+    createdMs: number,
+    lastActivityMs: number,
+    pinholeTimeoutMs: number,
+  ): number {
     const id = this.slots.alloc();
-    if (id < 0) return MAP_ERR_TABLE_FULL;
+    if (id < 0) return MAP_ERR_TABLE_FULL; // unreachable: count < maxMappings was checked
     const targetKey = ((ruleIdx << 16) | serverPort) >>> 0;
     this.clientIps[id] = clientIp;
     this.extIps[id] = extIp;
     this.serverIps[id] = serverIp;
-    this.extPorts[id] = extPort;
+    this.extPorts[id] = port;
     this.serverPorts[id] = serverPort;
     this.ruleIdxs[id] = ruleIdx;
     this.createdMsA[id] = createdMs;
     this.lastActivityMsA[id] = lastActivityMs;
     this.connCounts[id] = 0;
     this.timeoutsMs[id] = clampU32(pinholeTimeoutMs);
-    this.byPinhole.set(clientIp, extIp, extPort, id);
+    // The indexes hold at most maxMappings keys each, so these cannot fail. A target already
+    // held (a restored pinhole beside a newer one) keeps its first mapping.
+    this.byPinhole.set(clientIp, extIp, port, id);
     if (this.byTarget.get(clientIp, serverIp, targetKey) < 0) this.byTarget.set(clientIp, serverIp, targetKey, id);
     this.perClient.set(clientIp, ruleIdx, 0, held + 1);
-    rule.pool.ref(extPort);
+    rule.pool.ref(port);
     rule.count++;
     this.wheel.schedule(id, lastActivityMs + this.timeoutsMs[id]!);
     return id;
