@@ -46,17 +46,7 @@ export class NotifyRelay {
       const port = lo + ((this.cursor + i) % span);
       if (this.byPort[port]! >= 0) continue;
       this.cursor = (this.cursor + i + 1) % span;
-      const id = this.free.pop()!;
-      this.byPort[port] = id;
-      this.flowOf[id] = flow;
-      this.clientIpOf[id] = clientIp;
-      this.clientPortOf[id] = clientPort;
-      this.serverIpOf[id] = serverIp;
-      this.extIpOf[id] = extIp;
-      this.portOf[id] = port;
-      if (mine === undefined) this.byFlow.set(flow, [id]);
-      else mine.push(id);
-      this.count++;
+      this.add(flow, clientIp, clientPort, serverIp, extIp, port);
       return port;
     }
     return -1;
@@ -145,6 +135,12 @@ export class NotifyRelay {
    */
   restore(flow: number, clientIp: number, clientPort: number, serverIp: number, extIp: number, port: number, lo: number, hi: number): boolean {
     if (port < lo || port > hi || port < 1 || port > 0xffff || this.byPort[port]! >= 0 || this.free.length === 0) return false;
+    this.add(flow, clientIp, clientPort, serverIp, extIp, port);
+    return true;
+  }
+
+  /** A registration on a free port (the caller checked there is a free row). */
+  private add(flow: number, clientIp: number, clientPort: number, serverIp: number, extIp: number, port: number): void {
     const id = this.free.pop()!;
     this.byPort[port] = id;
     this.flowOf[id] = flow;
@@ -157,6 +153,5 @@ export class NotifyRelay {
     if (mine === undefined) this.byFlow.set(flow, [id]);
     else mine.push(id);
     this.count++;
-    return true;
   }
 }
