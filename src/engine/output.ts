@@ -98,6 +98,11 @@ export class Output {
 
   send(side: number, pkt: Uint8Array, off: number, len: number): void {
     if (len > this.fitLen) return this.sendLong(side, pkt, off, len);
+    this.emitCounted(side, pkt, off, len);
+  }
+
+  /** Counts and emits a packet that fits. */
+  private emitCounted(side: number, pkt: Uint8Array, off: number, len: number): void {
     this.counters.packetsOut[side]!++;
     this.counters.bytesOut[side]! += len;
     this.out.emit(side, pkt, off, len);
@@ -157,12 +162,7 @@ export class Output {
       const learnt = flow >= 0 ? this.pathLimit.get(flow * 2 + (toServer ? 1 : 0)) : undefined;
       if (learnt !== undefined && learnt < limit) limit = learnt;
     }
-    if (len <= limit) {
-      this.counters.packetsOut[side]!++;
-      this.counters.bytesOut[side]! += len;
-      this.out.emit(side, pkt, off, len);
-      return;
-    }
+    if (len <= limit) return this.emitCounted(side, pkt, off, len);
     this.segSide = side;
     if (segmentTcpV4(pkt, off, len, limit, this.segScratch, this.segSink) > 0) {
       this.counters.packetsSegmented++;
@@ -173,10 +173,7 @@ export class Output {
   }
 
   private sendSegment(seg: Uint8Array, len: number): void {
-    const side = this.segSide;
     this.counters.segmentsOut++;
-    this.counters.packetsOut[side]!++;
-    this.counters.bytesOut[side]! += len;
-    this.out.emit(side, seg, 0, len);
+    this.emitCounted(this.segSide, seg, 0, len);
   }
 }
