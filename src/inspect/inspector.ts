@@ -276,7 +276,6 @@ export class EpmInspector {
     const slot = this.pending.find(callId);
     // A response to a call we did not see: only interesting on a presumed-EPM connection.
     if (slot < 0 && !(this.assumeEpm && !this.contexts.isAccepted(r.ctxId))) return;
-    if (slot < 0 && !this.isEpm(r.ctxId)) return;
     const c = this.call;
     const rs = this.reasmServer.add(buf, off, this.hdr, r.stubOff, r.stubLen, c);
     if (rs !== OK) return this.problem(frame, false, 'dcerpc', c.errOffset - off, ptypeName, `${STATUS_NAMES[rs]}: ${c.errReason}`);
@@ -299,7 +298,8 @@ export class EpmInspector {
     };
     if (opnum === EPT_MAP) {
       const m = this.mapResp;
-      const ms = readEptMapResponse(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, m);
+      // Decoded by the guess already; read again only for the error of a stub that did not decode.
+      const ms = got === EPT_MAP ? OK : readEptMapResponse(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, m);
       if (ms !== OK) {
         return this.problem(frame, false, 'epm', m.errOffset - c.off, 'ept_map response', `${STATUS_NAMES[ms]}: ${m.errReason} (stub offset)`);
       }
@@ -307,7 +307,7 @@ export class EpmInspector {
       for (let i = 0; i < m.towerCount; i++) rec.towers.push(towerRecord(c.data, m.towers[i]!, i + 1));
     } else {
       const l = this.lookupResp;
-      const ls = readEptLookupResponse(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, l);
+      const ls = got === EPT_LOOKUP ? OK : readEptLookupResponse(c.data, c.off, c.len, ndr64, this.hdr.littleEndian, l);
       if (ls !== OK) {
         return this.problem(frame, false, 'epm', l.errOffset - c.off, 'ept_lookup response', `${STATUS_NAMES[ls]}: ${l.errReason} (stub offset)`);
       }
