@@ -28,6 +28,7 @@
  */
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import type { HeldStreamState } from '../stream/held-stream.js';
+import type { StreamEdit } from '../stream/seqadj.js';
 import type { ContextsState } from '../dcerpc/context.js';
 import type { EpmLegState } from './epm-leg.js';
 import type { MappedLegState } from './mapped-leg.js';
@@ -46,25 +47,17 @@ export interface MappingSnapshot {
   lastActivityMs: number;
 }
 
-export interface EditSnapshot {
-  oldStart: number;
-  oldEnd: number;
-  newStart: number;
-  newEnd: number;
-  delta: number;
+/** A StreamEdit (stream/seqadj) as saved. */
+export interface EditSnapshot extends Omit<StreamEdit, 'sent'> {
   /** The segments sent in place of the server's (hex), to answer its retransmissions. */
   sent: string[];
 }
 
-export interface ConnectionSnapshot {
-  kind: 'epm' | 'mapped';
+/** A connection's fields that are the same in the file and once read (ConnectionEntry). */
+interface ConnectionCommon {
   rule: string;
   /** MappingSnapshot.id of a mapped connection, -1 for EPM. */
   mapping: number;
-  client: string;
-  external: string;
-  gateway: string;
-  server: string;
   /** FLOW_ST_* bits. */
   state: number;
   createdMs: number;
@@ -77,12 +70,20 @@ export interface ConnectionSnapshot {
   serverExpects: number;
   clientAckSeen: boolean;
   serverAckSeen: boolean;
-  edits: EditSnapshot[];
-  epm: EpmLegState | null;
-  mapped: MappedLegState | null;
   /** Notification registrations: [client's callback port, relay port]. */
   notifications: [number, number][];
   notifyPinhole: boolean;
+}
+
+export interface ConnectionSnapshot extends ConnectionCommon {
+  kind: 'epm' | 'mapped';
+  client: string;
+  external: string;
+  gateway: string;
+  server: string;
+  edits: EditSnapshot[];
+  epm: EpmLegState | null;
+  mapped: MappedLegState | null;
 }
 
 export interface EngineSnapshot {
@@ -182,19 +183,8 @@ export interface MappingEntry {
   lastActivityMs: number;
 }
 
-export interface EditEntry {
-  oldStart: number;
-  oldEnd: number;
-  newStart: number;
-  newEnd: number;
-  delta: number;
-  sent: Uint8Array[];
-}
-
-export interface ConnectionEntry {
+export interface ConnectionEntry extends ConnectionCommon {
   mapped: boolean;
-  rule: string;
-  mapping: number;
   clientIp: number;
   clientPort: number;
   extIp: number;
@@ -203,21 +193,9 @@ export interface ConnectionEntry {
   gwPort: number;
   serverIp: number;
   serverPort: number;
-  state: number;
-  createdMs: number;
-  lastSeenMs: number;
-  counts: number[];
-  c2s: HeldStreamState;
-  s2c: HeldStreamState;
-  clientExpects: number;
-  serverExpects: number;
-  clientAckSeen: boolean;
-  serverAckSeen: boolean;
-  edits: EditEntry[];
+  edits: StreamEdit[];
   epmLeg: EpmLegState | null;
   mappedLeg: MappedLegState | null;
-  notifications: [number, number][];
-  notifyPinhole: boolean;
 }
 
 export function readMappingEntry(x: unknown): MappingEntry | null {
@@ -246,7 +224,7 @@ export function readConnectionEntry(x: unknown): ConnectionEntry | null {
   if (c2s === null || s2c === null || !u32(x.clientExpects) || !u32(x.serverExpects)) return null;
   if (typeof x.clientAckSeen !== 'boolean' || typeof x.serverAckSeen !== 'boolean' || typeof x.notifyPinhole !== 'boolean') return null;
   if (!Array.isArray(x.edits) || !Array.isArray(x.notifications) || !x.notifications.every((p) => pair(p, u16, u16))) return null;
-  const edits: EditEntry[] = [];
+  const edits: StreamEdit[] = [];
   for (const e of x.edits) {
     if (!isObj(e) || !u32(e.oldStart) || !u32(e.oldEnd) || !u32(e.newStart) || !u32(e.newEnd) || !Number.isInteger(e.delta)) return null;
     if (!Array.isArray(e.sent) || !e.sent.every((p) => typeof p === 'string' && /^([0-9a-f]{2})+$/.test(p))) return null;
