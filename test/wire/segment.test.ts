@@ -74,12 +74,15 @@ describe('segmentTcpV4 (software GSO)', () => {
     expect(out.segs).toEqual([]);
   });
 
-  it('property: any length and MTU, the payloads concatenate to the input and every segment fits', () => {
+  it('property: any length, MTU and offset in a larger buffer, the payloads concatenate to the input and every segment fits', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 30000 }), fc.integer({ min: 68, max: 9000 }), (len, mtu) => {
+      fc.property(fc.integer({ min: 1, max: 30000 }), fc.integer({ min: 68, max: 9000 }), fc.integer({ min: 0, max: 64 }), (len, mtu, at) => {
         const pkt = big(len);
+        // The packet `at` bytes into a capture buffer (after a link header), 0xa5 around it.
+        const buf = new Uint8Array(at + pkt.length + 16).fill(0xa5);
+        buf.set(pkt, at);
         const out = new Collect();
-        const n = segmentTcpV4(pkt, 0, pkt.length, mtu, new Uint8Array(mtu), out);
+        const n = segmentTcpV4(buf, at, pkt.length, mtu, new Uint8Array(mtu), out);
         expect(n).toBe(out.segs.length);
         const got = Buffer.concat(out.segs.map((s) => s.subarray(40)));
         expect(got.length).toBe(len);
