@@ -96,6 +96,16 @@ export function restoreSnapshot(e: EngineTables, snap: EngineSnapshot, nowMs: nu
     const rule = slot === undefined ? null : e.slots.rule(slot);
     return slot === undefined || rule === null || rule === undefined || !rule.enabled ? null : { slot, rule };
   };
+  /** The enabled rule an entry names, or null with the entry skipped (unreadable, rule-gone). */
+  const ruleOf = (x: { rule: string } | null): { slot: number; rule: CompiledRule } | null => {
+    if (x === null) {
+      skip('unreadable');
+      return null;
+    }
+    const r = ruleNamed(x.rule);
+    if (r === null) skip('rule-gone');
+    return r;
+  };
   const entries = snap.connections.map(readConnectionEntry);
   const inUse = new Set<number>();
   for (const c of entries) if (c !== null && c.mapped) inUse.add(c.mapping);
@@ -103,15 +113,8 @@ export function restoreSnapshot(e: EngineTables, snap: EngineSnapshot, nowMs: nu
   let mappings = 0;
   for (const x of snap.mappings) {
     const m = readMappingEntry(x);
-    if (m === null) {
-      skip('unreadable');
-      continue;
-    }
-    const r = ruleNamed(m.rule);
-    if (r === null) {
-      skip('rule-gone');
-      continue;
-    }
+    const r = ruleOf(m);
+    if (m === null || r === null) continue;
     if (m.serverIp !== r.rule.serverIp || m.extIp !== r.rule.externalIp || m.extPort < r.rule.portLo || m.extPort > r.rule.portHi) {
       skip('translation-changed');
       continue;
@@ -133,15 +136,8 @@ export function restoreSnapshot(e: EngineTables, snap: EngineSnapshot, nowMs: nu
   let connections = 0;
   let notifications = 0;
   for (const c of entries) {
-    if (c === null) {
-      skip('unreadable');
-      continue;
-    }
-    const r = ruleNamed(c.rule);
-    if (r === null) {
-      skip('rule-gone');
-      continue;
-    }
+    const r = ruleOf(c);
+    if (c === null || r === null) continue;
     const rule = r.rule;
     const m = c.mapped ? (mappingOf.get(c.mapping) ?? -1) : -1;
     if (c.mapped && m < 0) {
