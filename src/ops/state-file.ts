@@ -7,14 +7,12 @@
  * - Read once: after a restore the file is renamed to `<path>.used`, so a later crash-restart
  *   does not replay state that is gone by then.
  * - Reading never throws: a missing file is `missing` (a normal first start), anything else
- *   that cannot be used is `invalid` with the reason (the caller logs a warning and starts empty).
+ *   that cannot be used is `invalid` with the reason (the caller logs a warning and starts empty),
+ *   a file over readFileSync's 2 GiB limit (about 1.9 million connections) among them.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { decodeSnapshot, encodeSnapshot, type EngineSnapshot } from '../engine/snapshot.js';
-
-/** Largest state file read (readFileSync's own limit; about 1.9 million connections). */
-const MAX_STATE_BYTES = 2 ** 31 - 1;
 
 /** Where the state file lives by default: beside the admin socket (/run/rpcgw/state.json). */
 export function defaultStatePath(adminSocket: string): string {
@@ -50,7 +48,6 @@ export function readStateFile(file: string): StateRead {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
     return { kind: 'invalid', reason: `cannot read: ${e instanceof Error ? e.message : String(e)}` };
   }
-  if (bytes.length > MAX_STATE_BYTES) return { kind: 'invalid', reason: `${bytes.length} bytes, more than ${MAX_STATE_BYTES}` };
   const d = decodeSnapshot(bytes);
   return d.ok ? { kind: 'ok', snapshot: d.snapshot, bytes: bytes.length } : { kind: 'invalid', reason: d.error };
 }
