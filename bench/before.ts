@@ -10,28 +10,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { InMemoryResult } from './engine-replay.js';
 import { shellQuote, timeCommand, type CommandTiming } from './peers.js';
-import type { ScaleEntry } from './result.js';
-import type { EpmIdleResult } from './scale.js';
 
 export interface BeforeBuild {
   dir: string;
   cli: string;
   bench: string;
   commit: string | null;
-}
-
-export interface BeforeResult {
-  dir: string;
-  commit: string | null;
-  startup: CommandTiming;
-  fileToFile: CommandTiming;
-  inMemory: InMemoryResult | null;
-  inMemoryError: string | null;
-  inMemoryCommand: string;
-  /** The public captures, the same work files as this build's rows. */
-  corpus: { name: string; replay: CommandTiming }[];
-  scaling: ScaleEntry[];
-  epmIdle: { value: EpmIdleResult | null; error: string | null; command: string } | null;
 }
 
 export function beforeBuild(dir: string): BeforeBuild {

@@ -6,7 +6,6 @@
 import type { CommandTiming } from './peers.js';
 import type { CorpusResult } from './corpus.js';
 import type { ChurnResult } from './churn.js';
-import type { BeforeResult } from './before.js';
 import type { EpmIdleResult, ExpiryResult, ScalePoint } from './scale.js';
 import type { Environment } from './sysinfo.js';
 import type { LiveResult } from './live.js';
@@ -26,6 +25,21 @@ export interface Target {
   /** true / false, or null when not measured in this run. */
   met: boolean | null;
   note: string;
+}
+
+/** `--before DIR`: the same measurements on another build (bench/before.ts). */
+export interface BeforeResult {
+  dir: string;
+  commit: string | null;
+  startup: CommandTiming;
+  fileToFile: CommandTiming;
+  inMemory: InMemoryResult | null;
+  inMemoryError: string | null;
+  inMemoryCommand: string;
+  /** The public captures, the same work files as this build's rows. */
+  corpus: { name: string; replay: CommandTiming }[];
+  scaling: ScaleEntry[];
+  epmIdle: { value: EpmIdleResult | null; error: string | null; command: string } | null;
 }
 
 export interface ScaleEntry {
