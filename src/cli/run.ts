@@ -218,10 +218,6 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   }
 }
 
-/**
- * Loads the state file a stopped daemon left (a missing one is a normal first start). Whatever
- * cannot be used is logged at warning level and set aside as `.bad`: the daemon starts empty.
- */
 /** The rules file's SHA-256 (hex), '' if unreadable: recorded in the state, compared on restore. */
 function rulesSha256(file: string): string {
   try {
@@ -231,6 +227,10 @@ function rulesSha256(file: string): string {
   }
 }
 
+/**
+ * Loads the state file a stopped daemon left (a missing one is a normal first start). Whatever
+ * cannot be used is logged at warning level and set aside as `.bad`: the daemon starts empty.
+ */
 function restoreState(dp: LiveDataplane, rules: CompiledRules, file: string, rulesHash: string, log: pino.Logger, life: pino.Logger): void {
   const read = readStateFile(file);
   if (read.kind === 'missing') {
