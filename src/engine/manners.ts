@@ -7,10 +7,11 @@
 import { IPPROTO_TCP } from '../wire/packet.js';
 import type { PacketView } from '../wire/packet.js';
 import { decrementTtl, setIpv4Dst, setIpv4Src } from '../wire/rewrite.js';
-import { IPV4_OFF_FRAG, IPV4_OFF_SRC } from '../wire/ipv4.js';
+import { IPV4_FLAG_DF, IPV4_OFF_FRAG, IPV4_OFF_SRC } from '../wire/ipv4.js';
+import { l4ChecksumOk } from '../wire/checksum.js';
 import { TCP_OFF_SEQ } from '../wire/tcp.js';
 import {
-  finishIcmpChecksum, ICMP_CODE_FRAG_NEEDED, ICMP_CODE_TTL_EXCEEDED, ICMP_DEST_UNREACH, ICMP_ERROR_MAX, ICMP_OFF_MTU, ICMP_TIME_EXCEEDED, icmpChecksumOk,
+  finishIcmpChecksum, ICMP_CODE_FRAG_NEEDED, ICMP_CODE_TTL_EXCEEDED, ICMP_DEST_UNREACH, ICMP_ERROR_MAX, ICMP_OFF_MTU, ICMP_TIME_EXCEEDED,
   IcmpQuoteView, readIcmpError, rewriteIcmpQuote, rewriteIcmpQuoteSeq, writeIcmpError,
 } from '../wire/icmp.js';
 import { OK } from '../wire/status.js';
@@ -22,7 +23,7 @@ import { SIDE_INTERNAL } from './events.js';
 import { DROP_BAD_CHECKSUM, DROP_ICMP_NO_FLOW, DROP_ICMP_NOT_TRANSLATED, DROP_TOO_BIG, DROP_TTL_EXCEEDED } from './reasons.js';
 
 /** DF in the IPv4 header's flags byte (flags | fragment offset high bits). */
-const IP_FLAG_DF_BYTE = 0x40;
+const IP_FLAG_DF_BYTE = IPV4_FLAG_DF >>> 8;
 
 export class Manners {
   private readonly quote = new IcmpQuoteView();
@@ -102,7 +103,7 @@ export class Manners {
     const q = this.quote;
     const out = this.out;
     if (readIcmpError(buf, v.l4Off, v.l4Len, q) !== OK || q.proto !== IPPROTO_TCP) return out.drop(DROP_ICMP_NOT_TRANSLATED, side, v);
-    if (!icmpChecksumOk(buf, v.l4Off, v.l4Len)) return out.drop(DROP_BAD_CHECKSUM, side, v);
+    if (!l4ChecksumOk(buf, v)) return out.drop(DROP_BAD_CHECKSUM, side, v);
     const fl = this.flows;
     let flow = -1;
     if (side === SIDE_INTERNAL) {
