@@ -37,14 +37,13 @@ export class Notifications implements MappedLegHost {
   /** A relay port on the gateway's internal address for connection `flow`'s client callback port, or -1. */
   registerNotification(flow: number, clientPort: number): number {
     const fl = this.flows;
-    const rule = this.slots.rule(fl.ruleIdx(flow))!;
     const g = this.slots.rules.gateway;
     const port = this.relay.register(flow, fl.clientIp(flow), clientPort, fl.serverIp(flow), fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
     // A failure is reported by the leg (registrationNotRewritten), once.
     if (port >= 0) {
       this.out.events.notification(
         {
-          flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${clientPort}`, server: ipv4ToString(fl.serverIp(flow)),
+          flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${clientPort}`, server: ipv4ToString(fl.serverIp(flow)),
           action: 'rewritten', relay: `${ipv4ToString(this.gwIp)}:${port}`, detail: '',
         },
         this.out.nowMs,
@@ -73,7 +72,7 @@ export class Notifications implements MappedLegHost {
   registrationNotRewritten(flow: number, why: string): void {
     const fl = this.flows;
     this.out.events.notification(
-      { flow, rule: this.slots.rule(fl.ruleIdx(flow))!.name, client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: 'not-rewritten', relay: '', detail: why },
+      { flow, rule: this.slots.name(fl.ruleIdx(flow)), client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: 'not-rewritten', relay: '', detail: why },
       this.out.nowMs,
     );
   }

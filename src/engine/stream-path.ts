@@ -228,10 +228,9 @@ export class StreamPath {
     this.sendRst(SIDE_INTERNAL, this.gwIp, fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
     const nowMs = this.out.nowMs;
     fl.onPacket(flow, true, TCP_RST, 0, nowMs);
-    const rule = this.slots.rule(fl.ruleIdx(flow))!;
     this.out.events.connectionRefused(
       {
-        flow, rule: rule.name, client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
+        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
         server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[code] ?? String(code), detail,
         interface: st.leg.lastInterface,
       },
