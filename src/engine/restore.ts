@@ -12,8 +12,9 @@ import type { NotifyRelay } from '../nat/notify-relay.js';
 import type { CompiledRule } from '../policy/compiled.js';
 import { MAX_EDITS } from '../stream/seqadj.js';
 import type { Conns } from './conn.js';
+import { connectionRecord, mappingRecord } from './records.js';
 import type { RuleSlots } from './rule-slots.js';
-import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshot, endpointString, hex, readConnectionEntry, readMappingEntry } from './snapshot.js';
+import { SNAPSHOT_FORMAT, SNAPSHOT_VERSION, checkSnapshot, hex, readConnectionEntry, readMappingEntry } from './snapshot.js';
 import type { ConnectionSnapshot, EngineSnapshot, MappingSnapshot, RestoreResult } from './snapshot.js';
 
 /** The parts of an engine a snapshot reads and a restore fills. */
@@ -37,10 +38,8 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
   const m = e.mappings;
   const mappings: MappingSnapshot[] = [];
   m.forEach((id) => {
-    mappings.push({
-      id, rule: e.slots.name(m.ruleIdx(id)), client: ipv4ToString(m.clientIp(id)), external: endpointString(m.extIp(id), m.extPort(id)),
-      server: endpointString(m.serverIp(id), m.serverPort(id)), createdMs: m.createdMs(id), lastActivityMs: m.lastActivityMs(id),
-    });
+    const { mapping: _, ...rec } = mappingRecord(m, e.slots, id);
+    mappings.push({ id, ...rec, createdMs: m.createdMs(id), lastActivityMs: m.lastActivityMs(id) });
   });
   const connections: ConnectionSnapshot[] = [];
   const left: Record<string, number> = {};
@@ -54,10 +53,9 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
     if (!fl.isEstablished(id)) return leave('embryonic');
     const boundary = st.epmLeg !== null ? st.epmLeg.atPduBoundary() : st.mappedLeg!.atPduBoundary();
     if (!st.c2s.idle || !st.s2c.idle || !boundary || st.pendingReplace !== null) return leave('mid-pdu');
+    const { flow: _, ...rec } = connectionRecord(fl, e.slots, id);
     connections.push({
-      kind: st.epmLeg !== null ? 'epm' : 'mapped', rule: rule.name, mapping: fl.mappingIdx(id),
-      client: endpointString(fl.clientIp(id), fl.clientPort(id)), external: endpointString(fl.extIp(id), fl.extPort(id)),
-      gateway: endpointString(fl.gwIp(id), fl.gwPort(id)), server: endpointString(fl.serverIp(id), fl.serverPort(id)),
+      ...rec, mapping: fl.mappingIdx(id),
       state: fl.state(id), createdMs: fl.createdMs(id), lastSeenMs: fl.lastSeenMs(id),
       counts: [fl.packetsFromClient(id), fl.bytesFromClient(id), fl.packetsFromServer(id), fl.bytesFromServer(id)],
       c2s: st.c2s.exportState(), s2c: st.s2c.exportState(), clientExpects: st.clientExpects >>> 0, serverExpects: st.serverExpects >>> 0,

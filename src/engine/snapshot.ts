@@ -26,7 +26,7 @@
  * lines, a foreign format, a newer version, a missing field, or a file cut short (counts and the
  * end line); restore skips (and counts) an entry that does not read.
  */
-import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
+import { parseIpv4 } from '../wire/addr.js';
 import type { HeldStreamState } from '../stream/held-stream.js';
 import type { StreamEdit } from '../stream/seqadj.js';
 import type { ContextsState } from '../dcerpc/context.js';
@@ -241,10 +241,6 @@ export function readConnectionEntry(x: unknown): ConnectionEntry | null {
     clientAckSeen: x.clientAckSeen, serverAckSeen: x.serverAckSeen, edits, epmLeg, mappedLeg, notifications: x.notifications as [number, number][],
     notifyPinhole: x.notifyPinhole,
   };
-}
-
-export function endpointString(ip: number, port: number): string {
-  return `${ipv4ToString(ip)}:${port}`;
 }
 
 export function hex(b: Uint8Array): string {
