@@ -19,7 +19,7 @@ import { TCP_HDR_MIN, writeTcpHeader } from '../wire/tcp.js';
 import { finishTcpChecksumV4 } from '../wire/checksum.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
-import { SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT } from '../stream/held-stream.js';
+import { SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT, type HeldStream } from '../stream/held-stream.js';
 import { seqAdd, seqDiff } from '../stream/seq.js';
 import { emitReplaced, serverSideAck, shiftToClient, shiftToServer } from '../stream/seqadj.js';
 import type { FlowTable } from '../nat/flow-table.js';
@@ -76,8 +76,7 @@ export class StreamPath {
       return this.forward(st, fromClient, buf, off, len);
     }
     if ((flags & TCP_RST) !== 0) {
-      this.heldTotal -= hs.heldBytes + hs.aheadBytes;
-      hs.dropAll();
+      this.dropAll(hs);
       return this.forward(st, fromClient, buf, off, len);
     }
     if (!hs.synced) hs.startAt(this.pickupAnchor(st, fromClient, v.tcpSeq));
@@ -107,9 +106,14 @@ export class StreamPath {
 
   /** The connection leaves: whatever it holds is forgotten. */
   forget(st: ConnState): void {
-    this.heldTotal -= st.c2s.heldBytes + st.c2s.aheadBytes + st.s2c.heldBytes + st.s2c.aheadBytes;
-    st.c2s.dropAll();
-    st.s2c.dropAll();
+    this.dropAll(st.c2s);
+    this.dropAll(st.s2c);
+  }
+
+  /** A direction forgets what it holds, and the hold budget gets it back. */
+  private dropAll(hs: HeldStream): void {
+    this.heldTotal -= hs.heldBytes + hs.aheadBytes;
+    hs.dropAll();
   }
 
   /** The hold budget: may a direction holding `holding` bytes hold `len` more? */
