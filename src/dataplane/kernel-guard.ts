@@ -24,16 +24,22 @@ export const GUARD_FAMILY = 'inet';
 
 const range = (lo: number, hi: number): string => (lo === hi ? String(lo) : `${lo}-${hi}`);
 
+/** Port ranges grouped by address in first-seen order, each group starting with `first`. */
+function rangesBy<K>(entries: readonly (readonly [K, string])[], first: readonly string[] = []): Map<K, Set<string>> {
+  const out = new Map<K, Set<string>>();
+  for (const [k, r] of entries) {
+    let set = out.get(k);
+    if (set === undefined) out.set(k, (set = new Set(first)));
+    set.add(r);
+  }
+  return out;
+}
+
 /** The nft script of the guard (a whole table; `nft -f` applies it atomically). */
 export function guardRuleset(rules: CompiledRules): string {
   const g = rules.gateway;
   const enabled = rules.rules.filter((r) => r.enabled);
-  const portsByExternal = new Map<number, Set<string>>();
-  for (const r of enabled) {
-    const set = portsByExternal.get(r.externalIp) ?? new Set(['135']);
-    set.add(range(r.portLo, r.portHi));
-    portsByExternal.set(r.externalIp, set);
-  }
+  const portsByExternal = rangesBy(enabled.map((r) => [r.externalIp, range(r.portLo, r.portHi)]), ['135']);
   const servers = [...new Set(enabled.map((r) => ipv4ToString(r.serverIp)))];
   const ext = JSON.stringify(g.externalInterface);
   const internal = ipv4ToString(g.internalIp);
@@ -61,14 +67,9 @@ export function guardRuleset(rules: CompiledRules): string {
   if (servers.length > 0) {
     lines.push(`    iifname ${ext} ip daddr { ${servers.join(', ')} } tcp dport 135 counter drop comment "published endpoint mappers only through the daemon"`);
   }
-  const pinholeRanges = new Map<string, Set<string>>();
-  for (const r of enabled) {
-    if (!r.notifications || r.notificationsWhenEncrypted !== NOTIFY_PINHOLE) continue;
-    const s = ipv4ToString(r.serverIp);
-    const set = pinholeRanges.get(s) ?? new Set<string>();
-    set.add(range(r.notifyPortLo, r.notifyPortHi));
-    pinholeRanges.set(s, set);
-  }
+  const pinholeRanges = rangesBy(
+    enabled.filter((r) => r.notifications && r.notificationsWhenEncrypted === NOTIFY_PINHOLE).map((r) => [ipv4ToString(r.serverIp), range(r.notifyPortLo, r.notifyPortHi)]),
+  );
   for (const [s, ports] of pinholeRanges) {
     lines.push(`    ip saddr ${s} oifname ${ext} udp dport { ${[...ports].join(', ')} } counter drop comment "encrypted sessions' notifications only through the daemon"`);
   }
