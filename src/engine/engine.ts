@@ -138,7 +138,7 @@ export class Engine implements EpmLegHost {
     });
     this.mappings = new MappingTable({ maxMappings: g.limits.maxMappings, maxPerRule: g.limits.maxMappings, seed: (seed ^ 0x85ebca6b) >>> 0 });
     this.slots = new RuleSlots(opts.rules);
-    this.out = new Output(opts.output, this.events, this.flows, opts.externalMtu ?? DEFAULT_MTU, opts.internalMtu ?? DEFAULT_MTU);
+    this.out = new Output(opts.output, this.events, opts.externalMtu ?? DEFAULT_MTU, opts.internalMtu ?? DEFAULT_MTU);
     this.counters = this.out.counters;
     const maxHeldPerFlow = g.limits.maxHeldBytesPerFlow;
     const gwIpOf = (): number => this.gwIp;

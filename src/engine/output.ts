@@ -6,11 +6,10 @@
  * neighbour's TSO) is re-cut into segments that fit, as the sender's own segmentation would have.
  */
 import { LINKTYPE_RAW } from '../wire/link.js';
-import { IPPROTO_TCP, PacketView, readPacket } from '../wire/packet.js';
+import { PacketView, readPacket } from '../wire/packet.js';
 import { OK } from '../wire/status.js';
 import { segmentTcpV4 } from '../wire/segment.js';
 import type { SegmentSink } from '../wire/segment.js';
-import type { FlowTable } from '../nat/flow-table.js';
 import type { PacketEmit } from '../stream/held-stream.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import type { EngineEvents, EngineOutput } from './events.js';
@@ -62,18 +61,14 @@ export class Output {
   /** IP MTU by side. */
   private readonly mtu = new Int32Array(2);
   /**
-   * Packets up to this long leave as they are, without a look at their connection: the smaller
-   * MTU, or less once a connection's path is known to be narrower (pathLimit).
+   * Learnt limits on a connection's packets one way, as an IP length (0: none): index flow * 2 + 1
+   * toward the server, flow * 2 toward the client. From a fragmentation-needed the gateway
+   * translated (the path MTU) and from an MSS option below the MTU. Merged (GRO/TSO) frames are
+   * re-cut to it, as the sender's own segmentation would have: cut to the interface MTU only, they
+   * would be too big for the path again and again. By flow id (dense from 0), so a packet's limit
+   * is one array read, whatever other connections learnt.
    */
-  private fitLen = 0;
-  /**
-   * Learnt limits on a connection's packets one way, as an IP length: key flow * 2 + 1 toward the
-   * server, flow * 2 toward the client. From a fragmentation-needed the gateway translated (the
-   * path MTU) and from an MSS option below the MTU. Merged (GRO/TSO) frames are re-cut to it, as
-   * the sender's own segmentation would have: cut to the interface MTU only, they would be too big
-   * for the path again and again. Few entries: set only when smaller than the MTU.
-   */
-  private readonly pathLimit = new Map<number, number>();
+  private pathLimit = new Int32Array(0);
   /** One segment at a time when a packet is cut to the egress MTU (segmentTcpV4). */
   private segScratch: Uint8Array;
   private segSide = 0;
@@ -84,20 +79,24 @@ export class Output {
   constructor(
     private readonly out: EngineOutput,
     readonly events: EngineEvents,
-    private readonly flows: FlowTable,
     externalMtu: number,
     internalMtu: number,
   ) {
     this.mtu[SIDE_EXTERNAL] = Math.max(MIN_MTU, externalMtu);
     this.mtu[SIDE_INTERNAL] = Math.max(MIN_MTU, internalMtu);
-    this.fitLen = Math.min(this.mtu[0]!, this.mtu[1]!);
     this.segScratch = new Uint8Array(Math.max(this.mtu[0]!, this.mtu[1]!));
     this.segSink = { segment: (seg, len) => this.sendSegment(seg, len) };
     this.toExternal = (pkt, off, len) => this.send(SIDE_EXTERNAL, pkt, off, len);
   }
 
-  send(side: number, pkt: Uint8Array, off: number, len: number): void {
-    if (len > this.fitLen) return this.sendLong(side, pkt, off, len);
+  /** Emits a packet on `side`; longer than the way out allows (`flow`'s learnt limit, else the MTU), it is re-cut. */
+  send(side: number, pkt: Uint8Array, off: number, len: number, flow = -1): void {
+    let limit = this.mtu[side]!;
+    if (flow >= 0) {
+      const learnt = this.pathLimit[flow * 2 + (side === SIDE_INTERNAL ? 1 : 0)] ?? 0;
+      if (learnt > 0 && learnt < limit) limit = learnt;
+    }
+    if (len > limit) return this.sendLong(side, pkt, off, len, limit);
     this.emitCounted(side, pkt, off, len);
   }
 
@@ -124,45 +123,36 @@ export class Output {
     if (this.mtu[side] === mtu) return;
     this.mtu[side] = mtu;
     if (mtu > this.segScratch.length) this.segScratch = new Uint8Array(mtu);
-    let fit = Math.min(this.mtu[0]!, this.mtu[1]!);
-    for (const l of this.pathLimit.values()) fit = Math.min(fit, l);
-    this.fitLen = fit;
   }
 
   /** Records that packets of `flow` toward the server (or the client) must not exceed `ipLen`. */
   limitPath(flow: number, toServer: boolean, ipLen: number): void {
     // Below 68 (or 0: a router too old to say, RFC 1191) there is nothing usable to learn.
     if (ipLen < MIN_MTU || ipLen >= this.mtu[toServer ? SIDE_INTERNAL : SIDE_EXTERNAL]!) return;
-    const key = flow * 2 + (toServer ? 1 : 0);
-    const known = this.pathLimit.get(key);
-    if (known !== undefined && known <= ipLen) return;
-    this.pathLimit.set(key, ipLen);
-    if (ipLen < this.fitLen) this.fitLen = ipLen;
+    const at = flow * 2 + (toServer ? 1 : 0);
+    if (at >= this.pathLimit.length) {
+      const grown = new Int32Array(Math.max(at + 2, this.pathLimit.length * 2, 128));
+      grown.set(this.pathLimit);
+      this.pathLimit = grown;
+    }
+    const known = this.pathLimit[at]!;
+    if (known > 0 && known <= ipLen) return;
+    this.pathLimit[at] = ipLen;
   }
 
   /** A connection is gone: so are its path limits. */
   forgetFlow(flow: number): void {
-    if (this.pathLimit.size === 0) return;
-    this.pathLimit.delete(flow * 2);
-    this.pathLimit.delete(flow * 2 + 1);
-    if (this.pathLimit.size === 0) this.fitLen = Math.min(this.mtu[0]!, this.mtu[1]!);
+    if (flow * 2 + 1 >= this.pathLimit.length) return;
+    this.pathLimit[flow * 2] = 0;
+    this.pathLimit[flow * 2 + 1] = 0;
   }
 
   /**
-   * A packet longer than the smaller MTU (or a learnt path limit): TCP longer than what its
-   * connection's way out allows is cut into segments that fit; other protocols that do not fit
-   * are dropped.
+   * A packet longer than `limit` (the egress MTU or its connection's learnt path limit): TCP is
+   * cut into segments that fit; other protocols that do not fit are dropped.
    */
-  private sendLong(side: number, pkt: Uint8Array, off: number, len: number): void {
-    let limit = this.mtu[side]!;
+  private sendLong(side: number, pkt: Uint8Array, off: number, len: number, limit: number): void {
     const v = this.sendView;
-    if (this.pathLimit.size > 0 && readPacket(pkt, off, len, LINKTYPE_RAW, v) === OK && v.ipProto === IPPROTO_TCP && v.l4Off >= 0) {
-      const toServer = side === SIDE_INTERNAL;
-      const flow = toServer ? this.flows.lookupInternal(v.dst4, v.dstPort, v.src4, v.srcPort) : this.flows.lookupExternal(v.dst4, v.dstPort, v.src4, v.srcPort);
-      const learnt = flow >= 0 ? this.pathLimit.get(flow * 2 + (toServer ? 1 : 0)) : undefined;
-      if (learnt !== undefined && learnt < limit) limit = learnt;
-    }
-    if (len <= limit) return this.emitCounted(side, pkt, off, len);
     this.segSide = side;
     if (segmentTcpV4(pkt, off, len, limit, this.segScratch, this.segSink) > 0) {
       this.counters.packetsSegmented++;

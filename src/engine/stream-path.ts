@@ -123,10 +123,10 @@ export class StreamPath {
 
   /** A packet of `st` on its way (to the server from the client, else to the client), renumbered after a length change. */
   private forward(st: ConnState, toServer: boolean, pkt: Uint8Array, off: number, len: number): void {
-    if (st.edits === null) return this.out.send(toServer ? SIDE_INTERNAL : SIDE_EXTERNAL, pkt, off, len);
+    if (st.edits === null) return this.out.send(toServer ? SIDE_INTERNAL : SIDE_EXTERNAL, pkt, off, len, st.flow);
     if (!toServer) return shiftToClient(st.edits, pkt, off, len, this.out.toExternal);
     shiftToServer(st.edits, pkt, off);
-    this.out.send(SIDE_INTERNAL, pkt, off, len);
+    this.out.send(SIDE_INTERNAL, pkt, off, len, st.flow);
   }
 
   /** A segment that starts at or before the next expected byte and brings new bytes. */
