@@ -4,7 +4,7 @@
  */
 import { ipv4ToString } from '../wire/addr.js';
 import { formatProblem } from '../policy/errors.js';
-import { LOOKUP_NAMES } from '../policy/compiled.js';
+import { INSPECT_KERNEL, INSPECT_NAMES, KERNEL_MODE_GIVES_UP, LOOKUP_NAMES } from '../policy/compiled.js';
 import { captureFilters } from '../dataplane/bpf.js';
 import { guardRuleset } from '../dataplane/kernel-guard.js';
 import { localPortRange, ownedRanges } from '../dataplane/port-reserve.js';
@@ -21,8 +21,10 @@ export function runCheck(file: string, write: (line: string) => void): void {
     const ifs = r.anyInterface ? 'any interface' : r.ifLabel.join(', ');
     write(
       `rule ${r.name}${r.enabled ? '' : ' (disabled)'}: ${ipv4ToString(r.externalIp)}:135 -> ${ipv4ToString(r.serverIp)}:135, mapped ports ${r.portLo}-${r.portHi}, ` +
-        `${ifs}; lookup ${LOOKUP_NAMES[r.lookup]}, pinhole ${r.pinholeTimeoutMs / 1000}s, idle ${r.idleTimeoutMs / 1000}s`,
+        `${ifs}; lookup ${LOOKUP_NAMES[r.lookup]}, pinhole ${r.pinholeTimeoutMs / 1000}s, idle ${r.idleTimeoutMs / 1000}s, ` +
+        `mappedInspection ${INSPECT_NAMES[r.mappedInspection]}`,
     );
+    if (r.mappedInspection === INSPECT_KERNEL) write(`  kernel mode: ${KERNEL_MODE_GIVES_UP}`);
   }
   const f = captureFilters(rules);
   write('');

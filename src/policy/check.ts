@@ -186,11 +186,27 @@ function checkRule(sink: ProblemSink, rule: unknown, index: number, gw: GatewayF
   const clients = checkClients(sink, `${path}/clients`, prop(rule, 'clients'));
   checkInterfaces(sink, `${path}/interfaces`, prop(rule, 'interfaces'));
   warnRule(sink, rule, path, gw);
+  checkInspection(sink, rule, path);
 
   return {
     index, path, name: typeof name === 'string' ? name : undefined, enabled, externalIp,
     ports, portsText: portsText ?? '', clients,
   };
+}
+
+/**
+ * "kernel" hands the mapped connections to nftables: no PDU is read after ept_map, so nothing that
+ * needs one (the auth level of each bind, the notification registration) can be enforced.
+ */
+function checkInspection(sink: ProblemSink, rule: unknown, path: string): void {
+  if (prop(rule, 'mappedInspection') !== 'kernel') return;
+  for (const field of ['requireEncryption', 'notifications'] as const) {
+    if (prop(rule, field) !== true) continue;
+    sink.error(`${path}/mappedInspection`,
+      `expected "full" with ${field}: true, found "kernel" (the kernel forwards mapped connections without reading ` +
+      `their PDUs, so ${field === 'requireEncryption' ? 'the auth level of binds' : 'notification registrations'} cannot be ` +
+      `checked; use "full" or set ${field} to false)`);
+  }
 }
 
 function warnRule(sink: ProblemSink, rule: unknown, path: string, gw: GatewayFacts): void {

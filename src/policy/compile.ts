@@ -5,7 +5,7 @@
  */
 import { parseUuid } from '../dcerpc/uuid.js';
 import {
-  LOOKUP_ALLOW, LOOKUP_DENY, LOOKUP_PUBLISHED, NOTIFY_DROP, NOTIFY_PINHOLE, UUID_LEN,
+  INSPECT_FULL, INSPECT_KERNEL, LOOKUP_ALLOW, LOOKUP_DENY, LOOKUP_PUBLISHED, NOTIFY_DROP, NOTIFY_PINHOLE, UUID_LEN,
 } from './compiled.js';
 import type { CompiledGateway, CompiledRule, CompiledRules, LookupMode, NotifyMode } from './compiled.js';
 import type { RuleDocument, RulesDocument } from './document.js';
@@ -102,6 +102,7 @@ function compileRule(r: RuleDocument, index: number, gatewayExternal: string, ga
     idleTimeoutMs: r.idleTimeoutSeconds * 1000,
     maxMappingsPerClient: r.maxMappingsPerClient ?? gatewayPerClient,
     requireEncryption: r.requireEncryption,
+    mappedInspection: r.mappedInspection === 'kernel' ? INSPECT_KERNEL : INSPECT_FULL,
     lookup: LOOKUP_BY_NAME[r.lookup],
     notifications: r.notifications,
     notificationsWhenEncrypted: NOTIFY_BY_NAME[r.notificationsWhenEncrypted],

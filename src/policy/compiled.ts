@@ -15,6 +15,16 @@ export const NOTIFY_PINHOLE = 1;
 export type NotifyMode = typeof NOTIFY_DROP | typeof NOTIFY_PINHOLE;
 export const NOTIFY_NAMES: readonly string[] = ['drop', 'pinhole'];
 
+export const INSPECT_FULL = 0;
+export const INSPECT_KERNEL = 1;
+export type InspectMode = typeof INSPECT_FULL | typeof INSPECT_KERNEL;
+export const INSPECT_NAMES: readonly string[] = ['full', 'kernel'];
+/** What a "kernel" rule gives up, printed by `rpcgw check` for each such rule. */
+export const KERNEL_MODE_GIVES_UP =
+  'the endpoint mapper stays inspected (interface allow-list, tower rewrite, refusals, per-client pinholes); ' +
+  'after ept_map the kernel forwards the mapped connection unread: no per-PDU policy, no bind/alter_context re-check ' +
+  '(a client may bind any interface the server offers on that port, at any auth level), no requireEncryption, no notification rewriting';
+
 /** Size of one interface UUID in CompiledRule.ifUuid. */
 export const UUID_LEN = 16;
 
@@ -76,6 +86,8 @@ export interface CompiledRule {
   maxMappingsPerClient: number;
   /** Binds below packet privacy (auth level 6) are refused on mapped ports. */
   requireEncryption: boolean;
+  /** INSPECT_FULL: every mapped packet through the daemon; INSPECT_KERNEL: nftables pinhole + NAT. */
+  mappedInspection: InspectMode;
   lookup: LookupMode;
   notifications: boolean;
   notificationsWhenEncrypted: NotifyMode;

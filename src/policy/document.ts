@@ -34,6 +34,7 @@ export interface RuleDocument {
   idleTimeoutSeconds: number;
   maxMappingsPerClient?: number;
   requireEncryption: boolean;
+  mappedInspection: 'full' | 'kernel';
   lookup: 'deny' | 'published' | 'allow';
   notifications: boolean;
   notificationsWhenEncrypted: 'drop' | 'pinhole';

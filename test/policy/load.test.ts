@@ -177,7 +177,7 @@ describe('defaults', () => {
     expect(src.rules[0]).toEqual({
       name: 'exchange', server: '192.0.2.10', interfaces: ['exchange'], mappedPorts: '40000-40999',
       externalAddress: '198.51.100.1', clients: ['0.0.0.0/0'], pinholeTimeoutSeconds: 60,
-      idleTimeoutSeconds: 900, maxMappingsPerClient: 64, requireEncryption: false, lookup: 'deny',
+      idleTimeoutSeconds: 900, maxMappingsPerClient: 64, requireEncryption: false, mappedInspection: 'full', lookup: 'deny',
       notifications: false, notificationsWhenEncrypted: 'drop', notificationPorts: '1024-65535', enabled: true,
     });
     expect(src.gateway.adminSocket).toBe('/run/rpcgw/admin.sock');
