@@ -2,12 +2,13 @@
 /**
  * rpcgw command line. Every command turns expected failures (unreadable capture, invalid rules)
  * into one clear line on stderr and a non-zero exit, never a stack trace.
+ *
+ * Start-up counts when replaying many files: the grammar is a plain table (args.ts, no library)
+ * and each command's modules are imported only when it runs.
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-// Each command's modules are imported when it runs: start-up counts when replaying many files.
+import { parseArgs, UsageError, type CommandSpec } from './args.js';
 import { describeError } from './errors.js';
 
 // `rpcgw inspect big.pcap | head`: the reader went away; stop quietly, as Unix tools do.
@@ -24,121 +25,133 @@ function err(line: string): void {
   process.stderr.write(line + '\n');
 }
 
+const ADMIN_SOCKET = { type: 'string', describe: 'admin socket (default: from --rules, else /run/rpcgw/admin.sock)' } as const;
+const ADMIN_RULES = { type: 'string', describe: 'rules file naming the admin socket' } as const;
+
+/** Add a command here: its usage, options and a `run` that imports its module. */
+const COMMANDS: CommandSpec[] = [
+  {
+    usage: 'inspect <capture>',
+    describe: 'report every endpoint-mapper call and tower in a capture (pcap, pcapng, NetMon)',
+    positionals: { capture: 'capture file' },
+    options: { json: { type: 'boolean', default: false, describe: 'JSON lines instead of text' } },
+    run: async (a) => {
+      const { runInspect } = await import('./inspect.js');
+      runInspect({ capture: a.str('capture'), json: a.bool('json') }, out);
+    },
+  },
+  {
+    usage: 'replay <capture>',
+    describe: 'run a capture through the gateway engine: rewritten output capture and a JSON-lines report',
+    positionals: { capture: 'capture file (pcap, pcapng, NetMon)' },
+    options: {
+      rules: { type: 'string', demand: true, describe: 'publishing rules (JSON)' },
+      out: { type: 'string', demand: true, describe: 'output capture: .pcapng (one interface per side) or .pcap' },
+      report: {
+        type: 'string',
+        describe: 'report file, JSON lines written as the replay goes: {"record":"replay",...} first, one line per rewrite/mapping/connection/closed/refusal/notification, {"record":"summary",...} last',
+      },
+      mode: { type: 'string', choices: ['auto', 'gateway', 'direct'], default: 'auto', describe: 'gateway-side capture, or direct client-server capture' },
+      seed: { type: 'number', default: 1, describe: 'hash seed (same seed, same output)' },
+      'emitted-only': { type: 'boolean', default: false, describe: 'write only what the gateway sent (default: both directions of each interface)' },
+    },
+    run: async (a) => {
+      const { runReplay } = await import('./replay.js');
+      runReplay(
+        { capture: a.str('capture'), rules: a.str('rules'), out: a.str('out'), report: a.opt('report'), mode: a.str('mode') as 'auto' | 'gateway' | 'direct', seed: a.num('seed'), emittedOnly: a.bool('emitted-only') },
+        out,
+        err,
+      );
+    },
+  },
+  {
+    usage: 'run',
+    describe: 'run the gateway daemon (root): capture, inspect and forward what the rules publish',
+    options: {
+      rules: { type: 'string', demand: true, describe: 'publishing rules (JSON)' },
+      'keep-guard-on-stop': {
+        type: 'boolean', default: false,
+        describe: 'on SIGTERM, once the state is saved, leave the nftables guard for the next start (restarts without RSTs; see docs/operations.md)',
+      },
+    },
+    run: async (a) => {
+      const { runDaemon } = await import('./run.js');
+      return runDaemon({ rules: a.str('rules'), keepGuardOnStop: a.bool('keep-guard-on-stop') });
+    },
+  },
+  {
+    usage: 'check',
+    describe: 'validate a rules file and print the capture filters and nftables guard the daemon would install',
+    options: { rules: { type: 'string', demand: true, describe: 'publishing rules (JSON)' } },
+    run: async (a) => {
+      const { runCheck } = await import('./check.js');
+      runCheck(a.str('rules'), out);
+    },
+  },
+  {
+    usage: 'mappings',
+    describe: 'list the running daemon\'s pinholes (and connections), like conntrack -L',
+    options: {
+      socket: ADMIN_SOCKET,
+      rules: ADMIN_RULES,
+      connections: { type: 'boolean', default: false, describe: 'also list connections' },
+      json: { type: 'boolean', default: false, describe: 'JSON lines' },
+    },
+    run: async (a) => {
+      const { runMappings } = await import('./admin-cmds.js');
+      const socket = a.opt('socket');
+      const rules = a.opt('rules');
+      return runMappings({ ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), json: a.bool('json'), connections: a.bool('connections') }, out);
+    },
+  },
+  {
+    usage: 'flush',
+    describe: 'remove pinholes and connections from the running daemon',
+    options: {
+      rule: { type: 'string', describe: 'only this rule' },
+      client: { type: 'string', describe: 'only this client address' },
+      socket: ADMIN_SOCKET,
+      rules: ADMIN_RULES,
+    },
+    run: async (a) => {
+      const { runFlush } = await import('./admin-cmds.js');
+      const [socket, rules, rule, client] = [a.opt('socket'), a.opt('rules'), a.opt('rule'), a.opt('client')];
+      return runFlush({ ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), ...(rule ? { rule } : {}), ...(client ? { client } : {}) }, out);
+    },
+  },
+  {
+    usage: 'lab',
+    describe: 'build a three-namespace lab (client, gateway, server), run Samba behind rpcgw, drive Impacket through it and narrate what happened (root)',
+    run: async () => {
+      const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+      const { runLabScenario } = await import('../lab/scenario.js');
+      return runLabScenario({ repoRoot, write: out });
+    },
+  },
+];
+
 async function main(argv: string[]): Promise<number> {
-  let code = 0;
-  await yargs(argv)
-    .scriptName('rpcgw')
-    .usage('$0 <command> [options]')
-    .command(
-      'inspect <capture>',
-      'report every endpoint-mapper call and tower in a capture (pcap, pcapng, NetMon)',
-      (y) =>
-        y
-          .positional('capture', { type: 'string', demandOption: true, describe: 'capture file' })
-          .option('json', { type: 'boolean', default: false, describe: 'JSON lines instead of text' }),
-      async (a) => {
-        const { runInspect } = await import('./inspect.js');
-        runInspect({ capture: a.capture, json: a.json }, out);
-      },
-    )
-    .command(
-      'replay <capture>',
-      'run a capture through the gateway engine: rewritten output capture and a JSON-lines report',
-      (y) =>
-        y
-          .positional('capture', { type: 'string', demandOption: true, describe: 'capture file (pcap, pcapng, NetMon)' })
-          .option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' })
-          .option('out', { type: 'string', demandOption: true, describe: 'output capture: .pcapng (one interface per side) or .pcap' })
-          .option('report', {
-            type: 'string',
-            describe: 'report file, JSON lines written as the replay goes: {"record":"replay",...} first, one line per rewrite/mapping/connection/closed/refusal/notification, {"record":"summary",...} last',
-          })
-          .option('mode', { choices: ['auto', 'gateway', 'direct'] as const, default: 'auto' as const, describe: 'gateway-side capture, or direct client-server capture' })
-          .option('seed', { type: 'number', default: 1, describe: 'hash seed (same seed, same output)' })
-          .option('emitted-only', { type: 'boolean', default: false, describe: 'write only what the gateway sent (default: both directions of each interface)' }),
-      async (a) => {
-        const { runReplay } = await import('./replay.js');
-        runReplay({ capture: a.capture, rules: a.rules, out: a.out, report: a.report, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly }, out, err);
-      },
-    )
-    .command(
-      'run',
-      'run the gateway daemon (root): capture, inspect and forward what the rules publish',
-      (y) =>
-        y
-          .option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' })
-          .option('keep-guard-on-stop', {
-            type: 'boolean', default: false,
-            describe: 'on SIGTERM, once the state is saved, leave the nftables guard for the next start (restarts without RSTs; see docs/operations.md)',
-          }),
-      async (a) => {
-        const { runDaemon } = await import('./run.js');
-        code = await runDaemon({ rules: a.rules, keepGuardOnStop: a.keepGuardOnStop });
-      },
-    )
-    .command(
-      'check',
-      'validate a rules file and print the capture filters and nftables guard the daemon would install',
-      (y) => y.option('rules', { type: 'string', demandOption: true, describe: 'publishing rules (JSON)' }),
-      async (a) => {
-        const { runCheck } = await import('./check.js');
-        runCheck(a.rules, out);
-      },
-    )
-    .command(
-      'mappings',
-      'list the running daemon\'s pinholes (and connections), like conntrack -L',
-      (y) =>
-        y
-          .option('socket', { type: 'string', describe: 'admin socket (default: from --rules, else /run/rpcgw/admin.sock)' })
-          .option('rules', { type: 'string', describe: 'rules file naming the admin socket' })
-          .option('connections', { type: 'boolean', default: false, describe: 'also list connections' })
-          .option('json', { type: 'boolean', default: false, describe: 'JSON lines' }),
-      async (a) => {
-        const { runMappings } = await import('./admin-cmds.js');
-        code = await runMappings({ ...(a.socket ? { socket: a.socket } : {}), ...(a.rules ? { rules: a.rules } : {}), json: a.json, connections: a.connections }, out);
-      },
-    )
-    .command(
-      'flush',
-      'remove pinholes and connections from the running daemon',
-      (y) =>
-        y
-          .option('rule', { type: 'string', describe: 'only this rule' })
-          .option('client', { type: 'string', describe: 'only this client address' })
-          .option('socket', { type: 'string', describe: 'admin socket (default: from --rules, else /run/rpcgw/admin.sock)' })
-          .option('rules', { type: 'string', describe: 'rules file naming the admin socket' }),
-      async (a) => {
-        const { runFlush } = await import('./admin-cmds.js');
-        code = await runFlush(
-          { ...(a.socket ? { socket: a.socket } : {}), ...(a.rules ? { rules: a.rules } : {}), ...(a.rule ? { rule: a.rule } : {}), ...(a.client ? { client: a.client } : {}) },
-          out,
-        );
-      },
-    )
-    .command(
-      'lab',
-      'build a three-namespace lab (client, gateway, server), run Samba behind rpcgw, drive Impacket through it and narrate what happened (root)',
-      (y) => y,
-      async () => {
-        const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-        const { runLabScenario } = await import('../lab/scenario.js');
-        code = await runLabScenario({ repoRoot, write: out });
-      },
-    )
-    .demandCommand(1, 'name a command (see --help)')
-    .strict()
-    .fail((msg, err) => {
-      if (err) throw err;
-      process.stderr.write(`rpcgw: ${msg}\n`);
-      code = 64;
-    })
-    .help()
-    .parseAsync();
-  return code;
+  let parsed;
+  try {
+    parsed = parseArgs('rpcgw', COMMANDS, argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`rpcgw: ${e.message}\n`);
+    return 64;
+  }
+  if (parsed.kind === 'help') {
+    out(parsed.text);
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    const { createRequire } = await import('node:module');
+    out((createRequire(import.meta.url)('../../package.json') as { version: string }).version);
+    return 0;
+  }
+  return (await parsed.command.run(parsed.args)) ?? 0;
 }
 
-main(hideBin(process.argv)).then(
+main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
