@@ -10,6 +10,7 @@ import {
   INTERFACE_ENTRY_EXPECTED, parseInterfaceEntry, parsePortRange, portRangeProblem,
 } from './fields.js';
 import { ASYNC_EMSMDB_UUID } from './interfaces.js';
+import { checkHttpsSections } from './https.js';
 import { ipv4ToString, parseCidr4, parseIpv4 } from '../wire/addr.js';
 
 /** AsyncEMSMDB's EcDoAsyncWaitEx may sit idle this long (MS-OXCRPC 3.3.4.1: 5 minutes) plus margin. */
@@ -289,6 +290,7 @@ export function checkSemantics(doc: unknown, sink: ProblemSink): void {
   checkUniqueNames(sink, facts);
   checkOverlaps(sink, facts);
   warnShadowed(sink, facts);
+  checkHttpsSections(doc, sink);
   if (rules.length > 0 && facts.every((f) => !f.enabled)) {
     sink.warn('/rules', 'no rule is enabled: the gateway publishes nothing');
   }

@@ -12,6 +12,8 @@ import type { RuleDocument, RulesDocument } from './document.js';
 import { parseInterfaceEntry, parsePortRange } from './fields.js';
 import { interfaceName } from './interfaces.js';
 import { parseCidr4, parseIpv4 } from '../wire/addr.js';
+import { compileHttps } from './https.js';
+import type { CompiledInterfaces } from './https.js';
 
 const LOOKUP_BY_NAME: Record<RuleDocument['lookup'], LookupMode> = {
   deny: LOOKUP_DENY, published: LOOKUP_PUBLISHED, allow: LOOKUP_ALLOW,
@@ -61,6 +63,21 @@ function expandInterfaces(list: string[]): { any: boolean; entries: IfEntry[] } 
     else add(e.uuid, e.major, e.minor);
   }
   return { any, entries };
+}
+
+/** An `interfaces` list as the allow-list interfaceAllowed reads (rules and RPC over HTTP share it). */
+export function compileInterfaces(list: string[]): CompiledInterfaces {
+  const { any, entries } = expandInterfaces(list);
+  const ifUuid = new Uint8Array(entries.length * UUID_LEN);
+  entries.forEach((e, i) => {
+    if (!parseUuid(e.uuid, ifUuid, i * UUID_LEN, true)) throw new Error(`policy bug: bad UUID ${e.uuid}`);
+  });
+  return {
+    anyInterface: any, ifUuid,
+    ifMajor: Int32Array.from(entries, (e) => e.major),
+    ifMinor: Int32Array.from(entries, (e) => e.minor),
+    ifLabel: entries.map((e) => e.label),
+  };
 }
 
 function compileRule(r: RuleDocument, index: number, gatewayExternal: string, gatewayPerClient: number): CompiledRule {
@@ -136,5 +153,6 @@ export function compileDocument(doc: RulesDocument): CompiledRules {
     logLevel: g.log.level,
   };
   const rules = doc.rules.map((r, i) => compileRule(r, i, g.external.address, g.limits.maxMappingsPerClient));
-  return { gateway, rules, source: doc };
+  const https = compileHttps(doc as unknown as Record<string, unknown>, compileInterfaces);
+  return { gateway, rules, https, source: doc };
 }

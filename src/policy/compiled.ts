@@ -4,6 +4,8 @@
  * arrays, timeouts in milliseconds, enums as small integers. Strings are for logs.
  */
 
+import type { CompiledHttps } from './https.js';
+
 export const LOOKUP_DENY = 0;
 export const LOOKUP_PUBLISHED = 1;
 export const LOOKUP_ALLOW = 2;
@@ -99,6 +101,8 @@ export interface CompiledRule {
 export interface CompiledRules {
   gateway: CompiledGateway;
   rules: CompiledRule[];
+  /** httpsListeners, rpcOverHttp, webPublishing (absent in hand-built rules: none). */
+  https?: CompiledHttps;
   /** The validated document with every default filled in, for printing (`rpcgw rules show`). */
   source: unknown;
 }

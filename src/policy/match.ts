@@ -38,7 +38,7 @@ export function selectRule(rules: CompiledRules, externalIp: number, clientIp: n
  * without a version allow any. `any` allows everything. Caller guarantees the 16 bytes.
  */
 export function interfaceAllowed(
-  rule: CompiledRule, buf: Uint8Array, uuidOff: number, uuidLittleEndian: boolean, major: number, minor: number,
+  rule: Pick<CompiledRule, 'anyInterface' | 'ifUuid' | 'ifMajor' | 'ifMinor'>, buf: Uint8Array, uuidOff: number, uuidLittleEndian: boolean, major: number, minor: number,
 ): boolean {
   if (rule.anyInterface) return true;
   const uuids = rule.ifUuid;
