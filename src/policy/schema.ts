@@ -3,40 +3,92 @@
  * shape and static defaults. ajv reports every violation (allErrors); each is turned into a
  * located "expected ..., found ..." problem worded by the schema's `x-expected` annotations.
  *
- * The schema is read once, at first use, through Node's module loader (createRequire): the
- * file sits at rules/schema.json, two levels above both src/policy/ and dist/policy/, and
- * tsconfig's rootDir (src) does not allow importing it as a module.
+ * The schema is read once, at first use, from rules/schema.json two levels above both src/policy/
+ * and dist/policy/ (tsconfig's rootDir, src, does not allow importing it as a module).
+ *
+ * Compiling the schema with ajv took about a quarter of `rpcgw replay`'s start-up, so the build
+ * writes the compiled validator as code (dist/policy/rules-validator.cjs, ajv standalone, same
+ * options) with a digest of the schema text; it is used when the digest matches the schema read
+ * here, else (tests run from src/, a schema edited after the build) the schema is compiled.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import { isObject, show } from './document.js';
 import type { ProblemSink } from './document.js';
 import { pointerSegment } from './json.js';
 
 type SchemaNode = Record<string, unknown>;
 
+// ajv is loaded only when the schema must be compiled (CommonJS: require keeps validation synchronous).
+const require = createRequire(import.meta.url);
+const SCHEMA_URL = new URL('../../rules/schema.json', import.meta.url);
+const PRECOMPILED = './rules-validator.cjs';
+
 let schemaCache: SchemaNode | undefined;
+let schemaDigestCache = '';
 let validateCache: ValidateFunction | undefined;
+
+/** FNV-1a over the schema's text with its length: tells a stale precompiled validator. */
+function digestOf(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return `${text.length}-${(h >>> 0).toString(16)}`;
+}
 
 /** The parsed rules/schema.json. */
 export function rulesSchema(): SchemaNode {
   if (schemaCache === undefined) {
-    const require = createRequire(import.meta.url);
-    schemaCache = require('../../rules/schema.json') as SchemaNode;
+    const text = readFileSync(SCHEMA_URL, 'utf8');
+    schemaDigestCache = digestOf(text);
+    schemaCache = JSON.parse(text) as SchemaNode;
   }
   return schemaCache;
 }
 
+function newAjv(source: boolean): Ajv2020 {
+  // useDefaults: the schema's `default`s are written into the document, so the compiled rules
+  // and the printed source agree with what the schema documents.
+  const { Ajv2020: AjvClass } = require('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 };
+  const ajv = new AjvClass({ allErrors: true, verbose: true, useDefaults: true, strict: true, code: { source } });
+  ajv.addKeyword('x-expected');
+  return ajv;
+}
+
+function precompiled(): ValidateFunction | undefined {
+  try {
+    const m = require(PRECOMPILED) as ValidateFunction & { digest?: string };
+    rulesSchema();
+    return m.digest === schemaDigestCache ? m : undefined;
+  } catch {
+    return undefined; // not built (running from src/): compile instead
+  }
+}
+
+let precompiledUsed = false;
+
 function validator(): ValidateFunction {
   if (validateCache === undefined) {
-    // useDefaults: the schema's `default`s are written into the document, so the compiled rules
-    // and the printed source agree with what the schema documents.
-    const ajv = new Ajv2020({ allErrors: true, verbose: true, useDefaults: true, strict: true });
-    ajv.addKeyword('x-expected');
-    validateCache = ajv.compile(rulesSchema());
+    const pre = precompiled();
+    precompiledUsed = pre !== undefined;
+    validateCache = pre ?? newAjv(false).compile(rulesSchema());
   }
   return validateCache;
+}
+
+/** Whether validation runs the build's precompiled validator (false before the first use). */
+export function usesPrecompiledValidator(): boolean {
+  return precompiledUsed;
+}
+
+/** Writes the precompiled validator next to this module (the build runs it on dist/policy/schema.js). */
+export function writePrecompiledValidator(): string {
+  const standaloneCode = (require('ajv/dist/standalone/index.js') as typeof import('ajv/dist/standalone/index.js')).default;
+  const ajv = newAjv(true);
+  const code = standaloneCode(ajv, ajv.compile(rulesSchema()));
+  const file = new URL(PRECOMPILED, import.meta.url);
+  writeFileSync(file, `${code}\nmodule.exports.digest = ${JSON.stringify(schemaDigestCache)};\n`);
+  return file.pathname;
 }
 
 /** Follows a local "$ref" ("#/$defs/ipv4") to its target, merged under the referring node. */
