@@ -64,6 +64,31 @@ function giveBuffer(b: Uint8Array): void {
   }
 }
 
+/**
+ * Int32 words a cursor's state between chunks takes in a row (save/load), so a reader can keep
+ * one CoStream per direction for every connection and the connections' cursors in typed arrays:
+ *   0  pos (16) | stage << 16 (2) | keepOn << 18 | littleEndian << 19 | has a kept copy << 20
+ *   1  fragLen (16) | (ptype + 1) << 16 (9)
+ *   2  authLen (16) | (authLevel + 1) << 16 (9)
+ *   3  startSeq
+ *   4-9  the header words w0..w5
+ * An all-zero row is a reset cursor.
+ */
+export const CO_STATE_WORDS = 10;
+const ST_KEEP_ON = 1 << 18;
+const ST_LITTLE = 1 << 19;
+const ST_HAS_COPY = 1 << 20;
+
+/** True if a saved cursor's row says it has a kept copy (to be handed back to load). */
+export function coSavedHasCopy(rows: Int32Array, at: number): boolean {
+  return (rows[at]! & ST_HAS_COPY) !== 0;
+}
+
+/** True if a saved cursor is between PDUs. */
+export function coSavedAtBoundary(rows: Int32Array, at: number): boolean {
+  return (rows[at]! & 0xffff) === 0;
+}
+
 /** Framing scratch shared by every cursor (used only inside one synchronous next()). */
 const FRAME = new FrameInfo();
 const PEEK = new Uint8Array(CO_KEEP_HEADER);
@@ -117,6 +142,51 @@ export class CoStream {
       giveBuffer(this.keep);
       this.keep = EMPTY;
     }
+    this.startAt = -1;
+  }
+
+  /**
+   * Writes the state between chunks to rows[at, +CO_STATE_WORDS) and returns the kept copy of a
+   * PDU in progress (the caller keeps it until load), or null. The cursor is then unusable
+   * until load().
+   */
+  save(rows: Int32Array, at: number): Uint8Array | null {
+    const copy = this.keep !== EMPTY ? this.keep : null;
+    rows[at] = this.pos | (this.stage << 16) | (this.keepOn ? ST_KEEP_ON : 0) | (this.littleEndian ? ST_LITTLE : 0) | (copy !== null ? ST_HAS_COPY : 0);
+    rows[at + 1] = this.fragLen | ((this.ptype + 1) << 16);
+    rows[at + 2] = this.authLen | ((this.authLevel + 1) << 16);
+    rows[at + 3] = this.startSeq | 0;
+    rows[at + 4] = this.w0;
+    rows[at + 5] = this.w1;
+    rows[at + 6] = this.w2;
+    rows[at + 7] = this.w3;
+    rows[at + 8] = this.w4;
+    rows[at + 9] = this.w5;
+    this.keep = EMPTY;
+    return copy;
+  }
+
+  /** Takes up a state save() wrote, with the kept copy it returned (null if none). */
+  load(rows: Int32Array, at: number, copy: Uint8Array | null): void {
+    const w = rows[at]!;
+    this.pos = w & 0xffff;
+    this.stage = (w >>> 16) & 3;
+    this.keepOn = (w & ST_KEEP_ON) !== 0;
+    this.littleEndian = (w & ST_LITTLE) !== 0;
+    const f = rows[at + 1]!;
+    this.fragLen = f & 0xffff;
+    this.ptype = (f >>> 16) - 1;
+    const a = rows[at + 2]!;
+    this.authLen = a & 0xffff;
+    this.authLevel = (a >>> 16) - 1;
+    this.startSeq = rows[at + 3]! >>> 0;
+    this.w0 = rows[at + 4]!;
+    this.w1 = rows[at + 5]!;
+    this.w2 = rows[at + 6]!;
+    this.w3 = rows[at + 7]!;
+    this.w4 = rows[at + 8]!;
+    this.w5 = rows[at + 9]!;
+    this.keep = copy ?? EMPTY;
     this.startAt = -1;
   }
 

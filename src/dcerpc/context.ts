@@ -6,12 +6,15 @@
  * NDR flavour a call uses.
  *
  * Fail closed: only a context the server accepted answers isAccepted/syntaxOf/interfaceMatches;
- * BTFN elements (result negotiate_ack) and rejected ones are forgotten. UUIDs are copied into
- * fixed storage (little-endian wire form) because frame buffers are reused.
+ * BTFN elements (result negotiate_ack) and rejected ones are never usable (kept, REJECTED, only
+ * so a refusal can name their interface). UUIDs are copied into fixed storage (little-endian
+ * wire form) because frame buffers are reused.
  *
  * One byte array, SLOT_LEN bytes a context (one typed array costs ~200 bytes of its own, and every
  * connection keeps a table): 0 u16 p_cont_id | 2 u8 state (EMPTY = free slot) | 3 u8 proposed
  * syntax mask | 4 u8 syntax + 1 | 5 pad | 6 u16 if major | 8 u16 if minor | 10 uuid[16].
+ * The array may be a connection row's (attach: CTX_INLINE_SLOTS slots at an offset of a table
+ * shared by many connections); a table that needs more slots moves into an array of its own.
  * The element order of a proposal awaiting its ack is held only until the ack.
  */
 import { DecodeResult, MALFORMED, OK, UNSUPPORTED } from '../wire/status.js';
@@ -21,16 +24,24 @@ import {
 } from './constants.js';
 import type { BindAckView, BindView } from './pdu.js';
 import { copyUuidToLE, uuidEquals, uuidToString } from './uuid.js';
+import { interfaceLabel } from './label.js';
 import { ERR_ACK_WITHOUT_BIND, ERR_CONTEXT_TABLE_FULL, ERR_RESULT_COUNT } from './reasons.js';
 
 export const CTX_STATE_EMPTY = 0;
 /** Proposed, no result yet. */
 export const CTX_STATE_PENDING = 1;
 export const CTX_STATE_ACCEPTED = 2;
+/**
+ * Answered with a rejection or negotiate_ack (BTFN): never usable, kept only so a refusal record
+ * can still name its interface. Its slot is reused before the table grows.
+ */
+export const CTX_STATE_REJECTED = 3;
 
 const UUID_LEN = 16;
 /** Context slots a table starts with (Windows proposes 3 per interface: NDR, NDR64, BTFN). */
 const INITIAL_SLOTS = 4;
+/** Slots a connection row keeps inline (attach); a table that needs more gets its own array. */
+export const CTX_INLINE_SLOTS = INITIAL_SLOTS;
 const O_ID = 0;
 const O_STATE = 2;
 const O_MASK = 3;
@@ -39,6 +50,8 @@ const O_MAJOR = 6;
 const O_MINOR = 8;
 const O_UUID = 10;
 const SLOT_LEN = O_UUID + UUID_LEN;
+/** Bytes a context slot takes (CTX_INLINE_SLOTS of them in a connection row). */
+export const CTX_SLOT_LEN = SLOT_LEN;
 const NO_PENDING: readonly number[] = Object.freeze([]);
 const SCRATCH_UUID = new Uint8Array(UUID_LEN);
 /** proposedMask bits: which usable transfer syntaxes the client offered for a context. */
@@ -63,7 +76,10 @@ export interface ContextsState {
 export class PresentationContexts extends DecodeResult {
   // Slots grow from INITIAL_SLOTS to MAX_CONTEXTS: a connection uses a handful of contexts, and
   // a gateway keeps one table per connection.
-  private rows = new Uint8Array(INITIAL_SLOTS * SLOT_LEN);
+  private rows: Uint8Array = new Uint8Array(INITIAL_SLOTS * SLOT_LEN);
+  /** Where slot 0 starts in `rows`, and the slots there (a table attached to a connection row). */
+  private base = 0;
+  private cap = INITIAL_SLOTS;
   /** Slots of the last bind/alter_context's elements, in element order (-1: not recorded). */
   private pendingSlot: readonly number[] = NO_PENDING;
   /** A bind or alter_context is waiting for its ack. */
@@ -71,9 +87,45 @@ export class PresentationContexts extends DecodeResult {
   /** Slots [0, highWater) have ever been used: bounds the scans. */
   private highWater = 0;
 
+  /**
+   * Works on a table stored elsewhere: `slots` slots at rows[base..] (a connection row, or an
+   * array this table grew into earlier), with the rest of its state. Until the next attach,
+   * every change lands there; a table that must grow moves into an array of its own (storage).
+   */
+  attach(rows: Uint8Array, base: number, slots: number, highWater: number, awaitingAck: boolean, pending: readonly number[]): void {
+    this.rows = rows;
+    this.base = base;
+    this.cap = slots;
+    this.highWater = highWater;
+    this.awaitingAck = awaitingAck;
+    this.pendingSlot = pending;
+  }
+
+  /** The array the table lives in now (differs from the attached one after growing). */
+  get storage(): Uint8Array {
+    return this.rows;
+  }
+
+  get slots(): number {
+    return this.cap;
+  }
+
+  get usedSlots(): number {
+    return this.highWater;
+  }
+
+  get awaiting(): boolean {
+    return this.awaitingAck;
+  }
+
+  /** Slots of the proposal awaiting its ack, in element order (shared empty array when none). */
+  get pendingSlots(): readonly number[] {
+    return this.pendingSlot;
+  }
+
   /** Forgets every context (new connection). */
   reset(): void {
-    this.rows.fill(0);
+    this.rows.fill(0, this.base, this.base + this.cap * SLOT_LEN);
     this.pendingSlot = NO_PENDING;
     this.awaitingAck = false;
     this.highWater = 0;
@@ -109,7 +161,7 @@ export class PresentationContexts extends DecodeResult {
       const minor = bind.ifMinor[i]!;
       const mask = this.maskOf(bind, i);
       const r = this.rows;
-      const at = slot * SLOT_LEN;
+      const at = this.at(slot);
       const same = r[at + O_STATE] === CTX_STATE_ACCEPTED &&
         uuidEquals(r, at + O_UUID, SCRATCH_UUID, 0) &&
         this.u16(at + O_MAJOR) === major && this.u16(at + O_MINOR) === minor;
@@ -156,7 +208,7 @@ export class PresentationContexts extends DecodeResult {
     }
     for (let i = n; i < pending.length; i++) {
       const slot = pending[i]!;
-      if (slot >= 0 && this.rows[slot * SLOT_LEN + O_STATE] === CTX_STATE_PENDING) this.forget(slot);
+      if (slot >= 0 && this.rows[this.at(slot) + O_STATE] === CTX_STATE_PENDING) this.forget(slot);
     }
     const mismatch = ack.nResults !== pending.length;
     this.pendingSlot = NO_PENDING;
@@ -181,13 +233,13 @@ export class PresentationContexts extends DecodeResult {
   /** True if the server accepted `ctxId` (BTFN elements never are). */
   isAccepted(ctxId: number): boolean {
     const slot = this.find(ctxId);
-    return slot >= 0 && this.rows[slot * SLOT_LEN + O_STATE] === CTX_STATE_ACCEPTED;
+    return slot >= 0 && this.rows[this.at(slot) + O_STATE] === CTX_STATE_ACCEPTED;
   }
 
   /** SYNTAX_NDR / SYNTAX_NDR64 / SYNTAX_UNKNOWN of an accepted context, -1 if not accepted. */
   syntaxOf(ctxId: number): number {
     const slot = this.find(ctxId);
-    const at = slot * SLOT_LEN;
+    const at = this.at(slot);
     return slot >= 0 && this.rows[at + O_STATE] === CTX_STATE_ACCEPTED ? this.rows[at + O_SYNTAX]! - 1 : -1;
   }
 
@@ -198,7 +250,7 @@ export class PresentationContexts extends DecodeResult {
    */
   interfaceMatches(ctxId: number, uuidWireLE: Uint8Array, major: number, minor?: number): boolean {
     const slot = this.find(ctxId);
-    const at = slot * SLOT_LEN;
+    const at = this.at(slot);
     if (slot < 0 || this.rows[at + O_STATE] !== CTX_STATE_ACCEPTED) return false;
     if (this.u16(at + O_MAJOR) !== major) return false;
     if (minor !== undefined && this.u16(at + O_MINOR) > minor) return false;
@@ -207,32 +259,42 @@ export class PresentationContexts extends DecodeResult {
 
   /** CTX_STATE_* of `ctxId` (EMPTY if unknown, rejected or BTFN). */
   stateOf(ctxId: number): number {
+    const slot = this.known(ctxId);
+    return slot < 0 ? CTX_STATE_EMPTY : this.rows[this.at(slot) + O_STATE]!;
+  }
+
+  /**
+   * `uuid@major.minor` of any context proposed since the last bind — rejected ones too (a refusal
+   * names the interface the request used), '' if unknown. For reporting only.
+   */
+  labelOf(ctxId: number): string {
     const slot = this.find(ctxId);
-    return slot < 0 ? CTX_STATE_EMPTY : this.rows[slot * SLOT_LEN + O_STATE]!;
+    const at = this.at(slot);
+    return slot < 0 ? '' : interfaceLabel(this.rows, at + O_UUID, true, this.u16(at + O_MAJOR), this.u16(at + O_MINOR));
   }
 
   /** Interface UUID text of a pending or accepted context, '' if unknown. For reporting only. */
   interfaceUuidString(ctxId: number): string {
-    const slot = this.find(ctxId);
-    return slot < 0 ? '' : uuidToString(this.rows, slot * SLOT_LEN + O_UUID, true);
+    const slot = this.known(ctxId);
+    return slot < 0 ? '' : uuidToString(this.rows, this.at(slot) + O_UUID, true);
   }
 
   /** Interface major version of a pending or accepted context, -1 if unknown. */
   ifMajor(ctxId: number): number {
-    const slot = this.find(ctxId);
-    return slot < 0 ? -1 : this.u16(slot * SLOT_LEN + O_MAJOR);
+    const slot = this.known(ctxId);
+    return slot < 0 ? -1 : this.u16(this.at(slot) + O_MAJOR);
   }
 
   /** Interface minor version of a pending or accepted context, -1 if unknown. */
   ifMinor(ctxId: number): number {
-    const slot = this.find(ctxId);
-    return slot < 0 ? -1 : this.u16(slot * SLOT_LEN + O_MINOR);
+    const slot = this.known(ctxId);
+    return slot < 0 ? -1 : this.u16(this.at(slot) + O_MINOR);
   }
 
   /** Number of accepted contexts. */
   acceptedCount(): number {
     let n = 0;
-    for (let i = 0; i < this.highWater; i++) if (this.rows[i * SLOT_LEN + O_STATE] === CTX_STATE_ACCEPTED) n++;
+    for (let i = 0; i < this.highWater; i++) if (this.rows[this.at(i) + O_STATE] === CTX_STATE_ACCEPTED) n++;
     return n;
   }
 
@@ -240,9 +302,9 @@ export class PresentationContexts extends DecodeResult {
   exportState(): ContextsState {
     const n = this.highWater;
     const r = this.rows;
-    const col = (f: (at: number) => number): number[] => Array.from({ length: n }, (_, i) => f(i * SLOT_LEN));
+    const col = (f: (at: number) => number): number[] => Array.from({ length: n }, (_, i) => f(this.at(i)));
     let uuids = '';
-    for (let i = 0; i < n; i++) for (let k = 0; k < UUID_LEN; k++) uuids += r[i * SLOT_LEN + O_UUID + k]!.toString(16).padStart(2, '0');
+    for (let i = 0; i < n; i++) for (let k = 0; k < UUID_LEN; k++) uuids += r[this.at(i) + O_UUID + k]!.toString(16).padStart(2, '0');
     return {
       ids: col((at) => (r[at + O_STATE] === CTX_STATE_EMPTY ? -1 : this.u16(at + O_ID))), states: col((at) => r[at + O_STATE]!), uuids,
       majors: col((at) => this.u16(at + O_MAJOR)), minors: col((at) => this.u16(at + O_MINOR)),
@@ -257,18 +319,18 @@ export class PresentationContexts extends DecodeResult {
     const n = s.ids.length;
     const int = (a: number[], lo: number, hi: number): boolean => a.length === n && a.every((x) => Number.isInteger(x) && x >= lo && x <= hi);
     if (
-      n > MAX_CONTEXTS || !int(s.ids, -1, 0xffff) || !int(s.states, 0, CTX_STATE_ACCEPTED) || !int(s.majors, 0, 0xffff) ||
+      n > MAX_CONTEXTS || !int(s.ids, -1, 0xffff) || !int(s.states, 0, CTX_STATE_REJECTED) || !int(s.majors, 0, 0xffff) ||
       !int(s.minors, 0, 0xffff) || !int(s.masks, 0, 0xff) || !int(s.syntaxes, -1, 127) || s.uuids.length !== n * UUID_LEN * 2 ||
       !/^[0-9a-f]*$/.test(s.uuids) || s.pending.length > MAX_CONTEXTS || !s.pending.every((x) => Number.isInteger(x) && x >= -1 && x < n)
     ) {
       return false;
     }
-    let cap = this.rows.length / SLOT_LEN;
+    let cap = this.cap;
     while (cap < n) cap *= 2;
-    if (cap * SLOT_LEN > this.rows.length) this.grow(Math.min(MAX_CONTEXTS, cap));
+    if (cap > this.cap) this.grow(Math.min(MAX_CONTEXTS, cap));
     const r = this.rows;
     for (let i = 0; i < n; i++) {
-      const at = i * SLOT_LEN;
+      const at = this.at(i);
       const free = s.ids[i] === -1;
       this.setU16(at + O_ID, free ? 0 : s.ids[i]!);
       r[at + O_STATE] = free ? CTX_STATE_EMPTY : s.states[i]!;
@@ -285,7 +347,7 @@ export class PresentationContexts extends DecodeResult {
   }
 
   private accept(slot: number, returned: number): void {
-    const at = slot * SLOT_LEN;
+    const at = this.at(slot);
     const mask = this.rows[at + O_MASK]!;
     let syntax = SYNTAX_UNKNOWN;
     if (returned === SYNTAX_NDR && (mask & MASK_NDR) !== 0) syntax = SYNTAX_NDR;
@@ -294,10 +356,15 @@ export class PresentationContexts extends DecodeResult {
     this.rows[at + O_SYNTAX] = syntax + 1;
   }
 
+  /** Never usable again; the interface stays for labelOf. */
   private forget(slot: number): void {
-    const at = slot * SLOT_LEN;
-    this.rows[at + O_STATE] = CTX_STATE_EMPTY;
+    const at = this.at(slot);
+    this.rows[at + O_STATE] = CTX_STATE_REJECTED;
     this.rows[at + O_SYNTAX] = 0;
+  }
+
+  private at(slot: number): number {
+    return this.base + slot * SLOT_LEN;
   }
 
   private maskOf(bind: BindView, i: number): number {
@@ -312,10 +379,16 @@ export class PresentationContexts extends DecodeResult {
     return mask;
   }
 
+  /** The slot of a pending or accepted context, -1 otherwise. */
+  private known(ctxId: number): number {
+    const slot = this.find(ctxId);
+    return slot >= 0 && this.rows[this.at(slot) + O_STATE] !== CTX_STATE_REJECTED ? slot : -1;
+  }
+
   private find(ctxId: number): number {
     const r = this.rows;
     for (let i = 0; i < this.highWater; i++) {
-      const at = i * SLOT_LEN;
+      const at = this.at(i);
       if (r[at + O_STATE] !== CTX_STATE_EMPTY && this.u16(at + O_ID) === ctxId) return i;
     }
     return -1;
@@ -323,15 +396,19 @@ export class PresentationContexts extends DecodeResult {
 
   private allocate(ctxId: number): number {
     for (let pass = 0; pass < 2; pass++) {
-      const slots = this.rows.length / SLOT_LEN;
-      for (let i = 0; i < slots; i++) {
-        const at = i * SLOT_LEN;
-        if (this.rows[at + O_STATE] === CTX_STATE_EMPTY) {
-          this.setU16(at + O_ID, ctxId);
-          this.rows[at + O_STATE] = CTX_STATE_PENDING;
-          if (i >= this.highWater) this.highWater = i + 1;
-          return i;
+      const slots = this.cap;
+      // A free slot first, then a rejected one (its label goes), and only then more room.
+      for (let want = CTX_STATE_EMPTY; ; want = CTX_STATE_REJECTED) {
+        for (let i = 0; i < slots; i++) {
+          const at = this.at(i);
+          if (this.rows[at + O_STATE] === want) {
+            this.setU16(at + O_ID, ctxId);
+            this.rows[at + O_STATE] = CTX_STATE_PENDING;
+            if (i >= this.highWater) this.highWater = i + 1;
+            return i;
+          }
         }
+        if (want === CTX_STATE_REJECTED) break;
       }
       if (slots >= MAX_CONTEXTS) return -1;
       this.grow(Math.min(MAX_CONTEXTS, slots * 2));
@@ -339,10 +416,13 @@ export class PresentationContexts extends DecodeResult {
     return -1;
   }
 
+  /** Moves the table into an array of its own with room for `slots` contexts. */
   private grow(slots: number): void {
     const rows = new Uint8Array(slots * SLOT_LEN);
-    rows.set(this.rows);
+    rows.set(this.rows.subarray(this.base, this.base + this.cap * SLOT_LEN));
     this.rows = rows;
+    this.base = 0;
+    this.cap = slots;
   }
 
   private u16(at: number): number {

@@ -66,9 +66,9 @@ export class ConnState {
     this.s2c.resetPatches();
   }
 
+  /** The connection's rule changed (reload); the mapped leg reads it by flow id each time. */
   setRule(rule: CompiledRule): void {
     if (this.epmLeg) this.epmLeg.rule = rule;
-    if (this.mappedLeg) this.mappedLeg.rule = rule;
   }
 
   beginRead(dir: HeldStream, pkt: Uint8Array, view: PacketView, seq: number): void {
@@ -118,6 +118,9 @@ export class Conns {
     private readonly newMappedLeg: () => MappedLeg,
   ) {}
 
+  /** The one reader of every mapped connection (made on first use: its host is built after the table). */
+  private mapped: MappedLeg | null = null;
+
   get(flow: number): ConnState | undefined {
     return this.byFlow[flow];
   }
@@ -137,7 +140,7 @@ export class Conns {
 
   /** A reset ConnState of the kind, not yet in the table (its leg still to be initialised). */
   take(epm: boolean): ConnState {
-    const st = (epm ? this.epmPool.pop() : this.mappedPool.pop()) ?? (epm ? new ConnState(this.newEpmLeg(), null) : new ConnState(null, this.newMappedLeg()));
+    const st = (epm ? this.epmPool.pop() : this.mappedPool.pop()) ?? (epm ? new ConnState(this.newEpmLeg(), null) : new ConnState(null, (this.mapped ??= this.newMappedLeg())));
     st.reset();
     return st;
   }
@@ -150,7 +153,7 @@ export class Conns {
   /** `st` reads connection `flow` of `clientIp`. */
   add(flow: number, st: ConnState, clientIp: number): void {
     st.flow = flow;
-    st.leg.flow = flow;
+    if (st.epmLeg) st.epmLeg.flow = flow;
     const all = this.byFlow;
     if (flow >= all.length) {
       const n = Math.max(flow + 1, all.length * 2, 64);
@@ -168,6 +171,7 @@ export class Conns {
     const st = this.byFlow[flow];
     if (st === undefined) return undefined;
     this.byFlow[flow] = undefined;
+    if (st.mappedLeg) st.mappedLeg.release(flow);
     this.giveBack(st);
     if (st.epmLeg) {
       this.epmCount--;

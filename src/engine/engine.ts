@@ -144,7 +144,7 @@ export class Engine implements EpmLegHost {
     const gwIpOf = (): number => this.gwIp;
     this.conns = new Conns(
       () => new EpmLeg(this, maxHeldPerFlow),
-      () => new MappedLeg(this.notifications, gwIpOf),
+      () => new MappedLeg(this.notifications, gwIpOf, (flow) => this.slots.rule(this.flows.ruleIdx(flow))!),
     );
     this.path = new StreamPath(this.out, this.flows, this.slots, this.gwIp, maxHeldPerFlow, g.limits.maxHeldBytesTotal);
     this.manners = new Manners(this.out, this.flows, this.conns, this.gwIp, Math.max(0, opts.icmpRatePerSec ?? DEFAULT_ICMP_RATE_PER_SEC));
@@ -266,7 +266,7 @@ export class Engine implements EpmLegHost {
     if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
     this.mappings.connOpened(m, nowMs);
     const st = this.conns.take(false);
-    st.mappedLeg!.init(rule, pickup);
+    st.mappedLeg!.init(flow, pickup);
     this.conns.add(flow, st, v.src4);
     this.opened(flow);
     return flow;

@@ -213,13 +213,13 @@ export class EpmLeg implements Leg {
   }
 
   /** True while the direction holds part of a PDU (or of a response call being rewritten). */
-  midPdu(fromClient: boolean): boolean {
+  midPdu(_flow: number, fromClient: boolean): boolean {
     if (fromClient) return this.c2s.pos > 0;
     return this.s2c.pos > 0 || this.callActive;
   }
 
   /** Feeds in-order payload bytes starting at stream sequence `seq`. PASS or a REFUSE_* code. */
-  feed(fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
+  feed(_flow: number, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
     const c = fromClient ? this.c2s : this.s2c;
     c.begin(data, off, len, seq);
     for (;;) {

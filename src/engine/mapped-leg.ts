@@ -4,7 +4,9 @@
  *
  * Each direction is cut into PDUs by a CoStream cursor (dcerpc/co-stream) that keeps only the 24
  * header bytes (and the auth_level byte of the trailer as it passes), so bulk store traffic is
- * neither copied nor held. A PDU is decided on the segment that carries its LAST byte: if it is refused, that
+ * neither copied nor held. One MappedLeg reads every mapped connection: a connection's state is
+ * a row of MappedRows (below) handed in by flow id, loaded into the leg's two cursors and its
+ * context table for one feed and written back after it. A PDU is decided on the segment that carries its LAST byte: if it is refused, that
  * segment is dropped and the connection reset both ways, so the server never receives a whole
  * refused PDU. Binds, alter_contexts and their acks are copied whole (small) to read their
  * presentation contexts.
@@ -33,9 +35,11 @@ import {
   PTYPE_SHUTDOWN,
   SYNTAX_NDR64,
 } from '../dcerpc/constants.js';
-import { CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
+import {
+  CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CO_STATE_WORDS, CoStream, coSavedAtBoundary, coSavedHasCopy,
+} from '../dcerpc/co-stream.js';
 import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
-import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
+import { CTX_INLINE_SLOTS, CTX_SLOT_LEN, PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidToString } from '../dcerpc/uuid.js';
 import { interfaceLabel } from '../dcerpc/label.js';
 import { seqAdd } from '../stream/seq.js';
@@ -103,84 +107,230 @@ const SHARED_PUSH = new PushRegistrationView();
 /** Patch bytes handed to the host, which copies them. */
 const SCRATCH = new Uint8Array(4);
 
+/*
+ * A mapped connection's row, Int32 words by flow id (MW a row):
+ *   0-9    client→server cursor (CoStream.save)      10-19  server→client cursor
+ *   20     flags (F_*) | context-table slots in use << 8 | ctxId of the last bind's first element << 16
+ * and CTX_INLINE_SLOTS * CTX_SLOT_LEN bytes of context table in `ctx`. Rare or short-lived parts
+ * live in maps by flow id only while they exist: a context table grown past the inline slots, the
+ * proposal awaiting its ack, a kept PDU spanning segments.
+ */
+const W_C2S = 0;
+const W_S2C = CO_STATE_WORDS;
+const W_FLAGS = 2 * CO_STATE_WORDS;
+const MW = W_FLAGS + 1;
+const CTX_ROW = CTX_INLINE_SLOTS * CTX_SLOT_LEN;
+const F_PICKED_UP = 1;
+/** Framing was lost on a picked-up stream: pass the rest uninspected. */
+const F_PASS_THROUGH = 2;
+const F_BOUND_ONCE = 4;
+/** A client request is held until complete: its callback address may be rewritten. */
+const F_HOLDING = 8;
+const F_AWAITING_ACK = 16;
+/** The last bind named a first element (ctxId in the top half): lastInterface. */
+const F_HAS_LAST = 32;
+/** The context table grew into an array of its own (MappedRows.bigCtx). */
+const F_CTX_OWN = 64;
+const NO_PENDING: readonly number[] = [];
+const INITIAL_ROWS = 64;
+
+/** Every mapped connection's leg state (see the row layout above). */
+class MappedRows {
+  words = new Int32Array(INITIAL_ROWS * MW);
+  ctx = new Uint8Array(INITIAL_ROWS * CTX_ROW);
+  readonly bigCtx = new Map<number, Uint8Array>();
+  readonly pending = new Map<number, readonly number[]>();
+  /** Kept copies of PDUs in progress, by flow * 2 + (0 client→server | 1 server→client). */
+  readonly copies = new Map<number, Uint8Array>();
+
+  /** Room for row `flow` (flow ids are dense from 0: grown by doubling). */
+  ensure(flow: number): void {
+    const rows = this.words.length / MW;
+    if (flow < rows) return;
+    let n = rows * 2;
+    while (n <= flow) n *= 2;
+    const w = new Int32Array(n * MW);
+    w.set(this.words);
+    this.words = w;
+    const c = new Uint8Array(n * CTX_ROW);
+    c.set(this.ctx);
+    this.ctx = c;
+  }
+
+  bytes(): number {
+    return this.words.byteLength + this.ctx.byteLength;
+  }
+}
+
 export class MappedLeg implements Leg {
-  flow = -1;
-  rule!: CompiledRule;
-  /** Picked up mid-stream (replay): binds may be missing; a stream that does not frame is passed, not refused. */
-  pickedUp = false;
-  /** Framing was lost on a picked-up stream: pass the rest uninspected. */
-  passThrough = false;
+  /** With a refusal (read right after feed): what the log says, and the interface concerned. */
   refuseDetail = '';
   lastInterface = '';
 
+  private readonly rows = new MappedRows();
+  // The connection being fed (only during feed): its flow, rule, flags and loaded parts.
+  private flow = -1;
+  private rule!: CompiledRule;
+  private flags = 0;
+  private lastSet = false;
+  private ctxOn = false;
   private readonly c2s = new CoStream();
   private readonly s2c = new CoStream();
-  /** A client request is held until complete: its callback address may be rewritten. */
-  private holding = false;
   private readonly contexts = new PresentationContexts();
-  private boundOnce = false;
-  /** Interface named by each presentation context the client proposed (for refusal records). */
-  private readonly ctxLabel = new Map<number, string>();
 
   constructor(
     private readonly host: MappedLegHost,
     private readonly gwIp: () => number,
+    private readonly ruleOf: (flow: number) => CompiledRule,
   ) {}
 
-  init(rule: CompiledRule, pickedUp: boolean): void {
-    this.rule = rule;
-    this.pickedUp = pickedUp;
-    this.passThrough = false;
-    this.refuseDetail = '';
-    this.lastInterface = '';
-    this.c2s.reset();
-    this.s2c.reset();
-    this.holding = false;
-    this.contexts.reset();
-    this.ctxLabel.clear();
-    this.boundOnce = false;
+  /** A new connection `flow` (picked up mid-stream: binds may be missing; a stream that does not frame is passed, not refused). */
+  init(flow: number, pickedUp: boolean): void {
+    const r = this.rows;
+    this.release(flow);
+    r.ensure(flow);
+    r.words.fill(0, flow * MW, (flow + 1) * MW);
+    r.ctx.fill(0, flow * CTX_ROW, (flow + 1) * CTX_ROW);
+    if (pickedUp) r.words[flow * MW + W_FLAGS] = F_PICKED_UP;
   }
 
-  midPdu(fromClient: boolean): boolean {
-    return fromClient && this.holding;
+  /** Connection `flow` left: what only it held goes back. */
+  release(flow: number): void {
+    const r = this.rows;
+    if (flow >= r.words.length / MW) return;
+    const at = flow * MW;
+    if (coSavedHasCopy(r.words, at + W_C2S)) this.dropCopy(flow, W_C2S, 0);
+    if (coSavedHasCopy(r.words, at + W_S2C)) this.dropCopy(flow, W_S2C, 1);
+    r.words[at + W_FLAGS] = 0;
+    r.bigCtx.delete(flow);
+    r.pending.delete(flow);
+  }
+
+  /** Bytes of the rows (all connections; the maps' rare entries aside). */
+  memoryBytes(): number {
+    return this.rows.bytes();
+  }
+
+  midPdu(flow: number, fromClient: boolean): boolean {
+    return fromClient && (this.rows.words[flow * MW + W_FLAGS]! & F_HOLDING) !== 0;
   }
 
   /** Both directions are between PDUs: the leg's state fits a snapshot (daemon restart). */
-  atPduBoundary(): boolean {
-    return this.c2s.pos === 0 && this.s2c.pos === 0;
+  atPduBoundary(flow: number): boolean {
+    const w = this.rows.words;
+    return coSavedAtBoundary(w, flow * MW + W_C2S) && coSavedAtBoundary(w, flow * MW + W_S2C);
   }
 
   /** What a restarted gateway needs to keep enforcing the policy on this connection. */
-  exportState(): MappedLegState {
-    return {
-      pickedUp: this.pickedUp, passThrough: this.passThrough, boundOnce: this.boundOnce, lastInterface: this.lastInterface,
-      contexts: this.contexts.exportState(), labels: [...this.ctxLabel],
+  exportState(flow: number): MappedLegState {
+    this.open(flow);
+    const contexts = this.ctx().exportState();
+    const labels: [number, string][] = [];
+    for (const id of contexts.ids) if (id >= 0) labels.push([id, this.contexts.labelOf(id)]);
+    const f = this.flags;
+    const s: MappedLegState = {
+      pickedUp: (f & F_PICKED_UP) !== 0, passThrough: (f & F_PASS_THROUGH) !== 0, boundOnce: (f & F_BOUND_ONCE) !== 0,
+      lastInterface: (f & F_HAS_LAST) !== 0 ? this.contexts.labelOf(f >>> 16) : '', contexts, labels,
     };
+    this.close();
+    return s;
   }
 
   /** Loads exportState()'s output after init(); false if the saved contexts are inconsistent. */
-  importState(s: MappedLegState): boolean {
-    if (!this.contexts.importState(s.contexts)) return false;
-    this.pickedUp = s.pickedUp;
-    this.passThrough = s.passThrough;
-    this.boundOnce = s.boundOnce;
-    this.lastInterface = s.lastInterface;
-    this.ctxLabel.clear();
-    for (const [id, label] of s.labels) this.ctxLabel.set(id, label);
-    return true;
+  importState(flow: number, s: MappedLegState): boolean {
+    this.open(flow);
+    const ok = this.ctx().importState(s.contexts);
+    if (ok) {
+      let f = (this.flags & F_HOLDING) | (s.pickedUp ? F_PICKED_UP : 0) | (s.passThrough ? F_PASS_THROUGH : 0) | (s.boundOnce ? F_BOUND_ONCE : 0);
+      // lastInterface is kept as the context that names it.
+      const last = s.labels.find(([id, label]) => label === s.lastInterface && this.contexts.labelOf(id) === label);
+      if (last !== undefined) f |= F_HAS_LAST | (last[0] << 16);
+      this.flags = f;
+    }
+    this.close();
+    return ok;
   }
 
-  feed(fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
-    if (this.passThrough) return PASS;
+  feed(flow: number, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
+    const w = this.rows.words;
+    const f = w[flow * MW + W_FLAGS]!;
+    if ((f & F_PASS_THROUGH) !== 0) return PASS;
+    this.open(flow);
     const c = fromClient ? this.c2s : this.s2c;
+    const at = flow * MW + (fromClient ? W_C2S : W_S2C);
+    const key = flow * 2 + (fromClient ? 0 : 1);
+    c.load(w, at, coSavedHasCopy(w, at) ? this.rows.copies.get(key)! : null);
+    const v = this.walk(c, fromClient, data, off, len, seq);
+    const copy = c.save(w, at);
+    if (copy !== null) this.rows.copies.set(key, copy);
+    else if (coSavedHasCopy(w, at)) this.rows.copies.delete(key);
+    this.close();
+    return v;
+  }
+
+  /** Takes up connection `flow` for one call. */
+  private open(flow: number): void {
+    this.flow = flow;
+    this.rule = this.ruleOf(flow);
+    this.flags = this.rows.words[flow * MW + W_FLAGS]!;
+    this.lastSet = false;
+    this.ctxOn = false;
+  }
+
+  /** Writes back what the call changed. */
+  private close(): void {
+    const r = this.rows;
+    const flow = this.flow;
+    let f = this.flags;
+    if (this.ctxOn) {
+      const t = this.contexts;
+      f = (f & ~(F_AWAITING_ACK | F_CTX_OWN | 0xff00)) | (t.usedSlots << 8);
+      if (t.awaiting) {
+        f |= F_AWAITING_ACK;
+        if (t.pendingSlots.length > 0) r.pending.set(flow, t.pendingSlots);
+        else r.pending.delete(flow);
+      } else if ((this.flags & F_AWAITING_ACK) !== 0) {
+        r.pending.delete(flow);
+      }
+      if (t.storage !== r.ctx) {
+        f |= F_CTX_OWN;
+        r.bigCtx.set(flow, t.storage);
+      }
+    }
+    r.words[flow * MW + W_FLAGS] = f;
+  }
+
+  /** The connection's context table, attached on first use in a call. */
+  private ctx(): PresentationContexts {
+    if (this.ctxOn) return this.contexts;
+    this.ctxOn = true;
+    const r = this.rows;
+    const f = this.flags;
+    const pending = (f & F_AWAITING_ACK) !== 0 ? (r.pending.get(this.flow) ?? NO_PENDING) : NO_PENDING;
+    const own = (f & F_CTX_OWN) !== 0 ? r.bigCtx.get(this.flow) : undefined;
+    if (own !== undefined) this.contexts.attach(own, 0, own.length / CTX_SLOT_LEN, (f >>> 8) & 0xff, (f & F_AWAITING_ACK) !== 0, pending);
+    else this.contexts.attach(r.ctx, this.flow * CTX_ROW, CTX_INLINE_SLOTS, (f >>> 8) & 0xff, (f & F_AWAITING_ACK) !== 0, pending);
+    return this.contexts;
+  }
+
+  private dropCopy(flow: number, word: number, dir: number): void {
+    const key = flow * 2 + dir;
+    const c = this.c2s;
+    c.load(this.rows.words, flow * MW + word, this.rows.copies.get(key) ?? null);
+    c.reset(); // gives the copy back to the pool
+    this.rows.copies.delete(key);
+  }
+
+  private walk(c: CoStream, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
     c.begin(data, off, len, seq);
     for (;;) {
       switch (c.next()) {
         case CO_INCOMPLETE:
           return PASS;
         case CO_ERROR:
-          if (this.pickedUp && !this.boundOnce) {
-            this.passThrough = true; // joined mid-PDU: boundaries unknown, nothing to enforce on
+          if ((this.flags & (F_PICKED_UP | F_BOUND_ONCE)) === F_PICKED_UP) {
+            this.flags |= F_PASS_THROUGH; // joined mid-PDU: boundaries unknown, nothing to enforce on
+            c.reset();
             return PASS;
           }
           return this.refuse(REFUSE_MALFORMED, `${fromClient ? 'client' : 'server'} PDU header at offset ${c.errOffset}: ${c.errReason}`);
@@ -195,7 +345,7 @@ export class MappedLeg implements Leg {
         }
         case CO_PDU: {
           const v = fromClient ? this.clientPdu(c) : this.serverPdu(c);
-          if (fromClient) this.holding = false;
+          if (fromClient) this.flags &= ~F_HOLDING;
           c.reset();
           if (v !== PASS) return v;
           break;
@@ -206,7 +356,14 @@ export class MappedLeg implements Leg {
 
   private refuse(code: number, detail: string): number {
     this.refuseDetail = detail;
+    if (!this.lastSet) this.lastInterface = (this.flags & F_HAS_LAST) !== 0 ? this.ctx().labelOf(this.flags >>> 16) : '';
     return code;
+  }
+
+  /** The refusal names `label` (rather than the last bind's first interface). */
+  private naming(label: string): void {
+    this.lastInterface = label;
+    this.lastSet = true;
   }
 
   /** The 24-byte header (or the whole, shorter PDU) is known. */
@@ -217,9 +374,9 @@ export class MappedLeg implements Leg {
     }
     if (fromClient && c.ptype === PTYPE_REQUEST && c.fragLen >= CO_KEEP_HEADER && this.rule.notifications) {
       const ctxId = c.hdrU16(OFF_CTX_ID);
-      if (c.hdrU16(OFF_OPNUM) === EMSMDB_OPNUM_REGISTER_PUSH && this.contexts.interfaceMatches(ctxId, EMSMDB_UUID_WIRE, 0)) {
+      if (c.hdrU16(OFF_OPNUM) === EMSMDB_OPNUM_REGISTER_PUSH && this.ctx().interfaceMatches(ctxId, EMSMDB_UUID_WIRE, 0)) {
         c.keepWhole();
-        this.holding = true; // the callback address may be rewritten: hold until the PDU is complete
+        this.flags |= F_HOLDING; // the callback address may be rewritten: hold until the PDU is complete
       }
     }
     return PASS;
@@ -256,36 +413,36 @@ export class MappedLeg implements Leg {
     for (let i = 0; i < b.nContexts; i++) {
       const off = b.abstractUuidOff[i]!;
       if (!interfaceAllowed(this.rule, buf, off, b.littleEndian, b.ifMajor[i]!, b.ifMinor[i]!)) {
-        this.lastInterface = `${uuidToString(buf, off, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`;
+        this.naming(`${uuidToString(buf, off, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`);
         return this.refuse(REFUSE_BIND_INTERFACE, `${what} to ${this.lastInterface}, not published by rule "${this.rule.name}"`);
       }
     }
-    if (c.ptype === PTYPE_BIND) this.ctxLabel.clear();
-    for (let i = 0; i < b.nContexts; i++) {
-      this.ctxLabel.set(b.ctxId[i]!, interfaceLabel(buf, b.abstractUuidOff[i]!, b.littleEndian, b.ifMajor[i]!, b.ifMinor[i]!));
-    }
-    if (b.nContexts > 0) this.lastInterface = this.ctxLabel.get(b.ctxId[0]!)!;
     if (this.rule.requireEncryption && !this.encryptedEnough(b.hasAuth, b.authLevel)) {
+      if (b.nContexts > 0) this.naming(interfaceLabel(buf, b.abstractUuidOff[0]!, b.littleEndian, b.ifMajor[0]!, b.ifMinor[0]!));
       const level = b.hasAuth ? `auth level ${b.authLevel}` : 'no authentication';
       return this.refuse(REFUSE_NOT_ENCRYPTED, `${what} with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
     }
-    this.contexts.onBind(buf, b);
-    this.boundOnce = true;
+    this.ctx().onBind(buf, b);
+    // lastInterface from now on: the first element's interface, as the table keeps it.
+    if (b.nContexts > 0) this.flags = (this.flags & 0xffff) | F_HAS_LAST | (b.ctxId[0]! << 16);
+    else if (c.ptype === PTYPE_BIND) this.flags &= ~F_HAS_LAST & 0xffff;
+    this.flags |= F_BOUND_ONCE;
     return PASS;
   }
 
   private clientRequest(c: CoStream): number {
     const ctxId = c.hdrU16(OFF_CTX_ID);
-    if (!this.contexts.isAccepted(ctxId) && !(this.pickedUp && !this.boundOnce)) {
-      this.lastInterface = this.ctxLabel.get(ctxId) ?? '';
-      return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, this.boundOnce ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
+    const bound = (this.flags & F_BOUND_ONCE) !== 0;
+    if (!this.ctx().isAccepted(ctxId) && !((this.flags & F_PICKED_UP) !== 0 && !bound)) {
+      this.naming(this.contexts.labelOf(ctxId));
+      return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, bound ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
     }
     const hasAuth = c.authLen > 0;
     if (this.rule.requireEncryption && !this.encryptedEnough(hasAuth, c.authLevel)) {
       const level = hasAuth ? `auth level ${c.authLevel}` : 'no authentication';
       return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${c.hdrU16(OFF_OPNUM)}) with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
     }
-    if (this.holding) return this.registration(c, ctxId);
+    if ((this.flags & F_HOLDING) !== 0) return this.registration(c, ctxId);
     return PASS;
   }
 
@@ -299,7 +456,7 @@ export class MappedLeg implements Leg {
       this.host.encryptedRegistration(this.flow, this.rule.notificationsWhenEncrypted === NOTIFY_PINHOLE);
       return PASS;
     }
-    const ndr64 = this.contexts.syntaxOf(ctxId) === SYNTAX_NDR64;
+    const ndr64 = this.ctx().syntaxOf(ctxId) === SYNTAX_NDR64;
     const v = SHARED_PUSH;
     if (readRegisterPushNotification(buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, v) !== OK) {
       return this.refuse(REFUSE_MALFORMED, `EcRRegisterPushNotification at stub offset ${v.errOffset - r.stubOff}: ${v.errReason}`);
@@ -338,11 +495,11 @@ export class MappedLeg implements Leg {
       case PTYPE_ALTER_CONTEXT_RESP: {
         const st = readBindAck(c.pduBuf, c.pduOff, c.fragLen, SHARED_ACK);
         if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype]} at offset ${SHARED_ACK.errOffset - c.pduOff}: ${SHARED_ACK.errReason}`);
-        this.contexts.onBindAck(SHARED_ACK);
+        this.ctx().onBindAck(SHARED_ACK);
         return PASS;
       }
       case PTYPE_BIND_NAK:
-        this.contexts.onBindNak();
+        this.ctx().onBindNak();
         return PASS;
       case PTYPE_RESPONSE:
       case PTYPE_FAULT:

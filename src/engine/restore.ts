@@ -51,7 +51,7 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
     if (st.refused) return leave('refused');
     if (fl.isClosed(id)) return leave('closing');
     if (!fl.isEstablished(id)) return leave('embryonic');
-    const boundary = st.epmLeg !== null ? st.epmLeg.atPduBoundary() : st.mappedLeg!.atPduBoundary();
+    const boundary = st.epmLeg !== null ? st.epmLeg.atPduBoundary() : st.mappedLeg!.atPduBoundary(id);
     if (!st.c2s.idle || !st.s2c.idle || !boundary || st.pendingReplace !== null) return leave('mid-pdu');
     const { flow: _, ...rec } = connectionRecord(fl, e.slots, id);
     connections.push({
@@ -61,7 +61,7 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
       c2s: st.c2s.exportState(), s2c: st.s2c.exportState(), clientExpects: st.clientExpects >>> 0, serverExpects: st.serverExpects >>> 0,
       clientAckSeen: st.clientAckSeen, serverAckSeen: st.serverAckSeen,
       edits: (st.edits ?? []).map((x) => ({ oldStart: x.oldStart >>> 0, oldEnd: x.oldEnd >>> 0, newStart: x.newStart >>> 0, newEnd: x.newEnd >>> 0, delta: x.delta, sent: x.sent.map(hex) })),
-      epm: st.epmLeg?.exportState() ?? null, mapped: st.mappedLeg?.exportState() ?? null,
+      epm: st.epmLeg?.exportState() ?? null, mapped: st.mappedLeg?.exportState(id) ?? null,
       notifications: e.notify.registrationsOf(id), notifyPinhole: e.notify.hasPinhole(id),
     });
   });
@@ -169,8 +169,8 @@ export function restoreSnapshot(e: EngineTables, snap: EngineSnapshot, nowMs: nu
     const st = e.conns.take(!c.mapped);
     let legOk: boolean;
     if (st.mappedLeg !== null) {
-      st.mappedLeg.init(rule, false);
-      legOk = c.mappedLeg !== null && st.mappedLeg.importState(c.mappedLeg);
+      st.mappedLeg.init(flow, false);
+      legOk = c.mappedLeg !== null && st.mappedLeg.importState(flow, c.mappedLeg);
     } else {
       st.epmLeg!.init(rule, c.extIp, false);
       legOk = c.epmLeg !== null && st.epmLeg!.importState(c.epmLeg);

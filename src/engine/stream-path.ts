@@ -139,13 +139,13 @@ export class StreamPath {
     let verdict = PASS;
     if (newBytes > 0) {
       st.beginRead(hs, buf, v, seq);
-      verdict = st.leg.feed(fromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip)));
+      verdict = st.leg.feed(st.flow, fromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip)));
       st.endRead();
     }
     hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
     if (verdict !== PASS) return this.refuse(st, verdict, st.leg.refuseDetail);
     if (st.pendingReplace !== null) return this.replaced(st, fromClient, buf, off, v);
-    if (st.leg.midPdu(fromClient)) {
+    if (st.leg.midPdu(st.flow, fromClient)) {
       if (!this.mayHold(hs.heldBytes, len)) {
         return this.refuse(st, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`);
       }
@@ -180,7 +180,7 @@ export class StreamPath {
     const tail = emitReplaced(hs, (st.edits ??= []), reps, buf, off, v, this.out.toExternal);
     if (tail === null) return;
     const hdrLen = v.ipHdrLen + v.tcpHdrLen;
-    if (st.leg.midPdu(fromClient)) {
+    if (st.leg.midPdu(st.flow, fromClient)) {
       hs.hold(tail, 0, tail.length, hs.releasedSeq, hdrLen, tail.length - hdrLen);
       this.heldTotal += tail.length;
       return;
