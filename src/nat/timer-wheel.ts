@@ -23,7 +23,12 @@
  * twice in one. Each due id fires exactly once. Order: by bucket (ascending tick), then by
  * scheduling order within a bucket.
  *
- * Storage: 16 bytes an id (next, prev, atMs) plus 8 bytes a bucket.
+ * A bitmap of buckets that may hold entries (set on link, cleared when a visit finds the bucket
+ * empty) lets advance skip empty buckets 32 at a time: a replay whose copies are a day apart
+ * jumps a whole turn on every copy, and visiting 4096 empty buckets per jump per table showed
+ * as the top function of such a replay.
+ *
+ * Storage: 16 bytes an id (next, prev, atMs) plus 8 bytes and 1 bit a bucket.
  */
 import { nextPow2 } from './hash-index.js';
 
@@ -37,6 +42,8 @@ export class TimerWheel {
   private next: Int32Array;
   private prev: Int32Array;
   private atMs: Float64Array;
+  /** Bit b set: bucket b may hold entries (clear: certainly empty). */
+  private readonly occupied: Int32Array;
   private cap: number;
   private n = 0;
   /** Last tick processed by advance; NaN before the first advance. */
@@ -52,6 +59,7 @@ export class TimerWheel {
     this.next = new Int32Array(this.base + this.cap).fill(-1);
     this.prev = new Int32Array(this.base + this.cap).fill(-1);
     this.atMs = new Float64Array(this.cap);
+    this.occupied = new Int32Array((this.buckets + 31) >>> 5);
     for (let s = 0; s < this.base; s++) {
       this.next[s] = s;
       this.prev[s] = s;
@@ -103,7 +111,9 @@ export class TimerWheel {
     let tick = Math.floor(atMs / this.resolutionMs);
     // A past deadline goes to the current bucket, which the next advance visits first.
     if (tick < this.curTick) tick = this.curTick;
-    this.linkTail(this.bucketOf(tick), node);
+    const bucket = this.bucketOf(tick);
+    this.occupied[bucket >>> 5]! |= 1 << (bucket & 31);
+    this.linkTail(bucket, node);
   }
 
   /** Unschedules id; false if it was not scheduled. */
@@ -124,6 +134,7 @@ export class TimerWheel {
     }
     this.n = 0;
     this.curTick = Number.NaN;
+    this.occupied.fill(0);
   }
 
   /** Fires (unschedules, then calls onExpire) every id with deadline <= nowMs. Returns how many fired. */
@@ -145,7 +156,17 @@ export class TimerWheel {
       start = this.curTick;
       visits = nowTick - this.curTick + 1;
     }
-    for (let k = 0; k < visits; k++) this.collectDue(this.bucketOf(start + k), nowMs);
+    const occupied = this.occupied;
+    for (let k = 0; k < visits; ) {
+      const bucket = this.bucketOf(start + k);
+      const word = occupied[bucket >>> 5]!;
+      if (word === 0 && (bucket & 31) === 0 && visits - k >= 32) {
+        k += 32; // 32 empty buckets in a row
+        continue;
+      }
+      if ((word & (1 << (bucket & 31))) !== 0) this.collectDue(bucket, nowMs);
+      k++;
+    }
     if (Number.isNaN(this.curTick) || nowTick > this.curTick) this.curTick = nowTick;
 
     let fired = 0;
@@ -177,6 +198,7 @@ export class TimerWheel {
       }
       node = after;
     }
+    if (next[bucket] === bucket) this.occupied[bucket >>> 5]! &= ~(1 << (bucket & 31));
   }
 
   private bucketOf(tick: number): number {
