@@ -2,13 +2,15 @@
 # Installs everything rpcgw and its tests need on a fresh Debian 12 machine, then builds it.
 #   - libpcap-dev: the `cap` addon compiles against it
 #   - nftables, ethtool, iproute2: the daemon's kernel guard, offload control and the lab's namespaces
+#   - conntrack: kernel-mode rules (`rpcgw mappings` lists, stop removes their connections)
 #   - tshark, tcpdump: the independent oracle of what is on the wire (tests, troubleshooting)
 #   - samba, smbclient, python3-impacket: the real RPC server and clients of the lab and live tests
+#   - apache2-utils (htpasswd -B), nginx-light, openssl, python3-samba: RPC over HTTPS and web publishing tests
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libpcap-dev nftables ethtool iproute2 tshark tcpdump samba smbclient python3-impacket)
+packages=(libpcap-dev nftables conntrack ethtool iproute2 tshark tcpdump samba smbclient python3-impacket apache2-utils nginx-light openssl python3-samba)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,7 +1,9 @@
 /**
  * libpcap filters compiled from the rules: each side captures only what the engine handles, so
  * the gateway's own traffic (and the packets it injects) never reaches the engine.
- *   external: TCP to a rule's external address, on 135 or the rule's mapped ports
+ *   external: TCP to a rule's external address, on 135 or the rule's mapped ports (not those of
+ *             a "kernel" rule: the kernel carries them, so with every rule in kernel mode only
+ *             TCP 135 is captured)
  *   internal: TCP from a published server to the gateway's internal address on its NAT source
  *             ports (gateway.natPorts: the gateway's own connections stay out); with notifications,
  *             UDP from such a server to the relay ports (and, for encrypted sessions with a
@@ -12,7 +14,7 @@
  *             discovery through the gateway); the kernel still sees them too
  */
 import { ipv4ToString } from '../wire/addr.js';
-import { NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
+import { INSPECT_KERNEL, NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
 
 /** ICMP destination unreachable (3) or time exceeded (11) whose quoted IPv4 header says TCP (byte 8 + 9). */
 const ICMP_ERRORS = '(icmp and (icmp[0] = 3 or icmp[0] = 11) and icmp[17] = 6)';
@@ -27,7 +29,7 @@ export function captureFilters(rules: CompiledRules): CaptureFilters {
   const byExternal = new Map<number, string[]>();
   for (const r of enabled) {
     const ports = byExternal.get(r.externalIp) ?? ['dst port 135'];
-    ports.push(r.portLo === r.portHi ? `dst port ${r.portLo}` : `dst portrange ${r.portLo}-${r.portHi}`);
+    if (r.mappedInspection !== INSPECT_KERNEL) ports.push(r.portLo === r.portHi ? `dst port ${r.portLo}` : `dst portrange ${r.portLo}-${r.portHi}`);
     byExternal.set(r.externalIp, ports);
   }
   const ext = [...byExternal].map(([ip, ports]) => `(dst host ${ipv4ToString(ip)} and (${[...new Set(ports)].join(' or ')}))`);

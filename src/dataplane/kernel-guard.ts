@@ -12,12 +12,15 @@
  *            registrations are relayed by pinhole (the daemon sends them, the kernel must not
  *            send a second copy)
  * The server's other traffic (OWA/SMTP port-forwards, its DNS and mail out) is left alone.
+ * Kernel-mode rules add their pinhole map, NAT chains and forward accepts to the same table
+ * (kernel-pinholes.ts); pinholes are map elements, so the rule count the watch checks stays fixed.
  * Installed on start, repaired when it disappears, removed on stop and on the crash path;
  * `rpcgw check` prints it.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { ipv4ToString } from '../wire/addr.js';
 import { NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
+import { kernelForwardRules, kernelTableObjects, type KernelTableOptions } from './kernel-pinholes.js';
 
 export const GUARD_TABLE = 'rpcgw';
 export const GUARD_FAMILY = 'inet';
@@ -35,8 +38,11 @@ function rangesBy<K>(entries: readonly (readonly [K, string])[], first: readonly
   return out;
 }
 
+/** Without kernel-mode rules (or before the host was probed): no flowtable, forwarding untouched. */
+export const NO_KERNEL_OPTIONS: KernelTableOptions = { flowtable: false, forwardingOn: [] };
+
 /** The nft script of the guard (a whole table; `nft -f` applies it atomically). */
-export function guardRuleset(rules: CompiledRules): string {
+export function guardRuleset(rules: CompiledRules, kernel: KernelTableOptions = NO_KERNEL_OPTIONS): string {
   const g = rules.gateway;
   const enabled = rules.rules.filter((r) => r.enabled);
   const portsByExternal = rangesBy(enabled.map((r) => [r.externalIp, range(r.portLo, r.portHi)]), ['135']);
@@ -46,6 +52,7 @@ export function guardRuleset(rules: CompiledRules): string {
   const lines: string[] = [];
   lines.push(`table ${GUARD_FAMILY} ${GUARD_TABLE} {`);
   lines.push(`  comment "rpcgw kernel guard: the daemon answers and forwards these packets itself"`);
+  lines.push(...kernelTableObjects(rules, kernel));
   lines.push('  chain input {');
   lines.push('    type filter hook input priority -150; policy accept;');
   for (const [ip, ports] of portsByExternal) {
@@ -73,6 +80,7 @@ export function guardRuleset(rules: CompiledRules): string {
   for (const [s, ports] of pinholeRanges) {
     lines.push(`    ip saddr ${s} oifname ${ext} udp dport { ${[...ports].join(', ')} } counter drop comment "encrypted sessions' notifications only through the daemon"`);
   }
+  lines.push(...kernelForwardRules(rules, kernel));
   lines.push('  }');
   lines.push('}');
   return lines.join('\n') + '\n';
@@ -80,8 +88,9 @@ export function guardRuleset(rules: CompiledRules): string {
 
 /** How many rules the guard has: a listing with fewer was tampered with (e.g. `nft flush table`). */
 function ruleCount(script: string): number {
-  // Listed rules read "counter packets N bytes M drop"; none of the comments says drop.
-  return script.split('\n').filter((l) => /\sdrop(\s|$)/.test(l)).length;
+  // Listed rules read "counter packets N bytes M drop" (or accept, dnat, snat); no comment says
+  // these words, and map elements (pinholes) carry none of them.
+  return script.split('\n').filter((l) => /\s(drop|accept|dnat ip to|snat ip to)(\s|$)/.test(l) && !/\spolicy accept;/.test(l)).length;
 }
 
 export class GuardError extends Error {}
@@ -96,9 +105,12 @@ export function guardExists(): boolean {
   return nft(['list', 'table', GUARD_FAMILY, GUARD_TABLE]).ok;
 }
 
-/** Installs (or atomically replaces) the guard table. */
-export function installGuard(rules: CompiledRules): void {
-  const script = (guardExists() ? `delete table ${GUARD_FAMILY} ${GUARD_TABLE}\n` : '') + guardRuleset(rules);
+/**
+ * Installs (or atomically replaces) the guard table; `elements` (nft lines, e.g. the kernel
+ * pinholes still alive) are added in the same transaction.
+ */
+export function installGuard(rules: CompiledRules, kernel: KernelTableOptions = NO_KERNEL_OPTIONS, elements = ''): void {
+  const script = (guardExists() ? `delete table ${GUARD_FAMILY} ${GUARD_TABLE}\n` : '') + guardRuleset(rules, kernel) + elements;
   const r = nft(['-f', '-'], script);
   if (!r.ok) throw new GuardError(`nft refused the guard table: ${r.err}`);
 }
@@ -141,8 +153,10 @@ export class GuardWatch {
     private rules: CompiledRules,
     private readonly onRepair: (r: GuardRepair) => void,
     private readonly intervalMs = 1000,
+    /** Kernel-mode options and the pinhole elements to put back with a reinstalled table. */
+    private readonly kernel: () => { options: KernelTableOptions; elements: string } = () => ({ options: NO_KERNEL_OPTIONS, elements: '' }),
   ) {
-    this.expectedRules = ruleCount(guardRuleset(rules));
+    this.expectedRules = ruleCount(guardRuleset(rules, kernel().options));
   }
 
   start(): void {
@@ -169,7 +183,7 @@ export class GuardWatch {
   /** The rules the guard was reinstalled for (SIGHUP). */
   update(rules: CompiledRules): void {
     this.rules = rules;
-    this.expectedRules = ruleCount(guardRuleset(rules));
+    this.expectedRules = ruleCount(guardRuleset(rules, this.kernel().options));
   }
 
   stop(): void {
@@ -199,7 +213,8 @@ export class GuardWatch {
       else if (ruleCount(String(stdout)) < this.expectedRules) found = 'altered';
       if (found === null) return;
       try {
-        installGuard(this.rules);
+        const k = this.kernel();
+        installGuard(this.rules, k.options, k.elements);
         this.onRepair({ found, repaired: true });
       } catch (x) {
         this.onRepair({ found, repaired: false, error: (x as Error).message });

@@ -33,7 +33,6 @@ import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
 import { LINKTYPE_RAW } from '../wire/link.js';
 import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK } from '../wire/packet.js';
 import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
-import { parseIpv4 } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { Engine, EPM_PORT } from '../engine/engine.js';
@@ -132,20 +131,6 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const sink = opts.onRecord;
   const counts = report.records;
 
-  // direct mode: client → ((server ip * 65536 + server port) → mapped external port), learnt from the rewrites.
-  const mappedFor = new Map<number, Map<number, number>>();
-  const learn = (r: RewriteRecord): void => {
-    const client = parseIpv4(r.client);
-    const colon = r.original.lastIndexOf(':');
-    const server = parseIpv4(r.original.slice(0, colon));
-    const port = Number(r.original.slice(colon + 1));
-    const ext = Number(r.rewritten.slice(r.rewritten.lastIndexOf(':') + 1));
-    if (client < 0 || server < 0) return;
-    let m = mappedFor.get(client);
-    if (m === undefined) mappedFor.set(client, (m = new Map()));
-    m.set(server * 65536 + port, ext);
-  };
-  const mappedPort = (client: number, server: number, port: number): number | undefined => mappedFor.get(client)?.get(server * 65536 + port);
   const events: EngineEvents = {
     connectionOpened: (r) => {
       counts.connection++;
@@ -157,7 +142,6 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
     },
     towerRewritten: (r) => {
       counts.rewrite++;
-      learn(r);
       sink?.({ record: 'rewrite', frame, ...r });
     },
     mappingCreated: (r) => {
@@ -240,8 +224,9 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       // Client → server: to 135, or to a port the engine mapped for this client.
       if (toRule !== undefined) {
         const rule = rules.rules[toRule]!;
-        const extPort = v.dstPort === EPM_PORT ? EPM_PORT : mappedPort(v.src4, v.dst4, v.dstPort);
-        if (extPort !== undefined) {
+        // A dynamic port: the pinhole a tower rewrite opened for this client (direct mode plays it).
+        const extPort = v.dstPort === EPM_PORT ? EPM_PORT : engine.mappedPortOf(toRule, v.src4, v.dst4, v.dstPort);
+        if (extPort >= 0) {
           wr32(buf, ipOff + 16, rule.externalIp, false);
           wr16(buf, v.l4Off + 2, extPort, false);
           side = SIDE_EXTERNAL;
@@ -254,8 +239,8 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       // Server → client: from 135 or a mapped server port, to the connection the engine opened.
       if (side < 0 && fromRule !== undefined) {
         const rule = rules.rules[fromRule]!;
-        const extPort = v.srcPort === EPM_PORT ? EPM_PORT : mappedPort(v.dst4, v.src4, v.srcPort);
-        if (extPort !== undefined) {
+        const extPort = v.srcPort === EPM_PORT ? EPM_PORT : engine.mappedPortOf(fromRule, v.dst4, v.src4, v.srcPort);
+        if (extPort >= 0) {
           const flow = engine.connectionOf(v.dst4, v.dstPort, rule.externalIp, extPort);
           if (flow < 0) {
             skip('server packet before any client packet of its connection');

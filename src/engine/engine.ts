@@ -439,6 +439,16 @@ export class Engine implements EpmLegHost {
     return this.flows.lookupExternal(clientIp, clientPort, extIp, extPort);
   }
 
+  /**
+   * The external port of the pinhole the rule at `ruleIndex` opened for `clientIp` to reach
+   * serverIp:serverPort (what a tower rewrite gave that client), or -1. Replays of captures taken
+   * without a gateway play the client with it.
+   */
+  mappedPortOf(ruleIndex: number, clientIp: number, serverIp: number, serverPort: number): number {
+    const id = this.mappings.find(this.slots.slotOf(ruleIndex), clientIp, serverIp, serverPort);
+    return id >= 0 ? this.mappings.extPort(id) : -1;
+  }
+
   /** The source port the gateway uses toward the server on a connection (what the server answers to). */
   gatewayPortOf(flow: number): number {
     return this.flows.gwPort(flow);

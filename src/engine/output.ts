@@ -75,6 +75,11 @@ export class Output {
   private readonly segSink: SegmentSink;
   /** Decodes what send() cannot forward, for the drop record. */
   private readonly sendView = new PacketView();
+  /**
+   * While the engine handles a packet of a connection whose answer waits for a kernel pinhole
+   * (kernel-handoff.ts), what it emits toward the client is copied here instead; null otherwise.
+   */
+  holdQueue: Uint8Array[] | null = null;
 
   constructor(
     private readonly out: EngineOutput,
@@ -102,9 +107,18 @@ export class Output {
 
   /** Counts and emits a packet that fits. */
   private emitCounted(side: number, pkt: Uint8Array, off: number, len: number): void {
+    if (this.holdQueue !== null && side === SIDE_EXTERNAL) {
+      this.holdQueue.push(pkt.slice(off, off + len));
+      return;
+    }
     this.counters.packetsOut[side]!++;
     this.counters.bytesOut[side]! += len;
     this.out.emit(side, pkt, off, len);
+  }
+
+  /** Emits packets held for a kernel pinhole, now installed (already fitted to the MTU). */
+  emitHeld(packets: readonly Uint8Array[]): void {
+    for (const p of packets) this.emitCounted(SIDE_EXTERNAL, p, 0, p.length);
   }
 
   drop(reason: number, side: number, v: PacketView): void {

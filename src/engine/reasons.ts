@@ -35,6 +35,8 @@ export const DROP_OVERSIZE = 22;
 export const DROP_ICMP_NO_FLOW = 23;
 /** ICMP other than an error that quotes a TCP packet (echo, redirects, malformed quotes...). */
 export const DROP_ICMP_NOT_TRANSLATED = 24;
+/** A client's packet to a "kernel" rule's mapped port reached the daemon (the kernel carries those). */
+export const DROP_KERNEL_PORT = 25;
 
 // ---- connection refusals (the connection is reset both ways) ----
 export const REFUSE_MALFORMED = 32;
@@ -52,6 +54,8 @@ export const REFUSE_HOLD_LIMIT = 42;
 export const REFUSE_CONTEXT_NOT_ACCEPTED = 43;
 export const REFUSE_NOT_ENCRYPTED = 44;
 export const REFUSE_IPV6_CALLBACK = 45;
+/** nftables did not install a "kernel" rule's pinhole: the rewritten answer is not released. */
+export const REFUSE_KERNEL_PINHOLE = 46;
 
 export const REASON_COUNT = 48;
 
@@ -82,6 +86,7 @@ export const REASON_NAMES: readonly string[] = (() => {
   n[DROP_OVERSIZE] = 'oversize-not-segmentable';
   n[DROP_ICMP_NO_FLOW] = 'icmp-no-connection';
   n[DROP_ICMP_NOT_TRANSLATED] = 'icmp-not-translated';
+  n[DROP_KERNEL_PORT] = 'kernel-mode-port';
   n[REFUSE_MALFORMED] = 'malformed-rpc';
   n[REFUSE_BIND_INTERFACE] = 'bind-interface-not-allowed';
   n[REFUSE_MAP_INTERFACE] = 'interface-not-published';
@@ -96,6 +101,7 @@ export const REASON_NAMES: readonly string[] = (() => {
   n[REFUSE_CONTEXT_NOT_ACCEPTED] = 'context-not-accepted';
   n[REFUSE_NOT_ENCRYPTED] = 'encryption-required';
   n[REFUSE_IPV6_CALLBACK] = 'ipv6-callback';
+  n[REFUSE_KERNEL_PINHOLE] = 'kernel-pinhole-failed';
   return n;
 })();
 

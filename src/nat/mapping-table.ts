@@ -192,6 +192,11 @@ export class MappingTable {
     return this.insert(ruleIdx, rule, held, clientIp, extIp, port, serverIp, serverPort, nowMs, nowMs, pinholeTimeoutMs);
   }
 
+  /** Mapping id of client C's pinhole to S:Q through rule r (what acquire would reuse), or -1. */
+  find(ruleIdx: number, clientIp: number, serverIp: number, serverPort: number): number {
+    return this.byTarget.get(clientIp >>> 0, serverIp >>> 0, ((ruleIdx << 16) | (serverPort & 0xffff)) >>> 0);
+  }
+
   /** Mapping id of the pinhole (C, E, P), or -1 (none, or reaped by a tick). */
   lookup(clientIp: number, extIp: number, extPort: number): number {
     return this.byPinhole.get(clientIp, extIp, extPort & 0xffff);
