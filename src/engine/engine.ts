@@ -31,7 +31,7 @@ import { clientSideSeq } from '../stream/seqadj.js';
 import { FlowTable, FLOW_EPM, FLOW_MAPPED, FLOW_ERR_NO_GW_PORT } from '../nat/flow-table.js';
 import { MappingTable } from '../nat/mapping-table.js';
 import { NotifyRelay } from '../nat/notify-relay.js';
-import type { CompiledRules } from '../policy/compiled.js';
+import { INSPECT_KERNEL, type CompiledRules } from '../policy/compiled.js';
 import { ruleForMappedPort, selectRule } from '../policy/match.js';
 import type { TowerView } from '../epm/tower.js';
 import { towerUuidToString } from '../epm/tower.js';
@@ -43,6 +43,7 @@ import { closedReason, Conns } from './conn.js';
 import { NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import type { EngineEvents, EngineOutput } from './events.js';
 import { Manners } from './manners.js';
+import { KernelHandoff, type KernelPinholeSink } from './kernel-handoff.js';
 import { Notifications } from './notify.js';
 import { Output } from './output.js';
 import type { EngineCounters } from './output.js';
@@ -60,6 +61,7 @@ import {
   DROP_EPM_CONNECTION_LIMIT,
   DROP_FLOW_TABLE_FULL,
   DROP_FRAGMENT,
+  DROP_KERNEL_PORT,
   DROP_MALFORMED,
   DROP_NO_FLOW,
   DROP_NO_GATEWAY_PORT,
@@ -68,6 +70,8 @@ import {
   DROP_NOT_IPV4,
   DROP_PORT_NOT_PUBLISHED,
   DROP_UNSUPPORTED_PROTOCOL,
+  REASON_NAMES,
+  REFUSE_KERNEL_PINHOLE,
 } from './reasons.js';
 
 
@@ -91,6 +95,13 @@ export interface EngineOptions {
   internalMtu?: number;
   /** ICMP errors the gateway itself generates (time exceeded, fragmentation needed), per second. */
   icmpRatePerSec?: number;
+  /**
+   * Installs "kernel" rules' pinholes (kernel-handoff.ts); answers through releaseDeferred.
+   * Without it such rules are carried like "full" ones (replay).
+   */
+  kernelPinholes?: KernelPinholeSink;
+  /** How long an answer waits for its kernel pinhole before the connection is refused. */
+  kernelHandoffTimeoutMs?: number;
 }
 
 export const DEFAULT_MTU = 1500;
@@ -117,6 +128,7 @@ export class Engine implements EpmLegHost {
   private readonly manners: Manners;
   private readonly notifications: Notifications;
   private readonly tables: EngineTables;
+  private readonly handoff: KernelHandoff;
   private readonly view = new PacketView();
   private lastTickMs = -1;
   private readonly onFlowExpire: (id: number) => void;
@@ -149,6 +161,7 @@ export class Engine implements EpmLegHost {
     this.path = new StreamPath(this.out, this.flows, this.slots, this.gwIp, maxHeldPerFlow, g.limits.maxHeldBytesTotal);
     this.manners = new Manners(this.out, this.flows, this.conns, this.gwIp, Math.max(0, opts.icmpRatePerSec ?? DEFAULT_ICMP_RATE_PER_SEC));
     this.notifications = new Notifications(this.out, this.flows, this.conns, this.slots, this.notify, this.manners, this.gwIp);
+    this.handoff = new KernelHandoff(opts.kernelPinholes ?? null, opts.kernelHandoffTimeoutMs);
     this.tables = { flows: this.flows, mappings: this.mappings, conns: this.conns, slots: this.slots, notify: this.notify, gwIp: this.gwIp, epmPort: EPM_PORT };
     this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : 'idle');
     this.onMappingExpire = (id) => {
@@ -199,6 +212,9 @@ export class Engine implements EpmLegHost {
     this.lastTickMs = nowMs;
     this.flows.tick(nowMs, this.onFlowExpire);
     this.mappings.tick(nowMs, this.onMappingExpire);
+    if (this.handoff.count > 0) {
+      for (const flow of this.handoff.expired(nowMs)) this.kernelRefused(flow, 'nftables did not confirm the pinhole in time');
+    }
   }
 
   // ---- external side --------------------------------------------------------------------------
@@ -231,7 +247,9 @@ export class Engine implements EpmLegHost {
     setSrcPort(buf, v, fl.gwPort(flow));
     setIpv4Dst(buf, v, fl.serverIp(flow));
     setDstPort(buf, v, fl.serverPort(flow));
+    if (this.handoff.count > 0) this.out.holdQueue = this.handoff.queueOf(flow);
     this.path.packet(this.conns.get(flow)!, true, buf, off, len, v);
+    this.out.holdQueue = null;
   }
 
   /** Opens a connection for a packet from a client; a negative drop reason if it may not. */
@@ -260,6 +278,7 @@ export class Engine implements EpmLegHost {
     if (!isSyn && !pickup) return -DROP_NO_FLOW;
     const slot = this.mappings.ruleIdx(m);
     const rule = this.slots.rule(slot)!;
+    if (rule.mappedInspection === INSPECT_KERNEL && this.handoff.sink !== null) return -DROP_KERNEL_PORT;
     const flow = this.flows.create(
       FLOW_MAPPED, slot, m, v.src4, v.srcPort, v.dst4, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
     );
@@ -292,7 +311,9 @@ export class Engine implements EpmLegHost {
     setSrcPort(buf, v, fl.extPort(flow));
     setIpv4Dst(buf, v, fl.clientIp(flow));
     setDstPort(buf, v, fl.clientPort(flow));
+    if (this.handoff.count > 0) this.out.holdQueue = this.handoff.queueOf(flow);
     this.path.packet(this.conns.get(flow)!, false, buf, off, len, v);
+    this.out.holdQueue = null;
   }
 
   // ---- the EPM leg's callbacks: each is handed its connection (flow id) ------------------------
@@ -319,7 +340,41 @@ export class Engine implements EpmLegHost {
       this.counters.mappingsCreated++;
       this.events.mappingCreated(mappingRecord(this.mappings, this.slots, id), nowMs);
     }
-    return this.mappings.extPort(id);
+    const extPort = this.mappings.extPort(id);
+    if (rule.mappedInspection === INSPECT_KERNEL) {
+      const req = { mapping: id, rule: rule.name, clientIp: fl.clientIp(flow), extIp: fl.extIp(flow), extPort, serverIp, serverPort, timeoutMs: rule.pinholeTimeoutMs };
+      // From here on this connection's packets toward the client wait for the element.
+      if (this.handoff.want(flow, req, nowMs)) this.out.holdQueue = this.handoff.queueOf(flow);
+    }
+    return extPort;
+  }
+
+  /**
+   * The host's answer for a kernel pinhole (KernelPinholeRequest.token): null = installed. Once
+   * every pinhole of the answer is in, the held packets go out; a refusal refuses the connection.
+   */
+  releaseDeferred(token: number, error: string | null, nowMs: number): void {
+    this.out.nowMs = nowMs;
+    const r = this.handoff.release(token, error === null);
+    if (r === null) return;
+    if (r.failed) return this.kernelRefused(r.flow, `nftables refused the pinhole: ${error ?? ''}`);
+    if (r.packets.length > 0) this.out.emitHeld(r.packets);
+  }
+
+  /** A kernel pinhole failed: the held answer is dropped and the EPM connection forgotten. */
+  private kernelRefused(flow: number, detail: string): void {
+    this.counters.drops[REFUSE_KERNEL_PINHOLE]!++;
+    const fl = this.flows;
+    if (!fl.isLive(flow)) return;
+    this.events.connectionRefused(
+      {
+        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
+        server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[REFUSE_KERNEL_PINHOLE]!, detail, interface: '',
+      },
+      this.out.nowMs,
+    );
+    this.flowGone(flow, 'refused');
+    fl.remove(flow);
   }
 
   towerRewritten(flow: number, opnum: number, buf: Uint8Array, t: TowerView, newIp: number, newPort: number): void {
@@ -363,6 +418,7 @@ export class Engine implements EpmLegHost {
     }
     this.notify.removeFlow(flow);
     this.out.forgetFlow(flow);
+    this.handoff.forget(flow);
     const m = fl.mappingIdx(flow);
     const nowMs = this.out.nowMs;
     if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, nowMs);
