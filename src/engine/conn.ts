@@ -1,9 +1,22 @@
 /**
  * Per-connection stream state of the connections the gateway reads (EPM leg on 135, RPC policy
- * on mapped ports), and the table of them by flow id. The flow table (nat/flow-table.ts) keeps
- * the translation and TCP state in typed-array rows; a ConnState adds what reading needs: the
- * two directions' hold/release state, the leg (the reader), where a RST must land, and the
- * sequence edits after a length change. Pooled: a closed connection's state is reset and reused.
+ * on mapped ports), by flow id. The flow table (nat/flow-table.ts) keeps the translation and TCP
+ * state in typed-array rows; Conns adds what reading needs, in rows of its own:
+ *
+ *   Int32 words, CW a row, by flow id (dense from 0: grown by doubling)
+ *   0  flags (F_*: in use, EPM, refused, which end's ACK was seen, each direction synced / has
+ *      its own HeldStream)
+ *   1  clientExpects   2  serverExpects     next sequence number each end expects (the ACK it
+ *                                            last sent): where a RST must land
+ *   3  c2s nextSeq     4  c2s releasedSeq    5  s2c nextSeq     6  s2c releasedSeq
+ *
+ * A direction is a HeldStream (stream/held-stream.ts) only while it holds or waits for segments
+ * or remembers patches for retransmissions; otherwise its cursor is the row's three numbers and
+ * stream() lends one of two scratch HeldStreams loaded from them, written back (or kept as the
+ * direction's own object if it now holds something) when another connection needs it or the
+ * packet is done (settle). The readers are handed the flow id: one MappedLeg for every mapped
+ * connection (its rows in mapped-leg.ts), an EpmLeg object per EPM connection (a sparse array).
+ * Sequence edits after a length change live in a map, only for the connections that have them.
  */
 import { FLOW_ST_RST } from '../nat/flow-table.js';
 import type { CompiledRule } from '../policy/compiled.js';
@@ -23,95 +36,53 @@ import type { MappedLeg } from './mapped-leg.js';
 export const MAX_EPM_CONNECTIONS_PER_CLIENT = 1024;
 export const MAX_EPM_CONNECTIONS = 65536;
 
-export class ConnState {
-  /** Its row in the flow table. */
-  flow = -1;
-  /** Length changes made in the server→client stream (null until the first). */
-  edits: StreamEdit[] | null = null;
-  /** Calls the leg replaced while reading the last segment, in stream order. */
-  pendingReplace: Replacement[] | null = null;
-  readonly c2s = new HeldStream();
-  readonly s2c = new HeldStream();
-  readonly leg: Leg;
-  readonly epmLeg: EpmLeg | null;
-  readonly mappedLeg: MappedLeg | null;
-  refused = false;
-  /** Next sequence number each end expects (the ACK it last sent): where a RST must land. */
-  clientExpects = 0;
-  serverExpects = 0;
-  clientAckSeen = false;
-  serverAckSeen = false;
-  // The segment the leg is reading, only while it reads it (begin/endRead): a patch the leg
-  // asks for lands in it as well as in the held segments.
-  private readDir: HeldStream | null = null;
-  private readPkt: Uint8Array | null = null;
-  private readView: PacketView | null = null;
-  private readSeq = 0;
-
-  constructor(epmLeg: EpmLeg | null, mappedLeg: MappedLeg | null) {
-    this.epmLeg = epmLeg;
-    this.mappedLeg = mappedLeg;
-    this.leg = (epmLeg ?? mappedLeg)!;
-  }
-
-  reset(): void {
-    this.edits = null;
-    this.pendingReplace = null;
-    this.refused = false;
-    this.clientAckSeen = this.serverAckSeen = false;
-    this.c2s.synced = this.s2c.synced = false;
-    this.c2s.dropAll();
-    this.s2c.dropAll();
-    this.c2s.resetPatches();
-    this.s2c.resetPatches();
-  }
-
-  /** The connection's rule changed (reload); the mapped leg reads it by flow id each time. */
-  setRule(rule: CompiledRule): void {
-    if (this.epmLeg) this.epmLeg.rule = rule;
-  }
-
-  beginRead(dir: HeldStream, pkt: Uint8Array, view: PacketView, seq: number): void {
-    this.readDir = dir;
-    this.readPkt = pkt;
-    this.readView = view;
-    this.readSeq = seq;
-  }
-
-  endRead(): void {
-    this.readDir = null;
-    this.readPkt = null;
-    this.readView = null;
-  }
-
-  /** Rewrites `n` bytes at stream sequence `seq` of the direction being read. */
-  patch(seq: number, bytes: Uint8Array, off: number, n: number): void {
-    this.readDir?.patch(seq, bytes, off, n, this.readPkt, this.readView, this.readSeq);
-  }
-
-  /** Replaces the stream bytes [start, end) of the direction being read (applied after the read). */
-  replace(start: number, end: number, bytes: Uint8Array): void {
-    (this.pendingReplace ??= []).push({ start, end, bytes });
-  }
-}
+const W_FLAGS = 0;
+const W_CLIENT_EXPECTS = 1;
+const W_SERVER_EXPECTS = 2;
+/** nextSeq, releasedSeq of a direction: W_C2S.. or W_S2C.. */
+const W_C2S = 3;
+const W_S2C = 5;
+const CW = 7;
+const F_LIVE = 1;
+const F_EPM = 2;
+const F_REFUSED = 4;
+const F_CLIENT_ACK = 8;
+const F_SERVER_ACK = 16;
+/** Per direction (shifted left by the direction, 0 = client→server, 1 = server→client). */
+const F_SYNCED = 32;
+const F_OWN = 128;
+const INITIAL_ROWS = 64;
 
 /** How a connection that left the table ended, from its flow-table state. */
 export function closedReason(state: number): 'closed' | 'reset' {
   return (state & FLOW_ST_RST) !== 0 ? 'reset' : 'closed';
 }
 
-/** The ConnStates by flow id, their pools, and the bounds on EPM connections. */
+/** The connections the gateway reads, by flow id, and the bounds on EPM connections. */
 export class Conns {
-  /**
-   * By flow id. Flow ids are dense from 0 (nat/slots.ts), so an array grown by doubling: one
-   * index per packet rather than a hash lookup.
-   */
-  private byFlow: (ConnState | undefined)[] = [];
-  private readonly epmPool: ConnState[] = [];
-  private readonly mappedPool: ConnState[] = [];
+  private words = new Int32Array(INITIAL_ROWS * CW);
+  /** EPM connections' legs by flow id (undefined for mapped ones). */
+  private readonly epmLegs: (EpmLeg | undefined)[] = [];
+  private readonly epmPool: EpmLeg[] = [];
+  /** Directions that hold something, by flow * 2 + direction. */
+  private readonly own = new Map<number, HeldStream>();
+  private readonly editsBy = new Map<number, StreamEdit[]>();
+  /** Lent by stream() to a direction without its own HeldStream; the flow each is loaded with (-1: none). */
+  private readonly scratch = [new HeldStream(), new HeldStream()];
+  private readonly scratchFlow = [-1, -1];
   /** Live EPM connections per client address. */
   private readonly epmPerClient = new Map<number, number>();
   private epmCount = 0;
+  private mapped: MappedLeg | null = null;
+  // The segment a leg is reading, only while it reads it (beginRead/endRead): a patch the leg
+  // asks for lands in it as well as in the held segments.
+  private readFlow = -1;
+  private readDir: HeldStream | null = null;
+  private readPkt: Uint8Array | null = null;
+  private readView: PacketView | null = null;
+  private readSeq = 0;
+  /** Calls the leg replaced while reading the last segment, in stream order (null: none). */
+  private replacing: Replacement[] | null = null;
 
   constructor(
     private readonly newEpmLeg: () => EpmLeg,
@@ -119,18 +90,39 @@ export class Conns {
   ) {}
 
   /** The one reader of every mapped connection (made on first use: its host is built after the table). */
-  private mapped: MappedLeg | null = null;
-
-  get(flow: number): ConnState | undefined {
-    return this.byFlow[flow];
+  get mappedLeg(): MappedLeg {
+    return (this.mapped ??= this.newMappedLeg());
   }
 
-  forEach(fn: (st: ConnState, flow: number) => void): void {
-    const all = this.byFlow;
-    for (let flow = 0; flow < all.length; flow++) {
-      const st = all[flow];
-      if (st !== undefined) fn(st, flow);
-    }
+  /** Whether connection `flow` is read (has state here). */
+  has(flow: number): boolean {
+    return flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & F_LIVE) !== 0;
+  }
+
+  isEpm(flow: number): boolean {
+    return (this.words[flow * CW + W_FLAGS]! & F_EPM) !== 0;
+  }
+
+  /** The reader of connection `flow`. */
+  leg(flow: number): Leg {
+    return this.epmLegs[flow] ?? this.mappedLeg;
+  }
+
+  /** The EPM leg of an EPM connection, else undefined. */
+  epmLeg(flow: number): EpmLeg | undefined {
+    return this.epmLegs[flow];
+  }
+
+  forEach(fn: (flow: number) => void): void {
+    const n = this.words.length / CW;
+    for (let flow = 0; flow < n; flow++) if ((this.words[flow * CW + W_FLAGS]! & F_LIVE) !== 0) fn(flow);
+  }
+
+  /** Every EPM connection's rule changed (reload): `ruleOf` names the new one. The mapped leg reads it by flow id each time. */
+  setRules(ruleOf: (flow: number) => CompiledRule): void {
+    this.epmLegs.forEach((leg, flow) => {
+      if (leg !== undefined) leg.rule = ruleOf(flow);
+    });
   }
 
   /** Whether `clientIp` may have one more EPM connection. */
@@ -138,47 +130,215 @@ export class Conns {
     return (this.epmPerClient.get(clientIp) ?? 0) < MAX_EPM_CONNECTIONS_PER_CLIENT && this.epmCount < MAX_EPM_CONNECTIONS;
   }
 
-  /** A reset ConnState of the kind, not yet in the table (its leg still to be initialised). */
-  take(epm: boolean): ConnState {
-    const st = (epm ? this.epmPool.pop() : this.mappedPool.pop()) ?? (epm ? new ConnState(this.newEpmLeg(), null) : new ConnState(null, (this.mapped ??= this.newMappedLeg())));
-    st.reset();
-    return st;
+  /** An EPM leg for a new connection (to be init'ed, then addEpm or giveBackEpm). */
+  takeEpm(): EpmLeg {
+    return this.epmPool.pop() ?? this.newEpmLeg();
   }
 
-  /** A taken ConnState that was not used goes back to its pool. */
-  giveBack(st: ConnState): void {
-    (st.epmLeg ? this.epmPool : this.mappedPool).push(st);
+  giveBackEpm(leg: EpmLeg): void {
+    this.epmPool.push(leg);
   }
 
-  /** `st` reads connection `flow` of `clientIp`. */
-  add(flow: number, st: ConnState, clientIp: number): void {
-    st.flow = flow;
-    if (st.epmLeg) st.epmLeg.flow = flow;
-    const all = this.byFlow;
-    if (flow >= all.length) {
-      const n = Math.max(flow + 1, all.length * 2, 64);
-      while (all.length < n) all.push(undefined);
-    }
-    all[flow] = st;
-    if (st.epmLeg) {
-      this.epmPerClient.set(clientIp, (this.epmPerClient.get(clientIp) ?? 0) + 1);
-      this.epmCount++;
-    }
+  /** `leg` reads EPM connection `flow` of `clientIp`. */
+  addEpm(flow: number, leg: EpmLeg, clientIp: number): void {
+    this.open(flow, F_LIVE | F_EPM);
+    leg.flow = flow;
+    const legs = this.epmLegs;
+    while (legs.length <= flow) legs.push(undefined);
+    legs[flow] = leg;
+    this.epmPerClient.set(clientIp, (this.epmPerClient.get(clientIp) ?? 0) + 1);
+    this.epmCount++;
   }
 
-  /** Connection `flow` (of `clientIp`) left the table; its state (returned) goes back to the pool. */
-  remove(flow: number, clientIp: number): ConnState | undefined {
-    const st = this.byFlow[flow];
-    if (st === undefined) return undefined;
-    this.byFlow[flow] = undefined;
-    if (st.mappedLeg) st.mappedLeg.release(flow);
-    this.giveBack(st);
-    if (st.epmLeg) {
+  /** The mapped leg (init'ed for `flow`) reads mapped connection `flow`. */
+  addMapped(flow: number): void {
+    this.open(flow, F_LIVE);
+  }
+
+  /** Connection `flow` (of `clientIp`) left the table: its state goes (whatever it held: StreamPath.forget first). */
+  remove(flow: number, clientIp: number): void {
+    if (!this.has(flow)) return;
+    this.drop(flow);
+    const at = flow * CW;
+    const leg = this.epmLegs[flow];
+    if (leg !== undefined) {
+      this.epmLegs[flow] = undefined;
+      this.epmPool.push(leg);
       this.epmCount--;
       const n = (this.epmPerClient.get(clientIp) ?? 1) - 1;
       if (n > 0) this.epmPerClient.set(clientIp, n);
       else this.epmPerClient.delete(clientIp);
+    } else {
+      this.mappedLeg.release(flow);
     }
-    return st;
+    this.words[at + W_FLAGS] = 0;
+  }
+
+  refused(flow: number): boolean {
+    return (this.words[flow * CW + W_FLAGS]! & F_REFUSED) !== 0;
+  }
+
+  markRefused(flow: number): void {
+    this.words[flow * CW + W_FLAGS] = this.words[flow * CW + W_FLAGS]! | (F_REFUSED);
+  }
+
+  /** An ACK from the client (`fromClient`) or the server: what that end expects next. */
+  acked(flow: number, fromClient: boolean, ack: number): void {
+    const at = flow * CW;
+    this.words[at + (fromClient ? W_CLIENT_EXPECTS : W_SERVER_EXPECTS)] = ack | 0;
+    this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! | (fromClient ? F_CLIENT_ACK : F_SERVER_ACK);
+  }
+
+  /** Whether the client (`client`) or the server has sent an ACK yet. */
+  ackSeen(flow: number, client: boolean): boolean {
+    return (this.words[flow * CW + W_FLAGS]! & (client ? F_CLIENT_ACK : F_SERVER_ACK)) !== 0;
+  }
+
+  /** The next sequence number the client (`client`) or the server expects (its last ACK). */
+  expects(flow: number, client: boolean): number {
+    return this.words[flow * CW + (client ? W_CLIENT_EXPECTS : W_SERVER_EXPECTS)]! >>> 0;
+  }
+
+  /** Restores the ends' ACK state (daemon restart). */
+  restoreEnds(flow: number, clientExpects: number, serverExpects: number, clientAckSeen: boolean, serverAckSeen: boolean): void {
+    const at = flow * CW;
+    this.words[at + W_CLIENT_EXPECTS] = clientExpects | 0;
+    this.words[at + W_SERVER_EXPECTS] = serverExpects | 0;
+    this.words[at + W_FLAGS] = (this.words[at + W_FLAGS]! & ~(F_CLIENT_ACK | F_SERVER_ACK)) | (clientAckSeen ? F_CLIENT_ACK : 0) | (serverAckSeen ? F_SERVER_ACK : 0);
+  }
+
+  /** Length changes made in the server→client stream (null until the first). */
+  edits(flow: number): StreamEdit[] | null {
+    return this.editsBy.size === 0 ? null : (this.editsBy.get(flow) ?? null);
+  }
+
+  /** The connection's edit list, made on its first length change. */
+  editsFor(flow: number): StreamEdit[] {
+    let e = this.editsBy.get(flow);
+    if (e === undefined) this.editsBy.set(flow, (e = []));
+    return e;
+  }
+
+  setEdits(flow: number, edits: StreamEdit[] | null): void {
+    if (edits === null || edits.length === 0) this.editsBy.delete(flow);
+    else this.editsBy.set(flow, edits);
+  }
+
+  /**
+   * The client→server (`fromClient`) or server→client stream of `flow`. Valid until stream() is
+   * asked for the same direction of another connection, or settle(flow).
+   */
+  stream(flow: number, fromClient: boolean): HeldStream {
+    const d = fromClient ? 0 : 1;
+    const at = flow * CW;
+    const f = this.words[at + W_FLAGS]!;
+    if ((f & (F_OWN << d)) !== 0) return this.own.get(flow * 2 + d)!;
+    const hs = this.scratch[d]!;
+    if (this.scratchFlow[d] !== flow) {
+      if (this.scratchFlow[d]! >= 0) this.store(d);
+      const w = at + (d === 0 ? W_C2S : W_S2C);
+      hs.load((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.words[w + 1]! >>> 0);
+      this.scratchFlow[d] = flow;
+    }
+    return hs;
+  }
+
+  /** The packet of `flow` is done: lent streams go back to the row (or stay as its own if they hold something). */
+  settle(flow: number): void {
+    if (this.scratchFlow[0] === flow) this.store(0);
+    if (this.scratchFlow[1] === flow) this.store(1);
+    const f = this.words[flow * CW + W_FLAGS]!;
+    if ((f & (F_OWN | (F_OWN << 1))) !== 0) {
+      this.demote(flow, 0);
+      this.demote(flow, 1);
+    }
+  }
+
+  /** A direction's own stream that no longer holds anything goes back into the row. */
+  private demote(flow: number, d: number): void {
+    const at = flow * CW;
+    if ((this.words[at + W_FLAGS]! & (F_OWN << d)) === 0) return;
+    const hs = this.own.get(flow * 2 + d)!;
+    if (!hs.plain) return;
+    this.own.delete(flow * 2 + d);
+    this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_OWN << d));
+    this.writeCursor(flow, d, hs);
+  }
+
+  private store(d: number): void {
+    const flow = this.scratchFlow[d]!;
+    this.scratchFlow[d] = -1;
+    const hs = this.scratch[d]!;
+    if (hs.plain) return this.writeCursor(flow, d, hs);
+    // It holds something now: it stays with the connection, and a fresh scratch takes its place.
+    this.own.set(flow * 2 + d, hs);
+    this.words[flow * CW + W_FLAGS] = this.words[flow * CW + W_FLAGS]! | (F_OWN << d);
+    this.scratch[d] = new HeldStream();
+  }
+
+  private writeCursor(flow: number, d: number, hs: HeldStream): void {
+    const at = flow * CW;
+    const w = at + (d === 0 ? W_C2S : W_S2C);
+    this.words[w] = hs.nextSeq | 0;
+    this.words[w + 1] = hs.releasedSeq | 0;
+    if (hs.synced) this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! | (F_SYNCED << d);
+    else this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_SYNCED << d));
+  }
+
+  /** A fresh row for `flow`. */
+  private open(flow: number, flags: number): void {
+    let rows = this.words.length / CW;
+    if (flow >= rows) {
+      while (rows <= flow) rows *= 2;
+      const w = new Int32Array(rows * CW);
+      w.set(this.words);
+      this.words = w;
+    }
+    this.drop(flow);
+    this.words.fill(0, flow * CW, (flow + 1) * CW);
+    this.words[flow * CW + W_FLAGS] = flags;
+  }
+
+  /** Forgets what `flow` had outside its row. */
+  private drop(flow: number): void {
+    if (this.scratchFlow[0] === flow) this.scratchFlow[0] = -1;
+    if (this.scratchFlow[1] === flow) this.scratchFlow[1] = -1;
+    this.own.delete(flow * 2);
+    this.own.delete(flow * 2 + 1);
+    if (this.editsBy.size > 0) this.editsBy.delete(flow);
+  }
+
+  // ---- the read in progress -------------------------------------------------------------
+
+  beginRead(flow: number, dir: HeldStream, pkt: Uint8Array, view: PacketView, seq: number): void {
+    this.readFlow = flow;
+    this.readDir = dir;
+    this.readPkt = pkt;
+    this.readView = view;
+    this.readSeq = seq;
+  }
+
+  endRead(): void {
+    this.readFlow = -1;
+    this.readDir = null;
+    this.readPkt = null;
+    this.readView = null;
+  }
+
+  /** Rewrites `n` bytes at stream sequence `seq` of the direction of `flow` being read. */
+  patch(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void {
+    if (flow === this.readFlow) this.readDir?.patch(seq, bytes, off, n, this.readPkt, this.readView, this.readSeq);
+  }
+
+  /** Replaces the stream bytes [start, end) of the direction of `flow` being read (applied after the read). */
+  replace(flow: number, start: number, end: number, bytes: Uint8Array): void {
+    if (flow === this.readFlow) (this.replacing ??= []).push({ start, end, bytes });
+  }
+
+  /** The replacements the last read asked for (null: none); they are handed over once. */
+  takeReplacements(): Replacement[] | null {
+    const r = this.replacing;
+    this.replacing = null;
+    return r;
   }
 }

@@ -158,7 +158,7 @@ export class Engine implements EpmLegHost {
       () => new EpmLeg(this, maxHeldPerFlow),
       () => new MappedLeg(this.notifications, gwIpOf, (flow) => this.slots.rule(this.flows.ruleIdx(flow))!),
     );
-    this.path = new StreamPath(this.out, this.flows, this.slots, this.gwIp, maxHeldPerFlow, g.limits.maxHeldBytesTotal);
+    this.path = new StreamPath(this.conns, this.out, this.flows, this.slots, this.gwIp, maxHeldPerFlow, g.limits.maxHeldBytesTotal);
     this.manners = new Manners(this.out, this.flows, this.conns, this.gwIp, Math.max(0, opts.icmpRatePerSec ?? DEFAULT_ICMP_RATE_PER_SEC));
     this.notifications = new Notifications(this.out, this.flows, this.conns, this.slots, this.notify, this.manners, this.gwIp);
     this.handoff = new KernelHandoff(opts.kernelPinholes ?? null, opts.kernelHandoffTimeoutMs);
@@ -248,7 +248,7 @@ export class Engine implements EpmLegHost {
     setIpv4Dst(buf, v, fl.serverIp(flow));
     setDstPort(buf, v, fl.serverPort(flow));
     if (this.handoff.count > 0) this.out.holdQueue = this.handoff.queueOf(flow);
-    this.path.packet(this.conns.get(flow)!, true, buf, off, len, v);
+    this.path.packet(flow, true, buf, off, len, v);
     this.out.holdQueue = null;
   }
 
@@ -264,9 +264,9 @@ export class Engine implements EpmLegHost {
       const rule = rules.rules[r]!;
       const flow = this.flows.create(FLOW_EPM, this.slots.slotOf(r), -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
       if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
-      const st = this.conns.take(true);
-      st.epmLeg!.init(rule, v.dst4, pickup);
-      this.conns.add(flow, st, v.src4);
+      const leg = this.conns.takeEpm();
+      leg.init(rule, v.dst4, pickup);
+      this.conns.addEpm(flow, leg, v.src4);
       this.opened(flow);
       return flow;
     }
@@ -284,9 +284,8 @@ export class Engine implements EpmLegHost {
     );
     if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
     this.mappings.connOpened(m, nowMs);
-    const st = this.conns.take(false);
-    st.mappedLeg!.init(flow, pickup);
-    this.conns.add(flow, st, v.src4);
+    this.conns.mappedLeg.init(flow, pickup);
+    this.conns.addMapped(flow);
     this.opened(flow);
     return flow;
   }
@@ -312,18 +311,18 @@ export class Engine implements EpmLegHost {
     setIpv4Dst(buf, v, fl.clientIp(flow));
     setDstPort(buf, v, fl.clientPort(flow));
     if (this.handoff.count > 0) this.out.holdQueue = this.handoff.queueOf(flow);
-    this.path.packet(this.conns.get(flow)!, false, buf, off, len, v);
+    this.path.packet(flow, false, buf, off, len, v);
     this.out.holdQueue = null;
   }
 
   // ---- the EPM leg's callbacks: each is handed its connection (flow id) ------------------------
 
   patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void {
-    this.conns.get(flow)?.patch(seq, bytes, off, n);
+    this.conns.patch(flow, seq, bytes, off, n);
   }
 
   replaceStream(flow: number, startSeq: number, endSeq: number, bytes: Uint8Array): void {
-    this.conns.get(flow)?.replace(startSeq, endSeq, bytes);
+    this.conns.replace(flow, startSeq, endSeq, bytes);
   }
 
   acquireMapping(flow: number, serverIp: number, serverPort: number): number {
@@ -411,10 +410,10 @@ export class Engine implements EpmLegHost {
   private flowGone(flow: number, reason: CloseReason): void {
     const fl = this.flows;
     this.counters.connectionsClosed++;
-    const st = this.conns.remove(flow, fl.clientIp(flow));
-    if (st !== undefined) {
-      this.path.forget(st);
-      if (st.refused) reason = 'refused';
+    if (this.conns.has(flow)) {
+      this.path.forget(flow);
+      if (this.conns.refused(flow)) reason = 'refused';
+      this.conns.remove(flow, fl.clientIp(flow));
     }
     this.notify.removeFlow(flow);
     this.out.forgetFlow(flow);
@@ -448,7 +447,7 @@ export class Engine implements EpmLegHost {
       removedMappings += r.mappings;
       this.slots.free(name, slot);
     }
-    this.conns.forEach((st, flow) => st.setRule(this.slots.rule(this.flows.ruleIdx(flow))!));
+    this.conns.setRules((flow) => this.slots.rule(this.flows.ruleIdx(flow))!);
     return { removedRules, closedConnections, removedMappings };
   }
 
@@ -525,7 +524,7 @@ export class Engine implements EpmLegHost {
    * client faithfully after a length change.
    */
   clientSideSeq(flow: number, serverSeq: number): number {
-    const edits = this.conns.get(flow)?.edits;
+    const edits = this.conns.edits(flow);
     return edits ? clientSideSeq(edits, serverSeq) : serverSeq >>> 0;
   }
 

@@ -212,6 +212,10 @@ export class EpmLeg implements Leg {
     this.endCall();
   }
 
+  interfaceOf(_flow: number): string {
+    return this.lastInterface;
+  }
+
   /** True while the direction holds part of a PDU (or of a response call being rewritten). */
   midPdu(_flow: number, fromClient: boolean): boolean {
     if (fromClient) return this.c2s.pos > 0;

@@ -11,4 +11,6 @@ export interface Leg {
   /** With a refusal (read right after feed): what the log says, and the interface concerned. */
   refuseDetail: string;
   lastInterface: string;
+  /** The interface a refusal of `flow` names when it comes from outside the leg (the hold limit). */
+  interfaceOf(flow: number): string;
 }

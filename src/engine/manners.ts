@@ -127,7 +127,7 @@ export class Manners {
       rewriteIcmpQuote(buf, q, 0, fl.serverIp(flow), fl.serverPort(flow));
       rewriteIcmpQuote(buf, q, 1, this.gwIp, fl.gwPort(flow));
       // After a length change (lookup: published) the server numbers its bytes differently.
-      const edits = this.conns.get(flow)?.edits;
+      const edits = this.conns.edits(flow);
       if (edits !== undefined && edits !== null) rewriteIcmpQuoteSeq(buf, q, serverSideAck(edits, readU32(buf, q.l4Off + TCP_OFF_SEQ)));
     }
     finishIcmpChecksum(buf, v.l4Off, v.l4Len);

@@ -211,6 +211,15 @@ export class MappedLeg implements Leg {
     return this.rows.bytes();
   }
 
+  /** The last bind's first interface (what a refusal from outside the leg names). */
+  interfaceOf(flow: number): string {
+    this.open(flow);
+    const f = this.flags;
+    const label = (f & F_HAS_LAST) !== 0 ? this.ctx().labelOf(f >>> 16) : '';
+    this.close();
+    return label;
+  }
+
   midPdu(flow: number, fromClient: boolean): boolean {
     return fromClient && (this.rows.words[flow * MW + W_FLAGS]! & F_HOLDING) !== 0;
   }

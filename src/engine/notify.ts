@@ -31,7 +31,7 @@ export class Notifications implements MappedLegHost {
 
   /** Rewrites bytes of the direction of `flow` being read (the callback address). */
   patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void {
-    this.conns.get(flow)?.patch(seq, bytes, off, n);
+    this.conns.patch(flow, seq, bytes, off, n);
   }
 
   /** A relay port on the gateway's internal address for connection `flow`'s client callback port, or -1. */

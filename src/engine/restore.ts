@@ -45,23 +45,27 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
   const left: Record<string, number> = {};
   const leave = (why: string): void => void (left[why] = (left[why] ?? 0) + 1);
   fl.forEach((id) => {
-    const st = e.conns.get(id);
+    const cs = e.conns;
     const rule = e.slots.rule(fl.ruleIdx(id));
-    if (st === undefined || rule === undefined || rule === null) return leave('no-state');
-    if (st.refused) return leave('refused');
+    if (!cs.has(id) || rule === undefined || rule === null) return leave('no-state');
+    if (cs.refused(id)) return leave('refused');
     if (fl.isClosed(id)) return leave('closing');
     if (!fl.isEstablished(id)) return leave('embryonic');
-    const boundary = st.epmLeg !== null ? st.epmLeg.atPduBoundary() : st.mappedLeg!.atPduBoundary(id);
-    if (!st.c2s.idle || !st.s2c.idle || !boundary || st.pendingReplace !== null) return leave('mid-pdu');
+    const epmLeg = cs.epmLeg(id);
+    const boundary = epmLeg !== undefined ? epmLeg.atPduBoundary() : cs.mappedLeg.atPduBoundary(id);
+    const c2s = cs.stream(id, true);
+    const s2c = cs.stream(id, false);
+    if (!c2s.idle || !s2c.idle || !boundary) return leave('mid-pdu');
+    const edits = cs.edits(id);
     const { flow: _, ...rec } = connectionRecord(fl, e.slots, id);
     connections.push({
       ...rec, mapping: fl.mappingIdx(id),
       state: fl.state(id), createdMs: fl.createdMs(id), lastSeenMs: fl.lastSeenMs(id),
       counts: [fl.packetsFromClient(id), fl.bytesFromClient(id), fl.packetsFromServer(id), fl.bytesFromServer(id)],
-      c2s: st.c2s.exportState(), s2c: st.s2c.exportState(), clientExpects: st.clientExpects >>> 0, serverExpects: st.serverExpects >>> 0,
-      clientAckSeen: st.clientAckSeen, serverAckSeen: st.serverAckSeen,
-      edits: (st.edits ?? []).map((x) => ({ oldStart: x.oldStart >>> 0, oldEnd: x.oldEnd >>> 0, newStart: x.newStart >>> 0, newEnd: x.newEnd >>> 0, delta: x.delta, sent: x.sent.map(hex) })),
-      epm: st.epmLeg?.exportState() ?? null, mapped: st.mappedLeg?.exportState(id) ?? null,
+      c2s: c2s.exportState(), s2c: s2c.exportState(), clientExpects: cs.expects(id, true), serverExpects: cs.expects(id, false),
+      clientAckSeen: cs.ackSeen(id, true), serverAckSeen: cs.ackSeen(id, false),
+      edits: (edits ?? []).map((x) => ({ oldStart: x.oldStart >>> 0, oldEnd: x.oldEnd >>> 0, newStart: x.newStart >>> 0, newEnd: x.newEnd >>> 0, delta: x.delta, sent: x.sent.map(hex) })),
+      epm: epmLeg?.exportState() ?? null, mapped: epmLeg === undefined ? cs.mappedLeg.exportState(id) : null,
       notifications: e.notify.registrationsOf(id), notifyPinhole: e.notify.hasPinhole(id),
     });
   });
@@ -166,29 +170,30 @@ export function restoreSnapshot(e: EngineTables, snap: EngineSnapshot, nowMs: nu
       skip(FLOW_ERR_NAMES[flow] ?? 'flow-refused');
       continue;
     }
-    const st = e.conns.take(!c.mapped);
+    const cs = e.conns;
+    const epmLeg = c.mapped ? null : cs.takeEpm();
     let legOk: boolean;
-    if (st.mappedLeg !== null) {
-      st.mappedLeg.init(flow, false);
-      legOk = c.mappedLeg !== null && st.mappedLeg.importState(flow, c.mappedLeg);
+    if (epmLeg === null) {
+      cs.mappedLeg.init(flow, false);
+      legOk = c.mappedLeg !== null && cs.mappedLeg.importState(flow, c.mappedLeg);
+      if (!legOk) cs.mappedLeg.release(flow);
     } else {
-      st.epmLeg!.init(rule, c.extIp, false);
-      legOk = c.epmLeg !== null && st.epmLeg!.importState(c.epmLeg);
+      epmLeg.init(rule, c.extIp, false);
+      legOk = c.epmLeg !== null && epmLeg.importState(c.epmLeg);
+      if (!legOk) cs.giveBackEpm(epmLeg);
     }
     if (!legOk) {
       e.flows.remove(flow);
-      e.conns.giveBack(st);
       skip('unreadable');
       continue;
     }
-    st.c2s.importState(c.c2s);
-    st.s2c.importState(c.s2c);
-    st.clientExpects = c.clientExpects;
-    st.serverExpects = c.serverExpects;
-    st.clientAckSeen = c.clientAckSeen;
-    st.serverAckSeen = c.serverAckSeen;
-    st.edits = c.edits.length > 0 ? c.edits.slice(-MAX_EDITS) : null;
-    e.conns.add(flow, st, c.clientIp);
+    if (epmLeg === null) cs.addMapped(flow);
+    else cs.addEpm(flow, epmLeg, c.clientIp);
+    cs.stream(flow, true).importState(c.c2s);
+    cs.stream(flow, false).importState(c.s2c);
+    cs.settle(flow);
+    cs.restoreEnds(flow, c.clientExpects, c.serverExpects, c.clientAckSeen, c.serverAckSeen);
+    cs.setEdits(flow, c.edits.length > 0 ? c.edits.slice(-MAX_EDITS) : null);
     if (c.mapped) {
       e.mappings.connOpened(m, nowMs);
       for (const [clientPort, relay] of c.notifications) {

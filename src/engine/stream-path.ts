@@ -9,8 +9,8 @@
  * The hold budget lives here, and only here: bytes held per connection (maxHeldBytesPerFlow)
  * and in all (maxHeldBytesTotal), counted as segments are held and released.
  *
- * The connection (its ConnState) is handed to every function; nothing is kept about "the
- * current packet" between calls.
+ * The connection (its flow id; its state in conn.ts's rows) is handed to every function;
+ * nothing is kept about "the current packet" between calls.
  */
 import { LINKTYPE_RAW } from '../wire/link.js';
 import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/packet.js';
@@ -20,10 +20,11 @@ import { finishTcpChecksumV4 } from '../wire/checksum.js';
 import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT, type HeldStream } from '../stream/held-stream.js';
+import type { Replacement } from '../stream/seqadj.js';
 import { seqAdd, seqDiff } from '../stream/seq.js';
 import { emitReplaced, serverSideAck, shiftToClient, shiftToServer } from '../stream/seqadj.js';
 import type { FlowTable } from '../nat/flow-table.js';
-import type { ConnState } from './conn.js';
+import type { Conns } from './conn.js';
 import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
@@ -39,6 +40,7 @@ export class StreamPath {
   private readonly rst = new Uint8Array(RST_LEN);
 
   constructor(
+    private readonly conns: Conns,
     private readonly out: Output,
     private readonly flows: FlowTable,
     private readonly slots: RuleSlots,
@@ -52,43 +54,47 @@ export class StreamPath {
     return this.heldTotal;
   }
 
-  /** A translated packet of connection `st`: read, hold or forward, in sequence order. */
-  packet(st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+  /** A translated packet of connection `flow`: read, hold or forward, in sequence order. */
+  packet(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    this.step(flow, fromClient, buf, off, len, v);
+    this.conns.settle(flow);
+  }
+
+  private step(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
     const side = fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL;
-    if (st.refused) return this.out.drop(DROP_REFUSED_CONNECTION, side, v);
+    const cs = this.conns;
+    if (cs.refused(flow)) return this.out.drop(DROP_REFUSED_CONNECTION, side, v);
     const flags = v.tcpFlags;
     // Inspected bytes are bytes the receiver accepts: onPacket dropped corrupt segments (else a
     // good retransmission would pass as "already inspected").
     if ((flags & TCP_ACK) !== 0) {
+      cs.acked(flow, fromClient, v.tcpAck);
       if (fromClient) {
-        st.clientExpects = v.tcpAck;
-        st.clientAckSeen = true;
-        st.s2c.acked(st.edits === null ? v.tcpAck : serverSideAck(st.edits, v.tcpAck));
+        const edits = cs.edits(flow);
+        cs.stream(flow, false).acked(edits === null ? v.tcpAck : serverSideAck(edits, v.tcpAck));
       } else {
-        st.serverExpects = v.tcpAck;
-        st.serverAckSeen = true;
-        st.c2s.acked(v.tcpAck);
+        cs.stream(flow, true).acked(v.tcpAck);
       }
     }
-    const hs = fromClient ? st.c2s : st.s2c;
+    const hs = cs.stream(flow, fromClient);
     if ((flags & TCP_SYN) !== 0) {
       hs.onSyn(v.tcpSeq);
-      return this.forward(st, fromClient, buf, off, len);
+      return this.forward(flow, fromClient, buf, off, len);
     }
     if ((flags & TCP_RST) !== 0) {
       this.dropAll(hs);
-      return this.forward(st, fromClient, buf, off, len);
+      return this.forward(flow, fromClient, buf, off, len);
     }
-    if (!hs.synced) hs.startAt(this.pickupAnchor(st, fromClient, v.tcpSeq));
+    if (!hs.synced) hs.startAt(this.pickupAnchor(flow, fromClient, v.tcpSeq));
     const seqLen = v.payloadLen + ((flags & TCP_FIN) !== 0 ? 1 : 0);
     if (seqLen === 0) {
       // A pure ACK: it says nothing about this direction's bytes, so it never waits.
-      return this.forward(st, fromClient, buf, off, len);
+      return this.forward(flow, fromClient, buf, off, len);
     }
     switch (hs.classify(v.tcpSeq, seqLen)) {
       case SEG_RETRANSMIT:
         if (!hs.reapply(buf, v, v.tcpSeq)) return this.out.drop(DROP_PATCH_FORGOTTEN, side, v);
-        return this.forward(st, fromClient, buf, off, len);
+        return this.forward(flow, fromClient, buf, off, len);
       case SEG_DUPLICATE_HELD:
         return this.out.drop(DROP_DUPLICATE, side, v);
       case SEG_AHEAD:
@@ -98,16 +104,16 @@ export class StreamPath {
         return;
       case SEG_IN_ORDER:
       case SEG_OVERLAP:
-        this.inOrder(st, fromClient, buf, off, len, v);
-        this.drainAhead(st, fromClient);
+        this.inOrder(flow, fromClient, buf, off, len, v);
+        this.drainAhead(flow, fromClient);
         return;
     }
   }
 
   /** The connection leaves: whatever it holds is forgotten. */
-  forget(st: ConnState): void {
-    this.dropAll(st.c2s);
-    this.dropAll(st.s2c);
+  forget(flow: number): void {
+    this.dropAll(this.conns.stream(flow, true));
+    this.dropAll(this.conns.stream(flow, false));
   }
 
   /** A direction forgets what it holds, and the hold budget gets it back. */
@@ -121,47 +127,54 @@ export class StreamPath {
     return holding + len <= this.maxHeldPerFlow && this.heldTotal + len <= this.maxHeldTotal;
   }
 
-  /** A packet of `st` on its way (to the server from the client, else to the client), renumbered after a length change. */
-  private forward(st: ConnState, toServer: boolean, pkt: Uint8Array, off: number, len: number): void {
-    if (st.edits === null) return this.out.send(toServer ? SIDE_INTERNAL : SIDE_EXTERNAL, pkt, off, len, st.flow);
-    if (!toServer) return shiftToClient(st.edits, pkt, off, len, this.out.toExternal);
-    shiftToServer(st.edits, pkt, off);
-    this.out.send(SIDE_INTERNAL, pkt, off, len, st.flow);
+  /** A packet of `flow` on its way (to the server from the client, else to the client), renumbered after a length change. */
+  private forward(flow: number, toServer: boolean, pkt: Uint8Array, off: number, len: number): void {
+    const edits = this.conns.edits(flow);
+    if (edits === null) return this.out.send(toServer ? SIDE_INTERNAL : SIDE_EXTERNAL, pkt, off, len, flow);
+    if (!toServer) return shiftToClient(edits, pkt, off, len, this.out.toExternal);
+    shiftToServer(edits, pkt, off);
+    this.out.send(SIDE_INTERNAL, pkt, off, len, flow);
   }
 
   /** A segment that starts at or before the next expected byte and brings new bytes. */
-  private inOrder(st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
-    const hs = fromClient ? st.c2s : st.s2c;
+  private inOrder(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const cs = this.conns;
+    const hs = cs.stream(flow, fromClient);
     const seq = v.tcpSeq;
     const skip = seqDiff(hs.nextSeq, seq);
     if (skip > 0 && !hs.reapply(buf, v, seq)) return this.out.drop(DROP_PATCH_FORGOTTEN, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     const newBytes = v.payloadLen - Math.max(0, skip);
+    const leg = cs.leg(flow);
     let verdict = PASS;
     if (newBytes > 0) {
-      st.beginRead(hs, buf, v, seq);
-      verdict = st.leg.feed(st.flow, fromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip)));
-      st.endRead();
+      cs.beginRead(flow, hs, buf, v, seq);
+      verdict = leg.feed(flow, fromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip)));
+      cs.endRead();
     }
     hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
-    if (verdict !== PASS) return this.refuse(st, verdict, st.leg.refuseDetail);
-    if (st.pendingReplace !== null) return this.replaced(st, fromClient, buf, off, v);
-    if (st.leg.midPdu(st.flow, fromClient)) {
+    const reps = cs.takeReplacements();
+    if (verdict !== PASS) return this.refuse(flow, verdict, leg.refuseDetail, leg.lastInterface);
+    if (reps !== null) return this.replaced(flow, fromClient, reps, buf, off, v);
+    if (leg.midPdu(flow, fromClient)) {
       if (!this.mayHold(hs.heldBytes, len)) {
-        return this.refuse(st, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`);
+        return this.refuse(flow, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`, leg.interfaceOf(flow));
       }
       hs.hold(buf, off, len, seq, v.payloadOff, v.payloadLen);
       this.heldTotal += len;
       return;
     }
-    this.releaseHeld(st, fromClient);
-    this.forward(st, fromClient, buf, off, len);
+    this.releaseHeld(flow, hs, fromClient);
+    this.forward(flow, fromClient, buf, off, len);
   }
 
   /** Forwards a direction's held segments in order. */
-  private releaseHeld(st: ConnState, fromClient: boolean): void {
-    const hs = fromClient ? st.c2s : st.s2c;
+  private releaseHeld(flow: number, hs: HeldStream, fromClient: boolean): void {
+    if (hs.held.length === 0) {
+      hs.releasedSeq = hs.nextSeq;
+      return;
+    }
     this.heldTotal -= hs.heldBytes;
-    for (const s of hs.held) this.forward(st, fromClient, s.pkt, 0, s.pkt.length);
+    for (const s of hs.held) this.forward(flow, fromClient, s.pkt, 0, s.pkt.length);
     hs.held.length = 0;
     hs.heldBytes = 0;
     hs.releasedSeq = hs.nextSeq;
@@ -172,21 +185,19 @@ export class StreamPath {
    * out re-cut; what follows the last replaced call is held (as a segment of its own) while its
    * PDU is still being read.
    */
-  private replaced(st: ConnState, fromClient: boolean, buf: Uint8Array, off: number, v: PacketView): void {
-    const hs = st.s2c;
-    const reps = st.pendingReplace!;
-    st.pendingReplace = null;
+  private replaced(flow: number, fromClient: boolean, reps: Replacement[], buf: Uint8Array, off: number, v: PacketView): void {
+    const hs = this.conns.stream(flow, false);
     this.heldTotal -= hs.heldBytes;
-    const tail = emitReplaced(hs, (st.edits ??= []), reps, buf, off, v, this.out.toExternal);
+    const tail = emitReplaced(hs, this.conns.editsFor(flow), reps, buf, off, v, this.out.toExternal);
     if (tail === null) return;
     const hdrLen = v.ipHdrLen + v.tcpHdrLen;
-    if (st.leg.midPdu(st.flow, fromClient)) {
+    if (this.conns.leg(flow).midPdu(flow, fromClient)) {
       hs.hold(tail, 0, tail.length, hs.releasedSeq, hdrLen, tail.length - hdrLen);
       this.heldTotal += tail.length;
       return;
     }
     hs.releasedSeq = hs.nextSeq;
-    this.forward(st, false, tail, 0, tail.length);
+    this.forward(flow, false, tail, 0, tail.length);
   }
 
   /**
@@ -196,38 +207,38 @@ export class StreamPath {
    * further from the segment than one flow may hold (bytes the capture missed), the first segment
    * seen starts the stream.
    */
-  private pickupAnchor(st: ConnState, fromClient: boolean, seq: number): number {
-    const ackSeen = fromClient ? st.serverAckSeen : st.clientAckSeen;
-    if (!ackSeen) return seq;
-    const expected = fromClient ? st.serverExpects : st.clientExpects;
+  private pickupAnchor(flow: number, fromClient: boolean, seq: number): number {
+    if (!this.conns.ackSeen(flow, !fromClient)) return seq;
+    const expected = this.conns.expects(flow, !fromClient);
     const gap = seqDiff(seq, expected);
     return gap >= 0 && gap <= this.maxHeldPerFlow ? expected : seq;
   }
 
   /** Out-of-order segments that the last one made contiguous. */
-  private drainAhead(st: ConnState, fromClient: boolean): void {
-    const hs = fromClient ? st.c2s : st.s2c;
-    for (let seg = hs.takeReadyAhead(); seg !== null && !st.refused; seg = hs.takeReadyAhead()) {
+  private drainAhead(flow: number, fromClient: boolean): void {
+    const hs = this.conns.stream(flow, fromClient);
+    if (hs.ahead.length === 0) return;
+    for (let seg = hs.takeReadyAhead(); seg !== null && !this.conns.refused(flow); seg = hs.takeReadyAhead()) {
       this.heldTotal -= seg.pkt.length;
       const v = this.aheadView;
       if (readPacket(seg.pkt, 0, seg.pkt.length, LINKTYPE_RAW, v) !== OK) continue;
       const end = seqAdd(seg.seq, seg.payloadLen);
       if (seqDiff(end, hs.nextSeq) <= 0) continue; // wholly covered by what came since
-      this.inOrder(st, fromClient, seg.pkt, 0, seg.pkt.length, v);
+      this.inOrder(flow, fromClient, seg.pkt, 0, seg.pkt.length, v);
     }
   }
 
   /** Resets both ends of a connection whose PDU was refused, and logs why. */
-  private refuse(st: ConnState, code: number, detail: string): void {
-    const flow = st.flow;
-    st.refused = true;
-    this.forget(st);
+  private refuse(flow: number, code: number, detail: string, iface: string): void {
+    const cs = this.conns;
+    cs.markRefused(flow);
+    this.forget(flow);
     this.out.counters.drops[code]!++;
     const fl = this.flows;
     // To the client, as if from E:135; to the server, as if from G:gp — each at the sequence
     // number that end expects next (the ACK it last sent the other way).
-    const toClientSeq = st.clientAckSeen ? st.clientExpects : st.s2c.releasedSeq;
-    const toServerSeq = st.serverAckSeen ? st.serverExpects : st.c2s.releasedSeq;
+    const toClientSeq = cs.ackSeen(flow, true) ? cs.expects(flow, true) : cs.stream(flow, false).releasedSeq;
+    const toServerSeq = cs.ackSeen(flow, false) ? cs.expects(flow, false) : cs.stream(flow, true).releasedSeq;
     this.sendRst(SIDE_EXTERNAL, fl.extIp(flow), fl.extPort(flow), fl.clientIp(flow), fl.clientPort(flow), toClientSeq);
     this.sendRst(SIDE_INTERNAL, this.gwIp, fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
     const nowMs = this.out.nowMs;
@@ -236,7 +247,7 @@ export class StreamPath {
       {
         flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
         server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[code] ?? String(code), detail,
-        interface: st.leg.lastInterface,
+        interface: iface,
       },
       nowMs,
     );

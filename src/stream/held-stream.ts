@@ -89,6 +89,23 @@ export class HeldStream {
   /** For re-decoding held packets when patching them (made on first use). */
   private view: PacketView | null = null;
 
+  /**
+   * Takes up a direction whose cursor was kept elsewhere (a connection row): synced or not, at
+   * `nextSeq` with everything before `releasedSeq` forwarded, nothing held or remembered.
+   */
+  load(synced: boolean, nextSeq: number, releasedSeq: number): void {
+    this.dropAll();
+    this.resetPatches();
+    this.synced = synced;
+    this.nextSeq = nextSeq;
+    this.releasedSeq = releasedSeq;
+  }
+
+  /** Nothing but the cursor: nothing held or waiting, no patch remembered or forgotten (a row can carry it). */
+  get plain(): boolean {
+    return this.held.length === 0 && this.ahead.length === 0 && this.patchCount === 0 && !this.forgotten && !this.pruned;
+  }
+
   /** First data byte is isn + 1. */
   onSyn(isn: number): void {
     if (this.synced) return;
