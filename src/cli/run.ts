@@ -3,12 +3,15 @@
  * kernel guard installed, admin socket and metrics listening, a `ready` record logged) or fails
  * with one clear reason and leaves nothing behind: every step that changed the host is undone
  * in reverse order — on a start-up failure, on SIGTERM/SIGINT, and on the crash path.
- * SIGHUP reloads the rules; an invalid file is refused with located errors and the old rules
- * stay in force.
+ * `rpcgw reload` (admin socket) and SIGHUP reload the rules; an invalid file, or a change a
+ * reload cannot apply, is refused with located errors and the old rules stay in force. The
+ * admin socket is bound first: it is the instance lock. A failed start is a `start-failed`
+ * record as well as a line on stderr; under systemd, READY=1 is sent once everything is up.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import pino from 'pino';
+import { createRequire } from 'node:module';
+import type pino from 'pino';
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { formatProblem } from '../policy/errors.js';
@@ -18,13 +21,15 @@ import { captureFilters } from '../dataplane/bpf.js';
 import { GUARD_FAMILY, GUARD_TABLE, GuardWatch, guardExists, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
 import { OFFLOAD_REASONS, OFFLOADS_KEPT, disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
 import { ownedRanges, releasePorts, reservePorts, type OwnedRange, type Reservation } from '../dataplane/port-reserve.js';
-import { engineLog } from '../ops/engine-log.js';
-import { metricsText, serveMetrics, type HostCounters } from '../ops/metrics.js';
+import { EventHub, RuleStats, engineLog } from '../ops/engine-log.js';
+import { gatewayRegistry, serveMetrics, type HostCounters } from '../ops/metrics.js';
 import { serveAdmin, type AdminRequest } from '../ops/admin.js';
-import { acquireInstanceLock } from '../ops/lock.js';
+import { daemonLogger } from '../ops/logger.js';
+import { sdNotify } from '../ops/sd-notify.js';
 import { readRulesFile } from './rules-file.js';
 import { defaultStatePath, readStateFile, retireStateFile, writeStateFile } from '../ops/state-file.js';
-import { describeError } from './errors.js';
+import { CliError, EXIT_FAILURE, EXIT_NOPERM, describeError, exitCodeOf } from './errors.js';
+import { explainClient, flowStateName, gatewayChanges, rulesDiff } from './admin-view.js';
 
 export interface RunArgs {
   rules: string;
@@ -36,10 +41,38 @@ export interface RunArgs {
   keepGuardOnStop?: boolean;
 }
 
-/** What must match between the running rules and a reload (capture and guard were set up for it). */
-function gatewayKey(r: CompiledRules): string {
-  const g = r.gateway;
-  return JSON.stringify([g.externalInterface, g.externalIp, g.internalInterface, g.internalIp, g.adminSocket, g.metricsListen, g.natPortLo, g.natPortHi]);
+/** A start-up failure with every problem found (all missing interfaces at once). */
+export class StartError extends CliError {
+  constructor(readonly problems: string[]) {
+    super(problems.join('; '), EXIT_FAILURE);
+  }
+}
+
+/** rpcgw's version, from package.json (two levels above dist/cli and src/cli). */
+export function rpcgwVersion(): string {
+  try {
+    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What a reload did, or why it was refused: `rpcgw reload` prints it, the `reload` record carries it. */
+export interface ReloadResult {
+  ok: boolean;
+  file: string;
+  /** Refused: every reason (rules problems, gateway changes a reload cannot apply, host failures). */
+  problems?: string[];
+  rulesAdded?: string[];
+  rulesRemoved?: string[];
+  rulesChanged?: string[];
+  /** Gateway settings applied in place (log level). */
+  applied?: string[];
+  pinholesKept?: number;
+  pinholesDropped?: number;
+  connectionsKept?: number;
+  connectionsClosed?: number;
+  warnings?: string[];
 }
 
 /** The `ports-reserved` record of a reservation. */
@@ -52,14 +85,29 @@ function reservationRecord(res: Reservation): Record<string, unknown> {
 }
 
 export async function runDaemon(args: RunArgs): Promise<number> {
-  if (process.getuid?.() !== 0) throw new Error('rpcgw run must run as root (packet capture, raw sockets, nftables, ethtool)');
+  const log = daemonLogger('info');
+  try {
+    return await startDaemon(args, log);
+  } catch (e) {
+    // Any throw is a failed start (after `ready` a crash exits on its own path).
+    const problems = e instanceof RulesError ? e.problems.map(formatProblem) : e instanceof StartError ? e.problems : [describeError(e)];
+    log.fatal({ event: 'start-failed', rules: args.rules, exitCode: exitCodeOf(e), problems }, `rpcgw did not start: ${problems.join('; ')}`);
+    throw e;
+  }
+}
+
+async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
+  const startedMs = Date.now();
+  if (process.getuid?.() !== 0) throw new CliError('rpcgw run must run as root (packet capture, raw sockets, nftables, ethtool)', EXIT_NOPERM);
   const loaded = readRulesFile(args.rules);
   let rules = loaded.rules;
   const g = rules.gateway;
-  const log = pino({ level: g.logLevel, base: { service: 'rpcgw' } }, pino.destination({ dest: 1, sync: true }));
+  log.level = g.logLevel;
   // Lifecycle records (ready, reload, stopping, stopped) are written whatever level the traffic
   // log is set to: supervisors and administrators wait for them.
   const life = log.child({}, { level: 'info' });
+  const missing = [g.externalInterface, g.internalInterface].filter((i) => !existsSync(`/sys/class/net/${i}`));
+  if (missing.length > 0) throw new StartError(missing.map((i) => `interface ${i} does not exist (named in ${args.rules})`));
   for (const w of loaded.warnings) log.warn({ event: 'rules-warning', file: args.rules, path: w.path, rule: w.rule }, formatProblem(w));
 
   // Everything that changed the host, undone in reverse order.
@@ -77,7 +125,11 @@ export async function runDaemon(args: RunArgs): Promise<number> {
   };
 
   try {
-    undo.push({ what: 'instance lock', fn: acquireInstanceLock(g.adminSocket + '.pid') });
+    // The admin socket is the instance lock: bound before anything on the host is touched.
+    let ctx: AdminContext | null = null;
+    const admin = await serveAdmin(g.adminSocket, (req) => (ctx === null ? { error: 'rpcgw is starting' } : handleAdmin(ctx, req)));
+    undo.push({ what: 'admin socket', fn: () => admin.close() });
+    const offloadsChanged: Record<string, string[]> = {};
     const statePath = defaultStatePath(g.adminSocket);
     let saveState = false;
     let guardKept = false;
@@ -94,6 +146,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     for (const iface of [g.externalInterface, g.internalInterface]) {
       const saved: SavedOffloads = disableOffloads(iface);
       undo.push({ what: `offloads on ${iface}`, fn: () => restoreOffloads(saved) });
+      offloadsChanged[iface] = saved.changed;
       const reasons = Object.fromEntries(saved.changed.map((f) => [f, OFFLOAD_REASONS[f] ?? '']));
       log.info({ event: 'offloads-off', interface: iface, changed: saved.changed, reasons, kept: OFFLOADS_KEPT },
         saved.changed.length > 0 ? `offloads off on ${iface}: ${saved.changed.join(', ')}` : `no offload to turn off on ${iface}`);
@@ -108,7 +161,9 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     undo.push({ what: 'kernel guard', fn: () => void (guardKept || removeGuard()) });
 
     let packetsSeen = (): number => 0;
-    const events = engineLog(log, { packetsSeen: () => packetsSeen() });
+    const stats = new RuleStats();
+    const hub = new EventHub();
+    const events = engineLog(log, { packetsSeen: () => packetsSeen(), stats, hub });
     const dp = new LiveDataplane(rules, events, (now) => {
       events.flushSuppressed(now);
       events.checkDataplane(dp.counters);
@@ -123,45 +178,47 @@ export async function runDaemon(args: RunArgs): Promise<number> {
 
     // The guard table can be removed under us (nft flush ruleset, nftables restart): put it back.
     const host: HostCounters = { guardRepairs: 0 };
+    let guardProblem: string | null = null;
     const watch = new GuardWatch(rules, (r) => {
       if (r.repaired) host.guardRepairs++;
+      guardProblem = r.repaired ? null : `kernel guard ${r.found}, reinstalling failed`;
       log.warn({ event: 'guard-repaired', found: r.found, repaired: r.repaired, table: `${GUARD_FAMILY} ${GUARD_TABLE}`, ...(r.error !== undefined ? { error: r.error } : {}) },
         r.repaired ? `kernel guard table was ${r.found}; reinstalled` : `kernel guard table was ${r.found}; reinstalling failed`);
     });
     watch.start();
     undo.push({ what: 'guard watch', fn: () => watch.stop() });
 
-    const admin = await serveAdmin(g.adminSocket, (req) => handleAdmin(dp, req));
-    undo.push({ what: 'admin socket', fn: () => admin.close() });
     if (g.metricsListen !== null) {
-      const server = await serveMetrics(g.metricsListen, () => metricsText(dp.engine, dp.counters, host));
+      const registry = gatewayRegistry({ engine: dp.engine, dp: dp.counters, host, stats, processMetrics: true });
+      const server = await serveMetrics(g.metricsListen, registry, () => (stopping ? 'stopping' : guardProblem));
       undo.push({ what: 'metrics listener', fn: () => server.close() });
     }
 
-    const reload = (): void => {
+    const reload = (): ReloadResult => {
+      const refused = (problems: string[], extra: Record<string, unknown> = {}): ReloadResult => {
+        dp.counters.reloadFailures++;
+        log.error({ event: 'reload-refused', file: args.rules, problems, ...extra }, `reload refused; the rules in force are unchanged: ${problems.join('; ')}`);
+        return { ok: false, file: args.rules, problems };
+      };
       let next: CompiledRules;
+      let warnings: string[];
       try {
         const l = readRulesFile(args.rules);
         next = l.rules;
+        warnings = l.warnings.map(formatProblem);
         for (const w of l.warnings) log.warn({ event: 'rules-warning', file: args.rules, path: w.path, rule: w.rule }, formatProblem(w));
       } catch (e) {
-        dp.counters.reloadFailures++;
-        const problems = e instanceof RulesError ? e.problems.map(formatProblem) : [describeError(e)];
-        log.error({ event: 'reload-refused', file: args.rules, problems }, 'rules file refused; the rules in force are unchanged');
-        return;
+        return refused(e instanceof RulesError ? e.problems.map(formatProblem) : [describeError(e)]);
       }
-      if (gatewayKey(next) !== gatewayKey(rules)) {
-        dp.counters.reloadFailures++;
-        log.error({ event: 'reload-refused', file: args.rules }, 'the gateway section changed (interfaces, addresses, natPorts, admin socket or metrics): restart rpcgw to apply it; the rules in force are unchanged');
-        return;
-      }
+      // Capture, guard, sockets and tables were set up for the running gateway section: what
+      // cannot change in place is refused by name; the log level is applied.
+      const gw = gatewayChanges(rules.gateway, next.gateway);
+      if (gw.needRestart.length > 0) return refused(gw.needRestart.map((f) => `gateway.${f} changed: a reload cannot apply it, restart rpcgw (systemctl restart rpcgw)`));
       let res: Reservation;
       try {
         res = reservePorts(ownedRanges(next));
       } catch (e) {
-        dp.counters.reloadFailures++;
-        log.error({ event: 'reload-refused', file: args.rules, error: describeError(e) }, 'port reservation failed; the rules in force are unchanged');
-        return;
+        return refused([`port reservation failed: ${describeError(e)}`]);
       }
       reservations.push(res);
       if (res.before !== res.after) life.info(reservationRecord(res), 'reserved in net.ipv4.ip_local_reserved_ports for the new rules');
@@ -169,14 +226,19 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         installGuard(next);
         watch.update(next);
       } catch (e) {
-        dp.counters.reloadFailures++;
-        log.error({ event: 'reload-refused', file: args.rules, error: describeError(e) }, 'kernel guard update failed; the rules in force are unchanged');
-        return;
+        return refused([`kernel guard update failed: ${describeError(e)}`]);
       }
+      const diff = rulesDiff(rules, next);
       const result = dp.reload(next);
+      if (gw.applied.includes('log.level')) log.level = next.gateway.logLevel;
       rules = next;
       dp.counters.reloads++;
-      life.info({ event: 'reload', file: args.rules, rules: next.rules.map((r) => r.name), ...result }, 'rules reloaded');
+      const out: ReloadResult = {
+        ok: true, file: args.rules, ...diff, applied: gw.applied, pinholesKept: dp.engine.pinholeCount, pinholesDropped: result.removedMappings,
+        connectionsKept: dp.engine.connectionCount, connectionsClosed: result.closedConnections, warnings,
+      };
+      life.info({ event: 'reload', rules: next.rules.map((r) => r.name), removedRules: result.removedRules, ...out }, 'rules reloaded');
+      return out;
     };
 
     const stopped = new Promise<number>((resolve) => {
@@ -184,6 +246,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
         if (stopping) return;
         stopping = true;
         saveState = true;
+        void sdNotify('STOPPING=1');
         life.info({ event: 'stopping', signal }, `stopping on ${signal}`);
         cleanup();
         life.info({ event: 'stopped', guardKept }, guardKept ? 'stopped; kernel guard kept for the next start (--keep-guard-on-stop), offloads restored' : 'stopped; kernel guard removed, offloads restored');
@@ -191,7 +254,7 @@ export async function runDaemon(args: RunArgs): Promise<number> {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', reload);
+      process.on('SIGHUP', () => void reload());
       const crash = (e: unknown): void => {
         log.fatal({ event: 'crash', error: describeError(e) }, 'unexpected error; cleaning up');
         stopping = true;
@@ -205,12 +268,23 @@ export async function runDaemon(args: RunArgs): Promise<number> {
     const filters = captureFilters(rules);
     life.info(
       {
-        event: 'ready', pid: process.pid, rules: args.rules, external: { interface: g.externalInterface, address: ipv4ToString(g.externalIp) },
+        event: 'ready', pid: process.pid, version: rpcgwVersion(), rules: args.rules, external: { interface: g.externalInterface, address: ipv4ToString(g.externalIp) },
         internal: { interface: g.internalInterface, address: ipv4ToString(g.internalIp), natPorts: `${g.natPortLo}-${g.natPortHi}` }, filters, adminSocket: g.adminSocket,
         metrics: g.metricsListen, published: rules.rules.filter((r) => r.enabled).map((r) => ({ rule: r.name, server: ipv4ToString(r.serverIp), external: ipv4ToString(r.externalIp), mappedPorts: `${r.portLo}-${r.portHi}` })),
       },
       'rpcgw ready',
     );
+    ctx = {
+      dp, stats, hub, args, startedMs, offloadsChanged, hostCounters: host, rules: () => rules,
+      reload: () => {
+        void sdNotify('RELOADING=1');
+        const r = reload();
+        void sdNotify('READY=1');
+        return r;
+      },
+    };
+    // systemctl start returns now (Type=notify), with capture, guard and sockets up.
+    await sdNotify(`READY=1\nMAINPID=${process.pid}`);
     return await stopped;
   } catch (e) {
     cleanup();
@@ -272,22 +346,97 @@ function saveStateFile(dp: LiveDataplane, file: string, rulesHash: string, life:
   }
 }
 
-function handleAdmin(dp: LiveDataplane, req: AdminRequest): unknown {
+/** What the admin socket's commands read. */
+interface AdminContext {
+  dp: LiveDataplane;
+  stats: RuleStats;
+  hub: EventHub;
+  args: RunArgs;
+  startedMs: number;
+  offloadsChanged: Record<string, string[]>;
+  hostCounters: HostCounters;
+  rules: () => CompiledRules;
+  reload: () => ReloadResult;
+}
+
+/** A client address argument: -1 for none, else u32; throws a clear error. */
+function clientArg(text: string | undefined): number {
+  if (text === undefined) return -1;
+  const ip = parseIpv4(text);
+  if (ip < 0) throw new Error(`client: not an IPv4 address: ${text}`);
+  return ip;
+}
+
+function ruleArg(ctx: AdminContext, name: string | undefined): void {
+  if (name !== undefined && !ctx.rules().rules.some((r) => r.name === name)) {
+    throw new Error(`rule: no rule named ${JSON.stringify(name)} (rules: ${ctx.rules().rules.map((r) => r.name).join(', ')})`);
+  }
+}
+
+function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
   const now = Date.now();
+  const { dp } = ctx;
+  const fl = dp.engine.flows;
   switch (req.cmd) {
-    case 'mappings':
-      return { mappings: dp.engine.listMappings(now) };
-    case 'connections':
-      return { connections: dp.engine.listConnections(now) };
-    case 'status':
-      return { pid: process.pid, pinholes: dp.engine.pinholeCount, connections: dp.engine.connectionCount, counters: dp.counters };
+    case 'mappings': {
+      ruleArg(ctx, req.rule);
+      const client = req.client;
+      clientArg(client);
+      return { mappings: dp.engine.listMappings(now).filter((m) => (req.rule === undefined || m.rule === req.rule) && (client === undefined || m.client === client)) };
+    }
+    case 'connections': {
+      ruleArg(ctx, req.rule);
+      const client = req.client;
+      clientArg(client);
+      return {
+        connections: dp.engine.listConnections(now)
+          .filter((c) => (req.rule === undefined || c.rule === req.rule) && (client === undefined || c.client.slice(0, c.client.lastIndexOf(':')) === client))
+          .map((c) => ({
+            ...c, stateName: flowStateName(c.state), packetsFromClient: fl.packetsFromClient(c.flow), bytesFromClient: fl.bytesFromClient(c.flow),
+            packetsFromServer: fl.packetsFromServer(c.flow), bytesFromServer: fl.bytesFromServer(c.flow),
+          })),
+      };
+    }
+    case 'status': {
+      const rules = ctx.rules();
+      const pin = new Map<string, number>();
+      const con = new Map<string, number>();
+      for (const m of dp.engine.listMappings(now)) pin.set(m.rule, (pin.get(m.rule) ?? 0) + 1);
+      for (const c of dp.engine.listConnections(now)) con.set(c.rule, (con.get(c.rule) ?? 0) + 1);
+      const c = dp.engine.counters;
+      let drops = 0;
+      for (let i = 1; i < c.drops.length; i++) drops += c.drops[i]!;
+      return {
+        version: rpcgwVersion(), pid: process.pid, uptimeMs: now - ctx.startedMs, rulesFile: ctx.args.rules, rulesSha256: rulesSha256(ctx.args.rules),
+        rules: rules.rules.map((r) => ({
+          rule: r.name, enabled: r.enabled, pinholes: pin.get(r.name) ?? 0, connections: con.get(r.name) ?? 0, refusals: ctx.stats.refusalsOf(r.name),
+          pinholesOpened: ctx.stats.pinholesOpened.get(r.name) ?? 0, connectionsOpened: ctx.stats.connectionsOpened.get(r.name) ?? 0,
+        })),
+        pinholes: dp.engine.pinholeCount, connections: dp.engine.connectionCount, guardPresent: guardExists(), guardRepairs: ctx.hostCounters.guardRepairs,
+        offloadsChanged: ctx.offloadsChanged,
+        capture: { truncated: dp.counters.truncatedFrames, undecodable: dp.counters.undecodableFrames },
+        packetsIn: c.packetsIn[0]! + c.packetsIn[1]!, packetsOut: c.packetsOut[0]! + c.packetsOut[1]!, drops, sendErrors: dp.counters.sendErrors,
+        reloads: dp.counters.reloads, reloadFailures: dp.counters.reloadFailures,
+        // Kept for clients of the earlier status reply.
+        counters: dp.counters,
+      };
+    }
     case 'flush': {
-      let client = -1;
-      if (req.client !== undefined) {
-        client = parseIpv4(req.client);
-        if (client < 0) return { error: `client: not an IPv4 address: ${req.client}` };
-      }
-      return { flushed: dp.engine.flush(req.rule ?? null, client) };
+      ruleArg(ctx, req.rule);
+      return { flushed: dp.engine.flush(req.rule ?? null, clientArg(req.client)) };
+    }
+    case 'reload':
+      return ctx.reload();
+    case 'events': {
+      ruleArg(ctx, req.rule);
+      clientArg(req.client);
+      const f = { ...(req.rule !== undefined ? { rule: req.rule } : {}), ...(req.client !== undefined ? { client: req.client } : {}), ...(req.type !== undefined ? { type: req.type } : {}) };
+      return { stream: (write: (rec: unknown) => void) => ctx.hub.subscribe(f, write) };
+    }
+    case 'explain': {
+      const client = clientArg(req.client);
+      if (client < 0) throw new Error('explain: --client is required');
+      return explainClient(ctx.rules(), client, req.port ?? null, dp.engine.listMappings(now));
     }
     default:
       return { error: `unknown command ${String((req as { cmd?: unknown }).cmd)}` };

@@ -28,6 +28,84 @@ export interface SetupCounters {
 export interface EngineLogOptions {
   /** Packets handed to the engine so far (both sides): tells a streak of bad checksums from scattered ones. */
   packetsSeen?: () => number;
+  /** Per-rule counts (metrics, `rpcgw status`), kept from the events. */
+  stats?: RuleStats;
+  /** Live subscribers (`rpcgw events`): every record logged, drops included, as it is logged. */
+  hub?: EventHub;
+}
+
+/** Counts by rule name (and reason) that the engine's own counters do not keep. */
+export class RuleStats {
+  readonly pinholesOpened = new Map<string, number>();
+  readonly connectionsOpened = new Map<string, number>();
+  /** `rule\0reason` -> refused connections. */
+  readonly refusals = new Map<string, number>();
+  /** reason -> refused connections, all rules (the engine's drop counter includes these). */
+  readonly refusalsByReason = new Map<string, number>();
+
+  static bump(m: Map<string, number>, key: string): void {
+    m.set(key, (m.get(key) ?? 0) + 1);
+  }
+
+  refused(rule: string, reason: string): void {
+    RuleStats.bump(this.refusals, `${rule}\0${reason}`);
+    RuleStats.bump(this.refusalsByReason, reason);
+  }
+
+  /** Refusals of one rule, all reasons. */
+  refusalsOf(rule: string): number {
+    let n = 0;
+    for (const [k, v] of this.refusals) if (k.slice(0, k.indexOf('\0')) === rule) n += v;
+    return n;
+  }
+}
+
+/** Filter of `rpcgw events`: every given field must match. */
+export interface EventFilter {
+  rule?: string;
+  /** Client IPv4 address (text). */
+  client?: string;
+  /** The record's `event` (connection-open, refused, drop, ...). */
+  type?: string;
+}
+
+/** Fan-out of log records to `rpcgw events` clients. Costs nothing while nobody listens. */
+export class EventHub {
+  private subs = new Set<{ f: EventFilter; write: (rec: Record<string, unknown>) => void }>();
+
+  get listening(): boolean {
+    return this.subs.size > 0;
+  }
+
+  subscribe(f: EventFilter, write: (rec: Record<string, unknown>) => void): () => void {
+    const sub = { f, write };
+    this.subs.add(sub);
+    return () => void this.subs.delete(sub);
+  }
+
+  publish(level: string, rec: Record<string, unknown>, msg: string): void {
+    for (const { f, write } of this.subs) {
+      if (f.type !== undefined && rec.event !== f.type) continue;
+      if (f.rule !== undefined && rec.rule !== f.rule) continue;
+      if (f.client !== undefined && rec.client_ip !== f.client) continue;
+      write({ time: Date.now(), level, ...rec, msg });
+    }
+  }
+}
+
+/**
+ * "a.b.c.d:port" -> { <name>_ip, <name>_port } (just <name>_ip without a port): journald and
+ * log tools filter on fields, not on substrings.
+ */
+export function splitEndpoint(name: string, text: unknown): Record<string, string | number> {
+  if (typeof text !== 'string') return {};
+  const i = text.lastIndexOf(':');
+  if (i < 0) return { [`${name}_ip`]: text };
+  return { [`${name}_ip`]: text.slice(0, i), [`${name}_port`]: Number(text.slice(i + 1)) };
+}
+
+function endpoints(r: { client?: unknown; external?: unknown; gateway?: unknown; server?: unknown }): Record<string, string | number> {
+  return { ...splitEndpoint('client', r.client), ...splitEndpoint('external', r.external), ...splitEndpoint('gateway', r.gateway), ...splitEndpoint('server', r.server) };
 }
 
 /**
@@ -39,7 +117,15 @@ export interface SetupWarnings {
   checkDataplane(c: SetupCounters): void;
 }
 
-export function engineLog(log: Logger, opts: EngineLogOptions = {}): EngineEvents & SetupWarnings & { flushSuppressed(nowMs: number): void } {
+export function engineLog(log0: Logger, opts: EngineLogOptions = {}): EngineEvents & SetupWarnings & { flushSuppressed(nowMs: number): void } {
+  const hub = opts.hub;
+  const stats = opts.stats;
+  // Each record goes to the log and, while someone runs `rpcgw events`, to them (whatever the log level).
+  const emit = (level: 'info' | 'warn', rec: Record<string, unknown>, msg: string): void => {
+    log0[level](rec, msg);
+    if (hub?.listening === true) hub.publish(level, rec, msg);
+  };
+  const log = { info: (rec: Record<string, unknown>, msg: string) => emit('info', rec, msg), warn: (rec: Record<string, unknown>, msg: string) => emit('warn', rec, msg) };
   const warned = new Set<string>();
   const warnOnce = (cause: string, fields: Record<string, unknown>, msg: string): void => {
     if (warned.has(cause)) return;
@@ -69,17 +155,25 @@ export function engineLog(log: Logger, opts: EngineLogOptions = {}): EngineEvent
     windowStart = nowMs;
   };
   return {
-    connectionOpened: (r) => log.info({ event: 'connection-open', verdict: 'allow', ...r }, 'connection opened'),
-    connectionClosed: (r) => log.info({ event: 'connection-close', ...r }, `connection closed (${r.reason})`),
+    connectionOpened: (r) => {
+      if (stats !== undefined) RuleStats.bump(stats.connectionsOpened, r.rule);
+      log.info({ event: 'connection-open', verdict: 'allow', ...r, ...endpoints(r) }, 'connection opened');
+    },
+    connectionClosed: (r) => log.info({ event: 'connection-close', ...r, ...endpoints(r) }, `connection closed (${r.reason})`),
     towerRewritten: (r) =>
-      log.info({ event: 'rewrite', ...r, interfaceName: interfaceName(r.interface) ?? null }, `tower ${r.original} -> ${r.rewritten}`),
-    mappingCreated: (r) => log.info({ event: 'pinhole-open', ...r }, 'pinhole opened'),
-    mappingExpired: (r) => log.info({ event: 'pinhole-close', ...r }, 'pinhole expired'),
-    connectionRefused: (r) =>
-      log.warn({ event: 'refused', verdict: 'refuse', ...r, interfaceName: interfaceName(r.interface.split('@')[0] ?? '') ?? null }, r.detail),
+      log.info({ event: 'rewrite', ...r, ...endpoints(r), interfaceName: interfaceName(r.interface) ?? null }, `tower ${r.original} -> ${r.rewritten}`),
+    mappingCreated: (r) => {
+      if (stats !== undefined) RuleStats.bump(stats.pinholesOpened, r.rule);
+      log.info({ event: 'pinhole-open', ...r, ...endpoints(r) }, 'pinhole opened');
+    },
+    mappingExpired: (r) => log.info({ event: 'pinhole-close', ...r, ...endpoints(r) }, 'pinhole expired'),
+    connectionRefused: (r) => {
+      stats?.refused(r.rule, r.reason);
+      log.warn({ event: 'refused', verdict: 'refuse', ...r, ...endpoints(r), interfaceName: interfaceName(r.interface.split('@')[0] ?? '') ?? null }, r.detail);
+    },
     notification: (r) =>
-      (r.action === 'rewritten' || r.action === 'pinhole' ? log.info.bind(log) : log.warn.bind(log))(
-        { event: 'notification', ...r },
+      (r.action === 'rewritten' || r.action === 'pinhole' ? log.info : log.warn)(
+        { event: 'notification', ...r, ...endpoints(r) },
         r.action === 'rewritten' ? `new-mail callback rewritten to ${r.relay}` : r.detail,
       ),
     packetDropped: (reason, side, v, nowMs) => {
@@ -96,6 +190,7 @@ export function engineLog(log: Logger, opts: EngineLogOptions = {}): EngineEvent
           event: 'drop', verdict: 'drop', reason: REASON_NAMES[reason], side: SIDE_NAMES[side],
           src: v.ipVersion === 4 ? `${ipv4ToString(v.src4)}:${v.srcPort}` : null,
           dst: v.ipVersion === 4 ? `${ipv4ToString(v.dst4)}:${v.dstPort}` : null, proto: v.ipProto, flags: v.tcpFlags,
+          ...(v.ipVersion === 4 ? { src_ip: ipv4ToString(v.src4), src_port: v.srcPort, dst_ip: ipv4ToString(v.dst4), dst_port: v.dstPort } : {}),
         },
         'packet dropped',
       );

@@ -1,8 +1,18 @@
-/** Prometheus text exposition of the engine's counters, and the HTTP listener that serves it. */
+/**
+ * Prometheus metrics through prom-client: the engine's and the dataplane's counters read at
+ * scrape time (collect callbacks; nothing on the packet path), per-rule series where a rule
+ * applies, table sizes beside their limits, and Node's process and event-loop metrics.
+ *
+ * Names: one name per quantity. Packets dropped (rpcgw_drops_total{reason}) and connections
+ * refused (rpcgw_refusals_total{rule,reason}) are separate: the engine counts a refusal in its
+ * drop array too, so the refusals seen in its events are subtracted from the drop series.
+ */
 import http from 'node:http';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
 import { SIDE_NAMES } from '../engine/events.js';
 import { REASON_COUNT, REASON_NAMES } from '../engine/reasons.js';
+import type { RuleStats } from './engine-log.js';
 
 export interface DataplaneCounters {
   sendErrors: number;
@@ -23,65 +33,156 @@ export interface HostCounters {
   guardRepairs: number;
 }
 
-function metric(lines: string[], name: string, type: 'counter' | 'gauge', help: string, samples: [string, number][]): void {
-  lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-  for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+export interface MetricsSources {
+  engine: Engine;
+  dp: DataplaneCounters;
+  host?: HostCounters;
+  /** Per-rule counts from the events (refusals, pinholes and connections opened). */
+  stats?: RuleStats;
+  /** Node's process and event-loop metrics (the daemon; off in tests that build many registries). */
+  processMetrics?: boolean;
 }
 
-export function metricsText(engine: Engine, dp: DataplaneCounters, host?: HostCounters): string {
-  const c = engine.counters;
-  const l: string[] = [];
-  const perSide = (arr: Float64Array): [string, number][] => SIDE_NAMES.map((s, i) => [`{side="${s}"}`, arr[i]!]);
-  metric(l, 'rpcgw_up', 'gauge', 'The daemon is running.', [['', 1]]);
-  metric(l, 'rpcgw_packets_received_total', 'counter', 'Packets captured and handed to the engine, by side.', perSide(c.packetsIn));
-  metric(l, 'rpcgw_bytes_received_total', 'counter', 'IP bytes handed to the engine, by side.', perSide(c.bytesIn));
-  metric(l, 'rpcgw_packets_sent_total', 'counter', 'Packets the engine emitted, by side they left on.', perSide(c.packetsOut));
-  metric(l, 'rpcgw_bytes_sent_total', 'counter', 'IP bytes the engine emitted, by side.', perSide(c.bytesOut));
-  const drops: [string, number][] = [];
-  for (let i = 1; i < REASON_COUNT; i++) if (REASON_NAMES[i]) drops.push([`{reason="${REASON_NAMES[i]}"}`, c.drops[i]!]);
-  metric(l, 'rpcgw_drops_total', 'counter', 'Packets dropped and connections refused, by reason.', drops);
-  metric(l, 'rpcgw_tower_rewrites_total', 'counter', 'Endpoint-mapper towers rewritten to a mapped port.', [['', c.rewrites]]);
-  metric(l, 'rpcgw_pinholes_opened_total', 'counter', 'Mappings (pinholes) created.', [['', c.mappingsCreated]]);
-  metric(l, 'rpcgw_pinholes_expired_total', 'counter', 'Mappings (pinholes) expired.', [['', c.mappingsExpired]]);
-  metric(l, 'rpcgw_connections_opened_total', 'counter', 'Connections forwarded.', [['', c.connectionsOpened]]);
-  metric(l, 'rpcgw_connections_closed_total', 'counter', 'Connections closed or expired.', [['', c.connectionsClosed]]);
-  metric(l, 'rpcgw_resets_sent_total', 'counter', 'TCP resets sent for refused connections.', [['', c.resetsSent]]);
-  metric(l, 'rpcgw_notifications_relayed_total', 'counter', 'New-mail notification datagrams relayed to clients.', [['', c.notificationsRelayed]]);
-  metric(l, 'rpcgw_checksums_completed_total', 'counter', 'TCP/UDP segments that arrived with a partial checksum (a neighbour offloading checksums) and left with the full one.', [['', c.checksumsCompleted]]);
-  metric(l, 'rpcgw_packets_segmented_total', 'counter', 'Packets longer than the egress MTU or path (GRO/TSO merges) cut into segments.', [['', c.packetsSegmented]]);
-  metric(l, 'rpcgw_segments_out_total', 'counter', 'Segments those packets were cut into.', [['', c.segmentsOut]]);
-  metric(l, 'rpcgw_icmp_errors_sent_total', 'counter', 'ICMP errors the gateway sent itself (time exceeded, fragmentation needed).', [['', c.icmpErrorsSent]]);
-  metric(l, 'rpcgw_icmp_rate_limited_total', 'counter', 'ICMP errors the gateway held back by its rate limit.', [['', c.icmpRateLimited]]);
-  metric(l, 'rpcgw_icmp_translated_total', 'counter', 'ICMP errors about a carried connection translated and passed on (Path MTU discovery).', [['', c.icmpTranslated]]);
-  metric(l, 'rpcgw_pinholes', 'gauge', 'Live mappings (pinholes).', [['', engine.pinholeCount]]);
-  metric(l, 'rpcgw_connections', 'gauge', 'Live connections.', [['', engine.connectionCount]]);
-  metric(l, 'rpcgw_held_bytes', 'gauge', 'Bytes of endpoint-mapper segments held until their PDU is complete.', [['', engine.heldBytes]]);
-  metric(l, 'rpcgw_sent_packets_total', 'counter', 'Packets sent, by path: packet socket (neighbour learnt) or raw IPv4 socket (kernel routes).', [
-    ['{path="packet-socket"}', dp.sentOnPacketSocket],
-    ['{path="raw-socket"}', dp.sentOnRawSocket],
-  ]);
-  metric(l, 'rpcgw_send_errors_total', 'counter', 'Packets the kernel refused to send (socket buffer full, no route).', [['', dp.sendErrors]]);
-  metric(l, 'rpcgw_capture_truncated_total', 'counter', 'Captured frames larger than the capture buffer (offloads on?).', [['', dp.truncatedFrames]]);
-  metric(l, 'rpcgw_capture_undecodable_total', 'counter', 'Captured frames of a link type or ethertype the daemon does not read.', [['', dp.undecodableFrames]]);
-  if (host !== undefined) {
-    metric(l, 'rpcgw_guard_repairs_total', 'counter', 'Times the nftables guard table was found missing or altered (nft flush ruleset, nftables restart) and reinstalled.', [['', host.guardRepairs]]);
+type Labels = Record<string, string>;
+
+/** A counter whose value is read from elsewhere at scrape time. */
+function counterFrom(reg: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Labels, v: number) => void) => void): void {
+  new Counter({
+    name, help, labelNames, registers: [reg],
+    collect() {
+      this.reset();
+      read((labels, v) => this.inc(labels, v));
+    },
+  });
+}
+
+function gaugeFrom(reg: Registry, name: string, help: string, labelNames: string[], read: (set: (labels: Labels, v: number) => void) => void): void {
+  new Gauge({
+    name, help, labelNames, registers: [reg],
+    collect() {
+      this.reset();
+      read((labels, v) => this.set(labels, v));
+    },
+  });
+}
+
+/** Live pinholes and connections per rule name (one pass over each table at scrape time). */
+function perRule(engine: Engine): { pinholes: Map<string, number>; connections: Map<string, number> } {
+  const pinholes = new Map<string, number>();
+  const connections = new Map<string, number>();
+  for (const r of engine.rules.rules) {
+    pinholes.set(r.name, 0);
+    connections.set(r.name, 0);
   }
-  metric(l, 'rpcgw_reloads_total', 'counter', 'Rules reloads applied (SIGHUP).', [['', dp.reloads]]);
-  metric(l, 'rpcgw_reload_failures_total', 'counter', 'Rules reloads refused (invalid file); the old rules stayed in force.', [['', dp.reloadFailures]]);
-  return l.join('\n') + '\n';
+  const now = Date.now();
+  for (const m of engine.listMappings(now)) pinholes.set(m.rule, (pinholes.get(m.rule) ?? 0) + 1);
+  for (const c of engine.listConnections(now)) connections.set(c.rule, (connections.get(c.rule) ?? 0) + 1);
+  return { pinholes, connections };
 }
 
-/** Serves GET /metrics on `listen` ("ADDRESS:PORT"). Resolves once listening. */
-export function serveMetrics(listen: string, text: () => string): Promise<http.Server> {
+export function gatewayRegistry(src: MetricsSources): Registry {
+  const { engine, dp, host, stats } = src;
+  const c = engine.counters;
+  const reg = new Registry();
+  const perSide = (arr: Float64Array) => (set: (l: Labels, v: number) => void): void => SIDE_NAMES.forEach((s, i) => set({ side: s }, arr[i]!));
+  const one = (read: () => number) => (set: (l: Labels, v: number) => void): void => set({}, read());
+  gaugeFrom(reg, 'rpcgw_up', 'The daemon is running.', [], one(() => 1));
+  counterFrom(reg, 'rpcgw_packets_received_total', 'Packets captured and handed to the engine, by side.', ['side'], perSide(c.packetsIn));
+  counterFrom(reg, 'rpcgw_bytes_received_total', 'IP bytes handed to the engine, by side.', ['side'], perSide(c.bytesIn));
+  counterFrom(reg, 'rpcgw_packets_sent_total', 'Packets the engine emitted, by side they left on.', ['side'], perSide(c.packetsOut));
+  counterFrom(reg, 'rpcgw_bytes_sent_total', 'IP bytes the engine emitted, by side.', ['side'], perSide(c.bytesOut));
+  counterFrom(reg, 'rpcgw_drops_total', 'Packets dropped, by reason (connections refused are rpcgw_refusals_total).', ['reason'], (set) => {
+    for (let i = 1; i < REASON_COUNT; i++) {
+      const name = REASON_NAMES[i];
+      if (name) set({ reason: name }, c.drops[i]! - (stats?.refusalsByReason.get(name) ?? 0));
+    }
+  });
+  if (stats !== undefined) {
+    counterFrom(reg, 'rpcgw_refusals_total', 'Connections refused (reset both ways), by rule and reason.', ['rule', 'reason'], (set) => {
+      for (const [k, v] of stats.refusals) {
+        const z = k.indexOf('\0');
+        set({ rule: k.slice(0, z), reason: k.slice(z + 1) }, v);
+      }
+    });
+    counterFrom(reg, 'rpcgw_pinholes_opened_total', 'Mappings (pinholes) created, by rule.', ['rule'], (set) => {
+      for (const [rule, v] of stats.pinholesOpened) set({ rule }, v);
+    });
+    counterFrom(reg, 'rpcgw_connections_opened_total', 'Connections forwarded, by rule.', ['rule'], (set) => {
+      for (const [rule, v] of stats.connectionsOpened) set({ rule }, v);
+    });
+  } else {
+    counterFrom(reg, 'rpcgw_pinholes_opened_total', 'Mappings (pinholes) created.', [], one(() => c.mappingsCreated));
+    counterFrom(reg, 'rpcgw_connections_opened_total', 'Connections forwarded.', [], one(() => c.connectionsOpened));
+  }
+  counterFrom(reg, 'rpcgw_tower_rewrites_total', 'Endpoint-mapper towers rewritten to a mapped port.', [], one(() => c.rewrites));
+  counterFrom(reg, 'rpcgw_pinholes_expired_total', 'Mappings (pinholes) expired.', [], one(() => c.mappingsExpired));
+  counterFrom(reg, 'rpcgw_connections_closed_total', 'Connections closed or expired.', [], one(() => c.connectionsClosed));
+  counterFrom(reg, 'rpcgw_resets_sent_total', 'TCP resets sent for refused connections.', [], one(() => c.resetsSent));
+  counterFrom(reg, 'rpcgw_notifications_relayed_total', 'New-mail notification datagrams relayed to clients.', [], one(() => c.notificationsRelayed));
+  counterFrom(reg, 'rpcgw_checksums_completed_total', 'TCP/UDP segments that arrived with a partial checksum (a neighbour offloading checksums) and left with the full one.', [], one(() => c.checksumsCompleted));
+  counterFrom(reg, 'rpcgw_packets_segmented_total', 'Packets longer than the egress MTU or path (GRO/TSO merges) cut into segments.', [], one(() => c.packetsSegmented));
+  counterFrom(reg, 'rpcgw_segments_out_total', 'Segments those packets were cut into.', [], one(() => c.segmentsOut));
+  counterFrom(reg, 'rpcgw_icmp_errors_sent_total', 'ICMP errors the gateway sent itself (time exceeded, fragmentation needed).', [], one(() => c.icmpErrorsSent));
+  counterFrom(reg, 'rpcgw_icmp_rate_limited_total', 'ICMP errors the gateway held back by its rate limit.', [], one(() => c.icmpRateLimited));
+  counterFrom(reg, 'rpcgw_icmp_translated_total', 'ICMP errors about a carried connection translated and passed on (Path MTU discovery).', [], one(() => c.icmpTranslated));
+  gaugeFrom(reg, 'rpcgw_pinholes', 'Live mappings (pinholes), by rule.', ['rule'], (set) => {
+    for (const [rule, v] of perRule(engine).pinholes) set({ rule }, v);
+  });
+  gaugeFrom(reg, 'rpcgw_connections', 'Live connections, by rule.', ['rule'], (set) => {
+    for (const [rule, v] of perRule(engine).connections) set({ rule }, v);
+  });
+  // Alert on entries / limit before mapping-refused starts.
+  const limits = (): { table: string; entries: number; limit: number }[] => {
+    const l = engine.rules.gateway.limits;
+    return [
+      { table: 'mappings', entries: engine.pinholeCount, limit: l.maxMappings },
+      { table: 'flows', entries: engine.connectionCount, limit: l.maxFlows },
+      { table: 'held-bytes', entries: engine.heldBytes, limit: l.maxHeldBytesTotal },
+    ];
+  };
+  gaugeFrom(reg, 'rpcgw_table_entries', 'Entries in a bounded table (held-bytes: bytes held), see rpcgw_table_limit.', ['table'], (set) => {
+    for (const t of limits()) set({ table: t.table }, t.entries);
+  });
+  gaugeFrom(reg, 'rpcgw_table_limit', 'The limit of that table (gateway.limits).', ['table'], (set) => {
+    for (const t of limits()) set({ table: t.table }, t.limit);
+  });
+  counterFrom(reg, 'rpcgw_packets_sent_raw_socket_total', 'Of rpcgw_packets_sent_total, those sent through the raw IPv4 socket (kernel routed: the destination MAC was not learnt yet); the rest left on the packet socket.', [], one(() => dp.sentOnRawSocket));
+  counterFrom(reg, 'rpcgw_send_errors_total', 'Packets the kernel refused to send (socket buffer full, no route).', [], one(() => dp.sendErrors));
+  counterFrom(reg, 'rpcgw_capture_truncated_total', 'Captured frames larger than the capture buffer (offloads on?).', [], one(() => dp.truncatedFrames));
+  counterFrom(reg, 'rpcgw_capture_undecodable_total', 'Captured frames of a link type or ethertype the daemon does not read.', [], one(() => dp.undecodableFrames));
+  if (host !== undefined) {
+    counterFrom(reg, 'rpcgw_guard_repairs_total', 'Times the nftables guard table was found missing or altered (nft flush ruleset, nftables restart) and reinstalled.', [], one(() => host.guardRepairs));
+  }
+  counterFrom(reg, 'rpcgw_reloads_total', 'Rules reloads applied.', [], one(() => dp.reloads));
+  counterFrom(reg, 'rpcgw_reload_failures_total', 'Rules reloads refused; the old rules stayed in force.', [], one(() => dp.reloadFailures));
+  if (src.processMetrics === true) collectDefaultMetrics({ register: reg, prefix: 'rpcgw_' });
+  return reg;
+}
+
+/** The exposition text of a one-off registry (tests, tools). */
+export function metricsText(src: MetricsSources): Promise<string> {
+  return gatewayRegistry(src).metrics();
+}
+
+/**
+ * Serves GET /metrics (the registry) and GET /healthz (200 "ok" while `healthy()` says so,
+ * else 503 with its reason) on `listen` ("ADDRESS:PORT"). Resolves once listening.
+ */
+export function serveMetrics(listen: string, reg: Registry, healthy: () => string | null = () => null): Promise<http.Server> {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i);
   const port = Number(listen.slice(i + 1));
   const server = http.createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url !== '/metrics' && req.url !== '/')) {
-      res.writeHead(404).end('not found: try /metrics\n');
-      return;
+    if (req.method !== 'GET') return void res.writeHead(405).end('GET only\n');
+    if (req.url === '/healthz') {
+      const problem = healthy();
+      return void (problem === null ? res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n') : res.writeHead(503, { 'content-type': 'text/plain' }).end(`${problem}\n`));
     }
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text());
+    if (req.url !== '/metrics' && req.url !== '/') return void res.writeHead(404).end('not found: try /metrics or /healthz\n');
+    reg.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': reg.contentType }).end(text),
+      (e: unknown) => res.writeHead(500).end(`${String(e)}\n`),
+    );
   });
   return new Promise((resolve, reject) => {
     server.once('error', (e) => reject(new Error(`metrics listener ${listen}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));

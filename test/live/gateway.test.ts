@@ -198,6 +198,7 @@ describe.skipIf(skip).each(HOSTS)('rpcgw run between real DCE/RPC peers ($name)'
     expect(value('rpcgw_pinholes_opened_total')).toBe(lab.daemonLogs().filter((r) => r.event === 'pinhole-open').length);
     expect(value('rpcgw_connections_opened_total')).toBe(lab.daemonLogs().filter((r) => r.event === 'connection-open').length);
     expect(value('rpcgw_drops_total', 'no-pinhole')).toBeGreaterThan(0);
-    expect(value('rpcgw_drops_total', 'interface-not-published')).toBe(1);
+    expect(value('rpcgw_refusals_total', 'interface-not-published')).toBe(1);
+    expect(value('rpcgw_drops_total', 'interface-not-published')).toBe(0);
   });
 });
