@@ -1,0 +1,252 @@
+/**
+ * The gateway's HTTPS listeners: TLS termination (TLS 1.2+, SNI among the listener's
+ * certificates, reloaded on SIGHUP), HTTP Basic pre-authentication against the listener's
+ * htpasswd file, then routing by path to an RPC proxy (`rpcOverHttp`) or a published web path
+ * (`webPublishing`). Nothing reaches the inside before a request is routed and authenticated:
+ * unpublished paths get 404, missing or wrong credentials 401 with `WWW-Authenticate: Basic`.
+ *
+ * One TLS server per listener; a connection whose first request is RPC_IN_DATA / RPC_OUT_DATA
+ * is read by rpch/http (Node's HTTP parser refuses those methods), any other goes to a Node http
+ * server that never listens itself. Its per-request timeout is off (long polls live for hours)
+ * and its header timeout is the listener's headersTimeoutSeconds.
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import tls from 'node:tls';
+import { isRpchStart, serveRpcHttp, type RpcRequest, type RpcResponse } from '../rpch/http.js';
+import type { CompiledHttps, CompiledHttpsListener } from '../policy/https.js';
+import { RpcProxy, type ProxyLog } from '../rpch/proxy.js';
+import { loadCertificates, pickContext, type LoadedCert } from './certs.js';
+import { AUTH_BUSY, AUTH_MISSING, AUTH_OK, Users } from './users.js';
+import { WebPublisher } from './web-publish.js';
+
+export interface FrontendLog extends ProxyLog {
+  error(obj: object, msg: string): void;
+}
+
+type AnyRequest = IncomingMessage | RpcRequest;
+type AnyResponse = ServerResponse | RpcResponse;
+
+function clientOf(req: AnyRequest): string {
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+/** One listener and what is published on it. */
+class Listener {
+  server: tls.Server;
+  private readonly http: http.Server;
+  private readonly sockets = new Set<tls.TLSSocket>();
+  certs: LoadedCert[];
+  readonly users: Users;
+  proxies: { path: string; proxy: RpcProxy }[] = [];
+  webs: WebPublisher[] = [];
+
+  constructor(readonly cfg: CompiledHttpsListener, private readonly log: FrontendLog) {
+    this.certs = loadCertificates(cfg);
+    this.users = new Users(cfg.users, (why) => log.warn({ event: 'users-skipped', listener: cfg.name }, why));
+    const first = this.certs[0]!;
+    this.server = tls.createServer({
+      minVersion: 'TLSv1.2',
+      cert: readPem(first.cert),
+      key: readPem(first.key),
+      SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => cb(null, pickContext(this.certs, name)),
+      handshakeTimeout: cfg.headersTimeoutMs,
+    });
+    this.server.maxConnections = cfg.maxConnections;
+    this.http = http.createServer({ requestTimeout: 0, headersTimeout: cfg.headersTimeoutMs, keepAliveTimeout: 5000 });
+    this.http.timeout = 0;
+    this.http.on('request', (req: IncomingMessage, res: ServerResponse) => void this.route(req, res, false));
+    this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void this.route(req, res, true));
+    this.server.on('secureConnection', (sock: tls.TLSSocket) => {
+      this.sockets.add(sock);
+      sock.once('close', () => this.sockets.delete(sock));
+      this.dispatch(sock);
+    });
+    this.server.on('tlsClientError', (err: Error, sock: tls.TLSSocket) => {
+      log.debug({ event: 'tls-error', listener: cfg.name, client: sock.remoteAddress, error: err.message }, 'TLS handshake failed');
+    });
+    this.http.on('clientError', (err: Error, sock) => {
+      if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else sock.destroy();
+      log.debug({ event: 'http-error', listener: cfg.name, error: err.message }, 'bad HTTP request');
+    });
+  }
+
+  /** The first bytes of a connection decide who reads it: rpch/http for RPC_*, else Node's http server. */
+  private dispatch(sock: tls.TLSSocket): void {
+    let first = Buffer.alloc(0);
+    const timer = setTimeout(() => sock.destroy(), this.cfg.headersTimeoutMs);
+    const onData = (d: Buffer): void => {
+      first = Buffer.concat([first, d]);
+      if (first.length < 4 && first.indexOf(0x20) < 0) return;
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.pause();
+      if (isRpchStart(first)) {
+        serveRpcHttp(sock, first, this.cfg.headersTimeoutMs, (req, res, cont) => void this.route(req, res, cont), (why) => {
+          this.log.info({ event: 'http-error', listener: this.cfg.name, client: sock.remoteAddress, error: why }, 'bad RPC over HTTP request');
+        });
+        sock.resume();
+      } else {
+        sock.unshift(first);
+        this.http.emit('connection', sock);
+        sock.resume();
+      }
+    };
+    sock.on('data', onData);
+    sock.on('error', () => sock.destroy());
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.cfg.port, this.cfg.address, () => {
+        this.server.off('error', reject);
+        this.server.on('error', (e) => this.log.error({ event: 'https-error', listener: this.cfg.name, error: e.message }, 'HTTPS listener error'));
+        resolve();
+      });
+    });
+  }
+
+  /** SIGHUP: new certificate files; a bad file keeps the old ones (logged). */
+  reloadCertificates(): void {
+    try {
+      const certs = loadCertificates(this.cfg);
+      this.certs = certs;
+      this.server.setSecureContext({ cert: readPem(certs[0]!.cert), key: readPem(certs[0]!.key), minVersion: 'TLSv1.2' });
+      this.log.info({ event: 'certificates-reloaded', listener: this.cfg.name, certificates: certs.map((c) => c.cert) }, 'certificates reloaded');
+    } catch (e) {
+      this.log.error({ event: 'certificates-reload-refused', listener: this.cfg.name, error: (e as Error).message }, 'certificates not reloaded; the old ones stay in use');
+    }
+    try {
+      this.users.refresh();
+    } catch (e) {
+      this.log.error({ event: 'users-reload-refused', listener: this.cfg.name, error: (e as Error).message }, 'users file not re-read; the old users stay in force');
+    }
+  }
+
+  private async route(req: AnyRequest, res: AnyResponse, expectContinue: boolean): Promise<void> {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let path: string;
+    try {
+      path = decodeURIComponent(q < 0 ? url : url.slice(0, q)).toLowerCase();
+    } catch {
+      path = '\0';
+    }
+    const client = clientOf(req);
+    const proxy = this.proxies.find((p) => p.path === path && p.proxy.rule.enabled)?.proxy;
+    const web = proxy === undefined ? this.webs.find((w) => w.matches(path)) : undefined;
+    if (proxy === undefined && web === undefined) {
+      this.log.info({ event: 'https-not-published', listener: this.cfg.name, client, method: req.method, url }, 'request for an unpublished path');
+      this.finish(req, res, 404, {}, 'not found\n');
+      return;
+    }
+    let user = '';
+    if (proxy !== undefined || web!.entry.requireAuthentication) {
+      const a = await this.users.check(req.headers.authorization, Date.now());
+      if (a.status !== AUTH_OK) {
+        if (a.status !== AUTH_MISSING) {
+          this.log.warn({ event: 'https-auth-failed', listener: this.cfg.name, client, user: a.user, method: req.method, url, busy: a.status === AUTH_BUSY },
+            a.status === AUTH_BUSY ? 'too many password checks at once' : 'wrong user name or password');
+        }
+        if (a.status === AUTH_BUSY) this.finish(req, res, 503, { 'Retry-After': '1' }, 'busy\n');
+        else this.finish(req, res, 401, { 'WWW-Authenticate': `Basic realm="${this.cfg.realm}"` }, 'authentication required\n');
+        return;
+      }
+      user = a.user;
+    }
+    if (proxy !== undefined) {
+      if ('flowing' in req) proxy.handle(req, res as RpcResponse, user, expectContinue);
+      else this.finish(req, res, 405, { Allow: 'RPC_IN_DATA, RPC_OUT_DATA' }, 'the RPC proxy takes RPC_IN_DATA and RPC_OUT_DATA only\n');
+      return;
+    }
+    if ('flowing' in req) {
+      this.finish(req, res, 405, {}, 'RPC_IN_DATA and RPC_OUT_DATA go to the RPC proxy path only\n');
+      return;
+    }
+    if (expectContinue) res.writeContinue();
+    web!.handle(req, res as ServerResponse, user, client);
+  }
+
+  /** A final answer before the body was read: keep the connection only if there is no body to skip. */
+  private finish(req: AnyRequest, res: AnyResponse, status: number, headers: Record<string, string>, body: string): void {
+    const len = Number(req.headers['content-length'] ?? '0');
+    const hasBody = req.headers['transfer-encoding'] !== undefined || !(len === 0);
+    res.writeHead(status, { ...headers, 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(body)), ...(hasBody ? { Connection: 'close' } : {}) });
+    res.end(body);
+    if (hasBody) req.socket.destroySoon();
+  }
+
+  close(): Promise<void> {
+    for (const p of this.proxies) p.proxy.closeAll('stop');
+    for (const w of this.webs) w.close();
+    this.http.closeAllConnections();
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+}
+
+/** Read again for the server's default context (loadCertificates checked it a moment ago). */
+function readPem(file: string): string {
+  return readFileSync(file, 'utf8');
+}
+
+/** Every HTTPS listener of the rules, with its RPC proxies and web paths. */
+export class HttpsFrontend {
+  private readonly listeners: Listener[] = [];
+
+  constructor(private readonly cfg: CompiledHttps, private readonly log: FrontendLog) {}
+
+  /** Loads certificates, users and CA files and listens; throws (nothing left listening) on any problem. */
+  async start(): Promise<void> {
+    try {
+      for (const l of this.cfg.listeners) {
+        const lis = new Listener(l, this.log);
+        this.listeners.push(lis);
+        for (const r of this.cfg.rpcOverHttp) {
+          if (r.listener === l.name) lis.proxies.push({ path: r.path.toLowerCase(), proxy: new RpcProxy(r, this.log, l.headersTimeoutMs) });
+        }
+        for (const w of this.cfg.webPublishing) if (w.listener === l.name) lis.webs.push(new WebPublisher(w, this.log));
+        await lis.listen();
+        this.log.info({
+          event: 'https-listening', listener: l.name, address: `${l.address}:${l.port}`, users: lis.users.size,
+          rpcOverHttp: lis.proxies.map((p) => p.proxy.rule.name), webPublishing: lis.webs.map((w) => w.entry.name),
+        }, `HTTPS listener ${l.name} on ${l.address}:${l.port}`);
+      }
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  get empty(): boolean {
+    return this.cfg.listeners.length === 0;
+  }
+
+  reloadCertificates(): void {
+    for (const l of this.listeners) l.reloadCertificates();
+  }
+
+  /** Counters for metrics and `rpcgw status`-like listings. */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const l of this.listeners) {
+      for (const p of l.proxies) {
+        for (const [k, v] of Object.entries(p.proxy.counters)) out[`rpch_${k}`] = (out[`rpch_${k}`] ?? 0) + v;
+        out.rpch_active = (out.rpch_active ?? 0) + p.proxy.active;
+      }
+      for (const w of l.webs) for (const [k, v] of Object.entries(w.counters)) out[`web_${k}`] = (out[`web_${k}`] ?? 0) + v;
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    const all = this.listeners.splice(0);
+    await Promise.all(all.map((l) => l.close()));
+  }
+}
