@@ -22,7 +22,7 @@
  * the two gateway interfaces (not the host-wide ip_forward), net.netfilter.nf_conntrack_acct (per-rule
  * byte counters from conntrack).
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import { INSPECT_KERNEL, type CompiledRule, type CompiledRules } from '../policy/compiled.js';
@@ -213,14 +213,11 @@ export function parseConntrack(text: string, rules: CompiledRules): KernelConnec
   return out;
 }
 
-/** The kernel rules' connections now in conntrack (empty when conntrack is not installed). */
-export function listKernelConnections(rules: CompiledRules): Promise<KernelConnection[]> {
-  if (kernelRules(rules).length === 0) return Promise.resolve([]);
-  return new Promise((resolve) => {
-    execFile('conntrack', ['-L', '-p', 'tcp'], { timeout: 10_000, maxBuffer: 64 << 20 }, (err, stdout) => {
-      resolve(err !== null && stdout === '' ? [] : parseConntrack(String(stdout), rules));
-    });
-  });
+/** The kernel rules' connections now in conntrack (empty when conntrack is not installed). Admin path: synchronous. */
+export function listKernelConnections(rules: CompiledRules): KernelConnection[] {
+  if (kernelRules(rules).length === 0) return [];
+  const r = spawnSync('conntrack', ['-L', '-p', 'tcp'], { encoding: 'utf8', timeout: 10_000, maxBuffer: 64 << 20 });
+  return r.error ? [] : parseConntrack(r.stdout, rules);
 }
 
 /**

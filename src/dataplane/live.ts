@@ -21,6 +21,7 @@ import { readFileSync } from 'node:fs';
 import raw, { type RawSocket } from 'raw-socket';
 import { Engine } from '../engine/engine.js';
 import type { EngineEvents } from '../engine/events.js';
+import type { KernelPinholeSink } from '../engine/kernel-handoff.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from '../engine/events.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { captureFilters } from './bpf.js';
@@ -110,7 +111,13 @@ export class LiveDataplane {
   /** Link-layer scratch of onFrame. */
   private readonly linkView = new PacketView();
 
-  constructor(rules: CompiledRules, events: EngineEvents, private readonly onTick: (nowMs: number) => void = () => {}) {
+  constructor(
+    rules: CompiledRules,
+    events: EngineEvents,
+    private readonly onTick: (nowMs: number) => void = () => {},
+    /** "kernel" rules' pinholes (kernel-mode.ts); without it they are carried like "full" ones. */
+    kernelPinholes?: KernelPinholeSink,
+  ) {
     const onPacket = (s: CaptureSide, nbytes: number, truncated: boolean): void => this.onFrame(s, nbytes, truncated);
     this.ext = new CaptureSide(SIDE_EXTERNAL, rules.gateway.externalInterface, onPacket);
     this.int = new CaptureSide(SIDE_INTERNAL, rules.gateway.internalInterface, onPacket);
@@ -123,6 +130,7 @@ export class LiveDataplane {
       // What leaves is cut to these (GRO/TSO frames) and DF packets over them answered (PMTUD).
       externalMtu: interfaceMtu(rules.gateway.externalInterface),
       internalMtu: interfaceMtu(rules.gateway.internalInterface),
+      ...(kernelPinholes !== undefined ? { kernelPinholes } : {}),
     });
   }
 

@@ -65,6 +65,7 @@ export interface LabRulesOptions {
   notifications?: boolean;
   notificationsWhenEncrypted?: 'drop' | 'pinhole';
   notificationPorts?: string;
+  mappedInspection?: 'full' | 'kernel';
 }
 
 type Json = Record<string, unknown>;
@@ -83,6 +84,7 @@ export function labRulesText(repoRoot: string, dir: string, opts: LabRulesOption
   if (opts.notifications !== undefined) rule.notifications = opts.notifications;
   if (opts.notificationsWhenEncrypted !== undefined) rule.notificationsWhenEncrypted = opts.notificationsWhenEncrypted;
   if (opts.notificationPorts !== undefined) rule.notificationPorts = opts.notificationPorts;
+  if (opts.mappedInspection !== undefined) rule.mappedInspection = opts.mappedInspection;
   return JSON.stringify(doc, null, 2) + '\n';
 }
 

@@ -1,0 +1,121 @@
+/**
+ * `mappedInspection: "kernel"` end to end with real peers: Samba behind `rpcgw run`, impacket
+ * and rpcclient in front, the peers' offloads at the kernel defaults. The endpoint mapper stays
+ * in the daemon; each rewritten tower becomes an nftables pinhole for that client, and the
+ * client's connection to the mapped port is carried by the kernel (DNAT/SNAT), never by the
+ * daemon.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { IFACES, LAB, Lab, isRefusal, isRewrite, ruleInterfaces, type AuthLevel, type CallIface } from '../../src/lab/lab.js';
+import { exec, findTool } from '../../src/lab/netns.js';
+import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
+
+const skip = skipLive('kernel-mode.test.ts (rpcgw run with a "kernel" rule)', { rpcclient: true }) || findTool('conntrack') === null;
+if (findTool('conntrack') === null) console.warn('[rpcgw live tests] kernel-mode.test.ts: SKIPPED, needs conntrack (apt-get install conntrack)');
+
+const PUBLISHED: CallIface[] = ['samr', 'srvsvc', 'winreg'];
+/** Short, so the expiry of an unused pinhole can be watched. */
+const PINHOLE_S = 6;
+
+describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kernel defaults', { timeout: LIVE_TIMEOUT_MS }, () => {
+  const lab = new Lab();
+  const mapped = new Map<CallIface, number>();
+  const gw = (): string => lab.nsName('gateway');
+  const nftMap = async (): Promise<string> => (await exec(gw(), [findTool('nft')!, 'list', 'map', 'inet', 'rpcgw', 'kpin'])).stdout;
+  const conntrack = async (): Promise<string> => (await exec(gw(), [findTool('conntrack')!, '-L', '-p', 'tcp'])).stdout;
+
+  beforeAll(async () => {
+    await lab.up({
+      repoRoot, net: {},
+      rules: { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny', mappedInspection: 'kernel', pinholeTimeoutSeconds: PINHOLE_S },
+    });
+  }, LIVE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await lab.down();
+  }, LIVE_TIMEOUT_MS);
+
+  for (const iface of ['samr', 'srvsvc'] as const) {
+    for (const level of [1, 5, 6] as AuthLevel[]) {
+      it(`${iface} at auth level ${level}: ept_map, then connect, bind and call through the kernel`, async () => {
+        const from = lab.daemonLogs().length;
+        // A fresh ept_map each time: the pinhole (6 s) must be alive when the client connects.
+        const m = await lab.map(iface);
+        expect(m.code).toBe(0);
+        const t = m.towers[0]!;
+        expect(t.ip).toBe(LAB.gatewayExt);
+        mapped.set(iface, t.port!);
+        // The element is in the map before the client had the tower.
+        expect(await nftMap()).toContain(`${LAB.client} . ${LAB.gatewayExt} . ${t.port}`);
+        const c = await lab.call(iface, t.port!, level);
+        expect(c.error).toBeUndefined();
+        expect(c.ok).toBe(true);
+        if (iface === 'samr') expect(c.result?.domains).toEqual(['RPCGWLAB', 'Builtin']);
+        if (iface === 'srvsvc') expect(c.result?.shares).toContain('IPC$');
+        // The daemon carried the endpoint mapper only.
+        await lab.waitFor(() => false, 200, from);
+        const opened = lab.daemonLogs().slice(from).filter((r) => r.event === 'connection-open');
+        expect(opened.map((r) => r.kind)).toEqual(['epm']);
+        // conntrack saw the client's connection to the mapped port, translated to the server.
+        expect(await conntrack()).toMatch(new RegExp(`src=${LAB.client.replace(/\./g, '\\.')} dst=${LAB.gatewayExt.replace(/\./g, '\\.')} sport=\\d+ dport=${t.port} .*src=${LAB.server.replace(/\./g, '\\.')} dst=192\\.0\\.2\\.1 `));
+      });
+    }
+  }
+
+  it('Samba\'s rpcclient (its own ept_map) works through the kernel rule, plain, signed and sealed', async () => {
+    for (const [binding, command, expected] of [
+      [`ncacn_ip_tcp:${LAB.gatewayExt}`, 'srvinfo', /platform_id\s*:\s*500/],
+      [`ncacn_ip_tcp:${LAB.gatewayExt}[sign]`, 'enumdomains', /name:\[RPCGWLAB\]/],
+      [`ncacn_ip_tcp:${LAB.gatewayExt}[seal]`, 'enumdomains', /name:\[Builtin\]/],
+    ] as const) {
+      const r = await lab.rpcclient(command, { binding, timeoutMs: 30_000 });
+      expect(r.stderr, binding).toBe('');
+      expect(r.code, binding).toBe(0);
+      expect(r.stdout, binding).toMatch(expected);
+    }
+  });
+
+  it('another client address cannot use the first client\'s mapped port', async () => {
+    const m = await lab.map('samr');
+    const port = m.towers[0]!.port!;
+    expect(await lab.probe(LAB.client2, port, { timeoutS: 2 })).toBe('timeout');
+    expect(await lab.probe(LAB.client, port)).toBe('connected');
+  });
+
+  it('an unpublished interface is still refused at ept_map, and no pinhole is made for it', async () => {
+    const from = lab.daemonLogs().length;
+    const before = await nftMap();
+    const m = await lab.map('wkssvc');
+    expect(m.code).toBe(1);
+    expect(m.towers).toEqual([]);
+    const refusal = await lab.waitFor((r) => isRefusal(r) && String(r.interface).startsWith(IFACES.wkssvc.uuid), 5_000, from);
+    expect(refusal).toMatchObject({ reason: 'interface-not-published', rule: 'lab' });
+    expect(lab.daemonLogs().slice(from).filter(isRewrite)).toEqual([]);
+    expect((await nftMap()).split(' . ').length).toBeLessThanOrEqual(before.split(' . ').length);
+  });
+
+  it('an unused pinhole expires: gone from the map, and the port no longer answers', async () => {
+    const m = await lab.map('winreg');
+    const port = m.towers[0]!.port!;
+    const element = `${LAB.client} . ${LAB.gatewayExt} . ${port}`;
+    expect(await nftMap()).toContain(element);
+    await new Promise((r) => setTimeout(r, (PINHOLE_S + 1.5) * 1000));
+    expect(await nftMap()).not.toContain(element);
+    expect(await lab.probe(LAB.client, port, { timeoutS: 2 })).toBe('timeout');
+  });
+
+  it('after stop nothing of rpcgw is left in nftables or conntrack', async () => {
+    // A connection still open through a pinhole when the daemon stops.
+    const m = await lab.map('samr');
+    expect(await lab.probe(LAB.client, m.towers[0]!.port!)).toBe('connected');
+    await lab.stopDaemon();
+    expect(lab.nftTablesAfterStop).not.toContain('table inet rpcgw');
+    const ct = await conntrack();
+    expect(ct).not.toMatch(new RegExp(`dst=${LAB.gatewayExt.replace(/\./g, '\\.')} sport=\\d+ dport=40\\d\\d\\d `));
+    // Forwarding is back off on the gateway's interfaces.
+    for (const i of ['gw-ext', 'gw-int']) {
+      const f = await exec(gw(), [findTool('sysctl')!, '-n', `net.ipv4.conf.${i}.forwarding`]);
+      expect(f.stdout.trim(), i).toBe('0');
+    }
+  });
+});
