@@ -37,8 +37,8 @@ interface Batch {
 }
 
 export interface NftChannelOptions {
-  /** nft binary (default `nft` on PATH). */
-  nft?: string;
+  /** The interactive nft command line (default `nft -i`; tests run it in a namespace of their own). */
+  argv?: readonly string[];
   /** Something went wrong with the child itself (spawn failure, exit, hang). */
   onTrouble?: (message: string) => void;
 }
@@ -112,7 +112,8 @@ export class NftChannel {
     if (this.child !== null) return this.child;
     let c: ChildProcess;
     try {
-      c = spawn(this.opts.nft ?? 'nft', ['-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      const [cmd, ...args] = this.opts.argv ?? ['nft', '-i'];
+      c = spawn(cmd!, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     } catch (e) {
       this.opts.onTrouble?.(`cannot run nft: ${(e as Error).message}`);
       return null;
