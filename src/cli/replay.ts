@@ -72,7 +72,7 @@ export function runReplay(a: ReplayArgs, write: (line: string) => void, warn: (l
   let report;
   try {
     file?.line({ record: 'replay', schema: REPLAY_REPORT_SCHEMA, input: a.capture, rules: a.rules, output: a.out, requestedMode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly });
-    report = replayCapture({ capture: a.capture, rules: loaded.rules, rulesFile: a.rules, out: a.out, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly, onRecord });
+    report = replayCapture({ capture: a.capture, rules: loaded.rules, rulesFile: a.rules, out: a.out, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly, onRecord, allRecords: file !== null });
     file?.line({ record: 'summary', ...report });
   } finally {
     file?.close();

@@ -62,6 +62,11 @@ export interface ReplayOptions {
   emittedOnly?: boolean;
   /** Receives each record as it is made (the object is the caller's to keep or drop). */
   onRecord?: (rec: ReplayRecord) => void;
+  /**
+   * false: only refusal and notification records go to onRecord, and the engine makes no others
+   * (they cost strings; the summary's counts come from the engine's counters either way).
+   */
+  allRecords?: boolean;
 }
 
 /** The kinds of record a replay streams, in the `record` field of each JSON line. */
@@ -132,22 +137,10 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const counts = report.records;
 
   const events: EngineEvents = {
-    connectionOpened: (r) => {
-      counts.connection++;
-      sink?.({ record: 'connection', frame, ...r });
-    },
-    connectionClosed: (r) => {
-      counts.closed++;
-      sink?.({ record: 'closed', frame, ...r });
-    },
-    towerRewritten: (r) => {
-      counts.rewrite++;
-      sink?.({ record: 'rewrite', frame, ...r });
-    },
-    mappingCreated: (r) => {
-      counts.mapping++;
-      sink?.({ record: 'mapping', frame, ...r });
-    },
+    connectionOpened: (r) => sink?.({ record: 'connection', frame, ...r }),
+    connectionClosed: (r) => sink?.({ record: 'closed', frame, ...r }),
+    towerRewritten: (r) => sink?.({ record: 'rewrite', frame, ...r }),
+    mappingCreated: (r) => sink?.({ record: 'mapping', frame, ...r }),
     mappingExpired: () => {},
     connectionRefused: (r) => {
       counts.refusal++;
@@ -162,6 +155,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const engine = new Engine({
     rules,
     events,
+    records: sink !== undefined && opts.allRecords !== false,
     seed: opts.seed ?? 1,
     midstreamPickup: true,
     output: {
@@ -267,6 +261,10 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
 
   const c = engine.counters;
   report.mode = mode ?? 'direct';
+  counts.connection = c.connectionsOpened;
+  counts.closed = c.connectionsClosed;
+  counts.rewrite = c.rewrites;
+  counts.mapping = c.mappingsCreated;
   for (const side of [SIDE_EXTERNAL, SIDE_INTERNAL]) {
     const name = SIDE_NAMES[side]!;
     report.packetsIn[name] = c.packetsIn[side]!;

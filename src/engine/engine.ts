@@ -81,6 +81,11 @@ export interface EngineOptions {
   rules: CompiledRules;
   output: EngineOutput;
   events?: EngineEvents;
+  /**
+   * false: the listener takes refusals, notifications and drops only; connection, mapping and
+   * rewrite records (strings) are not made, their counters still count (replay without a report).
+   */
+  records?: boolean;
   /** Hash seed: fixed for replays (byte-identical output), random live. */
   seed?: number;
   /** Accept connections first seen mid-stream (captures without SYN). Off on a live gateway. */
@@ -121,6 +126,8 @@ export class Engine implements EpmLegHost {
 
   private readonly out: Output;
   private readonly events: EngineEvents;
+  /** Whether connection, mapping and rewrite records are made: they cost strings. */
+  private readonly records: boolean;
   private readonly gwIp: number;
   private readonly slots: RuleSlots;
   private readonly conns: Conns;
@@ -136,6 +143,7 @@ export class Engine implements EpmLegHost {
 
   constructor(opts: EngineOptions) {
     this.events = opts.events ?? NO_EVENTS;
+    this.records = this.events !== NO_EVENTS && opts.records !== false;
     this.midstreamPickup = opts.midstreamPickup ?? false;
     const g = opts.rules.gateway;
     this.gwIp = g.internalIp;
@@ -166,7 +174,7 @@ export class Engine implements EpmLegHost {
     this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : 'idle');
     this.onMappingExpire = (id) => {
       this.counters.mappingsExpired++;
-      this.events.mappingExpired(mappingRecord(this.mappings, this.slots, id), this.out.nowMs);
+      if (this.records) this.events.mappingExpired(mappingRecord(this.mappings, this.slots, id), this.out.nowMs);
     };
   }
 
@@ -337,7 +345,7 @@ export class Engine implements EpmLegHost {
     if (id < 0) return id;
     if (this.mappings.count > before) {
       this.counters.mappingsCreated++;
-      this.events.mappingCreated(mappingRecord(this.mappings, this.slots, id), nowMs);
+      if (this.records) this.events.mappingCreated(mappingRecord(this.mappings, this.slots, id), nowMs);
     }
     const extPort = this.mappings.extPort(id);
     if (rule.mappedInspection === INSPECT_KERNEL) {
@@ -378,7 +386,7 @@ export class Engine implements EpmLegHost {
 
   towerRewritten(flow: number, opnum: number, buf: Uint8Array, t: TowerView, newIp: number, newPort: number): void {
     this.counters.rewrites++;
-    if (this.events === NO_EVENTS) return; // records cost strings; build them only for a listener
+    if (!this.records) return; // records cost strings; build them only for a listener
     const fl = this.flows;
     this.events.towerRewritten(
       {
@@ -396,7 +404,7 @@ export class Engine implements EpmLegHost {
 
   private opened(flow: number): void {
     this.counters.connectionsOpened++;
-    if (this.events === NO_EVENTS) return;
+    if (!this.records) return;
     this.events.connectionOpened(connectionRecord(this.flows, this.slots, flow), this.out.nowMs);
   }
 
@@ -421,7 +429,7 @@ export class Engine implements EpmLegHost {
     const m = fl.mappingIdx(flow);
     const nowMs = this.out.nowMs;
     if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, nowMs);
-    if (this.events === NO_EVENTS) return; // records cost strings; build them only for a listener
+    if (!this.records) return; // records cost strings; build them only for a listener
     this.events.connectionClosed(connectionClosedRecord(fl, this.slots, flow, reason, nowMs), nowMs);
   }
 
