@@ -19,6 +19,7 @@ import { RulesError } from '../policy/load.js';
 import { LiveDataplane } from '../dataplane/live.js';
 import { captureFilters } from '../dataplane/bpf.js';
 import { GUARD_FAMILY, GUARD_TABLE, GuardWatch, guardExists, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
+import { KernelMode } from '../dataplane/kernel-mode.js';
 import { OFFLOAD_REASONS, OFFLOADS_KEPT, disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
 import { ownedRanges, releasePorts, reservePorts, type OwnedRange, type Reservation } from '../dataplane/port-reserve.js';
 import { EventHub, RuleStats, engineLog } from '../ops/engine-log.js';
@@ -157,8 +158,12 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
     if (reservations[0]!.reserved.length > 0) {
       life.info(reservationRecord(reservations[0]!), `reserved in net.ipv4.ip_local_reserved_ports (they overlap ip_local_port_range): ${reservations[0]!.reserved.map((x) => `${x.lo}-${x.hi}`).join(', ')}`);
     }
-    installGuard(rules);
+    // "kernel" rules: pinhole map, NAT and forwarding live in the guard table (kernel-mode.ts).
+    const kernel = new KernelMode(rules, (level, rec, msg) => log[level](rec, msg));
+    kernel.installGuard(rules);
     undo.push({ what: 'kernel guard', fn: () => void (guardKept || removeGuard()) });
+    kernel.enableHost();
+    undo.push({ what: 'kernel mode', fn: () => kernel.stop(guardKept) });
 
     let packetsSeen = (): number => 0;
     const stats = new RuleStats();
@@ -167,11 +172,13 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
     const dp = new LiveDataplane(rules, events, (now) => {
       events.flushSuppressed(now);
       events.checkDataplane(dp.counters);
-    });
+    }, kernel.sink);
+    kernel.attach(dp.engine);
     packetsSeen = () => dp.engine.counters.packetsIn[0]! + dp.engine.counters.packetsIn[1]!;
     // State across a restart: restored before capture starts; saved on SIGTERM/SIGINT after
     // capture stopped (this undo step runs after the capture's), so no packet changes it after.
     restoreState(dp, rules, statePath, rulesSha256(args.rules), log, life);
+    kernel.adoptRestored();
     undo.push({ what: 'state file', fn: () => void (guardKept = saveState && saveStateFile(dp, statePath, rulesSha256(args.rules), life) && args.keepGuardOnStop === true) });
     dp.start();
     undo.push({ what: 'capture', fn: () => dp.stop() });
@@ -184,7 +191,7 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       guardProblem = r.repaired ? null : `kernel guard ${r.found}, reinstalling failed`;
       log.warn({ event: 'guard-repaired', found: r.found, repaired: r.repaired, table: `${GUARD_FAMILY} ${GUARD_TABLE}`, ...(r.error !== undefined ? { error: r.error } : {}) },
         r.repaired ? `kernel guard table was ${r.found}; reinstalled` : `kernel guard table was ${r.found}; reinstalling failed`);
-    });
+    }, 1000, () => kernel.guardExtras());
     watch.start();
     undo.push({ what: 'guard watch', fn: () => watch.stop() });
 
@@ -223,7 +230,8 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       reservations.push(res);
       if (res.before !== res.after) life.info(reservationRecord(res), 'reserved in net.ipv4.ip_local_reserved_ports for the new rules');
       try {
-        installGuard(next);
+        kernel.installGuard(next);
+        kernel.reload(next);
         watch.update(next);
       } catch (e) {
         return refused([`kernel guard update failed: ${describeError(e)}`]);
@@ -275,7 +283,7 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       'rpcgw ready',
     );
     ctx = {
-      dp, stats, hub, args, startedMs, offloadsChanged, hostCounters: host, rules: () => rules,
+      dp, stats, hub, args, startedMs, offloadsChanged, hostCounters: host, rules: () => rules, kernel,
       reload: () => {
         void sdNotify('RELOADING=1');
         const r = reload();
@@ -349,6 +357,7 @@ function saveStateFile(dp: LiveDataplane, file: string, rulesHash: string, life:
 /** What the admin socket's commands read. */
 interface AdminContext {
   dp: LiveDataplane;
+  kernel: KernelMode;
   stats: RuleStats;
   hub: EventHub;
   args: RunArgs;
@@ -382,7 +391,12 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
       ruleArg(ctx, req.rule);
       const client = req.client;
       clientArg(client);
-      return { mappings: dp.engine.listMappings(now).filter((m) => (req.rule === undefined || m.rule === req.rule) && (client === undefined || m.client === client)) };
+      const k = ctx.kernel.list();
+      return {
+        mappings: dp.engine.listMappings(now).filter((m) => (req.rule === undefined || m.rule === req.rule) && (client === undefined || m.client === client)),
+        kernelPinholes: k.pinholes.filter((p) => (req.rule === undefined || p.rule === req.rule) && (client === undefined || p.client === client)),
+        kernelConnections: k.connections.filter((c) => (req.rule === undefined || c.rule === req.rule) && (client === undefined || c.client.startsWith(`${client}:`))),
+      };
     }
     case 'connections': {
       ruleArg(ctx, req.rule);
@@ -423,7 +437,7 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
     }
     case 'flush': {
       ruleArg(ctx, req.rule);
-      return { flushed: dp.engine.flush(req.rule ?? null, clientArg(req.client)) };
+      return { flushed: dp.engine.flush(req.rule ?? null, clientArg(req.client)), flushedKernel: ctx.kernel.flush(req.rule ?? null, clientArg(req.client)) };
     }
     case 'reload':
       return ctx.reload();
