@@ -9,7 +9,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { parseArgs, UsageError, type CommandSpec } from './args.js';
-import { describeError } from './errors.js';
+import { EXIT_USAGE, describeError, exitCodeOf } from './errors.js';
 
 // `rpcgw inspect big.pcap | head`: the reader went away; stop quietly, as Unix tools do.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -94,14 +94,18 @@ const COMMANDS: CommandSpec[] = [
     options: {
       socket: ADMIN_SOCKET,
       rules: ADMIN_RULES,
-      connections: { type: 'boolean', default: false, describe: 'also list connections' },
+      connections: { type: 'boolean', default: false, describe: 'also list connections (state, packets and bytes each way)' },
+      rule: { type: 'string', describe: 'only this rule (an unknown name is an error)' },
+      client: { type: 'string', describe: 'only this client address' },
       json: { type: 'boolean', default: false, describe: 'JSON lines' },
     },
     run: async (a) => {
       const { runMappings } = await import('./admin-cmds.js');
-      const socket = a.opt('socket');
-      const rules = a.opt('rules');
-      return runMappings({ ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), json: a.bool('json'), connections: a.bool('connections') }, out);
+      const [socket, rules, rule, client] = [a.opt('socket'), a.opt('rules'), a.opt('rule'), a.opt('client')];
+      return runMappings(
+        { ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), ...(rule ? { rule } : {}), ...(client ? { client } : {}), json: a.bool('json'), connections: a.bool('connections') },
+        out,
+      );
     },
   },
   {
@@ -117,6 +121,89 @@ const COMMANDS: CommandSpec[] = [
       const { runFlush } = await import('./admin-cmds.js');
       const [socket, rules, rule, client] = [a.opt('socket'), a.opt('rules'), a.opt('rule'), a.opt('client')];
       return runFlush({ ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), ...(rule ? { rule } : {}), ...(client ? { client } : {}) }, out);
+    },
+  },
+  {
+    usage: 'reload',
+    describe: 'make the running daemon re-read its rules file: prints what changed; exit 65 (rules in force unchanged) when refused',
+    options: { socket: ADMIN_SOCKET, rules: ADMIN_RULES, json: { type: 'boolean', default: false, describe: 'the result as one JSON object' } },
+    run: async (a) => {
+      const { runReload } = await import('./admin-cmds.js');
+      const [socket, rules] = [a.opt('socket'), a.opt('rules')];
+      return runReload({ ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), json: a.bool('json') }, out, err);
+    },
+  },
+  {
+    usage: 'status',
+    describe: 'the running daemon: version, uptime, rules file and hash, per-rule pinholes/connections/refusals, guard, offloads, capture drops',
+    options: { socket: ADMIN_SOCKET, rules: ADMIN_RULES, json: { type: 'boolean', default: false, describe: 'one JSON object' } },
+    run: async (a) => {
+      const { runStatus } = await import('./admin-cmds.js');
+      const [socket, rules] = [a.opt('socket'), a.opt('rules')];
+      return runStatus({ ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), json: a.bool('json') }, out);
+    },
+  },
+  {
+    usage: 'events',
+    describe: 'follow the running daemon\'s firewall log as it happens, like conntrack -E (Ctrl-C ends)',
+    options: {
+      rule: { type: 'string', describe: 'only this rule' },
+      client: { type: 'string', describe: 'only this client address' },
+      type: { type: 'string', describe: 'only this event (connection-open, connection-close, rewrite, pinhole-open, pinhole-close, refused, drop, notification ...)' },
+      json: { type: 'boolean', default: false, describe: 'JSON lines' },
+      socket: ADMIN_SOCKET,
+      rules: ADMIN_RULES,
+    },
+    run: async (a) => {
+      const { runEvents } = await import('./admin-cmds.js');
+      const [socket, rules, rule, client, type] = [a.opt('socket'), a.opt('rules'), a.opt('rule'), a.opt('client'), a.opt('type')];
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      process.once('SIGTERM', () => ac.abort());
+      return runEvents(
+        { ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), ...(rule ? { rule } : {}), ...(client ? { client } : {}), ...(type ? { type } : {}), json: a.bool('json') },
+        out,
+        ac.signal,
+      );
+    },
+  },
+  {
+    usage: 'explain',
+    describe: 'which rule a client meets and what it may do (on --port): from the running daemon, or from --rules with --offline',
+    options: {
+      client: { type: 'string', demand: true, describe: 'client IPv4 address' },
+      port: { type: 'string', describe: 'a destination port on the published address (135, a mapped port ...)' },
+      offline: { type: 'boolean', default: false, describe: 'read --rules instead of asking the daemon' },
+      json: { type: 'boolean', default: false, describe: 'one JSON object' },
+      socket: ADMIN_SOCKET,
+      rules: { type: 'string', describe: 'rules file (with --offline), or naming the admin socket' },
+    },
+    run: async (a) => {
+      const { runExplain } = await import('./admin-cmds.js');
+      const [socket, rules] = [a.opt('socket'), a.opt('rules')];
+      const portText = a.opt('port');
+      const port = portText === undefined ? undefined : Number(portText);
+      if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new UsageError(`--port: expected 1-65535, found ${portText}`);
+      return runExplain(
+        { ...(socket ? { socket } : {}), ...(rules ? { rules } : {}), client: a.str('client'), ...(port !== undefined ? { port } : {}), offline: a.bool('offline'), json: a.bool('json') },
+        out,
+      );
+    },
+  },
+  {
+    usage: 'schema',
+    describe: 'print the rules file\'s JSON Schema (install it beside rules.json so "$schema": "./schema.json" keeps working)',
+    run: async () => {
+      const { readFileSync } = await import('node:fs');
+      process.stdout.write(readFileSync(new URL('../../rules/schema.json', import.meta.url), 'utf8'));
+    },
+  },
+  {
+    usage: 'completion',
+    describe: 'print a bash completion script: rpcgw completion > /etc/bash_completion.d/rpcgw',
+    run: async () => {
+      const { bashCompletion } = await import('./completion.js');
+      out(bashCompletion('rpcgw', COMMANDS));
     },
   },
   {
@@ -137,7 +224,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`rpcgw: ${e.message}\n`);
-    return 64;
+    return EXIT_USAGE;
   }
   if (parsed.kind === 'help') {
     out(parsed.text);
@@ -158,6 +245,6 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     // One line per problem (a rules file can have several), each saying who is speaking.
     for (const line of describeError(err).split('\n')) process.stderr.write(`rpcgw: ${line}\n`);
-    process.exitCode = 2;
+    process.exitCode = exitCodeOf(err);
   },
 );

@@ -1,0 +1,127 @@
+/**
+ * The administrator's command line without a daemon: documented exit codes, `schema`,
+ * `completion`, `explain --offline`, and the admin commands' answer when no daemon listens.
+ */
+import { describe, it, expect, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { runCli } from '../helpers/cli.js';
+import { projectRoot } from '../helpers/shared.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'rpcgw-admin-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const rules = path.join(projectRoot, 'rules', 'exchange.json');
+
+describe('exit codes', () => {
+  it('64 for a usage error, 65 for invalid rules, 66 for an unreadable rules file, 69 when no daemon listens', () => {
+    expect(runCli(['check']).code).toBe(64);
+    expect(runCli(['nosuchcommand']).code).toBe(64);
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, '{ "gateway": {} }');
+    const r = runCli(['check', '--rules', bad]);
+    expect(r.code).toBe(65);
+    expect(r.stderr).toMatch(/^rpcgw: .*bad\.json/m);
+    expect(runCli(['check', '--rules', path.join(dir, 'missing.json')]).code).toBe(66);
+    const sock = path.join(dir, 'none.sock');
+    for (const cmd of ['status', 'reload', 'mappings', 'flush', 'events']) {
+      const s = runCli([cmd, '--socket', sock]);
+      expect(s.code, cmd).toBe(69);
+      expect(s.stderr).toMatch(/is rpcgw running\?/);
+    }
+  });
+
+  it('-h and --help print the usage with exit 0, also after a command', () => {
+    for (const args of [['-h'], ['--help'], ['reload', '-h'], ['events', '--help']]) {
+      const r = runCli(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toMatch(/rpcgw/);
+    }
+    expect(runCli(['events', '-h']).stdout).toMatch(/--client/);
+  });
+});
+
+describe('rpcgw schema', () => {
+  it('prints the rules schema, the same bytes as rules/schema.json', () => {
+    const r = runCli(['schema']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(path.join(projectRoot, 'rules', 'schema.json'), 'utf8'));
+    expect(JSON.parse(r.stdout)).toHaveProperty('$schema');
+  });
+});
+
+describe('rpcgw completion', () => {
+  it('is a bash script bash accepts that completes command names and options', () => {
+    const r = runCli(['completion']);
+    expect(r.code).toBe(0);
+    const file = path.join(dir, 'rpcgw.bash');
+    writeFileSync(file, r.stdout);
+    const words = (line: string, cword: number): string[] => {
+      const script = `source ${file}; COMP_WORDS=(${line}); COMP_CWORD=${cword}; _rpcgw_complete; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const b = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+      expect(b.stderr).toBe('');
+      return b.stdout.split('\n').filter((l) => l !== '');
+    };
+    expect(words('rpcgw re', 1).sort()).toEqual(['reload', 'replay']);
+    expect(words('rpcgw events --cl', 2)).toEqual(['--client']);
+  });
+});
+
+describe('rpcgw explain --offline', () => {
+  it('names the rule a client meets and what a port gives it', () => {
+    const r = runCli(['explain', '--offline', '--rules', rules, '--client', '203.0.113.25', '--port', '135']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/rule exchange, endpoint-mapper policy applies/);
+    expect(r.stdout).toMatch(/ept_map allowed for/);
+    const mapped = runCli(['explain', '--offline', '--rules', rules, '--client', '203.0.113.25', '--port', '40001', '--json']);
+    const x = JSON.parse(mapped.stdout) as { verdict: string };
+    expect(x.verdict).toMatch(/no pinhole for this client now/);
+    const other = runCli(['explain', '--offline', '--rules', rules, '--client', '203.0.113.25', '--port', '22']);
+    expect(other.stdout).toMatch(/not published \(port-not-published\)/);
+    expect(runCli(['explain', '--offline', '--rules', rules, '--client', 'nope']).code).toBe(64);
+  });
+});
+
+describe('deploy/rpcgw.service', () => {
+  const unit = path.join(projectRoot, 'deploy', 'rpcgw.service');
+  const analyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
+
+  it.skipIf(!analyze)('passes systemd-analyze verify without a warning', () => {
+    const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('is Type=notify, reloads through rpcgw reload, and keeps only CAP_NET_ADMIN and CAP_NET_RAW', () => {
+    const text = readFileSync(unit, 'utf8');
+    const value = (k: string): string[] => [...text.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1]!);
+    expect(value('Type')).toEqual(['notify']);
+    expect(value('ExecReload')[0]).toMatch(/main\.js reload /);
+    expect(value('CapabilityBoundingSet')[0]!.split(/\s+/).sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW']);
+    for (const k of ['NoNewPrivileges', 'PrivateTmp', 'ProtectHome']) expect(value(k)).toEqual(['yes']);
+    expect(value('ProtectSystem')).toEqual(['strict']);
+  });
+});
+
+describe('rpcgw run: a failed start', () => {
+  it.skipIf(process.getuid?.() !== 0)('is a start-failed JSON record naming every missing interface at once, and touches nothing', () => {
+    const doc = JSON.parse(readFileSync(rules, 'utf8')) as { gateway: Record<string, unknown> };
+    doc.gateway.external = { interface: 'rpcgw-nosuch0', address: '198.51.100.1' };
+    doc.gateway.internal = { interface: 'rpcgw-nosuch1', address: '192.0.2.1' };
+    doc.gateway.adminSocket = path.join(dir, 'run', 'admin.sock');
+    delete doc.gateway.metrics;
+    const file = path.join(dir, 'missing-ifs.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const r = runCli(['run', '--rules', file]);
+    expect(r.code).toBe(1);
+    const rec = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((x) => x.event === 'start-failed');
+    expect(rec).toMatchObject({ level: 60, levelName: 'fatal', exitCode: 1 });
+    expect(rec!.problems).toEqual([
+      `interface rpcgw-nosuch0 does not exist (named in ${file})`,
+      `interface rpcgw-nosuch1 does not exist (named in ${file})`,
+    ]);
+    expect(r.stderr).toMatch(/rpcgw-nosuch0.*rpcgw-nosuch1/);
+  });
+});
