@@ -3,7 +3,7 @@
  * on mapped ports), by flow id. The flow table (nat/flow-table.ts) keeps the translation and TCP
  * state in typed-array rows; Conns adds what reading needs, in rows of its own:
  *
- *   Int32 words, CW a row, by flow id (dense from 0: grown by doubling)
+ *   Int32 words, CW a row, by flow id (dense from 0: grown by half again)
  *   0  flags (F_*: in use, EPM, refused, which end's ACK was seen, each direction synced / has
  *      its own HeldStream)
  *   1  clientExpects   2  serverExpects     next sequence number each end expects (the ACK it
@@ -26,6 +26,7 @@ import type { PacketView } from '../wire/packet.js';
 import type { EpmLeg } from './epm-leg.js';
 import type { Leg } from './leg.js';
 import type { MappedLeg } from './mapped-leg.js';
+import { LegRows } from './leg-rows.js';
 
 /**
  * Concurrent endpoint-mapper connections, per client address and in all. Each carries reading
@@ -64,6 +65,9 @@ export class Conns {
   /** EPM connections' legs by flow id (undefined for mapped ones). */
   private readonly epmLegs: (EpmLeg | undefined)[] = [];
   private readonly epmPool: EpmLeg[] = [];
+  /** The EPM legs' cursors and context tables, a row per leg object (legs are pooled: rows stay few). */
+  private readonly epmRows = new LegRows();
+  private epmLegsMade = 0;
   /** Directions that hold something, by flow * 2 + direction. */
   private readonly own = new Map<number, HeldStream>();
   private readonly editsBy = new Map<number, StreamEdit[]>();
@@ -132,7 +136,11 @@ export class Conns {
 
   /** An EPM leg for a new connection (to be init'ed, then addEpm or giveBackEpm). */
   takeEpm(): EpmLeg {
-    return this.epmPool.pop() ?? this.newEpmLeg();
+    const pooled = this.epmPool.pop();
+    if (pooled !== undefined) return pooled;
+    const leg = this.newEpmLeg();
+    leg.useRow(this.epmRows, this.epmLegsMade++);
+    return leg;
   }
 
   giveBackEpm(leg: EpmLeg): void {
@@ -289,7 +297,7 @@ export class Conns {
   private open(flow: number, flags: number): void {
     let rows = this.words.length / CW;
     if (flow >= rows) {
-      while (rows <= flow) rows *= 2;
+      while (rows <= flow) rows = Math.ceil(rows * 1.5);
       const w = new Int32Array(rows * CW);
       w.set(this.words);
       this.words = w;

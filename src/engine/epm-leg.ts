@@ -63,6 +63,7 @@ import {
   REFUSE_UNEXPECTED_PDU,
 } from './reasons.js';
 import type { Leg } from './leg.js';
+import type { LegRows } from './leg-rows.js';
 
 /** Auth levels at or above this sign the stub: a rewrite would break the signature. */
 const AUTH_LEVEL_PKT = 4;
@@ -119,12 +120,26 @@ const SHARED_MAPRESP = new EptMapResponseView();
 const SHARED_LOOKUPRESP = new EptLookupResponseView();
 /** Patch bytes handed to the host, which copies them. */
 const SCRATCH = new Uint8Array(4);
+/** A connection's cursors and context table while one of its calls runs (LegRows). */
+const C2S = new CoStream();
+const S2C = new CoStream();
+const CONTEXTS = new PresentationContexts();
 
 /**
  * The response call being reassembled for rewriting: its stub and where each fragment's stub
  * bytes lie in the stream. Pooled: a connection holds one only while a call is in flight.
  */
 class ResponseCall {
+  callId = 0;
+  opnum = 0;
+  ctx = 0;
+  littleEndian = true;
+  authLevel = 0;
+  /** The call's operation was guessed (request not seen): a stub that decodes as neither is let by. */
+  guessed = false;
+  /** Stream span of the call: first PDU start, last PDU end. */
+  startSeq = 0;
+  endSeq = 0;
   stub = new Uint8Array(4096);
   stubLen = 0;
   fragCount = 0;
@@ -146,28 +161,17 @@ export class EpmLeg implements Leg {
   /** Interface concerned by the refusal or the last ept_map ('' if none). */
   lastInterface = '';
 
-  private readonly c2s = new CoStream();
-  private readonly s2c = new CoStream();
-  private readonly contexts = new PresentationContexts();
+  // The connection's cursors and context table: row `row` of `rows` (leg-rows.ts), loaded into
+  // the shared C2S / S2C / CONTEXTS for one call.
+  private rows: LegRows | null = null;
+  private row = -1;
   /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
   private readonly pending = new PendingCalls(MAX_PENDING_CALLS);
 
-  // The response call being reassembled for rewriting.
-  private callActive = false;
-  private callId = 0;
-  private callOpnum = 0;
-  private callCtx = 0;
-  private callLittleEndian = true;
-  private callAuthLevel = 0;
-  /** The call's operation was guessed (request not seen): a stub that decodes as neither is let by. */
-  private callGuessed = false;
   /** The syntax the last response decoded with. */
   private lastNdr64 = false;
-  /** While callActive: the call's stub and fragments. */
+  /** The response call being reassembled for rewriting (from a pool, only while one is in flight). */
   private call: ResponseCall | null = null;
-  /** Stream span of the response call being reassembled: first PDU start, last PDU end. */
-  private callStartSeq = 0;
-  private callEndSeq = 0;
   /** What the client said it can receive in one fragment (its bind). */
   private clientMaxRecvFrag = MIN_FRAG;
 
@@ -177,19 +181,30 @@ export class EpmLeg implements Leg {
     private readonly maxCallBytes: number,
   ) {}
 
+  /** The leg keeps its reading state in row `row` of `rows` (set once, when the leg is made). */
+  useRow(rows: LegRows, row: number): void {
+    this.rows = rows;
+    this.row = row;
+  }
+
   /** No PDU half read either way and no response call being reassembled (snapshot). */
   atPduBoundary(): boolean {
-    return this.c2s.pos === 0 && this.s2c.pos === 0 && !this.callActive;
+    return this.rows!.atBoundary(this.row) && this.call === null;
   }
 
   /** What a restarted gateway needs to carry this endpoint-mapper connection on. */
   exportState(): EpmLegState {
-    return { pickedUp: this.pickedUp, contexts: this.contexts.exportState(), pending: this.pending.entries(), lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
+    this.rows!.attachContexts(this.row, CONTEXTS);
+    const contexts = CONTEXTS.exportState();
+    return { pickedUp: this.pickedUp, contexts, pending: this.pending.entries(), lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
   }
 
   /** Loads exportState()'s output after init(); false if it is inconsistent. */
   importState(s: EpmLegState): boolean {
-    if (!this.contexts.importState(s.contexts) || s.pending.length > MAX_PENDING_CALLS) return false;
+    this.rows!.attachContexts(this.row, CONTEXTS);
+    const ok = CONTEXTS.importState(s.contexts);
+    this.rows!.detachContexts(this.row, CONTEXTS);
+    if (!ok || s.pending.length > MAX_PENDING_CALLS) return false;
     this.pickedUp = s.pickedUp;
     this.pending.clear();
     for (const [callId, opnum] of s.pending) this.pending.expect(callId, opnum | 0);
@@ -205,9 +220,7 @@ export class EpmLeg implements Leg {
     this.pickedUp = pickedUp;
     this.refuseDetail = '';
     this.lastInterface = '';
-    this.c2s.reset();
-    this.s2c.reset();
-    this.contexts.reset();
+    this.rows!.clear(this.row, C2S);
     this.pending.clear();
     this.endCall();
   }
@@ -218,13 +231,23 @@ export class EpmLeg implements Leg {
 
   /** True while the direction holds part of a PDU (or of a response call being rewritten). */
   midPdu(_flow: number, fromClient: boolean): boolean {
-    if (fromClient) return this.c2s.pos > 0;
-    return this.s2c.pos > 0 || this.callActive;
+    if (fromClient) return this.rows!.midPdu(this.row, true);
+    return this.rows!.midPdu(this.row, false) || this.call !== null;
   }
 
   /** Feeds in-order payload bytes starting at stream sequence `seq`. PASS or a REFUSE_* code. */
   feed(_flow: number, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
-    const c = fromClient ? this.c2s : this.s2c;
+    const rows = this.rows!;
+    const c = fromClient ? C2S : S2C;
+    rows.loadCursor(this.row, fromClient, c);
+    rows.attachContexts(this.row, CONTEXTS);
+    const v = this.walk(c, fromClient, data, off, len, seq);
+    rows.saveCursor(this.row, fromClient, c);
+    rows.detachContexts(this.row, CONTEXTS);
+    return v;
+  }
+
+  private walk(c: CoStream, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
     c.begin(data, off, len, seq);
     for (;;) {
       // Every EPM PDU is decided whole.
@@ -275,7 +298,7 @@ export class EpmLeg implements Leg {
         return this.refuse(REFUSE_BIND_INTERFACE, `bind on port 135 to ${this.lastInterface}, not the endpoint mapper`);
       }
     }
-    this.contexts.onBind(buf, b);
+    CONTEXTS.onBind(buf, b);
     if (b.maxRecvFrag >= MIN_FRAG) this.clientMaxRecvFrag = b.maxRecvFrag;
     return PASS;
   }
@@ -284,7 +307,7 @@ export class EpmLeg implements Leg {
     const r = SHARED_REQ;
     const st = readRequest(buf, pduOff, len, r);
     if (st !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - pduOff}: ${r.errReason}`);
-    if (!this.contexts.isAccepted(r.ctxId) && !this.pickedUp) {
+    if (!CONTEXTS.isAccepted(r.ctxId) && !this.pickedUp) {
       return this.refuse(REFUSE_MALFORMED, `request on presentation context ${r.ctxId}, which no bind_ack accepted`);
     }
     const first = (r.pfcFlags & PFC_FIRST_FRAG) !== 0;
@@ -294,7 +317,7 @@ export class EpmLeg implements Leg {
         if (!first || !last) return this.refuse(REFUSE_MALFORMED, 'ept_map request in several fragments');
         if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT_PRIVACY) return this.refuse(REFUSE_ENCRYPTED, 'encrypted ept_map request: its interface cannot be checked');
         const m = SHARED_MAPREQ;
-        const ndr64 = mapRequestNdr64(syntaxOrder(this.contexts.syntaxOf(r.ctxId)), buf, r.stubOff, r.stubLen, r.littleEndian, m);
+        const ndr64 = mapRequestNdr64(syntaxOrder(CONTEXTS.syntaxOf(r.ctxId)), buf, r.stubOff, r.stubLen, r.littleEndian, m);
         const ms = readEptMapRequest(buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, m);
         if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
         if (!m.towerPresent || m.tower.ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
@@ -332,14 +355,14 @@ export class EpmLeg implements Leg {
       case PTYPE_ALTER_CONTEXT_RESP: {
         const st = readBindAck(buf, off, len, SHARED_ACK);
         if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[h.ptype]} at offset ${SHARED_ACK.errOffset - off}: ${SHARED_ACK.errReason}`);
-        this.contexts.onBindAck(SHARED_ACK);
+        CONTEXTS.onBindAck(SHARED_ACK);
         return PASS;
       }
       case PTYPE_RESPONSE:
         return this.serverResponse(buf, off, len, seq);
       case PTYPE_FAULT:
         this.pending.take(h.callId);
-        if (this.callActive && this.callId === h.callId) this.endCall();
+        if (this.call !== null && this.call.callId === h.callId) this.endCall();
         return PASS;
       case PTYPE_BIND_NAK:
       case PTYPE_SHUTDOWN:
@@ -357,24 +380,27 @@ export class EpmLeg implements Leg {
     const last = (r.pfcFlags & PFC_LAST_FRAG) !== 0;
     if (first) {
       let opnum = this.pending.peek(r.callId);
-      this.callGuessed = false;
+      let guessed = false;
       // Picked up after the request went by: which layout decodes tells the operation.
       if (opnum < 0 && this.pickedUp) {
         opnum = EPT_MAP;
-        this.callGuessed = true;
+        guessed = true;
       }
-      if (opnum < 0) return PASS;
-      if (this.call === null) this.call = callPool.pop() ?? new ResponseCall();
-      this.callActive = true;
-      this.callId = r.callId;
-      this.callOpnum = opnum;
-      this.callCtx = r.ctxId;
-      this.callLittleEndian = r.littleEndian;
-      this.callAuthLevel = r.hasAuth ? r.authLevel : 0;
-      this.call.stubLen = 0;
-      this.call.fragCount = 0;
-      this.callStartSeq = seq;
-    } else if (!this.callActive || r.callId !== this.callId) {
+      if (opnum < 0) {
+        if (this.call !== null) this.call.guessed = false;
+        return PASS;
+      }
+      const c = (this.call ??= callPool.pop() ?? new ResponseCall());
+      c.guessed = guessed;
+      c.callId = r.callId;
+      c.opnum = opnum;
+      c.ctx = r.ctxId;
+      c.littleEndian = r.littleEndian;
+      c.authLevel = r.hasAuth ? r.authLevel : 0;
+      c.stubLen = 0;
+      c.fragCount = 0;
+      c.startSeq = seq;
+    } else if (this.call === null || r.callId !== this.call.callId) {
       return PASS; // a fragment of a call we do not rewrite
     }
     const call = this.call!;
@@ -383,9 +409,9 @@ export class EpmLeg implements Leg {
       return this.refuse(REFUSE_CALL_TOO_LARGE, `endpoint-mapper response over ${this.maxCallBytes} bytes or ${MAX_FRAGMENTS} fragments`);
     }
     this.appendStub(call, buf, r.stubOff, r.stubLen, seqAdd(seq, r.stubOff - pduOff));
-    this.callEndSeq = seqAdd(seq, len);
+    call.endSeq = seqAdd(seq, len);
     if (!last) return PASS;
-    this.pending.take(this.callId);
+    this.pending.take(call.callId);
     const verdict = this.rewriteCall(call);
     this.endCall();
     return verdict;
@@ -393,7 +419,6 @@ export class EpmLeg implements Leg {
 
   /** No response call in flight: its buffers go back to the pool. */
   private endCall(): void {
-    this.callActive = false;
     if (this.call !== null) {
       if (callPool.length < MAX_CALLS_POOLED) callPool.push(this.call);
       this.call = null;
@@ -417,12 +442,12 @@ export class EpmLeg implements Leg {
   /** Decodes the complete response stub and rewrites its towers. */
   private rewriteCall(call: ResponseCall): number {
     const stub = call.stub;
-    const le = this.callLittleEndian;
-    const order = syntaxOrder(this.contexts.syntaxOf(this.callCtx));
-    const opnum = readEpmResponse(this.callGuessed ? -1 : this.callOpnum, order, stub, 0, call.stubLen, le, SHARED_MAPRESP, SHARED_LOOKUPRESP);
+    const le = call.littleEndian;
+    const order = syntaxOrder(CONTEXTS.syntaxOf(call.ctx));
+    const opnum = readEpmResponse(call.guessed ? -1 : call.opnum, order, stub, 0, call.stubLen, le, SHARED_MAPRESP, SHARED_LOOKUPRESP);
     if (opnum < 0) {
-      if (this.callGuessed) return PASS; // not an ept_map/ept_lookup response after all
-      const v = this.callOpnum === EPT_MAP ? SHARED_MAPRESP : SHARED_LOOKUPRESP;
+      if (call.guessed) return PASS; // not an ept_map/ept_lookup response after all
+      const v = call.opnum === EPT_MAP ? SHARED_MAPRESP : SHARED_LOOKUPRESP;
       return this.refuse(REFUSE_MALFORMED, `endpoint-mapper response at stub offset ${v.errOffset}: ${v.errReason}`);
     }
     this.lastNdr64 = responseGuess.ndr64;
@@ -434,7 +459,7 @@ export class EpmLeg implements Leg {
       if (opnum === EPT_LOOKUP && SHARED_LOOKUPRESP.towerOff[i]! < 0) continue;
       if (t.protocol !== PROTO_NCACN_IP_TCP || t.portOff < 0 || t.ipv4Off < 0) continue;
       if (t.ipv4 !== this.rule.serverIp && t.ipv4 !== 0) continue;
-      if (this.callAuthLevel >= AUTH_LEVEL_PKT) {
+      if (call.authLevel >= AUTH_LEVEL_PKT) {
         return this.refuse(REFUSE_AUTH_RESPONSE, 'signed or encrypted endpoint-mapper response names the server: it cannot be rewritten');
       }
       const extPort = this.host.acquireMapping(this.flow, t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
@@ -472,7 +497,7 @@ export class EpmLeg implements Leg {
       if (t.protocol !== PROTO_NCACN_IP_TCP || t.portOff < 0 || t.ipv4Off < 0) continue;
       if (t.ipv4 !== this.rule.serverIp && t.ipv4 !== 0) continue;
       if (!interfaceAllowed(this.rule, stub, t.ifUuidOff, true, t.ifMajor, t.ifMinor)) continue;
-      if (this.callAuthLevel >= AUTH_LEVEL_PKT) {
+      if (call.authLevel >= AUTH_LEVEL_PKT) {
         return this.refuse(REFUSE_AUTH_RESPONSE, 'signed or encrypted ept_lookup response cannot be filtered');
       }
       const extPort = this.host.acquireMapping(this.flow, t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
@@ -490,10 +515,10 @@ export class EpmLeg implements Leg {
       tower[rel(t.ipv4Off) + 2] = (this.externalIp >>> 8) & 0xff;
       tower[rel(t.ipv4Off) + 3] = this.externalIp & 0xff;
       const annotation = asciiAt(stub, l.annotationOff[i]!, l.annotationLen[i]!);
-      entries.push({ object: uuidToString(stub, l.objectUuidOff[i]!, this.callLittleEndian), annotation, tower });
+      entries.push({ object: uuidToString(stub, l.objectUuidOff[i]!, call.littleEndian), annotation, tower });
     }
     const out = new Uint8Array(call.stubLen + 64);
-    const le = this.callLittleEndian;
+    const le = call.littleEndian;
     const stubLen = writeEptLookupResponse(out, 0, {
       ndr64, littleEndian: le, entryHandle: stub.slice(l.entryHandleOff, l.entryHandleOff + 20), entries, maxEnts: l.maxCount, status: l.status,
     });
@@ -505,7 +530,7 @@ export class EpmLeg implements Leg {
       const part = newStub.subarray(at, Math.min(stubLen, at + per));
       const flags = (at === 0 ? PFC_FIRST_FRAG : 0) | (at + per >= stubLen ? PFC_LAST_FRAG : 0);
       const pdu = new Uint8Array(RESP_HDR + part.length);
-      writeResponse(pdu, 0, { callId: this.callId, ctxId: this.callCtx, stub: part, pfcFlags: flags, allocHint: stubLen - at, littleEndian: le });
+      writeResponse(pdu, 0, { callId: call.callId, ctxId: call.ctx, stub: part, pfcFlags: flags, allocHint: stubLen - at, littleEndian: le });
       pdus.push(pdu);
     }
     const bytes = new Uint8Array(pdus.reduce((n, p) => n + p.length, 0));
@@ -514,7 +539,7 @@ export class EpmLeg implements Leg {
       bytes.set(p, o);
       o += p.length;
     }
-    this.host.replaceStream(this.flow, this.callStartSeq, this.callEndSeq, bytes);
+    this.host.replaceStream(this.flow, call.startSeq, call.endSeq, bytes);
     return PASS;
   }
 

@@ -5,8 +5,8 @@
  * Each direction is cut into PDUs by a CoStream cursor (dcerpc/co-stream) that keeps only the 24
  * header bytes (and the auth_level byte of the trailer as it passes), so bulk store traffic is
  * neither copied nor held. One MappedLeg reads every mapped connection: a connection's state is
- * a row of MappedRows (below) handed in by flow id, loaded into the leg's two cursors and its
- * context table for one feed and written back after it. A PDU is decided on the segment that carries its LAST byte: if it is refused, that
+ * its row of LegRows (leg-rows.ts) by flow id, loaded into the leg's two cursors and its context
+ * table for one feed and written back after it. A PDU is decided on the segment that carries its LAST byte: if it is refused, that
  * segment is dropped and the connection reset both ways, so the server never receives a whole
  * refused PDU. Binds, alter_contexts and their acks are copied whole (small) to read their
  * presentation contexts.
@@ -35,11 +35,9 @@ import {
   PTYPE_SHUTDOWN,
   SYNTAX_NDR64,
 } from '../dcerpc/constants.js';
-import {
-  CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CO_STATE_WORDS, CoStream, coSavedAtBoundary, coSavedHasCopy,
-} from '../dcerpc/co-stream.js';
+import { CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
 import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
-import { CTX_INLINE_SLOTS, CTX_SLOT_LEN, PresentationContexts, type ContextsState } from '../dcerpc/context.js';
+import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidToString } from '../dcerpc/uuid.js';
 import { interfaceLabel } from '../dcerpc/label.js';
 import { seqAdd } from '../stream/seq.js';
@@ -64,6 +62,7 @@ import {
   REFUSE_UNEXPECTED_PDU,
 } from './reasons.js';
 import type { Leg } from './leg.js';
+import { LegRows } from './leg-rows.js';
 
 const AUTH_LEVEL_PKT = 4;
 const AUTH_LEVEL_PKT_PRIVACY = 6;
@@ -108,66 +107,24 @@ const SHARED_PUSH = new PushRegistrationView();
 const SCRATCH = new Uint8Array(4);
 
 /*
- * A mapped connection's row, Int32 words by flow id (MW a row):
- *   0-9    client→server cursor (CoStream.save)      10-19  server→client cursor
- *   20     flags (F_*) | context-table slots in use << 8 | ctxId of the last bind's first element << 16
- * and CTX_INLINE_SLOTS * CTX_SLOT_LEN bytes of context table in `ctx`. Rare or short-lived parts
- * live in maps by flow id only while they exist: a context table grown past the inline slots, the
- * proposal awaiting its ack, a kept PDU spanning segments.
+ * A mapped connection's leg state is its row of LegRows (by flow id); the row's flags word:
+ *   F_* | ctxId of the last bind's first element << 16 (with F_HAS_LAST: lastInterface).
  */
-const W_C2S = 0;
-const W_S2C = CO_STATE_WORDS;
-const W_FLAGS = 2 * CO_STATE_WORDS;
-const MW = W_FLAGS + 1;
-const CTX_ROW = CTX_INLINE_SLOTS * CTX_SLOT_LEN;
 const F_PICKED_UP = 1;
 /** Framing was lost on a picked-up stream: pass the rest uninspected. */
 const F_PASS_THROUGH = 2;
 const F_BOUND_ONCE = 4;
 /** A client request is held until complete: its callback address may be rewritten. */
 const F_HOLDING = 8;
-const F_AWAITING_ACK = 16;
 /** The last bind named a first element (ctxId in the top half): lastInterface. */
 const F_HAS_LAST = 32;
-/** The context table grew into an array of its own (MappedRows.bigCtx). */
-const F_CTX_OWN = 64;
-const NO_PENDING: readonly number[] = [];
-const INITIAL_ROWS = 64;
-
-/** Every mapped connection's leg state (see the row layout above). */
-class MappedRows {
-  words = new Int32Array(INITIAL_ROWS * MW);
-  ctx = new Uint8Array(INITIAL_ROWS * CTX_ROW);
-  readonly bigCtx = new Map<number, Uint8Array>();
-  readonly pending = new Map<number, readonly number[]>();
-  /** Kept copies of PDUs in progress, by flow * 2 + (0 client→server | 1 server→client). */
-  readonly copies = new Map<number, Uint8Array>();
-
-  /** Room for row `flow` (flow ids are dense from 0: grown by doubling). */
-  ensure(flow: number): void {
-    const rows = this.words.length / MW;
-    if (flow < rows) return;
-    let n = rows * 2;
-    while (n <= flow) n *= 2;
-    const w = new Int32Array(n * MW);
-    w.set(this.words);
-    this.words = w;
-    const c = new Uint8Array(n * CTX_ROW);
-    c.set(this.ctx);
-    this.ctx = c;
-  }
-
-  bytes(): number {
-    return this.words.byteLength + this.ctx.byteLength;
-  }
-}
 
 export class MappedLeg implements Leg {
   /** With a refusal (read right after feed): what the log says, and the interface concerned. */
   refuseDetail = '';
   lastInterface = '';
 
-  private readonly rows = new MappedRows();
+  private readonly rows = new LegRows();
   // The connection being fed (only during feed): its flow, rule, flags and loaded parts.
   private flow = -1;
   private rule!: CompiledRule;
@@ -186,24 +143,13 @@ export class MappedLeg implements Leg {
 
   /** A new connection `flow` (picked up mid-stream: binds may be missing; a stream that does not frame is passed, not refused). */
   init(flow: number, pickedUp: boolean): void {
-    const r = this.rows;
-    this.release(flow);
-    r.ensure(flow);
-    r.words.fill(0, flow * MW, (flow + 1) * MW);
-    r.ctx.fill(0, flow * CTX_ROW, (flow + 1) * CTX_ROW);
-    if (pickedUp) r.words[flow * MW + W_FLAGS] = F_PICKED_UP;
+    this.rows.clear(flow, this.c2s);
+    if (pickedUp) this.rows.setFlags(flow, F_PICKED_UP);
   }
 
   /** Connection `flow` left: what only it held goes back. */
   release(flow: number): void {
-    const r = this.rows;
-    if (flow >= r.words.length / MW) return;
-    const at = flow * MW;
-    if (coSavedHasCopy(r.words, at + W_C2S)) this.dropCopy(flow, W_C2S, 0);
-    if (coSavedHasCopy(r.words, at + W_S2C)) this.dropCopy(flow, W_S2C, 1);
-    r.words[at + W_FLAGS] = 0;
-    r.bigCtx.delete(flow);
-    r.pending.delete(flow);
+    this.rows.release(flow, this.c2s);
   }
 
   /** Bytes of the rows (all connections; the maps' rare entries aside). */
@@ -221,13 +167,12 @@ export class MappedLeg implements Leg {
   }
 
   midPdu(flow: number, fromClient: boolean): boolean {
-    return fromClient && (this.rows.words[flow * MW + W_FLAGS]! & F_HOLDING) !== 0;
+    return fromClient && (this.rows.flags(flow) & F_HOLDING) !== 0;
   }
 
   /** Both directions are between PDUs: the leg's state fits a snapshot (daemon restart). */
   atPduBoundary(flow: number): boolean {
-    const w = this.rows.words;
-    return coSavedAtBoundary(w, flow * MW + W_C2S) && coSavedAtBoundary(w, flow * MW + W_S2C);
+    return this.rows.atBoundary(flow);
   }
 
   /** What a restarted gateway needs to keep enforcing the policy on this connection. */
@@ -261,18 +206,12 @@ export class MappedLeg implements Leg {
   }
 
   feed(flow: number, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
-    const w = this.rows.words;
-    const f = w[flow * MW + W_FLAGS]!;
-    if ((f & F_PASS_THROUGH) !== 0) return PASS;
+    if ((this.rows.flags(flow) & F_PASS_THROUGH) !== 0) return PASS;
     this.open(flow);
     const c = fromClient ? this.c2s : this.s2c;
-    const at = flow * MW + (fromClient ? W_C2S : W_S2C);
-    const key = flow * 2 + (fromClient ? 0 : 1);
-    c.load(w, at, coSavedHasCopy(w, at) ? this.rows.copies.get(key)! : null);
+    this.rows.loadCursor(flow, fromClient, c);
     const v = this.walk(c, fromClient, data, off, len, seq);
-    const copy = c.save(w, at);
-    if (copy !== null) this.rows.copies.set(key, copy);
-    else if (coSavedHasCopy(w, at)) this.rows.copies.delete(key);
+    this.rows.saveCursor(flow, fromClient, c);
     this.close();
     return v;
   }
@@ -281,53 +220,23 @@ export class MappedLeg implements Leg {
   private open(flow: number): void {
     this.flow = flow;
     this.rule = this.ruleOf(flow);
-    this.flags = this.rows.words[flow * MW + W_FLAGS]!;
+    this.flags = this.rows.flags(flow);
     this.lastSet = false;
     this.ctxOn = false;
   }
 
   /** Writes back what the call changed. */
   private close(): void {
-    const r = this.rows;
-    const flow = this.flow;
-    let f = this.flags;
-    if (this.ctxOn) {
-      const t = this.contexts;
-      f = (f & ~(F_AWAITING_ACK | F_CTX_OWN | 0xff00)) | (t.usedSlots << 8);
-      if (t.awaiting) {
-        f |= F_AWAITING_ACK;
-        if (t.pendingSlots.length > 0) r.pending.set(flow, t.pendingSlots);
-        else r.pending.delete(flow);
-      } else if ((this.flags & F_AWAITING_ACK) !== 0) {
-        r.pending.delete(flow);
-      }
-      if (t.storage !== r.ctx) {
-        f |= F_CTX_OWN;
-        r.bigCtx.set(flow, t.storage);
-      }
-    }
-    r.words[flow * MW + W_FLAGS] = f;
+    if (this.ctxOn) this.rows.detachContexts(this.flow, this.contexts);
+    this.rows.setFlags(this.flow, this.flags);
   }
 
   /** The connection's context table, attached on first use in a call. */
   private ctx(): PresentationContexts {
     if (this.ctxOn) return this.contexts;
     this.ctxOn = true;
-    const r = this.rows;
-    const f = this.flags;
-    const pending = (f & F_AWAITING_ACK) !== 0 ? (r.pending.get(this.flow) ?? NO_PENDING) : NO_PENDING;
-    const own = (f & F_CTX_OWN) !== 0 ? r.bigCtx.get(this.flow) : undefined;
-    if (own !== undefined) this.contexts.attach(own, 0, own.length / CTX_SLOT_LEN, (f >>> 8) & 0xff, (f & F_AWAITING_ACK) !== 0, pending);
-    else this.contexts.attach(r.ctx, this.flow * CTX_ROW, CTX_INLINE_SLOTS, (f >>> 8) & 0xff, (f & F_AWAITING_ACK) !== 0, pending);
+    this.rows.attachContexts(this.flow, this.contexts);
     return this.contexts;
-  }
-
-  private dropCopy(flow: number, word: number, dir: number): void {
-    const key = flow * 2 + dir;
-    const c = this.c2s;
-    c.load(this.rows.words, flow * MW + word, this.rows.copies.get(key) ?? null);
-    c.reset(); // gives the copy back to the pool
-    this.rows.copies.delete(key);
   }
 
   private walk(c: CoStream, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {

@@ -1,0 +1,139 @@
+/**
+ * The reading state a leg keeps per connection, as typed-array rows: both directions' CoStream
+ * cursors, the presentation-context table (CTX_INLINE_SLOTS slots inline) and a word of the
+ * leg's own flags. A leg keeps one CoStream per direction and one PresentationContexts, loads a
+ * connection's row into them for one call and writes it back after (so one reader serves every
+ * connection). Row numbers are dense from 0: the flow id (mapped leg) or the leg object's slot
+ * (EPM leg).
+ *
+ *   Int32 words, LW a row
+ *   0-9    client→server cursor (CoStream.save)      10-19  server→client cursor
+ *   20     context table: slots in use (8) | awaiting an ack << 8 | grown into its own array << 9
+ *   21     the leg's flags
+ *   and CTX_INLINE_SLOTS * CTX_SLOT_LEN bytes of context table in `ctx`.
+ * Rare or short-lived parts live in maps by row only while they exist: a context table grown
+ * past the inline slots, the proposal awaiting its ack, a kept PDU copy spanning segments.
+ */
+import { CO_STATE_WORDS, CoStream, coSavedAtBoundary, coSavedHasCopy } from '../dcerpc/co-stream.js';
+import { CTX_INLINE_SLOTS, CTX_SLOT_LEN, PresentationContexts } from '../dcerpc/context.js';
+
+const W_C2S = 0;
+const W_S2C = CO_STATE_WORDS;
+const W_CTX = 2 * CO_STATE_WORDS;
+const W_FLAGS = W_CTX + 1;
+const LW = W_FLAGS + 1;
+const CTX_ROW = CTX_INLINE_SLOTS * CTX_SLOT_LEN;
+const C_AWAITING = 1 << 8;
+const C_OWN = 1 << 9;
+const NO_PENDING: readonly number[] = [];
+const INITIAL_ROWS = 64;
+
+export class LegRows {
+  private words = new Int32Array(INITIAL_ROWS * LW);
+  private ctx = new Uint8Array(INITIAL_ROWS * CTX_ROW);
+  private readonly bigCtx = new Map<number, Uint8Array>();
+  private readonly pending = new Map<number, readonly number[]>();
+  /** Kept copies of PDUs in progress, by row * 2 + (0 client→server | 1 server→client). */
+  private readonly copies = new Map<number, Uint8Array>();
+
+  /** A fresh row (a new connection); `scratch` gives back what the row's last user left. */
+  clear(row: number, scratch: CoStream): void {
+    this.release(row, scratch);
+    const rows = this.words.length / LW;
+    if (row >= rows) {
+      // By half again (not doubling): rows are most of a connection's bytes.
+      let n = rows;
+      while (n <= row) n = Math.ceil(n * 1.5);
+      const w = new Int32Array(n * LW);
+      w.set(this.words);
+      this.words = w;
+      const c = new Uint8Array(n * CTX_ROW);
+      c.set(this.ctx);
+      this.ctx = c;
+    }
+    this.words.fill(0, row * LW, (row + 1) * LW);
+    this.ctx.fill(0, row * CTX_ROW, (row + 1) * CTX_ROW);
+  }
+
+  /** The row's connection left: a PDU copy goes back to the pool (through `scratch`), maps forget it. */
+  release(row: number, scratch: CoStream): void {
+    if (row >= this.words.length / LW) return;
+    for (let d = 0; d < 2; d++) {
+      const at = row * LW + (d === 0 ? W_C2S : W_S2C);
+      if (!coSavedHasCopy(this.words, at)) continue;
+      scratch.load(this.words, at, this.copies.get(row * 2 + d) ?? null);
+      scratch.reset();
+      this.copies.delete(row * 2 + d);
+      this.words[at] = 0;
+    }
+    this.bigCtx.delete(row);
+    this.pending.delete(row);
+    this.words[row * LW + W_CTX] = 0;
+  }
+
+  flags(row: number): number {
+    return this.words[row * LW + W_FLAGS]!;
+  }
+
+  setFlags(row: number, f: number): void {
+    this.words[row * LW + W_FLAGS] = f;
+  }
+
+  /** Both directions are between PDUs. */
+  atBoundary(row: number): boolean {
+    return coSavedAtBoundary(this.words, row * LW + W_C2S) && coSavedAtBoundary(this.words, row * LW + W_S2C);
+  }
+
+  /** Whether a direction is inside a PDU. */
+  midPdu(row: number, fromClient: boolean): boolean {
+    return !coSavedAtBoundary(this.words, row * LW + (fromClient ? W_C2S : W_S2C));
+  }
+
+  /** Loads a direction's cursor into `c`. */
+  loadCursor(row: number, fromClient: boolean, c: CoStream): void {
+    const at = row * LW + (fromClient ? W_C2S : W_S2C);
+    c.load(this.words, at, coSavedHasCopy(this.words, at) ? this.copies.get(row * 2 + (fromClient ? 0 : 1))! : null);
+  }
+
+  /** Writes `c` back as the direction's cursor. */
+  saveCursor(row: number, fromClient: boolean, c: CoStream): void {
+    const at = row * LW + (fromClient ? W_C2S : W_S2C);
+    const key = row * 2 + (fromClient ? 0 : 1);
+    const had = coSavedHasCopy(this.words, at);
+    const copy = c.save(this.words, at);
+    if (copy !== null) this.copies.set(key, copy);
+    else if (had) this.copies.delete(key);
+  }
+
+  /** Points `t` at the row's context table (until detachContexts). */
+  attachContexts(row: number, t: PresentationContexts): void {
+    const c = this.words[row * LW + W_CTX]!;
+    const awaiting = (c & C_AWAITING) !== 0;
+    const pending = awaiting ? (this.pending.get(row) ?? NO_PENDING) : NO_PENDING;
+    const own = (c & C_OWN) !== 0 ? this.bigCtx.get(row) : undefined;
+    if (own !== undefined) t.attach(own, 0, own.length / CTX_SLOT_LEN, c & 0xff, awaiting, pending);
+    else t.attach(this.ctx, row * CTX_ROW, CTX_INLINE_SLOTS, c & 0xff, awaiting, pending);
+  }
+
+  /** Writes back what `t` (attached to the row) changed. */
+  detachContexts(row: number, t: PresentationContexts): void {
+    const at = row * LW + W_CTX;
+    let c = t.usedSlots;
+    if (t.awaiting) {
+      c |= C_AWAITING;
+      if (t.pendingSlots.length > 0) this.pending.set(row, t.pendingSlots);
+      else this.pending.delete(row);
+    } else if ((this.words[at]! & C_AWAITING) !== 0) {
+      this.pending.delete(row);
+    }
+    if (t.storage !== this.ctx) {
+      c |= C_OWN;
+      this.bigCtx.set(row, t.storage);
+    }
+    this.words[at] = c;
+  }
+
+  bytes(): number {
+    return this.words.byteLength + this.ctx.byteLength;
+  }
+}
