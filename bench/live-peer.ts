@@ -7,7 +7,8 @@
  *   135: bind -> bind_ack; any request -> an ept_map response with one tower naming A:P for the
  *        made-up interface BENCH_IFACE. P: bind -> bind_ack accepting NDR; request opnum 0 ->
  *        a 64-byte response, opnum 1 -> a BULK_STUB response in fragments of MAX_XMIT.
- * client --phase bulk|small|latency --seconds S [--epm HOST] [--host H --port P] [--conns N] [--window W]
+ * client --phase bulk|small|latency|setups --seconds S [--epm HOST] [--host H --port P] [--conns N] [--window W]
+ *   setups: connection set-ups per second ([ept_map ->] connect -> bind -> call -> close, N loops).
  *   With --epm, asks the endpoint mapper at HOST:135 for BENCH_IFACE and connects where the
  *   (rewritten) tower says; otherwise connects to --host:--port. Prints one JSON line.
  *
@@ -316,6 +317,41 @@ async function runPhase(phase: string, target: { host: string; port: number }, s
   };
 }
 
+/**
+ * Connection set-up: each of `conns` loops runs [ept_map at `epm`:135 ->] connect -> bind -> one
+ * small call -> close, as fast as it can; a set-up's time is from the ept_map (or connect) to
+ * the call's answer. callsPerSecond counts whole set-ups.
+ */
+async function runSetup(epm: string | null, fixed: { host: string; port: number } | null, seconds: number, conns: number): Promise<PhaseResult> {
+  const req = Buffer.from(encode(writeRequest, { callId: 2, ctxId: 0, opnum: OPNUM_SMALL, stub: new Uint8Array(SMALL_STUB).fill(0x11) }));
+  const lat: number[] = [];
+  let target = fixed ?? { host: '', port: 0 };
+  const t0 = process.hrtime.bigint();
+  const deadline = t0 + BigInt(Math.round(seconds * 1e9));
+  const loop = async (): Promise<void> => {
+    while (process.hrtime.bigint() < deadline) {
+      const at = process.hrtime.bigint();
+      const t = epm !== null ? await eptMap(epm) : target;
+      target = t;
+      const c = await openConn(t.host, t.port);
+      try {
+        await exchange(c.sock, req);
+      } finally {
+        c.sock.destroy();
+      }
+      lat.push(Number(process.hrtime.bigint() - at) / 1000);
+    }
+  };
+  await Promise.all(Array.from({ length: conns }, loop));
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  lat.sort((a, b) => a - b);
+  const pct = (q: number): number | null => (lat.length === 0 ? null : lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]!);
+  return {
+    phase: 'setups', seconds: secs, calls: lat.length, requestBytes: lat.length * req.length, responseBytes: lat.length * SMALL_STUB, gbitPerSecond: 0,
+    callsPerSecond: lat.length / secs, p50Us: pct(0.5), p99Us: pct(0.99), connections: conns, window: 1, target,
+  };
+}
+
 // ---- main -------------------------------------------------------------------------------
 
 function opts(argv: string[]): Map<string, string> {
@@ -333,7 +369,13 @@ async function main(): Promise<void> {
   }
   if (role !== 'client') throw new Error('usage: live-peer server|client ...');
   const phase = o.get('phase') ?? 'bulk';
-  if (!['bulk', 'small', 'latency'].includes(phase)) throw new Error(`unknown phase ${phase}`);
+  if (!['bulk', 'small', 'latency', 'setups'].includes(phase)) throw new Error(`unknown phase ${phase}`);
+  if (phase === 'setups') {
+    const fixed = o.has('epm') ? null : { host: o.get('host')!, port: Number(o.get('port')) };
+    const r = await runSetup(o.get('epm') ?? null, fixed, Math.min(600, Number(o.get('seconds') ?? 5)), Number(o.get('conns') ?? 4));
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
   const target = o.has('epm') ? await eptMap(o.get('epm')!) : { host: o.get('host')!, port: Number(o.get('port')) };
   const seconds = Math.min(600, Number(o.get('seconds') ?? 5));
   const r = await runPhase(phase, target, seconds, Number(o.get('conns') ?? (phase === 'bulk' ? 4 : 8)), Number(o.get('window') ?? (phase === 'bulk' ? 2 : 64)));

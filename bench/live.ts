@@ -3,12 +3,17 @@
  * (src/lab/netns.ts), through three gateways one after the other on the same namespaces:
  *   rpcgw       `rpcgw run` (ip_forward=0), the client finds the server through ept_map on
  *               198.51.100.1:135 and connects to the mapped port the daemon rewrote;
+ *   rpcgw-kernel the same with the rule's mappedInspection "kernel": the daemon answers ept_map
+ *               and installs the client's pinhole in nftables; the kernel forwards the rest;
  *   forwarding  ip_forward=1 and routes, no NAT: the client connects to 192.0.2.10:P;
  *   nftables    ip_forward=1, DNAT 198.51.100.1:40000 -> 192.0.2.10:P, SNAT to 192.0.2.1
  *               (the same packet shape as rpcgw's).
  * Offloads (GRO, LRO, TSO, GSO, tx/rx checksum) are off on all four veth ends: the client's and
  * server's too, because a peer's TSO/checksum offload hands the gateway super-frames with
- * partial checksums (measured in the lab with the peers' offloads at kernel defaults).
+ * partial checksums (measured in the lab with the peers' offloads at kernel defaults). With
+ * `offloads: 'default'` every veth end stays at the kernel's defaults instead (GRO/TSO on).
+ * Phases: bulk, small, latency, and setup (connection set-ups per second: [ept_map ->]
+ * connect -> bind -> call -> close).
  * Per mode and phase: the client's own figures (Gbit/s of response stub bytes, calls/s,
  * round-trip p50/p99), packets the gateway received on both interfaces (ip -s link), and the
  * daemon's CPU (utime+stime from /proc/<pid>/stat) over the phase.
@@ -26,8 +31,10 @@ import { shellQuote } from './peers.js';
 
 export const SERVER_PORT = 5000;
 export const NAT_PORT = 40000;
-export type LiveModeName = 'rpcgw' | 'forwarding' | 'nftables';
-export const LIVE_MODES: readonly LiveModeName[] = ['rpcgw', 'forwarding', 'nftables'];
+export type LiveModeName = 'rpcgw' | 'rpcgw-kernel' | 'forwarding' | 'nftables';
+export const LIVE_MODES: readonly LiveModeName[] = ['rpcgw', 'rpcgw-kernel', 'forwarding', 'nftables'];
+export type LiveOffloads = 'off' | 'default';
+const PHASES = ['bulk', 'small', 'latency', 'setups'] as const;
 
 export interface LivePhase {
   /** The client's result line (live-peer.ts PhaseResult). */
@@ -67,12 +74,16 @@ export interface LiveModeResult {
   bulk: LivePhase | null;
   small: LivePhase | null;
   latency: LivePhase | null;
+  /** Connection set-ups per second (callsPerSecond), their time p50/p99. */
+  setups: LivePhase | null;
 }
 
 export interface LiveResult {
   status: 'ran' | 'skipped' | 'failed';
   reason: string;
   secondsPerPhase: number;
+  /** Offloads on every veth end: all off, or the kernel's defaults. */
+  offloads: LiveOffloads;
   command: string;
   versions: { kernel: string; nft: string | null; ethtool: string | null; node: string };
   /** The gateway, both peers and anything else on the machine share these CPUs. */
@@ -84,6 +95,8 @@ export interface LiveResult {
     bulkVsForwarding: number | null;
     smallPpsVsNftables: number | null;
     smallPpsVsForwarding: number | null;
+    kernelBulkVsNftables: number | null;
+    kernelSmallPpsVsNftables: number | null;
   };
 }
 
@@ -162,7 +175,7 @@ function cpuSeconds(pid: number): number | null {
   }
 }
 
-function rulesFor(dir: string): string {
+function rulesFor(dir: string, kernel: boolean): string {
   return JSON.stringify({
     gateway: {
       external: { interface: LAB.ifExt, address: LAB.gatewayExt },
@@ -171,7 +184,10 @@ function rulesFor(dir: string): string {
       metrics: { listen: METRICS },
       log: { level: 'info' },
     },
-    rules: [{ name: 'bench', server: LAB.server, interfaces: ['any'], clients: [LAB.clientNet], mappedPorts: '40000-40999', lookup: 'published' }],
+    rules: [{
+      name: 'bench', server: LAB.server, interfaces: ['any'], clients: [LAB.clientNet], mappedPorts: '40000-40999', lookup: 'published',
+      ...(kernel ? { mappedInspection: 'kernel' } : {}),
+    }],
   }, null, 2) + '\n';
 }
 
@@ -191,11 +207,13 @@ async function daemonCounters(net: LabNet): Promise<Record<string, number> | nul
   return out;
 }
 
-interface PhasePlan { seconds: number }
+interface PhasePlan { seconds: number; offloads: LiveOffloads }
 
-async function runPhases(net: LabNet, mode: LiveModeName, clientArgs: string[], daemonPid: number | null, plan: PhasePlan): Promise<Pick<LiveModeResult, 'bulk' | 'small' | 'latency'>> {
-  const out: Pick<LiveModeResult, 'bulk' | 'small' | 'latency'> = { bulk: null, small: null, latency: null };
-  for (const phase of ['bulk', 'small', 'latency'] as const) {
+type Phases = Pick<LiveModeResult, (typeof PHASES)[number]>;
+
+async function runPhases(net: LabNet, mode: LiveModeName, clientArgs: string[], daemonPid: number | null, plan: PhasePlan): Promise<Phases> {
+  const out: Phases = { bulk: null, small: null, latency: null, setups: null };
+  for (const phase of PHASES) {
     const argv = [process.execPath, PEER, 'client', '--phase', phase, '--seconds', String(plan.seconds), ...clientArgs];
     const p0 = await rxPackets(net.gateway);
     const t0 = await retransmits(net);
@@ -225,7 +243,10 @@ async function runPhases(net: LabNet, mode: LiveModeName, clientArgs: string[], 
 }
 
 async function runMode(net: LabNet, mode: LiveModeName, dir: string, plan: PhasePlan): Promise<LiveModeResult> {
-  const res: LiveModeResult = { mode, error: null, setup: [], daemonCounters: null, bulk: null, small: null, latency: null };
+  const res: LiveModeResult = { mode, error: null, setup: [], daemonCounters: null, bulk: null, small: null, latency: null, setups: null };
+  const offloads = async (): Promise<void> => {
+    if (plan.offloads === 'off') await offloadsOff(net);
+  };
   const sysctl = findTool('sysctl')!;
   const ip = findTool('ip')!;
   const nft = findTool('nft')!;
@@ -235,21 +256,21 @@ async function runMode(net: LabNet, mode: LiveModeName, dir: string, plan: Phase
     await execOk(net.gateway, argv, input === undefined ? {} : { input });
   };
   try {
-    if (mode === 'rpcgw') {
+    if (mode === 'rpcgw' || mode === 'rpcgw-kernel') {
       const rules = path.join(dir, 'rules.json');
-      writeFileSync(rules, rulesFor(dir));
+      writeFileSync(rules, rulesFor(dir, mode === 'rpcgw-kernel'));
       res.setup.push(shellQuote(['ip', 'netns', 'exec', '<gateway>', 'rpcgw', 'run', '--rules', 'R.json']), `R.json: ${JSON.stringify(JSON.parse(readFileSync(rules, 'utf8')))}`);
       // RPCGW_DAEMON_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p") profiles the daemon under load.
       const nodeArgs = (process.env.RPCGW_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
       daemon = spawnIn(net.gateway, [process.execPath, ...nodeArgs, cliMain, 'run', '--rules', rules]);
       await waitForLine(daemon, (l) => l.includes('"event":"ready"'), 30_000, 'rpcgw run');
       // Offloads the daemon left on (it turns its own off; check all four ends anyway).
-      await offloadsOff(net);
+      await offloads();
       Object.assign(res, await runPhases(net, mode, ['--epm', LAB.gatewayExt], daemon.pid ?? null, plan));
       res.daemonCounters = await daemonCounters(net);
     } else {
       await gw([sysctl, '-q', '-w', 'net.ipv4.ip_forward=1'], ['sysctl', '-w', 'net.ipv4.ip_forward=1']);
-      await offloadsOff(net);
+      await offloads();
       if (mode === 'forwarding') {
         res.setup.push(`ip -n <client> route add ${LAB.serverNet} via ${LAB.gatewayExt}`, `ip -n <server> route add ${LAB.clientNet} via ${LAB.gatewayInt}`);
         await execOk(net.client, [ip, 'route', 'replace', LAB.serverNet, 'via', LAB.gatewayExt]);
@@ -288,26 +309,28 @@ async function runMode(net: LabNet, mode: LiveModeName, dir: string, plan: Phase
 const div = (a: number | null | undefined, b: number | null | undefined): number | null => (a == null || b == null || b <= 0 ? null : a / b);
 
 /** A result with no mode run yet (status 'skipped' with `reason` until runLive fills it). */
-export function emptyLiveResult(seconds: number, reason: string): LiveResult {
+export function emptyLiveResult(seconds: number, reason: string, offloads: LiveOffloads = 'off'): LiveResult {
   return {
-    status: 'skipped', reason, secondsPerPhase: seconds,
-    command: `node bench/dist/bench/main.js live --seconds ${seconds}`,
+    status: 'skipped', reason, secondsPerPhase: seconds, offloads,
+    command: `node bench/dist/bench/main.js live --seconds ${seconds}${offloads === 'off' ? '' : ` --offloads ${offloads}`}`,
     versions: { kernel: os.release(), nft: toolVersion(['nft', '--version']), ethtool: toolVersion(['ethtool', '--version']), node: process.version },
     machine: { cpus: os.cpus().length, loadAverageStart: os.loadavg(), loadAverageEnd: os.loadavg() },
     notes: [
       `${os.cpus().length} CPUs shared by the client, server and gateway (and the daemon): the peers compete with the gateway for cores.`,
       'Gbit/s counts response stub bytes (64 KiB responses to 64 KiB requests, fragments of 4280 bytes); packets/s counts packets received on both gateway interfaces.',
       'rpcgw mode includes the ept_map lookup through 135 before each phase; forwarding and nftables connect straight to the endpoint.',
+      'setup: connection set-ups per second by 4 loops, each ept_map (rpcgw modes) -> connect -> bind -> one small call -> close; forwarding and nftables (a pre-installed DNAT) skip the ept_map.',
       'Kernel forwarding and NAT run in softirq on the CPU of the sending peer; rpcgw is a third busy process: with machine idle near 0 the comparison is CPU-shared, see "CPU per packet".',
     ],
     modes: [],
-    ratios: { bulkVsNftables: null, bulkVsForwarding: null, smallPpsVsNftables: null, smallPpsVsForwarding: null },
+    ratios: { bulkVsNftables: null, bulkVsForwarding: null, smallPpsVsNftables: null, smallPpsVsForwarding: null, kernelBulkVsNftables: null, kernelSmallPpsVsNftables: null },
   };
 }
 
 /** The whole live measurement; never throws (a failure is status 'failed' with the reason). */
-export async function runLive(opts: { seconds: number; modes?: readonly LiveModeName[] }): Promise<LiveResult> {
-  const result = emptyLiveResult(opts.seconds, '');
+export async function runLive(opts: { seconds: number; modes?: readonly LiveModeName[]; offloads?: LiveOffloads }): Promise<LiveResult> {
+  const offloads = opts.offloads ?? 'off';
+  const result = emptyLiveResult(opts.seconds, '', offloads);
   const skip = liveSkipReason();
   if (skip !== null) {
     result.reason = skip;
@@ -330,16 +353,19 @@ export async function runLive(opts: { seconds: number; modes?: readonly LiveMode
   try {
     log('creating the namespaces');
     net = await createLabNet();
-    await offloadsOff(net);
+    if (offloads === 'off') await offloadsOff(net);
     server = spawnIn(net.server, [process.execPath, PEER, 'server', '--addr', LAB.server, '--port', String(SERVER_PORT), '--epm-port', '135']);
     await waitForLine(server, (l) => l.includes('"listening"'), 15_000, 'live-peer server');
     for (const m of opts.modes ?? LIVE_MODES) {
       log(`mode ${m}`);
-      result.modes.push(await runMode(net, m, dir, { seconds: opts.seconds }));
+      result.modes.push(await runMode(net, m, dir, { seconds: opts.seconds, offloads }));
     }
     const by = (m: LiveModeName): LiveModeResult | undefined => result.modes.find((x) => x.mode === m && x.error === null);
     const r = by('rpcgw');
+    const k = by('rpcgw-kernel');
     result.ratios = {
+      kernelBulkVsNftables: div(k?.bulk?.gbitPerSecond, by('nftables')?.bulk?.gbitPerSecond),
+      kernelSmallPpsVsNftables: div(k?.small?.packetsPerSecond, by('nftables')?.small?.packetsPerSecond),
       bulkVsNftables: div(r?.bulk?.gbitPerSecond, by('nftables')?.bulk?.gbitPerSecond),
       bulkVsForwarding: div(r?.bulk?.gbitPerSecond, by('forwarding')?.bulk?.gbitPerSecond),
       smallPpsVsNftables: div(r?.small?.packetsPerSecond, by('nftables')?.small?.packetsPerSecond),
@@ -371,7 +397,7 @@ export async function runLive(opts: { seconds: number; modes?: readonly LiveMode
 
 /** Markdown section for the report. */
 export function liveMarkdown(r: LiveResult): string {
-  const L: string[] = ['## 4. Live (network namespaces, offloads off)', ''];
+  const L: string[] = [`## 4. Live (network namespaces, offloads ${r.offloads === 'off' ? 'off' : 'at kernel defaults on every veth'})`, ''];
   if (r.status === 'skipped') return [...L, `Skipped: ${r.reason}`, ''].join('\n');
   if (r.status === 'failed') L.push(`**Failed in part:** ${r.reason}`, '');
   const f = (x: number | null | undefined, d = 2): string => (x == null || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
@@ -379,11 +405,11 @@ export function liveMarkdown(r: LiveResult): string {
   const la = (x: number[]): string => x.map((v) => v.toFixed(2)).join(' ');
   L.push(`\`${r.command}\`, ${r.secondsPerPhase} s per phase. Linux ${r.versions.kernel}, ${r.versions.nft ?? 'nft n/a'}, Node ${r.versions.node}; ` +
     `${r.machine.cpus} CPUs, load average ${la(r.machine.loadAverageStart)} at start, ${la(r.machine.loadAverageEnd)} at end.`, '');
-  L.push('| gateway | bulk Gbit/s | bulk gw pkt/s | small calls/s | small gw pkt/s | RTT p50 µs | RTT p99 µs | daemon CPU bulk / small | TCP retransmits bulk / small | machine idle bulk / small |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  L.push('| gateway | bulk Gbit/s | bulk gw pkt/s | small calls/s | small gw pkt/s | RTT p50 µs | RTT p99 µs | set-ups/s (p50 / p99 µs) | daemon CPU bulk / small | TCP retransmits bulk / small | machine idle bulk / small |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   const counters: string[] = [];
   for (const m of r.modes) {
     if (m.error !== null) {
-      L.push(`| ${m.mode} | error: ${m.error.replace(/\|/g, '/')} | | | | | | | | |`);
+      L.push(`| ${m.mode} | error: ${m.error.replace(/\|/g, '/')} | | | | | | | | | |`);
       continue;
     }
     const cpu = m.bulk?.daemonCpuPercent == null ? '–' : `${f(m.bulk.daemonCpuPercent, 0)}% / ${f(m.small?.daemonCpuPercent, 0)}%`;
@@ -392,10 +418,12 @@ export function liveMarkdown(r: LiveResult): string {
       counters.push(`rpcgw CPU per packet: bulk ${us(m.bulk)}, small ${us(m.small)}`);
     }
     if (m.daemonCounters !== null && Object.keys(m.daemonCounters).length > 0) counters.push(`Daemon drop/error counters after the phases: ${Object.entries(m.daemonCounters).map(([n, v]) => `${n} ${v}`).join(', ')}`);
-    L.push(`| ${m.mode} | ${f(m.bulk?.gbitPerSecond)} | ${k(m.bulk?.packetsPerSecond)} | ${k(m.small?.callsPerSecond)} | ${k(m.small?.packetsPerSecond)} | ${f(m.latency?.p50Us, 0)} | ${f(m.latency?.p99Us, 0)} | ${cpu} | ${m.bulk?.retransmits ?? 'n/a'} / ${m.small?.retransmits ?? 'n/a'} | ${f(m.bulk?.machineIdlePercent, 0)}% / ${f(m.small?.machineIdlePercent, 0)}% |`);
+    const setup = m.setups === null ? 'n/a' : `${f(m.setups.callsPerSecond, 0)} (${f(m.setups.p50Us, 0)} / ${f(m.setups.p99Us, 0)})`;
+    L.push(`| ${m.mode} | ${f(m.bulk?.gbitPerSecond)} | ${k(m.bulk?.packetsPerSecond)} | ${k(m.small?.callsPerSecond)} | ${k(m.small?.packetsPerSecond)} | ${f(m.latency?.p50Us, 0)} | ${f(m.latency?.p99Us, 0)} | ${setup} | ${cpu} | ${m.bulk?.retransmits ?? 'n/a'} / ${m.small?.retransmits ?? 'n/a'} | ${f(m.bulk?.machineIdlePercent, 0)}% / ${f(m.small?.machineIdlePercent, 0)}% |`);
   }
   const x = r.ratios;
-  L.push('', `rpcgw / nftables NAT: bulk ${f(x.bulkVsNftables)}x, small packets/s ${f(x.smallPpsVsNftables)}x; rpcgw / forwarding: bulk ${f(x.bulkVsForwarding)}x, small packets/s ${f(x.smallPpsVsForwarding)}x.`, '');
+  L.push('', `rpcgw / nftables NAT: bulk ${f(x.bulkVsNftables)}x, small packets/s ${f(x.smallPpsVsNftables)}x; rpcgw / forwarding: bulk ${f(x.bulkVsForwarding)}x, small packets/s ${f(x.smallPpsVsForwarding)}x; ` +
+    `rpcgw kernel mode / nftables NAT: bulk ${f(x.kernelBulkVsNftables)}x, small packets/s ${f(x.kernelSmallPpsVsNftables)}x.`, '');
   for (const n of r.notes) L.push(`- ${n}`);
   for (const c of counters) L.push(`- ${c}.`);
   L.push('');

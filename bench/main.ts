@@ -9,7 +9,8 @@
  *   expiry [--count K] [--budget-mib B]
  *   epm-idle [--count K]                                              heap per idle EPM connection
  *   churn [--copies 100,450] [--before DIR] [--runs N] [--inmem 100] [--work DIR] [--out F.json]   churn workload (issue 10)
- *   live [--seconds S] [--modes rpcgw,forwarding,nftables] [--out DIR] [--name NAME]   measurement 4 (root)
+ *   live [--seconds S] [--modes rpcgw,rpcgw-kernel,forwarding,nftables] [--offloads off|default] [--out DIR] [--name NAME]   measurement 4 (root)
+ *   nft-channel [--serial N] [--burst N]   kernel pinholes' nftables channel: install latency and elements/s (root)
  */
 import { readRulesFile } from '../src/cli/rules-file.js';
 import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
@@ -17,6 +18,7 @@ import { genCommand } from './gen-cli.js';
 import { benchRules, ensureRulesSchema } from './paths.js';
 import { profileInMemory, profileText } from './profile.js';
 import { liveMarkdown, runLive, LIVE_MODES, type LiveModeName } from './live.js';
+import { nftChannelMarkdown, runNftChannel } from './nft-channel.js';
 import { runBench } from './run.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -84,10 +86,17 @@ async function main(): Promise<void> {
     case 'epm-idle':
       process.stdout.write(JSON.stringify(epmIdlePoint(rulesOf(args), Number(args.get('count') ?? 10_000))) + '\n');
       return;
+    case 'nft-channel': {
+      const r = await runNftChannel({ serial: Number(args.get('serial') ?? 500), burst: Number(args.get('burst') ?? 5000) });
+      process.stdout.write(nftChannelMarkdown(r));
+      return;
+    }
     case 'live': {
       const modes = (args.get('modes')?.split(',').filter((m) => m !== '') ?? [...LIVE_MODES]) as LiveModeName[];
       for (const m of modes) if (!LIVE_MODES.includes(m)) throw new Error(`unknown live mode ${m} (${LIVE_MODES.join(', ')})`);
-      const r = await runLive({ seconds: Number(args.get('seconds') ?? 5), modes });
+      const offloads = args.get('offloads') ?? 'off';
+      if (offloads !== 'off' && offloads !== 'default') throw new Error(`--offloads off|default, not ${offloads}`);
+      const r = await runLive({ seconds: Number(args.get('seconds') ?? 5), modes, offloads });
       const dir = args.get('out') ?? resultsDir;
       const base = path.join(dir, args.get('name') ?? 'live');
       mkdirSync(dir, { recursive: true });
@@ -99,7 +108,7 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, epm-idle, churn, live)`);
+      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, epm-idle, churn, live, nft-channel)`);
   }
 }
 

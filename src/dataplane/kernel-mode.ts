@@ -158,7 +158,9 @@ export class KernelMode {
       expiresMs: Date.now() + req.timeoutMs,
     };
     const k = `${req.clientIp}.${req.extIp}.${req.extPort}`;
-    this.channel.submit(pinholeCommand(this.table, p, req.timeoutMs), (err) => {
+    const known = this.pinholes.get(k);
+    const fresh = known === undefined || known.expiresMs <= Date.now();
+    this.channel.submit(pinholeCommand(this.table, p, req.timeoutMs, fresh), (err) => {
       this.latency[this.latencyCount++ % LATENCY_SAMPLES] = performance.now() - t0;
       if (err === null) {
         this.installed++;

@@ -20,7 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /** Commands per transaction line. */
-export const MAX_BATCH = 256;
+export const MAX_BATCH = 128;
 const SENTINEL_TABLE = 'rpcgw-ack-';
 /** A child that answered nothing for this long is taken for hung and replaced. */
 const REPLY_TIMEOUT_MS = 5000;
@@ -39,6 +39,8 @@ interface Batch {
 export interface NftChannelOptions {
   /** The interactive nft command line (default `nft -i`; tests run it in a namespace of their own). */
   argv?: readonly string[];
+  /** Commands per transaction line (default MAX_BATCH). */
+  maxBatch?: number;
   /** Something went wrong with the child itself (spawn failure, exit, hang). */
   onTrouble?: (message: string) => void;
 }
@@ -87,8 +89,9 @@ export class NftChannel {
     this.flushScheduled = false;
     const q = this.queued;
     this.queued = [];
-    for (let i = 0; i < q.length; i += MAX_BATCH) {
-      const part = q.slice(i, i + MAX_BATCH);
+    const per = this.opts.maxBatch ?? MAX_BATCH;
+    for (let i = 0; i < q.length; i += per) {
+      const part = q.slice(i, i + per);
       this.send(part.map((x) => x.command), part.map((x) => x.done), false);
     }
   }
