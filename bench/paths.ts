@@ -2,6 +2,7 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writePrecompiledValidator } from '../src/policy/schema.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -26,10 +27,13 @@ export const sharedPcaps = process.env.RPCGW_SHARED !== undefined ? path.join(pr
 /**
  * The bench compiles its own copy of src/ into bench/dist/src, and policy/schema.ts loads the
  * rules schema from two levels above its compiled file (bench/dist/rules/schema.json there).
- * Put a copy of rules/schema.json there before any rules file is loaded.
+ * Put a copy of rules/schema.json there before any rules file is loaded, and the precompiled
+ * validator `npm run build` writes (scripts/precompile-rules.mjs) next to the compiled schema.ts,
+ * so the bench's CLI starts as the built one does even when the bench was compiled by tsc alone.
  */
 export function ensureRulesSchema(): void {
   const dir = path.join(repoRoot, 'bench', 'dist', 'rules');
   mkdirSync(dir, { recursive: true });
   copyFileSync(path.join(repoRoot, 'rules', 'schema.json'), path.join(dir, 'schema.json'));
+  writePrecompiledValidator();
 }
