@@ -46,11 +46,17 @@ type ConnectionRow = ConnectionListing & { stateName?: string; packetsFromClient
 
 export async function runMappings(a: AdminArgs & { json: boolean; connections: boolean; rule?: string; client?: string }, write: Write): Promise<number> {
   const filter = { ...(a.rule !== undefined ? { rule: a.rule } : {}), ...(a.client !== undefined ? { client: a.client } : {}) };
-  const maps = (await ask(a, { cmd: 'mappings', ...filter })).mappings as MappingListing[];
+  const reply = await ask(a, { cmd: 'mappings', ...filter });
+  const maps = reply.mappings as MappingListing[];
+  // "kernel" rules: the pinholes as nftables holds them, their connections as conntrack does.
+  const kPins = (reply.kernelPinholes ?? []) as { rule: string; client: string; external: string; server: string; expiresInSeconds: number }[];
+  const kConns = (reply.kernelConnections ?? []) as { rule: string; state: string; client: string; external: string; server: string; packets: number; bytes: number }[];
   const conns = a.connections ? ((await ask(a, { cmd: 'connections', ...filter })).connections as ConnectionRow[]) : [];
   if (a.json) {
     for (const m of maps) write(JSON.stringify({ type: 'pinhole', ...m }));
     for (const c of conns) write(JSON.stringify({ type: 'connection', ...c }));
+    for (const p of kPins) write(JSON.stringify({ type: 'kernel-pinhole', ...p }));
+    for (const c of kConns) write(JSON.stringify({ type: 'kernel-connection', ...c }));
     return 0;
   }
   for (const m of maps) {
@@ -65,14 +71,19 @@ export async function runMappings(a: AdminArgs & { json: boolean; connections: b
         (c.packetsFromClient !== undefined ? ` packets=${c.packetsFromClient}/${c.packetsFromServer} bytes=${c.bytesFromClient}/${c.bytesFromServer}` : ''),
     );
   }
-  write(`${maps.length} pinhole(s)${a.connections ? `, ${conns.length} connection(s)` : ''}`);
+  for (const p of kPins) write(`kernel-pinhole rule=${p.rule} client=${p.client} external=${p.external} server=${p.server} expires=${p.expiresInSeconds}s`);
+  for (const c of kConns) write(`kernel-connection ${c.state} rule=${c.rule} client=${c.client} external=${c.external} server=${c.server} packets=${c.packets} bytes=${c.bytes}`);
+  write(`${maps.length} pinhole(s)${a.connections ? `, ${conns.length} connection(s)` : ''}` +
+    (kPins.length + kConns.length > 0 ? `; in the kernel: ${kPins.length} pinhole(s), ${kConns.length} connection(s)` : ''));
   return 0;
 }
 
 export async function runFlush(a: AdminArgs & { rule?: string; client?: string }, write: Write): Promise<number> {
   const reply = await ask(a, { cmd: 'flush', ...(a.rule ? { rule: a.rule } : {}), ...(a.client ? { client: a.client } : {}) });
   const f = reply.flushed as { mappings: number; connections: number };
-  write(`flushed ${f.mappings} pinhole(s) and ${f.connections} connection(s)`);
+  const k = reply.flushedKernel as { pinholes: number; connections: number } | undefined;
+  write(`flushed ${f.mappings} pinhole(s) and ${f.connections} connection(s)` +
+    (k !== undefined && k.pinholes + k.connections > 0 ? `; in the kernel: ${k.pinholes} pinhole(s) and ${k.connections} connection(s)` : ''));
   return 0;
 }
 

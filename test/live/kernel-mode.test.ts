@@ -104,6 +104,31 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     expect(await lab.probe(LAB.client, port, { timeoutS: 2 })).toBe('timeout');
   });
 
+  it('rpcgw mappings lists the kernel pinholes (time left) and their connections; flush --client removes both', async () => {
+    const m = await lab.map('srvsvc');
+    const port = m.towers[0]!.port!;
+    expect(await lab.probe(LAB.client, port)).toBe('connected');
+    const list = await lab.admin(['mappings', '--json']);
+    expect(list.code).toBe(0);
+    const rows = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const pin = rows.find((r) => r.type === 'kernel-pinhole' && r.external === `${LAB.gatewayExt}:${port}`);
+    expect(pin).toMatchObject({ rule: 'lab', client: LAB.client, server: expect.stringMatching(new RegExp(`^${LAB.server.replace(/\./g, '\\.')}:\\d+$`)) as string });
+    expect(Number(pin!.expiresInSeconds)).toBeGreaterThan(0);
+    expect(Number(pin!.expiresInSeconds)).toBeLessThanOrEqual(PINHOLE_S);
+    const conn = rows.find((r) => r.type === 'kernel-connection' && r.external === `${LAB.gatewayExt}:${port}`);
+    expect(conn).toMatchObject({ rule: 'lab' });
+    expect(String(conn!.client).startsWith(`${LAB.client}:`)).toBe(true);
+
+    const other = await lab.admin(['flush', '--client', LAB.client2]);
+    expect(other.stdout.trim()).toBe('flushed 0 pinhole(s) and 0 connection(s)');
+    const mine = await lab.admin(['flush', '--client', LAB.client]);
+    expect(mine.code).toBe(0);
+    expect(mine.stdout).toMatch(/in the kernel: [1-9]\d* pinhole\(s\) and [1-9]\d* connection\(s\)/);
+    expect(await nftMap()).not.toContain(`${LAB.client} . ${LAB.gatewayExt} . ${port}`);
+    expect(await conntrack()).not.toContain(`dport=${port} `);
+    expect(await lab.probe(LAB.client, port, { timeoutS: 2 })).toBe('timeout');
+  });
+
   it('after stop nothing of rpcgw is left in nftables or conntrack', async () => {
     // A connection still open through a pinhole when the daemon stops.
     const m = await lab.map('samr');
