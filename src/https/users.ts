@@ -100,7 +100,9 @@ export class Users {
     } catch {
       // The file went away or is unreadable: keep the users already loaded (logged by the caller on reload).
     }
-    const hash = this.users.get(user);
+    // Outlook and Samba send DOMAIN\\user (or \\user with no domain): the htpasswd name is the part after the backslash.
+    const slash = user.lastIndexOf('\\');
+    const hash = this.users.get(user) ?? (slash >= 0 ? this.users.get(user.slice(slash + 1)) : undefined);
     if (hash === undefined) return { status: AUTH_BAD, user };
     const key = createHash('sha256').update(hash).update('\0').update(decoded).digest('base64');
     const until = this.okCache.get(key);

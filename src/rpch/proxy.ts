@@ -445,23 +445,8 @@ export class RpcProxy {
         t === null ? 'no ?RemoteName:port in the request' : `${t.remote}:${t.port} is not in the validPorts of "${this.rule.name}"`);
       return;
     }
-    if (this.vcs.size >= this.rule.maxVirtualConnections || (this.perClient.get(client) ?? 0) >= this.rule.maxVirtualConnectionsPerClient) {
-      // Counted per virtual connection; the second channel of an existing one is let through to pair.
-      const tooMany = this.vcs.size >= this.rule.maxVirtualConnections ? `maxVirtualConnections (${this.rule.maxVirtualConnections})` : `maxVirtualConnectionsPerClient (${this.rule.maxVirtualConnectionsPerClient})`;
-      if (!this.mayPair(client)) {
-        this.counters.refusedLimits++;
-        this.reject(res, 503, 'virtual-connection-limit', fields, `${tooMany} reached`);
-        return;
-      }
-    }
     if (expectContinue) res.writeContinue();
     this.readFirstPdu(req, res, (buf) => this.firstPdu(req, res, user, client, { ...t, v }, buf));
-  }
-
-  /** Whether the client has a half-paired virtual connection waiting for its second channel. */
-  private mayPair(client: string): boolean {
-    for (const vc of this.vcs.values()) if (vc.client === client && (vc.in === null || vc.out === null)) return true;
-    return false;
   }
 
   /** Collects the body until its first PDU is whole (bounded, timed); the rest is handed on. */
@@ -535,6 +520,15 @@ export class RpcProxy {
     const rest = buf.subarray(fragLen);
     let vc = this.vcs.get(key);
     if (vc === undefined) {
+      // Limits count virtual connections, so they apply when a channel names a new cookie.
+      const limit = this.vcs.size >= this.rule.maxVirtualConnections ? `maxVirtualConnections (${this.rule.maxVirtualConnections})`
+        : (this.perClient.get(client) ?? 0) >= this.rule.maxVirtualConnectionsPerClient ? `maxVirtualConnectionsPerClient (${this.rule.maxVirtualConnectionsPerClient})` : '';
+      if (limit !== '') {
+        this.counters.refusedLimits++;
+        this.reject(res, 503, 'virtual-connection-limit', fields, `${limit} reached`);
+        req.socket.destroySoon();
+        return;
+      }
       vc = new VirtualConnection(this, key, client, user, target);
       this.vcs.set(key, vc);
       this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
