@@ -31,6 +31,7 @@ import { readRulesFile } from './rules-file.js';
 import { defaultStatePath, readStateFile, retireStateFile, writeStateFile } from '../ops/state-file.js';
 import { CliError, EXIT_FAILURE, EXIT_NOPERM, describeError, exitCodeOf } from './errors.js';
 import { explainClient, flowStateName, gatewayChanges, rulesDiff } from './admin-view.js';
+import { HttpsFrontend } from '../https/frontend.js';
 
 export interface RunArgs {
   rules: string;
@@ -200,8 +201,13 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       const server = await serveMetrics(g.metricsListen, registry, () => (stopping ? 'stopping' : guardProblem));
       undo.push({ what: 'metrics listener', fn: () => server.close() });
     }
+    // HTTPS listeners (RPC over HTTP, web publishing) are sockets of their own: no capture needed.
+    const frontend = new HttpsFrontend(rules.https ?? { listeners: [], rpcOverHttp: [], webPublishing: [] }, log);
+    await frontend.start();
+    undo.push({ what: 'https listeners', fn: () => void frontend.stop() });
 
     const reload = (): ReloadResult => {
+      frontend.reloadCertificates();
       const refused = (problems: string[], extra: Record<string, unknown> = {}): ReloadResult => {
         dp.counters.reloadFailures++;
         log.error({ event: 'reload-refused', file: args.rules, problems, ...extra }, `reload refused; the rules in force are unchanged: ${problems.join('; ')}`);
