@@ -1,6 +1,7 @@
 /**
- * `rpcgw check --rules <file>`: validates a rules file and prints what `rpcgw run` would install
- * (capture filters, nftables guard) without touching the host.
+ * `rpcgw check --rules <file> [--json]`: validates a rules file and prints what `rpcgw run` would
+ * install (capture filters, nftables guard) without touching the host. `--json` gives tools one
+ * object: every problem located (file, line, column, JSON path, rule), errors and warnings.
  */
 import { ipv4ToString } from '../wire/addr.js';
 import { formatProblem } from '../policy/errors.js';
@@ -9,12 +10,54 @@ import { captureFilters } from '../dataplane/bpf.js';
 import { guardRuleset } from '../dataplane/kernel-guard.js';
 import { localPortRange, ownedRanges } from '../dataplane/port-reserve.js';
 import { readRulesFile } from './rules-file.js';
+import { RulesError, type RuleProblem } from '../policy/errors.js';
+import type { CompiledRules } from '../policy/compiled.js';
+import { EXIT_DATAERR } from './errors.js';
+import { checkHttpsFiles } from '../https/check.js';
 
-export function runCheck(file: string, write: (line: string) => void): void {
+/** Ranges the daemon owns that this host's ephemeral range overlaps (read-only look at /proc/sys). */
+function ephemeralOverlaps(rules: CompiledRules): { what: string; lo: number; hi: number; local: string }[] {
+  const local = localPortRange();
+  if (local === null) return [];
+  return ownedRanges(rules).filter((o) => o.lo <= local[1] && o.hi >= local[0]).map((o) => ({ ...o, local: `${local[0]}-${local[1]}` }));
+}
+
+function overlapWarning(o: { what: string; lo: number; hi: number; local: string }): string {
+  return `${o.what} ${o.lo}-${o.hi} overlaps this host's net.ipv4.ip_local_port_range ${o.local}: rpcgw run reserves it in ` +
+    'net.ipv4.ip_local_reserved_ports while running (and refuses to start where /proc/sys is read-only); a range outside avoids that';
+}
+
+function problemJson(severity: 'error' | 'warning', p: RuleProblem): Record<string, unknown> {
+  return { severity, file: p.file, line: p.line ?? null, column: p.column ?? null, path: p.path, rule: p.rule ?? null, message: p.message };
+}
+
+/** `check --json`: one JSON object; exit 65 when the file is invalid. */
+function checkJson(file: string, write: (line: string) => void): number {
+  try {
+    const { rules, warnings } = readRulesFile(file);
+    write(JSON.stringify({
+      file, valid: true, rules: rules.rules.length, enabled: rules.rules.filter((r) => r.enabled).length,
+      problems: warnings.map((w) => problemJson('warning', w)),
+      portRangeOverlaps: ephemeralOverlaps(rules).map((o) => ({ ...o, warning: overlapWarning(o) })),
+    }));
+    return 0;
+  } catch (e) {
+    if (!(e instanceof RulesError)) throw e;
+    write(JSON.stringify({ file, valid: false, problems: e.problems.map((p) => problemJson('error', p)) }));
+    return EXIT_DATAERR;
+  }
+}
+
+export function runCheck(file: string, write: (line: string) => void, opts: { json?: boolean } = {}): number {
+  if (opts.json === true) return checkJson(file, write);
   const { rules, warnings } = readRulesFile(file);
   const g = rules.gateway;
   write(`${file}: valid, ${rules.rules.length} rule(s), ${rules.rules.filter((r) => r.enabled).length} enabled`);
   for (const w of warnings) write(`warning: ${formatProblem(w)}`);
+  for (const o of ephemeralOverlaps(rules)) write(`warning: ${overlapWarning(o)}`);
+  const files = checkHttpsFiles(rules.https, Date.now());
+  for (const w of files.warnings) write(`warning: ${w}`);
+  for (const e of files.errors) write(`error: ${e}`);
   write('');
   write(`external: ${g.externalInterface} ${ipv4ToString(g.externalIp)}    internal: ${g.internalInterface} ${ipv4ToString(g.internalIp)}`);
   for (const r of rules.rules) {
@@ -42,4 +85,11 @@ export function runCheck(file: string, write: (line: string) => void): void {
     const overlaps = local !== null && o.lo <= local[1] && o.hi >= local[0];
     write(`  ${o.what} ${o.lo}-${o.hi}: ${local === null ? '?' : overlaps ? 'overlaps, reserved in net.ipv4.ip_local_reserved_ports while running' : 'outside'}`);
   }
+  if (files.info.length > 0) {
+    write('');
+    write('HTTPS (certificates, users, RPC over HTTP, web publishing):');
+    for (const i of files.info) write(`  ${i}`);
+  }
+  // A certificate that does not match its key, or a missing file, would stop `rpcgw run` from starting.
+  return files.errors.length > 0 ? EXIT_DATAERR : 0;
 }

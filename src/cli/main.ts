@@ -82,10 +82,13 @@ const COMMANDS: CommandSpec[] = [
   {
     usage: 'check',
     describe: 'validate a rules file and print the capture filters and nftables guard the daemon would install',
-    options: { rules: { type: 'string', demand: true, describe: 'publishing rules (JSON)' } },
+    options: {
+      rules: { type: 'string', demand: true, describe: 'publishing rules (JSON, comments allowed)' },
+      json: { type: 'boolean', default: false, describe: 'one JSON object: valid, every problem with file, line, column, path and rule (exit 65 when invalid)' },
+    },
     run: async (a) => {
       const { runCheck } = await import('./check.js');
-      runCheck(a.str('rules'), out);
+      return runCheck(a.str('rules'), out, { json: a.bool('json') });
     },
   },
   {

@@ -16,6 +16,29 @@ import { ipv4ToString, parseCidr4, parseIpv4 } from '../wire/addr.js';
 /** AsyncEMSMDB's EcDoAsyncWaitEx may sit idle this long (MS-OXCRPC 3.3.4.1: 5 minutes) plus margin. */
 export const ASYNC_IDLE_MIN_SECONDS = 360;
 
+/**
+ * Why `ip` cannot be a host's unicast address (server, gateway or published address), or null:
+ * no packet to or from such an address is ever forwarded or answered as the rules intend.
+ */
+export function impossibleAddress(ip: number): string | null {
+  const a = ip >>> 24;
+  if (ip === 0) return 'the unspecified address 0.0.0.0';
+  if (ip >>> 0 === 0xffffffff) return 'the limited broadcast address';
+  if (a === 0) return 'an address of "this network" (0.0.0.0/8)';
+  if (a === 127) return 'a loopback address (127.0.0.0/8)';
+  if (a >= 224 && a <= 239) return 'a multicast address (224.0.0.0/4)';
+  if (a >= 240) return 'a reserved address (240.0.0.0/4)';
+  return null;
+}
+
+/** An error at `path` if `ip` is impossible for `what`; true when it was. */
+function refuseImpossible(sink: ProblemSink, path: string, ip: number, text: unknown, what: string): boolean {
+  const why = ip >= 0 ? impossibleAddress(ip) : null;
+  if (why === null) return false;
+  sink.error(path, `expected ${what}, found ${show(text)} (${why})`);
+  return true;
+}
+
 /** A gateway-side address with what it is called in messages. */
 interface NamedAddress {
   ip: number;
@@ -36,13 +59,34 @@ interface GatewayFacts {
   externalIp: number;
   internalIp: number;
   maxMappingsPerClient: number;
+  /** gateway.internal.network, or null when not given or invalid. */
+  internalNet: { net: number; mask: number; text: string } | null;
 }
 
 function checkGateway(sink: ProblemSink, gateway: unknown): GatewayFacts {
   const ext = prop(gateway, 'external');
   const int = prop(gateway, 'internal');
-  const externalIp = cleanIp(sink, '/gateway/external/address', prop(ext, 'address'));
-  const internalIp = cleanIp(sink, '/gateway/internal/address', prop(int, 'address'));
+  let externalIp = cleanIp(sink, '/gateway/external/address', prop(ext, 'address'));
+  let internalIp = cleanIp(sink, '/gateway/internal/address', prop(int, 'address'));
+  if (refuseImpossible(sink, '/gateway/external/address', externalIp, prop(ext, 'address'), "the gateway's own unicast address")) externalIp = -1;
+  if (refuseImpossible(sink, '/gateway/internal/address', internalIp, prop(int, 'address'), "the gateway's own unicast address")) internalIp = -1;
+  if (prop(ext, 'network') !== undefined) {
+    sink.error('/gateway/external/network', 'expected no "network" on the external side (only gateway.internal.network, the servers\' network, is checked)');
+  }
+  let internalNet: GatewayFacts['internalNet'] = null;
+  const netText = cleanString(sink, '/gateway/internal/network', prop(int, 'network'));
+  if (netText !== undefined) {
+    const cidr = parseCidr4(netText);
+    if (cidr === null) sink.error('/gateway/internal/network', `expected a CIDR such as "192.0.2.0/24", found ${show(netText)}`);
+    else if (cidr.addr !== cidr.network) {
+      sink.error('/gateway/internal/network', `expected a network address with the host bits zero, found ${show(netText)} (did you mean "${ipv4ToString(cidr.network)}/${cidr.prefixLen}"?)`);
+    } else {
+      internalNet = { net: cidr.network, mask: cidr.mask, text: netText };
+      if (internalIp >= 0 && ((internalIp & cidr.mask) >>> 0) !== cidr.network) {
+        sink.error('/gateway/internal/address', `expected an address on gateway.internal.network ${netText}, found ${show(prop(int, 'address'))}`);
+      }
+    }
+  }
   if (externalIp >= 0 && externalIp === internalIp) {
     sink.error('/gateway/internal/address',
       `expected an address different from gateway.external.address, found ${show(prop(int, 'address'))}`);
@@ -80,7 +124,7 @@ function checkGateway(sink: ProblemSink, gateway: unknown): GatewayFacts {
       `expected at least maxHeldBytesPerFlow (${perFlow}), found ${total}`);
   }
   const perClient = prop(limits, 'maxMappingsPerClient');
-  return { externalIp, internalIp, maxMappingsPerClient: typeof perClient === 'number' ? perClient : -1 };
+  return { externalIp, internalIp, maxMappingsPerClient: typeof perClient === 'number' ? perClient : -1, internalNet };
 }
 
 /** What check.ts learned about one rule, for the cross-rule checks. -1 / null: unknown or invalid. */
@@ -104,6 +148,11 @@ function checkClients(sink: ProblemSink, path: string, clients: unknown): Array<
     const text = cleanString(sink, p, c);
     const cidr = text === undefined ? null : parseCidr4(text);
     if (text === undefined || cidr === null) return;
+    const dup = out.findIndex(([n, m]) => n === cidr.network && m === cidr.mask);
+    if (dup >= 0 && cidr.addr === cidr.network) {
+      sink.error(p, `expected each client network once, found ${show(text)} again (also ${path}/${dup})`);
+      return;
+    }
     if (cidr.addr !== cidr.network) {
       sink.error(p, `expected a network address with the host bits zero, found ${show(text)} ` +
         `(did you mean "${ipv4ToString(cidr.network)}/${cidr.prefixLen}"?)`);
@@ -154,6 +203,7 @@ function checkRule(sink: ProblemSink, rule: unknown, index: number, gw: GatewayF
   // externalAddress (explicit, or the gateway's external address by default).
   const extText = prop(rule, 'externalAddress');
   let externalIp = extText === undefined ? gw.externalIp : cleanIp(sink, `${path}/externalAddress`, extText);
+  if (extText !== undefined && refuseImpossible(sink, `${path}/externalAddress`, externalIp, extText, 'a public unicast address clients connect to')) externalIp = -1;
   if (extText !== undefined && externalIp >= 0 && externalIp === gw.internalIp) {
     sink.error(`${path}/externalAddress`,
       `expected a public address clients connect to, found ${show(extText)} (that is gateway.internal.address)`);
@@ -162,7 +212,11 @@ function checkRule(sink: ProblemSink, rule: unknown, index: number, gw: GatewayF
 
   const serverText = prop(rule, 'server');
   const serverIp = cleanIp(sink, `${path}/server`, serverText);
-  if (serverIp >= 0) {
+  if (refuseImpossible(sink, `${path}/server`, serverIp, serverText, "the published server's unicast address")) {
+    // reported
+  } else if (serverIp >= 0 && gw.internalNet !== null && ((serverIp & gw.internalNet.mask) >>> 0) !== gw.internalNet.net) {
+    sink.error(`${path}/server`, `expected a server on gateway.internal.network ${gw.internalNet.text}, found ${show(serverText)}`);
+  } else if (serverIp >= 0) {
     const self = [...gatewayAddresses, { ip: externalIp, what: "this rule's externalAddress" }]
       .find((a) => a.ip >= 0 && a.ip === serverIp);
     if (self !== undefined) {

@@ -19,15 +19,16 @@ export interface RuleProblem {
 }
 
 /**
- * `rules.json: /rules/0/mappedPorts (rule "exchange"): expected ..., found ...`.
- * The path is left out for problems about the text as a whole (invalid JSON), whose message
- * carries its own line and column.
+ * `rules.json:12:7: /rules/0/mappedPorts (rule "exchange"): expected ..., found ...` — the
+ * `file:line:column:` form editors and compilers use. The path is left out for problems about
+ * the text as a whole (invalid JSON), whose message carries its own line and column.
  */
 export function formatProblem(p: RuleProblem): string {
   const where = p.path === '' ? '' : ` ${p.path}`;
   const rule = p.rule === undefined ? '' : ` (rule ${JSON.stringify(p.rule)})`;
   const sep = where === '' && rule === '' ? ' ' : ': ';
-  return `${p.file}:${where}${rule}${sep}${p.message}`;
+  const at = p.path !== '' && p.line !== undefined ? `:${p.line}:${p.column ?? 1}` : '';
+  return `${p.file}${at}:${where}${rule}${sep}${p.message}`;
 }
 
 /** Thrown by loadRules when the file has at least one error; `problems` lists all of them. */

@@ -1,5 +1,7 @@
 /**
- * A strict JSON (RFC 8259) parser that remembers where each value is.
+ * A strict JSON (RFC 8259) parser that remembers where each value is, with JSONC's comments
+ * (`// ...` to the end of the line, `/* ... *\/`) allowed wherever whitespace is: administrators
+ * annotate rules files. Everything else stays strict (no trailing commas, no single quotes).
  *
  * Why not JSON.parse: its syntax errors do not reliably give a line and column (Node 20 often
  * reports only a position, sometimes nothing), and it silently keeps the last of two equal keys,
@@ -74,9 +76,6 @@ class Parser {
   unexpected(expected: string): never {
     const t = this.text;
     const c = t.charAt(this.pos);
-    if (c === '/' && (t.charAt(this.pos + 1) === '/' || t.charAt(this.pos + 1) === '*')) {
-      this.fail('comments are not allowed in JSON (use a "comment" property or docs/rules.md)');
-    }
     if (c === "'") this.fail(`expected ${expected}, found "'" (JSON strings use double quotes)`);
     return this.fail(`expected ${expected}, found ${describeChar(t, this.pos)}`);
   }
@@ -85,6 +84,17 @@ class Parser {
     const t = this.text;
     while (this.pos < t.length) {
       const c = t.charCodeAt(this.pos);
+      if (c === 0x2f && t.charCodeAt(this.pos + 1) === 0x2f) {
+        const nl = t.indexOf('\n', this.pos);
+        this.pos = nl < 0 ? t.length : nl + 1;
+        continue;
+      }
+      if (c === 0x2f && t.charCodeAt(this.pos + 1) === 0x2a) {
+        const end = t.indexOf('*/', this.pos + 2);
+        if (end < 0) this.fail("unterminated comment ('/*' without '*/')");
+        this.pos = end + 2;
+        continue;
+      }
       if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return;
       this.pos++;
     }

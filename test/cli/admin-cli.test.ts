@@ -125,3 +125,40 @@ describe('rpcgw run: a failed start', () => {
     expect(r.stderr).toMatch(/rpcgw-nosuch0.*rpcgw-nosuch1/);
   });
 });
+
+describe('rpcgw check', () => {
+  it('--json: every problem located with file, line, column, path and rule; exit 65', () => {
+    const file = path.join(dir, 'impossible.json');
+    const doc = JSON.parse(readFileSync(rules, 'utf8')) as { rules: Record<string, unknown>[] };
+    doc.rules[0]!.server = '224.0.0.1';
+    doc.rules[0]!.externalAddress = '127.0.0.1';
+    writeFileSync(file, JSON.stringify(doc, null, 2));
+    const r = runCli(['check', '--rules', file, '--json']);
+    expect(r.code).toBe(65);
+    const out = JSON.parse(r.stdout) as { valid: boolean; problems: Record<string, unknown>[] };
+    expect(out.valid).toBe(false);
+    expect(out.problems.map((p) => [p.path, p.rule, p.severity])).toEqual([
+      ['/rules/0/server', 'exchange', 'error'],
+      ['/rules/0/externalAddress', 'exchange', 'error'],
+    ]);
+    const text = readFileSync(file, 'utf8').split('\n');
+    for (const p of out.problems) expect(text[(p.line as number) - 1]!.slice((p.column as number) - 1)).toMatch(/^"(224\.0\.0\.1|127\.0\.0\.1)"/);
+    // The text form: file:line:column: path (rule): message.
+    const plain = runCli(['check', '--rules', file]);
+    expect(plain.stderr).toMatch(new RegExp(`^rpcgw: ${file.replace(/[.]/g, '\\.')}:\\d+:\\d+: /rules/0/server \\(rule "exchange"\\): .*multicast`, 'm'));
+  });
+
+  it('warns when a range the daemon owns overlaps this host\'s ip_local_port_range', () => {
+    const local = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    const file = path.join(dir, 'overlap.json');
+    const doc = JSON.parse(readFileSync(rules, 'utf8')) as { rules: Record<string, unknown>[] };
+    doc.rules[0]!.mappedPorts = `${local[0]}-${local[0]! + 99}`;
+    writeFileSync(file, JSON.stringify(doc));
+    const r = runCli(['check', '--rules', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^warning: rule exchange mappedPorts ${local[0]}-${local[0]! + 99} overlaps this host's net.ipv4.ip_local_port_range`, 'm'));
+    const j = JSON.parse(runCli(['check', '--rules', file, '--json']).stdout) as { valid: boolean; portRangeOverlaps: { what: string }[] };
+    expect(j.valid).toBe(true);
+    expect(j.portRangeOverlaps.map((o) => o.what)).toContain('rule exchange mappedPorts');
+  });
+});
