@@ -251,6 +251,16 @@ export class Conns {
     return hs;
   }
 
+  /**
+   * The direction's own HeldStream, or null while its row carries it (then it remembers no patch,
+   * so an ACK has nothing to prune there).
+   */
+  ownStream(flow: number, fromClient: boolean): HeldStream | null {
+    const d = fromClient ? 0 : 1;
+    if ((this.words[flow * CW + W_FLAGS]! & (F_OWN << d)) !== 0) return this.own.get(flow * 2 + d)!;
+    return this.scratchFlow[d] === flow ? this.scratch[d]! : null;
+  }
+
   /** The packet of `flow` is done: lent streams go back to the row (or stay as its own if they hold something). */
   settle(flow: number): void {
     if (this.scratchFlow[0] === flow) this.store(0);

@@ -69,11 +69,11 @@ export class StreamPath {
     // good retransmission would pass as "already inspected").
     if ((flags & TCP_ACK) !== 0) {
       cs.acked(flow, fromClient, v.tcpAck);
-      if (fromClient) {
-        const edits = cs.edits(flow);
-        cs.stream(flow, false).acked(edits === null ? v.tcpAck : serverSideAck(edits, v.tcpAck));
-      } else {
-        cs.stream(flow, true).acked(v.tcpAck);
+      // Patches the other direction remembers are pruned (a direction without its own stream has none).
+      const other = cs.ownStream(flow, !fromClient);
+      if (other !== null) {
+        const edits = fromClient ? cs.edits(flow) : null;
+        other.acked(edits === null ? v.tcpAck : serverSideAck(edits, v.tcpAck));
       }
     }
     const hs = cs.stream(flow, fromClient);

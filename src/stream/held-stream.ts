@@ -94,8 +94,10 @@ export class HeldStream {
    * `nextSeq` with everything before `releasedSeq` forwarded, nothing held or remembered.
    */
   load(synced: boolean, nextSeq: number, releasedSeq: number): void {
-    this.dropAll();
-    this.resetPatches();
+    // Per packet: setting an array's length is a runtime call even when it is already 0.
+    if (this.held.length !== 0 || this.ahead.length !== 0) this.dropAll();
+    this.heldBytes = this.aheadBytes = 0;
+    if (this.patchCount !== 0 || this.forgotten || this.pruned) this.resetPatches();
     this.synced = synced;
     this.nextSeq = nextSeq;
     this.releasedSeq = releasedSeq;
