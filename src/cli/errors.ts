@@ -11,7 +11,7 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** Wrong command line. */
 export const EXIT_USAGE = 64;
-/** The rules file (or a capture) is invalid; a reload was refused. */
+/** The rules file or a capture is invalid; a reload was refused. */
 export const EXIT_DATAERR = 65;
 /** A file named on the command line cannot be read. */
 export const EXIT_NOINPUT = 66;
@@ -45,5 +45,7 @@ export function exitCodeOf(err: unknown): number {
   if (err instanceof RulesError) return EXIT_DATAERR;
   if (err instanceof RulesFileError) return EXIT_NOINPUT;
   if (err instanceof InstanceLockError) return EXIT_TEMPFAIL;
+  // By name: importing the capture readers here would load them for every command.
+  if (err instanceof Error && err.name === 'CaptureFileError') return /ENOENT|EACCES|EPERM|EISDIR|is a directory/.test(err.message) ? EXIT_NOINPUT : EXIT_DATAERR;
   return EXIT_FAILURE;
 }

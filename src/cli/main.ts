@@ -32,12 +32,12 @@ const ADMIN_RULES = { type: 'string', describe: 'rules file naming the admin soc
 const COMMANDS: CommandSpec[] = [
   {
     usage: 'inspect <capture>',
-    describe: 'report every endpoint-mapper call and tower in a capture (pcap, pcapng, NetMon)',
-    positionals: { capture: 'capture file' },
+    describe: 'report every endpoint-mapper call and tower in a capture (pcap, pcapng, NetMon; gzip-compressed too)',
+    positionals: { capture: 'capture file, or - for standard input' },
     options: { json: { type: 'boolean', default: false, describe: 'JSON lines instead of text' } },
     run: async (a) => {
       const { runInspect } = await import('./inspect.js');
-      runInspect({ capture: a.str('capture'), json: a.bool('json') }, out);
+      await runInspect({ capture: a.str('capture'), json: a.bool('json') }, out);
     },
   },
   {

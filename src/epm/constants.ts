@@ -25,6 +25,22 @@ export const EPT_S_OK = 0;
 export const EPT_S_NOT_REGISTERED = 0x16c9a0d6;
 export const EPT_S_NO_MEMORY = 0x16c9a012;
 
+/**
+ * Names of the status and fault codes an endpoint-mapper conversation shows (C706 App. E/O,
+ * MS-RPCE 2.2.2.10 nca_s_* faults), for people reading `rpcgw inspect`.
+ */
+export const RPC_STATUS_NAMES: ReadonlyMap<number, string> = new Map([
+  [EPT_S_OK, 'EPT_S_OK'],
+  [EPT_S_NOT_REGISTERED, 'EPT_S_NOT_REGISTERED'],
+  [EPT_S_NO_MEMORY, 'EPT_S_NO_MEMORY'],
+  [0x00000005, 'ERROR_ACCESS_DENIED'],
+  [0x000006f7, 'RPC_X_BAD_STUB_DATA'],
+  [0x1c010002, 'nca_s_op_rng_error'],
+  [0x1c010003, 'nca_s_unk_if'],
+  [0x1c01000b, 'nca_s_proto_error'],
+  [0x1c00001a, 'nca_s_fault_context_mismatch'],
+]);
+
 // ---- ept_lookup inquiry_type and vers_option (C706 App. O) ----
 export const RPC_C_EP_ALL_ELTS = 0;
 export const RPC_C_EP_MATCH_BY_IF = 1;

@@ -162,3 +162,36 @@ describe('rpcgw check', () => {
     expect(j.portRangeOverlaps.map((o) => o.what)).toContain('rule exchange mappedPorts');
   });
 });
+
+describe('rpcgw inspect input', () => {
+  const sample = path.join(projectRoot, 'samples', 'exchange-epm.pcap');
+
+  it('reads standard input (-) and gzip-compressed captures, with the same report as the file', () => {
+    const plain = runCli(['inspect', sample]);
+    expect(plain.code).toBe(0);
+    const body = (s: string): string => s.replace(/^.*: (pcap|pcapng|netmon), /m, '');
+    const gz = path.join(dir, 'epm.pcap.gz');
+    writeFileSync(gz, spawnSync('gzip', ['-c', sample]).stdout);
+    const fromGz = runCli(['inspect', gz]);
+    expect(fromGz.code).toBe(0);
+    expect(body(fromGz.stdout)).toBe(body(plain.stdout));
+    expect(fromGz.stdout).toMatch(new RegExp(`^${gz.replace(/[.]/g, '\\.')}: pcap, `, 'm'));
+    const fromStdin = runCli(['inspect', '-'], { input: readFileSync(sample) as unknown as string });
+    expect(fromStdin.code).toBe(0);
+    expect(body(fromStdin.stdout)).toBe(body(plain.stdout));
+    const gzStdin = runCli(['inspect', '-'], { input: readFileSync(gz) as unknown as string });
+    expect(body(gzStdin.stdout)).toBe(body(plain.stdout));
+  });
+
+  it('prints EPM status codes by name', () => {
+    const r = runCli(['inspect', sample]);
+    expect(r.stdout).toMatch(/status EPT_S_NOT_REGISTERED \(0x16c9a0d6\)/);
+    const j = runCli(['inspect', sample, '--json']).stdout.split('\n').filter((l) => l.includes('"epm-call"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(j.some((c) => c.statusName === 'EPT_S_NOT_REGISTERED' && c.status === 0x16c9a0d6)).toBe(true);
+  });
+
+  it('exits 65 for bytes that are not a capture and 66 for a missing file', () => {
+    expect(runCli(['inspect', '-'], { input: 'junk\n' }).code).toBe(65);
+    expect(runCli(['inspect', path.join(dir, 'nope.pcap')]).code).toBe(66);
+  });
+});
