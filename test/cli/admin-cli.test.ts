@@ -195,3 +195,27 @@ describe('rpcgw inspect input', () => {
     expect(runCli(['inspect', path.join(dir, 'nope.pcap')]).code).toBe(66);
   });
 });
+
+describe('scripts/install.sh', () => {
+  const script = path.join(projectRoot, 'scripts', 'install.sh');
+
+  it('installs only the gateway by default; the lab and test peers with --lab', () => {
+    const gw = spawnSync('bash', [script, '--print-packages'], { encoding: 'utf8' }).stdout.trim().split(' ');
+    const lab = spawnSync('bash', [script, '--lab', '--print-packages'], { encoding: 'utf8' }).stdout.trim().split(' ');
+    for (const p of ['libpcap-dev', 'nftables', 'ethtool', 'build-essential']) expect(gw).toContain(p);
+    for (const p of ['samba', 'python3-impacket', 'tshark', 'nginx-light']) {
+      expect(gw).not.toContain(p);
+      expect(lab).toContain(p);
+    }
+    expect(spawnSync('bash', [script, '--bogus'], { encoding: 'utf8' }).status).toBe(64);
+  });
+
+  it('refuses a Node.js older than 20 with a clear message, before touching anything', () => {
+    const bin = path.join(dir, 'oldnode');
+    spawnSync('mkdir', ['-p', bin]);
+    writeFileSync(path.join(bin, 'node'), '#!/bin/sh\n[ "$1" = "-p" ] && echo 18 && exit 0\necho v18.19.0\n', { mode: 0o755 });
+    const r = spawnSync('bash', [script], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Node\.js v18\.19\.0 is too old; rpcgw needs 20 or newer/);
+  });
+});
