@@ -197,7 +197,7 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
     undo.push({ what: 'guard watch', fn: () => watch.stop() });
 
     if (g.metricsListen !== null) {
-      const registry = gatewayRegistry({ engine: dp.engine, dp: dp.counters, host, stats, processMetrics: true });
+      const registry = gatewayRegistry({ engine: dp.engine, dp: dp.counters, host, stats, processMetrics: true, kernel });
       const server = await serveMetrics(g.metricsListen, registry, () => (stopping ? 'stopping' : guardProblem));
       undo.push({ what: 'metrics listener', fn: () => server.close() });
     }

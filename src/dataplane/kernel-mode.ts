@@ -16,8 +16,8 @@ import type { CompiledRules } from '../policy/compiled.js';
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import { GUARD_TABLE, installGuard } from './kernel-guard.js';
 import {
-  deleteKernelConnections, flowtableSupported, kernelRules, listKernelConnections, listKernelPinholes, pinholeCommand, pinholeDeleteCommand,
-  pinholeRestoreScript, type KernelConnection, type KernelPinhole, type KernelTableOptions, type ListedPinhole,
+  deleteKernelConnections, flowtableSupported, kernelRuleCounters, kernelRules, listKernelConnections, listKernelPinholes, pinholeCommand, pinholeDeleteCommand,
+  pinholeRestoreScript, type KernelConnection, type KernelPinhole, type KernelRuleCounters, type KernelTableOptions, type ListedPinhole,
 } from './kernel-pinholes.js';
 import { NftChannel } from './nft-channel.js';
 
@@ -240,6 +240,16 @@ export class KernelMode {
     const ruleOf = new Map([...this.pinholes.values()].map((p) => [`${ipv4ToString(p.clientIp)} ${ipv4ToString(p.extIp)}:${p.extPort}`, p.rule]));
     const pinholes = listKernelPinholes(this.table).map((x) => ({ ...x, rule: ruleOf.get(`${x.client} ${x.external}`) ?? '' }));
     return { pinholes, connections: listKernelConnections(this.rules) };
+  }
+
+  /** Per kernel rule: forwarded packets and bytes (nft counters of the rule's forward accept). */
+  ruleCounters(): KernelRuleCounters {
+    return this.active ? kernelRuleCounters(this.table) : new Map();
+  }
+
+  /** Pinholes the daemon installed and that have not expired. */
+  get pinholeCount(): number {
+    return this.alive(Date.now()).length;
   }
 
   counters(): KernelModeCounters {

@@ -184,6 +184,44 @@ export function parsePinholeListing(json: string): ListedPinhole[] {
   return out;
 }
 
+/** Packets and bytes per kernel rule. */
+export type KernelRuleCounters = Map<string, { packets: number; bytes: number }>;
+
+/**
+ * The per-rule counters of the forward accepts (`nft -j list chain`): every forwarded packet of
+ * the rule's connections, both ways — all of them without a flowtable, the packets before a flow
+ * is offloaded with one. Empty when the table or nft is missing.
+ */
+export function kernelRuleCounters(table: string): KernelRuleCounters {
+  const out: KernelRuleCounters = new Map();
+  const r = spawnSync('nft', ['-j', 'list', 'chain', 'inet', table, 'forward'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.error || r.status !== 0) return out;
+  return parseRuleCounters(r.stdout);
+}
+
+/** Parses `nft -j list chain` output into counters by "kernel rule NAME" comment (exported for tests). */
+export function parseRuleCounters(json: string): KernelRuleCounters {
+  const out: KernelRuleCounters = new Map();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return out;
+  }
+  for (const it of (doc as { nftables?: unknown[] }).nftables ?? []) {
+    const rule = (it as { rule?: { comment?: string; expr?: unknown[] } }).rule;
+    const m = /^kernel rule (.+)$/.exec(rule?.comment ?? '');
+    if (m === null) continue;
+    for (const e of rule?.expr ?? []) {
+      const c = (e as { counter?: { packets?: number; bytes?: number } }).counter;
+      if (c === undefined) continue;
+      const prev = out.get(m[1]!) ?? { packets: 0, bytes: 0 };
+      out.set(m[1]!, { packets: prev.packets + Number(c.packets ?? 0), bytes: prev.bytes + Number(c.bytes ?? 0) });
+    }
+  }
+  return out;
+}
+
 /** A kernel-mode connection as conntrack lists it. */
 export interface KernelConnection {
   rule: string;

@@ -41,6 +41,12 @@ export interface MetricsSources {
   stats?: RuleStats;
   /** Node's process and event-loop metrics (the daemon; off in tests that build many registries). */
   processMetrics?: boolean;
+  /** "kernel" rules (dataplane/kernel-mode.ts): what nftables forwarded for them, and the pinholes. */
+  kernel?: {
+    ruleCounters(): Map<string, { packets: number; bytes: number }>;
+    counters(): { pinholesInstalled: number; pinholesFailed: number; installP50Ms: number; installP99Ms: number };
+    readonly pinholeCount: number;
+  };
 }
 
 type Labels = Record<string, string>;
@@ -78,6 +84,30 @@ function perRule(engine: Engine): { pinholes: Map<string, number>; connections: 
   for (const m of engine.listMappings(now)) pinholes.set(m.rule, (pinholes.get(m.rule) ?? 0) + 1);
   for (const c of engine.listConnections(now)) connections.set(c.rule, (connections.get(c.rule) ?? 0) + 1);
   return { pinholes, connections };
+}
+
+/** Kernel-mode rules: forwarded by nftables, so counted there (one `nft` listing per scrape). */
+function kernelMetrics(reg: Registry, k: NonNullable<MetricsSources['kernel']>): void {
+  let cached: { at: number; v: Map<string, { packets: number; bytes: number }> } = { at: 0, v: new Map() };
+  // Both counters come from one listing per scrape.
+  const counters = (): Map<string, { packets: number; bytes: number }> => {
+    if (Date.now() - cached.at > 500) cached = { at: Date.now(), v: k.ruleCounters() };
+    return cached.v;
+  };
+  counterFrom(reg, 'rpcgw_kernel_forwarded_packets_total', 'Packets nftables forwarded for a "kernel" rule\'s connections, both ways (until flowtable offload where the kernel has flowtables).', ['rule'], (set) => {
+    for (const [rule, c] of counters()) set({ rule }, c.packets);
+  });
+  counterFrom(reg, 'rpcgw_kernel_forwarded_bytes_total', 'IP bytes nftables forwarded for a "kernel" rule\'s connections, both ways.', ['rule'], (set) => {
+    for (const [rule, c] of counters()) set({ rule }, c.bytes);
+  });
+  gaugeFrom(reg, 'rpcgw_kernel_pinholes', 'Kernel pinholes (nftables map elements) the daemon installed that have not expired.', [], (set) => set({}, k.pinholeCount));
+  counterFrom(reg, 'rpcgw_kernel_pinholes_installed_total', 'Kernel pinholes nftables acknowledged.', [], (set) => set({}, k.counters().pinholesInstalled));
+  counterFrom(reg, 'rpcgw_kernel_pinholes_failed_total', 'Kernel pinholes nftables refused or did not acknowledge (the client\'s EPM connection was refused).', [], (set) => set({}, k.counters().pinholesFailed));
+  gaugeFrom(reg, 'rpcgw_kernel_pinhole_install_seconds', 'Pinhole install latency (request to nftables acknowledgment) over the last 1024, by quantile.', ['quantile'], (set) => {
+    const c = k.counters();
+    set({ quantile: '0.5' }, c.installP50Ms / 1000);
+    set({ quantile: '0.99' }, c.installP99Ms / 1000);
+  });
 }
 
 export function gatewayRegistry(src: MetricsSources): Registry {
@@ -155,6 +185,7 @@ export function gatewayRegistry(src: MetricsSources): Registry {
   }
   counterFrom(reg, 'rpcgw_reloads_total', 'Rules reloads applied.', [], one(() => dp.reloads));
   counterFrom(reg, 'rpcgw_reload_failures_total', 'Rules reloads refused; the old rules stayed in force.', [], one(() => dp.reloadFailures));
+  if (src.kernel !== undefined) kernelMetrics(reg, src.kernel);
   if (src.processMetrics === true) collectDefaultMetrics({ register: reg, prefix: 'rpcgw_' });
   return reg;
 }

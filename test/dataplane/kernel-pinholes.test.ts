@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { guardRuleset } from '../../src/dataplane/kernel-guard.js';
 import { captureFilters } from '../../src/dataplane/bpf.js';
 import {
-  KPIN_MAP, parseConntrack, parsePinholeListing, pinholeCommand, pinholeDeleteCommand, pinholeRestoreScript, type KernelPinhole,
+  KPIN_MAP, parseConntrack, parsePinholeListing, parseRuleCounters, pinholeCommand, pinholeDeleteCommand, pinholeRestoreScript, type KernelPinhole,
 } from '../../src/dataplane/kernel-pinholes.js';
 import { MAX_BATCH, NftChannel } from '../../src/dataplane/nft-channel.js';
 import { loadDoc, minimalDoc } from '../policy/helpers.js';
@@ -103,6 +103,12 @@ describe.skipIf(!canNft)('applied by nft (own network namespace)', () => {
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({ client: '203.0.113.7', external: '198.51.100.1:40007', server: '192.0.2.10:49152', timeoutSeconds: 30 });
     expect(listed[0]!.expiresInSeconds).toBeGreaterThan(25);
+  });
+
+  it('the forward accepts carry one counter per kernel rule, read back by rule name', () => {
+    const r = inNamespace(guardRuleset(KERNEL, { flowtable: false, forwardingOn: [] }), '-j list chain inet rpcgw forward');
+    expect(r.ok).toBe(true);
+    expect([...parseRuleCounters(r.out[0]!)]).toEqual([['exchange', { packets: 0, bytes: 0 }]]);
   });
 
   it('installing twice refreshes instead of failing; deleting a missing one is not an error', () => {

@@ -129,6 +129,16 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     expect(await lab.probe(LAB.client, port, { timeoutS: 2 })).toBe('timeout');
   });
 
+  it('counts what the kernel forwarded per rule, and the pinholes, in its metrics', async () => {
+    const samples = await lab.metrics();
+    const value = (name: string, rule?: string): number => samples.filter((x) => x.name === name && (rule === undefined || x.labels.rule === rule)).reduce((a, x) => a + x.value, 0);
+    // Every call above went through the kernel: packets both ways, far more than the pinholes.
+    expect(value('rpcgw_kernel_forwarded_packets_total', 'lab')).toBeGreaterThan(50);
+    expect(value('rpcgw_kernel_forwarded_bytes_total', 'lab')).toBeGreaterThan(value('rpcgw_kernel_forwarded_packets_total', 'lab') * 40);
+    expect(value('rpcgw_kernel_pinholes_installed_total')).toBeGreaterThanOrEqual(lab.daemonLogs().filter(isRewrite).length);
+    expect(value('rpcgw_kernel_pinholes_failed_total')).toBe(0);
+  });
+
   it('after stop nothing of rpcgw is left in nftables or conntrack', async () => {
     // A connection still open through a pinhole when the daemon stops.
     const m = await lab.map('samr');
