@@ -32,7 +32,7 @@ import { shellQuote } from './peers.js';
 export const SERVER_PORT = 5000;
 export const NAT_PORT = 40000;
 export type LiveModeName = 'rpcgw' | 'rpcgw-kernel' | 'forwarding' | 'nftables';
-export const LIVE_MODES: readonly LiveModeName[] = ['rpcgw', 'rpcgw-kernel', 'forwarding', 'nftables'];
+export const LIVE_MODES: readonly LiveModeName[] = ['rpcgw', 'forwarding', 'nftables', 'rpcgw-kernel'];
 export type LiveOffloads = 'off' | 'default';
 const PHASES = ['bulk', 'small', 'latency', 'setups'] as const;
 

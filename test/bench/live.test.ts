@@ -37,7 +37,7 @@ describe.skipIf(skip !== null)('live bench, 1 s per phase', () => {
     r = doc.live;
   }, 180_000);
 
-  it('ran the three modes in order without an error', () => {
+  it('ran the four modes in order without an error', () => {
     expect(r.reason).toBe('');
     expect(r.status).toBe('ran');
     expect(r.modes.map((m) => m.mode)).toEqual([...LIVE_MODES]);
@@ -70,7 +70,7 @@ describe.skipIf(skip !== null)('live bench, 1 s per phase', () => {
         // CPU is the daemon's: only the rpcgw mode has one.
         expect(p.machineIdlePercent).toBeGreaterThanOrEqual(0);
         expect(p.retransmits === null || p.retransmits >= 0).toBe(true);
-        if (m.mode === 'rpcgw') {
+        if (m.mode === 'rpcgw' || m.mode === 'rpcgw-kernel') {
           expect(p.daemonCpuSeconds).toBeGreaterThanOrEqual(0);
           expect(p.daemonCpuPercent).toBeGreaterThanOrEqual(0);
           expect(p.daemonCpuUsPerPacket).toBeGreaterThanOrEqual(0);
@@ -93,10 +93,24 @@ describe.skipIf(skip !== null)('live bench, 1 s per phase', () => {
     expect(r.modes[2]!.bulk!.target).toEqual({ host: '198.51.100.1', port: 40000 });
     expect(r.modes[0]!.daemonCounters).not.toBeNull();
     expect(r.modes[2]!.setup.join('\n')).toContain('dnat to 192.0.2.10:5000');
+    // Kernel mode: the same ept_map through the daemon, a mapped port on the gateway.
+    const k = r.modes[3]!.bulk!.target;
+    expect(k.host).toBe('198.51.100.1');
+    expect(k.port).toBeGreaterThanOrEqual(40000);
+    expect(k.port).toBeLessThanOrEqual(40999);
+    expect(r.modes[3]!.setup.join('\n')).toContain('"mappedInspection":"kernel"');
+    // Connection set-ups per second in every mode, with their time percentiles.
+    for (const m of r.modes) {
+      expect(m.setups!.callsPerSecond, m.mode).toBeGreaterThan(0);
+      expect(m.setups!.p99Us!).toBeGreaterThanOrEqual(m.setups!.p50Us!);
+      expect(m.setups!.command).toContain('--phase setups');
+    }
   });
 
   it('computes the ratios against both kernel peers and prints the table', () => {
-    for (const k of ['bulkVsNftables', 'bulkVsForwarding', 'smallPpsVsNftables', 'smallPpsVsForwarding'] as const) expect(r.ratios[k]).toBeGreaterThan(0);
+    for (const k of ['bulkVsNftables', 'bulkVsForwarding', 'smallPpsVsNftables', 'smallPpsVsForwarding', 'kernelBulkVsNftables', 'kernelSmallPpsVsNftables'] as const) {
+      expect(r.ratios[k]).toBeGreaterThan(0);
+    }
     expect(r.ratios.bulkVsNftables).toBeCloseTo(r.modes[0]!.bulk!.gbitPerSecond / r.modes[2]!.bulk!.gbitPerSecond, 9);
     expect(stdout).toMatch(/^\| rpcgw \| [\d.]+ \|/m);
     expect(stdout).toMatch(/^\| nftables \| [\d.]+ \|/m);
