@@ -77,6 +77,10 @@ export function runCheck(file: string, write: (line: string) => void, opts: { js
   write('');
   write('kernel guard (nftables):');
   for (const line of guardRuleset(rules).trimEnd().split('\n')) write(`  ${line}`);
+  if (rules.rules.some((r) => r.enabled && r.mappedInspection === INSPECT_KERNEL)) {
+    write('  # kernel rules: rpcgw run also adds flowtable ft (where this kernel has flowtables) and, on the interfaces where it');
+    write('  # turns IPv4 forwarding on, a drop of everything else forwarded from them; pinholes are elements of map kpin');
+  }
   // Read-only look at this host's ephemeral range: what `rpcgw run` would reserve here.
   const local = localPortRange();
   write('');

@@ -436,7 +436,7 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
         offloadsChanged: ctx.offloadsChanged,
         capture: { truncated: dp.counters.truncatedFrames, undecodable: dp.counters.undecodableFrames },
         packetsIn: c.packetsIn[0]! + c.packetsIn[1]!, packetsOut: c.packetsOut[0]! + c.packetsOut[1]!, drops, sendErrors: dp.counters.sendErrors,
-        reloads: dp.counters.reloads, reloadFailures: dp.counters.reloadFailures, eventSubscribers: ctx.hub.count,
+        reloads: dp.counters.reloads, reloadFailures: dp.counters.reloadFailures,
         // Kept for clients of the earlier status reply.
         counters: dp.counters,
       };
