@@ -73,6 +73,9 @@ const EPM_MAJOR_MIN = 3;
 const EPM_MAJOR_MAX = 4;
 /** Calls awaiting a response that may need rewriting. */
 const MAX_PENDING_CALLS = 16;
+/** Pending-call tables not in use: a connection holds one only while it has calls awaiting their response. */
+const pendingPool: PendingCalls[] = [];
+const MAX_PENDING_POOLED = 256;
 /** Fragments of one response call that are tracked for rewriting. */
 const MAX_FRAGMENTS = 64;
 
@@ -166,7 +169,7 @@ export class EpmLeg implements Leg {
   private rows: LegRows | null = null;
   private row = -1;
   /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
-  private readonly pending = new PendingCalls(MAX_PENDING_CALLS);
+  private pending: PendingCalls | null = null;
 
   /** The syntax the last response decoded with. */
   private lastNdr64 = false;
@@ -196,7 +199,7 @@ export class EpmLeg implements Leg {
   exportState(): EpmLegState {
     this.rows!.attachContexts(this.row, CONTEXTS);
     const contexts = CONTEXTS.exportState();
-    return { pickedUp: this.pickedUp, contexts, pending: this.pending.entries(), lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
+    return { pickedUp: this.pickedUp, contexts, pending: this.pending?.entries() ?? [], lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
   }
 
   /** Loads exportState()'s output after init(); false if it is inconsistent. */
@@ -206,8 +209,8 @@ export class EpmLeg implements Leg {
     this.rows!.detachContexts(this.row, CONTEXTS);
     if (!ok || s.pending.length > MAX_PENDING_CALLS) return false;
     this.pickedUp = s.pickedUp;
-    this.pending.clear();
-    for (const [callId, opnum] of s.pending) this.pending.expect(callId, opnum | 0);
+    this.dropPending();
+    for (const [callId, opnum] of s.pending) this.expectResponse(callId, opnum | 0);
     this.lastNdr64 = s.lastNdr64;
     this.clientMaxRecvFrag = Math.max(MIN_FRAG, Math.min(0xffff, s.clientMaxRecvFrag | 0));
     return true;
@@ -221,7 +224,7 @@ export class EpmLeg implements Leg {
     this.refuseDetail = '';
     this.lastInterface = '';
     this.rows!.clear(this.row, C2S);
-    this.pending.clear();
+    this.dropPending();
     this.endCall();
   }
 
@@ -341,7 +344,23 @@ export class EpmLeg implements Leg {
   }
 
   private expectResponse(callId: number, opnum: number): void {
-    this.pending.expect(callId, opnum);
+    (this.pending ??= pendingPool.pop() ?? new PendingCalls(MAX_PENDING_CALLS)).expect(callId, opnum);
+  }
+
+  /** The call is answered: forgotten, and the table goes back to the pool once empty. */
+  private takePending(callId: number): void {
+    const p = this.pending;
+    if (p === null) return;
+    p.take(callId);
+    if (p.size === 0) this.dropPending();
+  }
+
+  private dropPending(): void {
+    const p = this.pending;
+    if (p === null) return;
+    p.clear();
+    this.pending = null;
+    if (pendingPool.length < MAX_PENDING_POOLED) pendingPool.push(p);
   }
 
   // ---- server → client ----------------------------------------------------------------------
@@ -361,7 +380,7 @@ export class EpmLeg implements Leg {
       case PTYPE_RESPONSE:
         return this.serverResponse(buf, off, len, seq);
       case PTYPE_FAULT:
-        this.pending.take(h.callId);
+        this.takePending(h.callId);
         if (this.call !== null && this.call.callId === h.callId) this.endCall();
         return PASS;
       case PTYPE_BIND_NAK:
@@ -379,7 +398,7 @@ export class EpmLeg implements Leg {
     const first = (r.pfcFlags & PFC_FIRST_FRAG) !== 0;
     const last = (r.pfcFlags & PFC_LAST_FRAG) !== 0;
     if (first) {
-      let opnum = this.pending.peek(r.callId);
+      let opnum = this.pending?.peek(r.callId) ?? -1;
       let guessed = false;
       // Picked up after the request went by: which layout decodes tells the operation.
       if (opnum < 0 && this.pickedUp) {
@@ -411,7 +430,7 @@ export class EpmLeg implements Leg {
     this.appendStub(call, buf, r.stubOff, r.stubLen, seqAdd(seq, r.stubOff - pduOff));
     call.endSeq = seqAdd(seq, len);
     if (!last) return PASS;
-    this.pending.take(call.callId);
+    this.takePending(call.callId);
     const verdict = this.rewriteCall(call);
     this.endCall();
     return verdict;
