@@ -24,11 +24,17 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
   const nftMap = async (): Promise<string> => (await exec(gw(), [findTool('nft')!, 'list', 'map', 'inet', 'rpcgw', 'kpin'])).stdout;
   const conntrack = async (): Promise<string> => (await exec(gw(), [findTool('conntrack')!, '-L', '-p', 'tcp'])).stdout;
 
+  const RULES = { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny', mappedInspection: 'kernel', pinholeTimeoutSeconds: PINHOLE_S } as const;
+  /** Polls the map until it holds (or, with present false, no longer holds) `element`. */
+  const mapHas = async (element: string, present = true, withinMs = 5000): Promise<boolean> => {
+    for (const end = Date.now() + withinMs; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+      if ((await nftMap()).includes(element) === present) return true;
+    }
+    return false;
+  };
+
   beforeAll(async () => {
-    await lab.up({
-      repoRoot, net: {},
-      rules: { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny', mappedInspection: 'kernel', pinholeTimeoutSeconds: PINHOLE_S },
-    });
+    await lab.up({ repoRoot, net: {}, rules: { ...RULES } });
   }, LIVE_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -137,6 +143,39 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     expect(value('rpcgw_kernel_forwarded_bytes_total', 'lab')).toBeGreaterThan(value('rpcgw_kernel_forwarded_packets_total', 'lab') * 40);
     expect(value('rpcgw_kernel_pinholes_installed_total')).toBeGreaterThanOrEqual(lab.daemonLogs().filter(isRewrite).length);
     expect(value('rpcgw_kernel_pinholes_failed_total')).toBe(0);
+  });
+
+  it('a reload keeps the pinholes of a rule that stays "kernel"; a repaired guard table gets them back', async () => {
+    const port = (await lab.map('samr')).towers[0]!.port!;
+    const element = `${LAB.client} . ${LAB.gatewayExt} . ${port}`;
+    expect(await nftMap()).toContain(element);
+    const rec = await lab.hup(lab.rulesText({ ...RULES }));
+    expect(rec?.event).toBe('reload');
+    expect(await nftMap()).toContain(element);
+    // Someone deletes the table: the watch reinstalls it, pinholes included.
+    await exec(gw(), [findTool('nft')!, 'delete', 'table', 'inet', 'rpcgw']);
+    expect(await mapHas(element)).toBe(true);
+    expect(await lab.probe(LAB.client, port)).toBe('connected');
+  });
+
+  it('a restart carries the kernel pinholes (state file): the element is back once the daemon is up', async () => {
+    const port = (await lab.map('srvsvc')).towers[0]!.port!;
+    const element = `${LAB.client} . ${LAB.gatewayExt} . ${port}`;
+    await lab.stopDaemon();
+    expect(lab.nftTablesAfterStop).not.toContain('table inet rpcgw');
+    await lab.startDaemon();
+    expect(await mapHas(element)).toBe(true);
+    expect(await lab.probe(LAB.client, port)).toBe('connected');
+  });
+
+  it('a reload that makes the rule "full" takes its pinholes out of the kernel', async () => {
+    const port = (await lab.map('samr')).towers[0]!.port!;
+    const rec = await lab.hup(lab.rulesText({ ...RULES, mappedInspection: 'full' }));
+    expect(rec?.event).toBe('reload');
+    expect((await exec(gw(), [findTool('nft')!, 'list', 'map', 'inet', 'rpcgw', 'kpin'])).code).not.toBe(0);
+    // The daemon carries the port itself now: the pinhole (in its own table) still lets the client in.
+    expect(await lab.probe(LAB.client, port)).toBe('connected');
+    expect(await lab.hup(lab.rulesText({ ...RULES }))).toMatchObject({ event: 'reload' });
   });
 
   it('after stop nothing of rpcgw is left in nftables or conntrack', async () => {
