@@ -32,6 +32,26 @@ export function gatewayChanges(a: CompiledGateway, b: CompiledGateway): { applie
   return { applied, needRestart };
 }
 
+/** JSON with typed arrays as plain arrays, for comparing compiled sections. */
+function comparable(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as Uint32Array) : x));
+}
+
+/**
+ * The HTTPS sections a reload would change: the listeners and proxies were started for them (a
+ * reload re-reads certificate and users files only), so each change is refused by name.
+ */
+export function httpsChanges(a: CompiledRules, b: CompiledRules): string[] {
+  const none = { listeners: [], rpcOverHttp: [], webPublishing: [] };
+  const x = a.https ?? none;
+  const y = b.https ?? none;
+  const out: string[] = [];
+  if (comparable(x.listeners) !== comparable(y.listeners)) out.push('httpsListeners');
+  if (comparable(x.rpcOverHttp) !== comparable(y.rpcOverHttp)) out.push('rpcOverHttp');
+  if (comparable(x.webPublishing) !== comparable(y.webPublishing)) out.push('webPublishing');
+  return out;
+}
+
 /** A rule's compiled content without its position, comparable across reloads. */
 function ruleKey(r: CompiledRule): string {
   return JSON.stringify(r, (k, v: unknown) => (k === 'index' ? undefined : ArrayBuffer.isView(v) ? Array.from(v as Uint32Array) : v));

@@ -30,7 +30,7 @@ import { sdNotify } from '../ops/sd-notify.js';
 import { readRulesFile } from './rules-file.js';
 import { defaultStatePath, readStateFile, retireStateFile, writeStateFile } from '../ops/state-file.js';
 import { CliError, EXIT_FAILURE, EXIT_NOPERM, describeError, exitCodeOf } from './errors.js';
-import { explainClient, flowStateName, gatewayChanges, rulesDiff } from './admin-view.js';
+import { explainClient, flowStateName, gatewayChanges, httpsChanges, rulesDiff } from './admin-view.js';
 import { HttpsFrontend } from '../https/frontend.js';
 
 export interface RunArgs {
@@ -226,7 +226,8 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       // Capture, guard, sockets and tables were set up for the running gateway section: what
       // cannot change in place is refused by name; the log level is applied.
       const gw = gatewayChanges(rules.gateway, next.gateway);
-      if (gw.needRestart.length > 0) return refused(gw.needRestart.map((f) => `gateway.${f} changed: a reload cannot apply it, restart rpcgw (systemctl restart rpcgw)`));
+      const restart = [...gw.needRestart.map((f) => `gateway.${f}`), ...httpsChanges(rules, next)];
+      if (restart.length > 0) return refused(restart.map((f) => `${f} changed: a reload cannot apply it, restart rpcgw (systemctl restart rpcgw)`));
       let res: Reservation;
       try {
         res = reservePorts(ownedRanges(next));
@@ -436,7 +437,7 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
         offloadsChanged: ctx.offloadsChanged,
         capture: { truncated: dp.counters.truncatedFrames, undecodable: dp.counters.undecodableFrames },
         packetsIn: c.packetsIn[0]! + c.packetsIn[1]!, packetsOut: c.packetsOut[0]! + c.packetsOut[1]!, drops, sendErrors: dp.counters.sendErrors,
-        reloads: dp.counters.reloads, reloadFailures: dp.counters.reloadFailures,
+        reloads: dp.counters.reloads, reloadFailures: dp.counters.reloadFailures, eventSubscribers: ctx.hub.count,
         // Kept for clients of the earlier status reply.
         counters: dp.counters,
       };

@@ -77,6 +77,11 @@ export class EventHub {
     return this.subs.size > 0;
   }
 
+  /** `rpcgw events` clients connected now. */
+  get count(): number {
+    return this.subs.size;
+  }
+
   subscribe(f: EventFilter, write: (rec: Record<string, unknown>) => void): () => void {
     const sub = { f, write };
     this.subs.add(sub);

@@ -66,8 +66,12 @@ describe.skipIf(skip)('administrator tools on a running daemon', { timeout: LIVE
         buf = buf.slice(nl + 1);
       }
     });
-    // The subscription is in place once the daemon has the connection; give it a moment.
-    await new Promise((r) => setTimeout(r, 500));
+    // Calls start once the daemon counts the subscriber (status says so).
+    for (let i = 0; i < 100; i++) {
+      const st = JSON.parse((await lab.admin(['status', '--json'])).stdout) as { eventSubscribers: number };
+      if (st.eventSubscribers === 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await mapAndCall('samr');
     await lab.map('wkssvc'); // refused: interface-not-published
     for (let i = 0; i < 50 && !streamed.some((r) => r.event === 'refused'); i++) await new Promise((r) => setTimeout(r, 100));

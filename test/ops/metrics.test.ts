@@ -25,6 +25,16 @@ function dropSeries(text: string): [string, number][] {
   return out;
 }
 
+/** A PDU announced at 65535 bytes and dribbled in a byte at a time: refused at the hold limit. */
+function refuseAtPduHoldLimit(h: EngineHarness): void {
+  const b = epmSession(h);
+  const big = new Uint8Array(65535);
+  big.set(eptMapRequest());
+  big[8] = 0xff;
+  big[9] = 0xff;
+  for (let sent = 0; sent < 2000 && h.refusals().length === 0; sent++) b.clientSeg(b.cSent + sent, big.subarray(sent, sent + 1));
+}
+
 describe('rpcgw_drops_total', () => {
   it('has one series per reason name: no two reasons share a label', async () => {
     const h = new EngineHarness(rulesDoc());
@@ -43,13 +53,7 @@ describe('rpcgw_drops_total', () => {
     for (let k = 1; k <= 20; k++) a.clientSeg(a.cSent + 1 + k * 500, chunk);
     const drops = h.dropReasons().filter((r) => r === 'hold-limit').length;
     expect(drops).toBeGreaterThan(0);
-    // A PDU announced at 65535 bytes and dribbled in on another: refused at the limit.
-    const b = epmSession(h);
-    const big = new Uint8Array(65535);
-    big.set(eptMapRequest());
-    big[8] = 0xff;
-    big[9] = 0xff;
-    for (let sent = 0; sent < 2000 && h.refusals().length === 0; sent++) b.clientSeg(b.cSent + sent, big.subarray(sent, sent + 1));
+    refuseAtPduHoldLimit(h);
     expect(h.refusals().map((r) => r.reason)).toEqual(['pdu-hold-limit']);
 
     const series = new Map(dropSeries(await metricsText({ engine: h.engine, dp: DP })));
@@ -64,12 +68,7 @@ describe('rpcgw_drops_total', () => {
 describe('drops and refusals, per rule, limits', () => {
   it('counts a refused connection once, in rpcgw_refusals_total{rule,reason}, not among the packet drops', async () => {
     const h = new EngineHarness(rulesDoc({}, { limits: LIMITS }));
-    const b = epmSession(h);
-    const big = new Uint8Array(65535);
-    big.set(eptMapRequest());
-    big[8] = 0xff;
-    big[9] = 0xff;
-    for (let sent = 0; sent < 2000 && h.refusals().length === 0; sent++) b.clientSeg(b.cSent + sent, big.subarray(sent, sent + 1));
+    refuseAtPduHoldLimit(h);
     expect(h.refusals()).toHaveLength(1);
     // The daemon's firewall log sees the same refusal event and keeps the per-rule count.
     const stats = new RuleStats();
