@@ -26,6 +26,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import { INSPECT_KERNEL, type CompiledRule, type CompiledRules } from '../policy/compiled.js';
+import type { KernelPinholeEnds } from '../engine/kernel-handoff.js';
 
 export const KPIN_MAP = 'kpin';
 export const KPIN_FLOWTABLE = 'ft';
@@ -92,14 +93,8 @@ export function kernelForwardRules(rules: CompiledRules, opts: KernelTableOption
   return lines;
 }
 
-/** One pinhole: who may connect where, and where it goes. Numbers (u32 addresses). */
-export interface KernelPinhole {
-  rule: string;
-  clientIp: number;
-  extIp: number;
-  extPort: number;
-  serverIp: number;
-  serverPort: number;
+/** One pinhole the daemon installed. */
+export interface KernelPinhole extends KernelPinholeEnds {
   /** Absolute expiry (ms since the epoch), for re-adding after the table was rebuilt. */
   expiresMs: number;
 }

@@ -13,17 +13,21 @@
  * pays one integer test (`count`) when none is open. Held packets are copies.
  */
 
-/** A pinhole the engine wants in the kernel before the rewritten answer is released. */
-export interface KernelPinholeRequest {
-  token: number;
-  /** The daemon-side mapping (its id in the mapping table). */
-  mapping: number;
+/** A kernel pinhole's ends: who may connect where (u32 addresses), and where it goes. */
+export interface KernelPinholeEnds {
   rule: string;
   clientIp: number;
   extIp: number;
   extPort: number;
   serverIp: number;
   serverPort: number;
+}
+
+/** A pinhole the engine wants in the kernel before the rewritten answer is released. */
+export interface KernelPinholeRequest extends KernelPinholeEnds {
+  token: number;
+  /** The daemon-side mapping (its id in the mapping table). */
+  mapping: number;
   timeoutMs: number;
 }
 
