@@ -273,6 +273,8 @@ export class Lab {
   metricsListen: string | null = null;
   /** Extra `rpcgw run` arguments for the next startDaemon (e.g. --keep-guard-on-stop). */
   daemonArgs: string[] = [];
+  /** Extra environment for the next startDaemon (e.g. NOTIFY_SOCKET, as systemd sets it). */
+  daemonEnv: NodeJS.ProcessEnv = {};
   repoRoot = '';
   /** Exit of the last daemon run, once it stopped. */
   daemonExit: DaemonExit | null = null;
@@ -346,7 +348,7 @@ export class Lab {
     if (this.daemonRunning) throw new LabError('the daemon is already running');
     if (!existsSync(this.cliPath)) throw new LabError(`${this.cliPath} is missing: build first (npx tsc -p tsconfig.build.json)`);
     const from = this.records.length;
-    const child = spawnIn(this.nsName('gateway'), [process.execPath, this.cliPath, 'run', '--rules', this.rulesPath, ...this.daemonArgs]);
+    const child = spawnIn(this.nsName('gateway'), [process.execPath, this.cliPath, 'run', '--rules', this.rulesPath, ...this.daemonArgs], { ...process.env, ...this.daemonEnv });
     this.daemon = child;
     this.daemonRunning = true;
     this.daemonExit = null;

@@ -11,6 +11,8 @@ import { LAB, Lab, ruleInterfaces, type IfaceName } from '../../src/lab/lab.js';
 import { exec, stopGroup } from '../../src/lab/netns.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
 import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 
 const skip = skipLive('admin.test.ts (reload, events, status, healthz)');
 const FIRST: IfaceName[] = ['samr', 'srvsvc', 'winreg'];
@@ -152,5 +154,31 @@ describe.skipIf(skip)('administrator tools on a running daemon', { timeout: LIVE
     expect(rec).toMatchObject({ level: 60, exitCode: 75 });
     expect(lab.isDaemonRunning()).toBe(true);
     await mapAndCall('samr');
+  });
+
+  it('tells systemd it is ready (READY=1 on NOTIFY_SOCKET) only after its ready record, and STOPPING=1 on stop', async () => {
+    await lab.stopDaemon();
+    const at = path.join(lab.dir!, 'notify.sock');
+    const dgram = createRequire(import.meta.url)('unix-dgram') as {
+      createSocket(t: 'unix_dgram', cb: (msg: Buffer) => void): { bind(p: string): void; close(): void };
+    };
+    const got: { msg: string; recordsBefore: number }[] = [];
+    const rx = dgram.createSocket('unix_dgram', (m) => got.push({ msg: m.toString(), recordsBefore: lab.daemonLogs().length }));
+    rx.bind(at);
+    try {
+      lab.daemonEnv = { NOTIFY_SOCKET: at };
+      const from = lab.daemonLogs().length;
+      await lab.startDaemon();
+      for (let i = 0; i < 50 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(got.map((g) => g.msg.split('\n')[0])).toEqual(['READY=1']);
+      const readyAt = lab.daemonLogs().findIndex((r, i) => i >= from && r.event === 'ready');
+      expect(readyAt).toBeGreaterThanOrEqual(from);
+      expect(got[0]!.recordsBefore).toBeGreaterThan(readyAt);
+      await mapAndCall('samr');
+      expect((await lab.stopDaemon()).code).toBe(0);
+      expect(got.map((g) => g.msg.split('\n')[0])).toEqual(['READY=1', 'STOPPING=1']);
+    } finally {
+      rx.close();
+    }
   });
 });
