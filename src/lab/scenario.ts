@@ -15,6 +15,8 @@ import {
   type MetricSample,
 } from './lab.js';
 import { missingLabPrereqs } from './prereqs.js';
+import { findTool } from './netns.js';
+import { RPCH_REMOTE, addRpchSections, rpchClient, rpchLabFiles, samrPort } from './rpch-lab.js';
 
 const LEVEL_NAMES: Record<AuthLevel, string> = { 1: 'none', 5: 'integrity', 6: 'privacy' };
 /** Published by the scenario's rule; wkssvc (registered by Samba, not published) must be refused. */
@@ -57,12 +59,18 @@ export async function runLabScenario(opts: { repoRoot: string; write: (line: str
 
   const lab = new Lab();
   write('rpcgw lab: a client, a gateway and a server in three network namespaces');
+  // RPC over HTTPS needs openssl (certificates) and htpasswd; without them that step is left out, said so.
+  const rpchMissing = ['openssl', 'htpasswd'].filter((t) => findTool(t) === null);
   try {
     await lab.up({
       repoRoot: opts.repoRoot,
       rules: { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny' },
       progress: (l) => write(`  ${l}`),
+      daemon: false,
     });
+    if (rpchMissing.length === 0) addRpchSections(lab.rulesPath, await rpchLabFiles(lab.dir!, lab.samba!.user, lab.samba!.password));
+    await lab.startDaemon();
+    write(`  rpcgw run ready in ${lab.nsName('gateway')}`);
   } catch (e) {
     write(`the lab could not be built: ${(e as Error).message}`);
     return 2;
@@ -78,6 +86,8 @@ export async function runLabScenario(opts: { repoRoot: string; write: (line: str
     await stepSecondClient(lab, write, expect);
     await stepRefusedInterface(lab, write, expect);
     await stepRpcclient(lab, write, expect);
+    if (rpchMissing.length === 0) await stepRpcOverHttps(lab, opts.repoRoot, write, expect);
+    else write(`6. RPC over HTTPS: left out, needs ${rpchMissing.join(', ')}\n`);
     await summary(lab, write);
   } catch (e) {
     if (lab.interruptedBy !== null) write(`  interrupted by ${lab.interruptedBy}`);
@@ -195,6 +205,22 @@ async function stepRpcclient(lab: Lab, write: Write, expect: Expect): Promise<vo
     const first = (r.stdout.trim().split('\n')[0] ?? '').trim();
     expect(r.code === 0, `rpcclient ${binding} -c ${cmd}: ${r.code === 0 ? first : `exit ${r.code}: ${(r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? ''}`}`);
   }
+  write('');
+}
+
+async function stepRpcOverHttps(lab: Lab, repoRoot: string, write: Write, expect: Expect): Promise<void> {
+  const samba = lab.samba!;
+  const port = await samrPort(lab.nsName('gateway'));
+  write(`6. RPC over HTTPS: Impacket ncacn_http:${RPCH_REMOTE}[${port},RpcProxy=${LAB.gatewayExt}:443], HTTP Basic to rpcgw's RPC proxy, NTLM privacy inside`);
+  const creds = { user: samba.user, password: samba.password, port };
+  const ok = await rpchClient(repoRoot, lab.nsName('client'), creds);
+  expect(ok.ok, ok.ok ? `samr through the proxy: domains ${(ok.result as string[]).join(', ')}` : `samr through the proxy failed: ${ok.error ?? '?'}`);
+  const from = lab.daemonLogs().length;
+  const refused = await rpchClient(repoRoot, lab.nsName('client'), { ...creds, iface: 'lsarpc' });
+  const rec = await lab.waitFor((r) => r.event === 'rpch-refused', 5_000, from);
+  expect(!refused.bound && rec !== null, rec !== null ? `an lsarpc bind inside it was refused: ${str(rec.reason)} (user ${str(rec.user)}, ${str(rec.interface)})` : 'the lsarpc bind was not refused');
+  const wrong = await rpchClient(repoRoot, lab.nsName('client'), { ...creds, password: 'wrong' });
+  expect(!wrong.ok && /401/.test(wrong.error ?? ''), `a wrong password: ${wrong.ok ? 'accepted' : (wrong.error ?? '').split(': ').slice(-1)[0] ?? ''}`);
   write('');
 }
 

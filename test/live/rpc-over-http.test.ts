@@ -12,32 +12,13 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LAB, Lab } from '../../src/lab/lab.js';
-import { exec, execOk, findTool, runOk, spawnIn, stopGroup, waitForLine } from '../../src/lab/netns.js';
+import { exec, findTool, spawnIn, stopGroup, waitForLine } from '../../src/lab/netns.js';
+import { addRpchSections, makeCertificates, rpchClient, rpchLabFiles, samrPort as askSamrPort, type RpchClientResult } from '../../src/lab/rpch-lab.js';
 import { haveTshark, tshark } from '../helpers/tshark.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
 
 const SAMR = '12345778-1234-abcd-ef00-0123456789ac';
 const LSARPC = '12345778-1234-abcd-ef00-0123456789ab';
-const CLIENT = path.join(repoRoot, 'lab', 'rpch_client.py');
-
-interface ClientOut {
-  ok: boolean;
-  bound: boolean;
-  result?: unknown;
-  error?: string;
-}
-
-/** A test CA and a server certificate for mail.lab / the gateway's external address. */
-export async function makeCertificates(dir: string, name: string, ip: string): Promise<{ ca: string; cert: string; key: string }> {
-  const p = (f: string): string => path.join(dir, f);
-  await runOk(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=rpcgw test CA ${name}`,
-    '-keyout', p(`${name}-ca.key`), '-out', p(`${name}-ca.pem`)]);
-  await runOk(['openssl', 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`)]);
-  writeFileSync(p(`${name}.ext`), `subjectAltName=DNS:${name},IP:${ip}\n`);
-  await runOk(['openssl', 'x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${name}-ca.pem`), '-CAkey', p(`${name}-ca.key`), '-CAcreateserial',
-    '-days', '2', '-extfile', p(`${name}.ext`), '-out', p(`${name}.pem`)]);
-  return { ca: p(`${name}-ca.pem`), cert: p(`${name}.pem`), key: p(`${name}.key`) };
-}
 
 /** A listener's header timeout, and how long the backend holds a request: longer than every timeout on the path. */
 const HEADERS_TIMEOUT_S = 3;
@@ -81,45 +62,25 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
   let outside: ChildProcess | null = null;
   const pcap = (): string => path.join(dir, 'inside.pcapng');
 
-  const client = async (opts: { iface?: 'samr' | 'lsarpc'; level?: number; password?: string; remote?: string; port?: number }): Promise<ClientOut> => {
-    const samba = lab.samba!;
-    const r = await exec(lab.nsName('client'), ['/usr/bin/python3', CLIENT, '--proxy', LAB.gatewayExt, '--remote', opts.remote ?? 'server.lab',
-      '--port', String(opts.port ?? samrPort), '--iface', opts.iface ?? 'samr', '--auth-level', String(opts.level ?? 6),
-      '--user', samba.user, '--password', opts.password ?? samba.password], { timeoutMs: 60_000 });
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    try {
-      return JSON.parse(last) as ClientOut;
-    } catch {
-      throw new Error(`rpch_client printed no JSON (exit ${r.code}): ${r.stdout}${r.stderr}`);
-    }
-  };
+  const client = (opts: { iface?: 'samr' | 'lsarpc'; level?: number; password?: string; remote?: string; port?: number }): Promise<RpchClientResult> =>
+    rpchClient(repoRoot, lab.nsName('client'), { user: lab.samba!.user, password: opts.password ?? lab.samba!.password, port: opts.port ?? samrPort, ...(opts.iface ? { iface: opts.iface } : {}), ...(opts.level ? { level: opts.level } : {}), ...(opts.remote ? { remote: opts.remote } : {}) });
 
   beforeAll(async () => {
     await lab.up({ repoRoot, daemon: false });
     dir = lab.dir!;
     const samba = lab.samba!;
-    const { cert, key, ca: mailCa } = await makeCertificates(dir, 'mail.lab', LAB.gatewayExt);
+    const files = await rpchLabFiles(dir, samba.user, samba.password);
     const backend = await makeCertificates(dir, 'exchange.lab', LAB.server);
     writeFileSync(path.join(dir, 'nginx.conf'), nginxConf(dir, backend.cert, backend.key));
     nginx = spawnIn(lab.nsName('server'), ['nginx', '-c', path.join(dir, 'nginx.conf')]);
-    const users = path.join(dir, 'htpasswd');
-    await runOk(['htpasswd', '-B', '-C', '5', '-b', '-c', users, samba.user, samba.password]);
-    // samr's dynamic port, asked from the gateway namespace straight to the server's endpoint mapper.
-    const port = await execOk(lab.nsName('gateway'), ['/usr/bin/python3', '-c',
-      `from impacket.dcerpc.v5 import epm, samr; print(epm.hept_map('${LAB.server}', samr.MSRPC_UUID_SAMR, protocol='ncacn_ip_tcp'))`]);
-    samrPort = Number(/\[(\d+)\]/.exec(port)![1]);
-    const doc = JSON.parse((await import('node:fs')).readFileSync(lab.rulesPath, 'utf8')) as Record<string, unknown>;
-    doc.httpsListeners = [{ name: 'mail', address: LAB.gatewayExt, port: 443, certificates: [{ cert, key }], users, headersTimeoutSeconds: HEADERS_TIMEOUT_S }];
-    doc.webPublishing = [
-      { name: 'activesync', listener: 'mail', paths: ['/Microsoft-Server-ActiveSync', '/owa'], backend: `https://${LAB.server}`, backendCa: backend.ca, backendServerName: 'exchange.lab' },
-      { name: 'untrusted', listener: 'mail', paths: ['/untrusted'], backend: `https://${LAB.server}`, backendCa: mailCa, backendServerName: 'exchange.lab' },
-    ];
-    doc.rpcOverHttp = [{
-      name: 'outlook-anywhere', listener: 'mail',
-      validPorts: [{ remoteNames: ['server.lab', 'rpcgwlab'], server: LAB.server, ports: '49152-49200' }],
-      interfaces: [`${SAMR}@1.0`], requireEncryption: true,
-    }];
-    writeFileSync(lab.rulesPath, JSON.stringify(doc, null, 2));
+    samrPort = await askSamrPort(lab.nsName('gateway'));
+    addRpchSections(lab.rulesPath, files, {
+      listener: { headersTimeoutSeconds: HEADERS_TIMEOUT_S },
+      webPublishing: [
+        { name: 'activesync', listener: 'mail', paths: ['/Microsoft-Server-ActiveSync', '/owa'], backend: `https://${LAB.server}`, backendCa: backend.ca, backendServerName: 'exchange.lab' },
+        { name: 'untrusted', listener: 'mail', paths: ['/untrusted'], backend: `https://${LAB.server}`, backendCa: files.ca, backendServerName: 'exchange.lab' },
+      ],
+    });
     // The daemon writes its TLS session keys (Node's --tls-keylog) so tshark can read the outer leg.
     process.env.NODE_OPTIONS = `--tls-keylog=${path.join(dir, 'tls-keys.log')}`;
     try {

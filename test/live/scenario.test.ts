@@ -25,6 +25,7 @@ describe.skipIf(skip)('rpcgw lab', () => {
     expect(text).toMatch(/towers rewritten\s+[1-9]/);
     expect(text).toMatch(/pinholes opened\s+3\b/);
     expect(text).toMatch(/drops by reason\s+.*no-pinhole [1-9]/);
+    expect(text).toMatch(/samr through the proxy: domains .*Builtin|RPC over HTTPS: left out/);
     expect(text).toMatch(/every step behaved as expected$/);
     // Its namespaces are gone (other labs running in parallel keep theirs).
     expect(listOurNamespaces().filter((n) => !before.has(n) && n.startsWith(`rpcgw-${process.pid}-`))).toEqual([]);
