@@ -23,7 +23,7 @@ import { KernelMode } from '../dataplane/kernel-mode.js';
 import { OFFLOAD_REASONS, OFFLOADS_KEPT, disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
 import { ownedRanges, releasePorts, reservePorts, type OwnedRange, type Reservation } from '../dataplane/port-reserve.js';
 import { EventHub, RuleStats, engineLog } from '../ops/engine-log.js';
-import { gatewayRegistry, serveMetrics, type HostCounters } from '../ops/metrics.js';
+import { gatewayRegistry, perRule, serveMetrics, type HostCounters } from '../ops/metrics.js';
 import { serveAdmin, type AdminRequest } from '../ops/admin.js';
 import { daemonLogger } from '../ops/logger.js';
 import { sdNotify } from '../ops/sd-notify.js';
@@ -420,10 +420,8 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
     }
     case 'status': {
       const rules = ctx.rules();
-      const pin = new Map<string, number>();
-      const con = new Map<string, number>();
-      for (const m of dp.engine.listMappings(now)) pin.set(m.rule, (pin.get(m.rule) ?? 0) + 1);
-      for (const c of dp.engine.listConnections(now)) con.set(c.rule, (con.get(c.rule) ?? 0) + 1);
+      const pin = perRule(dp.engine, 'pinholes');
+      const con = perRule(dp.engine, 'connections');
       const c = dp.engine.counters;
       let drops = 0;
       for (let i = 1; i < c.drops.length; i++) drops += c.drops[i]!;

@@ -526,6 +526,11 @@ export class Engine implements EpmLegHost {
     return this.flows.count;
   }
 
+  /** The name of the rule in a table's rule slot (flows.ruleIdx, mappings.ruleIdx); '' once removed. */
+  ruleNameOfSlot(slot: number): string {
+    return this.slots.name(slot);
+  }
+
   /**
    * The client-side numbering of a server sequence number on `flow` (where a client that saw the
    * gateway's stream would ACK). Replays of captures taken without a gateway use it to play the

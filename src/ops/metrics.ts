@@ -72,18 +72,27 @@ function gaugeFrom(reg: Registry, name: string, help: string, labelNames: string
   });
 }
 
-/** Live pinholes and connections per rule name (one pass over each table at scrape time). */
-function perRule(engine: Engine): { pinholes: Map<string, number>; connections: Map<string, number> } {
-  const pinholes = new Map<string, number>();
-  const connections = new Map<string, number>();
-  for (const r of engine.rules.rules) {
-    pinholes.set(r.name, 0);
-    connections.set(r.name, 0);
-  }
-  const now = Date.now();
-  for (const m of engine.listMappings(now)) pinholes.set(m.rule, (pinholes.get(m.rule) ?? 0) + 1);
-  for (const c of engine.listConnections(now)) connections.set(c.rule, (connections.get(c.rule) ?? 0) + 1);
-  return { pinholes, connections };
+/**
+ * Live pinholes and connections per rule name: one numeric pass over each table by rule slot
+ * (no listing objects: a scrape must not stall the packet path at a million entries).
+ */
+export function perRule(engine: Engine, table: 'pinholes' | 'connections'): Map<string, number> {
+  const bySlot = (forEach: (cb: (id: number) => void) => void, slotOf: (id: number) => number): Map<string, number> => {
+    const counts: number[] = [];
+    forEach((id) => {
+      const s = slotOf(id);
+      counts[s] = (counts[s] ?? 0) + 1;
+    });
+    const out = new Map<string, number>(engine.rules.rules.map((r) => [r.name, 0]));
+    counts.forEach((n, slot) => {
+      const name = engine.ruleNameOfSlot(slot);
+      if (name !== '') out.set(name, (out.get(name) ?? 0) + n);
+    });
+    return out;
+  };
+  return table === 'pinholes'
+    ? bySlot((cb) => engine.mappings.forEach(cb), (id) => engine.mappings.ruleIdx(id))
+    : bySlot((cb) => engine.flows.forEach(cb), (id) => engine.flows.ruleIdx(id));
 }
 
 /** Kernel-mode rules: forwarded by nftables, so counted there (one `nft` listing per scrape). */
@@ -156,10 +165,10 @@ export function gatewayRegistry(src: MetricsSources): Registry {
   counterFrom(reg, 'rpcgw_icmp_rate_limited_total', 'ICMP errors the gateway held back by its rate limit.', [], one(() => c.icmpRateLimited));
   counterFrom(reg, 'rpcgw_icmp_translated_total', 'ICMP errors about a carried connection translated and passed on (Path MTU discovery).', [], one(() => c.icmpTranslated));
   gaugeFrom(reg, 'rpcgw_pinholes', 'Live mappings (pinholes), by rule.', ['rule'], (set) => {
-    for (const [rule, v] of perRule(engine).pinholes) set({ rule }, v);
+    for (const [rule, v] of perRule(engine, 'pinholes')) set({ rule }, v);
   });
   gaugeFrom(reg, 'rpcgw_connections', 'Live connections, by rule.', ['rule'], (set) => {
-    for (const [rule, v] of perRule(engine).connections) set({ rule }, v);
+    for (const [rule, v] of perRule(engine, 'connections')) set({ rule }, v);
   });
   // Alert on entries / limit before mapping-refused starts.
   const limits = (): { table: string; entries: number; limit: number }[] => {
