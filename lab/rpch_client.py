@@ -50,8 +50,9 @@ def main():
         dce.connect()
         iface = {"samr": samr.MSRPC_UUID_SAMR, "srvsvc": srvs.MSRPC_UUID_SRVS, "lsarpc": lsad.MSRPC_UUID_LSAD,
                  "epm": epm.MSRPC_UUID_PORTMAP}[a.iface]
-        dce.bind(iface)
-        result["bound"] = True
+        if a.iface != "epm":  # hept_map binds the endpoint mapper itself
+            dce.bind(iface)
+            result["bound"] = True
         if a.iface == "samr":
             h = samr.hSamrConnect(dce)["ServerHandle"]
             r = samr.hSamrEnumerateDomainsInSamServer(dce, h)
@@ -63,6 +64,7 @@ def main():
             result["result"] = "bound"  # Samba refuses LSA calls over TCP; the bind is what is tested
         else:
             r = epm.hept_map(a.remote, samr.MSRPC_UUID_SAMR, dce=dce, protocol="ncacn_ip_tcp")
+            result["bound"] = True
             result["result"] = r
         dce.disconnect()
         result["ok"] = True

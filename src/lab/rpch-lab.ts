@@ -45,7 +45,11 @@ export function addRpchSections(rulesPath: string, f: RpchLabFiles, extra: Recor
   doc.httpsListeners = [{ name: 'mail', address: LAB.gatewayExt, port: 443, certificates: [{ cert: f.cert, key: f.key }], users: f.users, ...(extra.listener as object | undefined) }];
   doc.rpcOverHttp = [{
     name: 'outlook-anywhere', listener: 'mail',
-    validPorts: [{ remoteNames: [RPCH_REMOTE, 'rpcgwlab'], server: LAB.server, ports: '49152-49200' }],
+    validPorts: [
+      { remoteNames: [RPCH_REMOTE, 'rpcgwlab'], server: LAB.server, ports: '49152-49200' },
+      // The endpoint mapper over HTTP: Samba has no 593 listener, its endpoint mapper is on 135.
+      { remoteNames: [RPCH_REMOTE], server: LAB.server, ports: '593', endpointMapperPort: 135 },
+    ],
     interfaces: [`${SAMR_UUID}@1.0`], requireEncryption: true,
   }];
   for (const [k, v] of Object.entries(extra)) if (k !== 'listener') doc[k] = v;
@@ -71,7 +75,7 @@ export interface RpchClientResult {
 /** lab/rpch_client.py in the client namespace: ncacn_http through the gateway's RPC proxy. */
 export async function rpchClient(
   repoRoot: string, clientNs: string,
-  o: { user: string; password: string; port: number; iface?: 'samr' | 'lsarpc'; level?: number; remote?: string },
+  o: { user: string; password: string; port: number; iface?: 'samr' | 'lsarpc' | 'epm'; level?: number; remote?: string },
 ): Promise<RpchClientResult> {
   const r = await exec(clientNs, ['/usr/bin/python3', path.join(repoRoot, 'lab', 'rpch_client.py'), '--proxy', LAB.gatewayExt,
     '--remote', o.remote ?? RPCH_REMOTE, '--port', String(o.port), '--iface', o.iface ?? 'samr', '--auth-level', String(o.level ?? 6),

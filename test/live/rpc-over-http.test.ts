@@ -62,7 +62,7 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
   let outside: ChildProcess | null = null;
   const pcap = (): string => path.join(dir, 'inside.pcapng');
 
-  const client = (opts: { iface?: 'samr' | 'lsarpc'; level?: number; password?: string; remote?: string; port?: number }): Promise<RpchClientResult> =>
+  const client = (opts: { iface?: 'samr' | 'lsarpc' | 'epm'; level?: number; password?: string; remote?: string; port?: number }): Promise<RpchClientResult> =>
     rpchClient(repoRoot, lab.nsName('client'), { user: lab.samba!.user, password: opts.password ?? lab.samba!.password, port: opts.port ?? samrPort, ...(opts.iface ? { iface: opts.iface } : {}), ...(opts.level ? { level: opts.level } : {}), ...(opts.remote ? { remote: opts.remote } : {}) });
 
   beforeAll(async () => {
@@ -107,6 +107,14 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
     expect(r.ok).toBe(true);
     expect(r.result).toEqual(expect.arrayContaining(['Builtin']));
     expect(await lab.waitFor((x) => x.event === 'rpch-connected', 5_000)).not.toBeNull();
+  }, LIVE_TIMEOUT_MS);
+
+  it('RemotePort 593 (the endpoint mapper over HTTP) is carried to the server\'s 135: ept_map for samr answers its port', async () => {
+    const r = await client({ iface: 'epm', port: 593 });
+    expect(r.error).toBeUndefined();
+    expect(String(r.result)).toBe(`ncacn_ip_tcp:server.lab[${samrPort}]`);
+    const rec = lab.daemonLogs().filter((x) => x.event === 'rpch-connected').pop();
+    expect(rec).toMatchObject({ remote: 'server.lab:593', server: `${LAB.server}:135` });
   }, LIVE_TIMEOUT_MS);
 
   it('a bind to an interface outside the rule (lsarpc on samr\'s port) is refused and logged with the user', async () => {
@@ -170,7 +178,7 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
     const syns = tshark(['-r', pcap(), '-Y', `tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == ${LAB.server}`, '-T', 'fields', '-e', 'tcp.dstport']);
     const connected = lab.daemonLogs().filter((x) => x.event === 'rpch-connected').length;
     expect(syns.length).toBe(connected);
-    expect(connected).toBe(3);
+    expect(connected).toBe(4);
   }, LIVE_TIMEOUT_MS);
 
   const curl = async (args: string[]): Promise<{ code: number | null; out: string }> => {
