@@ -38,6 +38,7 @@ export interface EngineLogOptions {
 export class RuleStats {
   readonly pinholesOpened = new Map<string, number>();
   readonly connectionsOpened = new Map<string, number>();
+  readonly towerRewrites = new Map<string, number>();
   /** `rule\0reason` -> refused connections. */
   readonly refusals = new Map<string, number>();
   /** reason -> refused connections, all rules (the engine's drop counter includes these). */
@@ -165,8 +166,10 @@ export function engineLog(log0: Logger, opts: EngineLogOptions = {}): EngineEven
       log.info({ event: 'connection-open', verdict: 'allow', ...r, ...endpoints(r) }, 'connection opened');
     },
     connectionClosed: (r) => log.info({ event: 'connection-close', ...r, ...endpoints(r) }, `connection closed (${r.reason})`),
-    towerRewritten: (r) =>
-      log.info({ event: 'rewrite', ...r, ...endpoints(r), interfaceName: interfaceName(r.interface) ?? null }, `tower ${r.original} -> ${r.rewritten}`),
+    towerRewritten: (r) => {
+      if (stats !== undefined) RuleStats.bump(stats.towerRewrites, r.rule);
+      log.info({ event: 'rewrite', ...r, ...endpoints(r), interfaceName: interfaceName(r.interface) ?? null }, `tower ${r.original} -> ${r.rewritten}`);
+    },
     mappingCreated: (r) => {
       if (stats !== undefined) RuleStats.bump(stats.pinholesOpened, r.rule);
       log.info({ event: 'pinhole-open', ...r, ...endpoints(r) }, 'pinhole opened');

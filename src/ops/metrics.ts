@@ -149,11 +149,14 @@ export function gatewayRegistry(src: MetricsSources): Registry {
     counterFrom(reg, 'rpcgw_connections_opened_total', 'Connections forwarded, by rule.', ['rule'], (set) => {
       for (const [rule, v] of stats.connectionsOpened) set({ rule }, v);
     });
+    counterFrom(reg, 'rpcgw_tower_rewrites_total', 'Endpoint-mapper towers rewritten to a mapped port, by rule.', ['rule'], (set) => {
+      for (const [rule, v] of stats.towerRewrites) set({ rule }, v);
+    });
   } else {
     counterFrom(reg, 'rpcgw_pinholes_opened_total', 'Mappings (pinholes) created.', [], one(() => c.mappingsCreated));
     counterFrom(reg, 'rpcgw_connections_opened_total', 'Connections forwarded.', [], one(() => c.connectionsOpened));
+    counterFrom(reg, 'rpcgw_tower_rewrites_total', 'Endpoint-mapper towers rewritten to a mapped port.', [], one(() => c.rewrites));
   }
-  counterFrom(reg, 'rpcgw_tower_rewrites_total', 'Endpoint-mapper towers rewritten to a mapped port.', [], one(() => c.rewrites));
   counterFrom(reg, 'rpcgw_pinholes_expired_total', 'Mappings (pinholes) expired.', [], one(() => c.mappingsExpired));
   counterFrom(reg, 'rpcgw_connections_closed_total', 'Connections closed or expired.', [], one(() => c.connectionsClosed));
   counterFrom(reg, 'rpcgw_resets_sent_total', 'TCP resets sent for refused connections.', [], one(() => c.resetsSent));

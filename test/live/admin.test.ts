@@ -133,8 +133,13 @@ describe.skipIf(skip)('administrator tools on a running daemon', { timeout: LIVE
     expect(r2.code).toBe(65);
     expect(r2.stderr).toMatch(/gateway\.limits changed: a reload cannot apply it/);
     await mapAndCall('samr');
-    const failures = (await lab.metrics()).find((s) => s.name === 'rpcgw_reload_failures_total');
-    expect(failures?.value).toBe(2);
+    const samples = await lab.metrics();
+    expect(samples.find((s) => s.name === 'rpcgw_reload_failures_total')?.value).toBe(2);
+    // Per-rule series: the refusals and rewrites of the calls above, under rule="lab".
+    expect(samples.find((s) => s.name === 'rpcgw_refusals_total' && s.labels.rule === 'lab' && s.labels.reason === 'interface-not-published')?.value).toBeGreaterThanOrEqual(2);
+    expect(samples.find((s) => s.name === 'rpcgw_tower_rewrites_total' && s.labels.rule === 'lab')?.value).toBeGreaterThan(0);
+    expect(samples.find((s) => s.name === 'rpcgw_table_limit' && s.labels.table === 'flows')?.value).toBeGreaterThan(0);
+    expect(samples.some((s) => s.name === 'rpcgw_nodejs_eventloop_lag_seconds')).toBe(true);
   });
 
   it('a good reload prints what changed and applies it', async () => {
