@@ -80,15 +80,21 @@ export function compileInterfaces(list: string[]): CompiledInterfaces {
   };
 }
 
-function compileRule(r: RuleDocument, index: number, gatewayExternal: string, gatewayPerClient: number): CompiledRule {
-  const clientNet = new Uint32Array(r.clients.length);
-  const clientMask = new Uint32Array(r.clients.length);
-  r.clients.forEach((c, i) => {
+/** A `clients` list as the net/mask arrays clientAllowed reads (rules and RPC over HTTP share it). */
+export function compileClients(list: string[]): { clientNet: Uint32Array; clientMask: Uint32Array } {
+  const clientNet = new Uint32Array(list.length);
+  const clientMask = new Uint32Array(list.length);
+  list.forEach((c, i) => {
     const cidr = parseCidr4(c);
     if (cidr === null) throw new Error(`policy bug: unvalidated CIDR ${c}`);
     clientNet[i] = cidr.network;
     clientMask[i] = cidr.mask;
   });
+  return { clientNet, clientMask };
+}
+
+function compileRule(r: RuleDocument, index: number, gatewayExternal: string, gatewayPerClient: number): CompiledRule {
+  const { clientNet, clientMask } = compileClients(r.clients);
   const { any, entries } = expandInterfaces(r.interfaces);
   const ifUuid = new Uint8Array(entries.length * UUID_LEN);
   const ifMajor = new Int32Array(entries.length);
@@ -153,6 +159,6 @@ export function compileDocument(doc: RulesDocument): CompiledRules {
     logLevel: g.log.level,
   };
   const rules = doc.rules.map((r, i) => compileRule(r, i, g.external.address, g.limits.maxMappingsPerClient));
-  const https = compileHttps(doc as unknown as Record<string, unknown>, compileInterfaces);
+  const https = compileHttps(doc as unknown as Record<string, unknown>, compileInterfaces, compileClients);
   return { gateway, rules, https, source: doc };
 }

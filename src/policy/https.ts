@@ -232,7 +232,11 @@ export interface CompiledInterfaces {
   ifLabel: string[];
 }
 
-export function compileHttps(doc: Record<string, unknown>, interfaces: (list: string[]) => CompiledInterfaces): CompiledHttps {
+export function compileHttps(
+  doc: Record<string, unknown>,
+  interfaces: (list: string[]) => CompiledInterfaces,
+  clients: (list: string[]) => { clientNet: Uint32Array; clientMask: Uint32Array },
+): CompiledHttps {
   const listeners = (doc.httpsListeners ?? []) as HttpsListenerDocument[];
   const proxies = (doc.rpcOverHttp ?? []) as RpcOverHttpDocument[];
   const webs = (doc.webPublishing ?? []) as WebPublishingDocument[];
@@ -243,14 +247,6 @@ export function compileHttps(doc: Record<string, unknown>, interfaces: (list: st
       certificates: l.certificates.map((c) => ({ cert: c.cert, key: c.key, serverNames: c.serverNames ?? [] })),
     })),
     rpcOverHttp: proxies.map((r) => {
-      const net = new Uint32Array(r.clients.length);
-      const mask = new Uint32Array(r.clients.length);
-      r.clients.forEach((c, i) => {
-        const cidr = parseCidr4(c);
-        if (cidr === null) throw new Error(`policy bug: unvalidated CIDR ${c}`);
-        net[i] = cidr.network;
-        mask[i] = cidr.mask;
-      });
       return {
         name: r.name, listener: r.listener, path: r.path,
         validPorts: r.validPorts.map((v) => ({
@@ -262,7 +258,7 @@ export function compileHttps(doc: Record<string, unknown>, interfaces: (list: st
         })),
         ...interfaces(r.interfaces),
         requireEncryption: r.requireEncryption,
-        clientNet: net, clientMask: mask,
+        ...clients(r.clients),
         receiveWindowBytes: r.receiveWindowBytes,
         keepAliveMs: r.keepAliveSeconds * 1000,
         idleTimeoutMs: r.idleTimeoutSeconds * 1000,

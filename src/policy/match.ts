@@ -8,7 +8,7 @@ import { UUID_LEN } from './compiled.js';
 import type { CompiledRule, CompiledRules } from './compiled.js';
 
 /** Does `rule`'s clients list contain address `ip`? */
-export function clientAllowed(rule: CompiledRule, ip: number): boolean {
+export function clientAllowed(rule: Pick<CompiledRule, 'clientNet' | 'clientMask'>, ip: number): boolean {
   const net = rule.clientNet;
   const mask = rule.clientMask;
   for (let i = 0; i < net.length; i++) {

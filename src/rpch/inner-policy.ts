@@ -13,6 +13,7 @@
  */
 import { OK } from '../wire/status.js';
 import {
+  AUTH_LEVEL_PKT_PRIVACY, DCERPC_OFF_AUTH_LEN, REQ_HDR_LEN, REQ_OFF_CTX_ID, REQ_OFF_OPNUM, SEC_TRAILER_LEN,
   EPM_VERSION_MAJOR, PTYPE_ALTER_CONTEXT, PTYPE_ALTER_CONTEXT_RESP, PTYPE_AUTH3, PTYPE_BIND, PTYPE_BIND_ACK,
   PTYPE_BIND_NAK, PTYPE_CO_CANCEL, PTYPE_FAULT, PTYPE_NAMES, PTYPE_ORPHANED, PTYPE_REQUEST, PTYPE_RESPONSE,
   PTYPE_SHUTDOWN, UUID_EPM,
@@ -27,12 +28,6 @@ import {
   PASS, REFUSE_BIND_INTERFACE, REFUSE_CONTEXT_NOT_ACCEPTED, REFUSE_MALFORMED, REFUSE_NOT_ENCRYPTED, REFUSE_UNEXPECTED_PDU,
 } from '../engine/reasons.js';
 
-const AUTH_LEVEL_PKT_PRIVACY = 6;
-const SEC_TRAILER_LEN = 8;
-const OFF_AUTH_LEN = 10;
-const OFF_CTX_ID = 20;
-const OFF_OPNUM = 22;
-const REQ_HDR = 24;
 
 const BIND = new BindView();
 const ACK = new BindAckView();
@@ -63,8 +58,8 @@ export class InnerPolicy {
   clientPdu(buf: Uint8Array, off: number, len: number): number {
     const ptype = buf[off + 2]!;
     const le = (buf[off + 4]! & 0x10) !== 0;
-    const authLen = u16(buf, off + OFF_AUTH_LEN, le);
-    const minHdr = ptype === PTYPE_REQUEST ? REQ_HDR : 16;
+    const authLen = u16(buf, off + DCERPC_OFF_AUTH_LEN, le);
+    const minHdr = ptype === PTYPE_REQUEST ? REQ_HDR_LEN : 16;
     if (authLen > 0 && len - authLen - SEC_TRAILER_LEN < minHdr) {
       return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[ptype] ?? ptype}: auth_length ${authLen} leaves no room for the header (frag_length ${len})`);
     }
@@ -74,14 +69,14 @@ export class InnerPolicy {
       case PTYPE_ALTER_CONTEXT:
         return this.bind(buf, off, len, ptype);
       case PTYPE_REQUEST: {
-        if (len < REQ_HDR) return this.refuse(REFUSE_MALFORMED, `request of ${len} bytes`);
-        const ctxId = u16(buf, off + OFF_CTX_ID, le);
+        if (len < REQ_HDR_LEN) return this.refuse(REFUSE_MALFORMED, `request of ${len} bytes`);
+        const ctxId = u16(buf, off + REQ_OFF_CTX_ID, le);
         if (!this.contexts.isAccepted(ctxId)) {
           return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, this.boundOnce ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
         }
         if (this.rule.requireEncryption && authLevel < AUTH_LEVEL_PKT_PRIVACY) {
           const level = authLen > 0 ? `auth level ${authLevel}` : 'no authentication';
-          return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${u16(buf, off + OFF_OPNUM, le)}) with ${level}; "${this.rule.name}" requires packet privacy (6)`);
+          return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${u16(buf, off + REQ_OFF_OPNUM, le)}) with ${level}; "${this.rule.name}" requires packet privacy (6)`);
         }
         return PASS;
       }

@@ -39,6 +39,7 @@ import { InnerPolicy } from './inner-policy.js';
 import { COOKIE_LEN, RtsValues, connA3, connC2, cookieHex, echo, flowControlAck, ping, readRtsValues } from './rts.js';
 import { PASS, REASON_NAMES, REFUSE_UNEXPECTED_PDU } from '../engine/reasons.js';
 import { RPCH_EPM_PORT, findValidPort } from '../policy/https.js';
+import { clientAllowed } from '../policy/match.js';
 import type { CompiledRpcOverHttp, CompiledValidPorts } from '../policy/https.js';
 import { parseIpv4 } from '../wire/addr.js';
 
@@ -81,10 +82,6 @@ const RTS = new RtsValues();
 /** Win32 ERROR_ACCESS_DENIED, the status of the fault a refused call gets. */
 const ERROR_ACCESS_DENIED = 5;
 
-function clientAllowedIn(nets: Uint32Array, masks: Uint32Array, ip: number): boolean {
-  for (let i = 0; i < nets.length; i++) if (((ip & masks[i]!) >>> 0) === nets[i]) return true;
-  return false;
-}
 
 function clientAddress(req: RpcRequest): string {
   const a = req.socket.remoteAddress ?? '';
@@ -214,6 +211,28 @@ class VirtualConnection {
     }
   }
 
+  /**
+   * Walks a chunk of one direction PDU by PDU (the shared reader, every PDU whole) and hands each
+   * to `onPdu`; false when the stream did not frame (the connection is then closed) or `onPdu`
+   * closed it.
+   */
+  private eachPdu(c: CoStream, d: Buffer, side: string, onPdu: (buf: Uint8Array, off: number, len: number, ptype: number) => boolean): boolean {
+    this.lastActivity = Date.now();
+    c.begin(d, 0, d.length, 0);
+    for (;;) {
+      const ev = c.nextPdu();
+      if (ev === CO_INCOMPLETE) return true;
+      if (ev === CO_ERROR) {
+        this.proxy.counters.malformed++;
+        this.close('malformed', `${side}: PDU header at offset ${c.errOffset}: ${c.errReason}`);
+        return false;
+      }
+      if (ev !== CO_PDU) continue;
+      if (!onPdu(c.pduBuf, c.pduOff, c.fragLen, c.ptype)) return false;
+      c.reset();
+    }
+  }
+
   /** Bytes of the IN channel body after CONN/B1. */
   private fromClient(d: Buffer): void {
     if (this.closed) return;
@@ -221,37 +240,19 @@ class VirtualConnection {
       this.pending.push(d);
       return;
     }
-    this.lastActivity = Date.now();
-    const c = this.c2s;
-    c.begin(d, 0, d.length, 0);
-    for (;;) {
-      const ev = c.nextPdu();
-      if (ev === CO_INCOMPLETE) break;
-      if (ev === CO_ERROR) {
-        this.proxy.counters.malformed++;
-        this.close('malformed', `IN channel: PDU header at offset ${c.errOffset}: ${c.errReason}`);
-        return;
+    this.eachPdu(this.c2s, d, 'IN channel', (buf, off, len, ptype) => {
+      if (ptype === PTYPE_RTS) return this.clientRts(buf, off, len);
+      const v = this.policy.clientPdu(buf, off, len);
+      if (v !== PASS) {
+        this.refuse(v, buf, off);
+        return false;
       }
-      if (ev !== CO_PDU) continue;
-      const buf = c.pduBuf;
-      const off = c.pduOff;
-      const len = c.fragLen;
-      if (c.ptype === PTYPE_RTS) {
-        if (!this.clientRts(buf, off, len)) return;
-      } else {
-        const v = this.policy.clientPdu(buf, off, len);
-        if (v !== PASS) {
-          this.refuse(v, buf, off);
-          return;
-        }
-        this.inReceived += len;
-        this.proxy.counters.bytesIn += len;
-        const copy = Buffer.from(buf.subarray(off, off + len));
-        if (!this.server!.write(copy)) this.in!.req.pause();
-        else this.ackIn();
-      }
-      c.reset();
-    }
+      this.inReceived += len;
+      this.proxy.counters.bytesIn += len;
+      if (!this.server!.write(Buffer.from(buf.subarray(off, off + len)))) this.in!.req.pause();
+      else this.ackIn();
+      return true;
+    });
   }
 
   /** An RTS PDU from the client on IN: flow control for OUT, pings; the rest are ignored. */
@@ -289,34 +290,21 @@ class VirtualConnection {
 
   private fromServer(d: Buffer): void {
     if (this.closed || this.out === null) return;
-    this.lastActivity = Date.now();
-    const c = this.s2c;
-    c.begin(d, 0, d.length, 0);
-    for (;;) {
-      const ev = c.nextPdu();
-      if (ev === CO_INCOMPLETE) break;
-      if (ev === CO_ERROR) {
-        this.proxy.counters.malformed++;
-        this.close('malformed', `server: PDU header at offset ${c.errOffset}: ${c.errReason}`);
-        return;
-      }
-      if (ev !== CO_PDU) continue;
-      const buf = c.pduBuf;
-      const off = c.pduOff;
-      const len = c.fragLen;
-      const v = c.ptype === PTYPE_RTS ? -1 : this.policy.serverPdu(buf, off, len);
+    const out = this.out;
+    this.eachPdu(this.s2c, d, 'server', (buf, off, len, ptype) => {
+      const v = ptype === PTYPE_RTS ? REFUSE_UNEXPECTED_PDU : this.policy.serverPdu(buf, off, len);
       if (v !== PASS) {
-        if (v === -1) this.policy.detail = 'RTS PDU from the server on an ncacn_ip_tcp connection';
-        this.refuse(v === -1 ? REFUSE_UNEXPECTED_PDU : v);
-        return;
+        if (ptype === PTYPE_RTS) this.policy.detail = 'RTS PDU from the server on an ncacn_ip_tcp connection';
+        this.refuse(v);
+        return false;
       }
       this.outSent += len;
       this.proxy.counters.bytesOut += len;
-      const ok = this.out.res.write(Buffer.from(buf.subarray(off, off + len)));
+      const ok = out.res.write(Buffer.from(buf.subarray(off, off + len)));
       this.lastOutWrite = Date.now();
       if (!ok || this.outSent - this.outAckReceived >= this.outWindow) this.server!.pause();
-      c.reset();
-    }
+      return true;
+    });
   }
 
   private maybeResumeServer(): void {
@@ -433,7 +421,7 @@ export class RpcProxy {
       return;
     }
     const ip = parseIpv4(client);
-    if (ip < 0 || !clientAllowedIn(this.rule.clientNet, this.rule.clientMask, ip >>> 0)) {
+    if (ip < 0 || !clientAllowed(this.rule, ip >>> 0)) {
       this.reject(res, 403, 'client-not-allowed', fields, `client ${client} is not in the clients of "${this.rule.name}"`);
       return;
     }
