@@ -200,7 +200,7 @@ async function daemonCounters(net: LabNet): Promise<Record<string, number> | nul
   if (r.code !== 0) return null;
   const out: Record<string, number> = {};
   for (const m of parseMetrics(r.stdout)) {
-    if (m.value === 0 || !/drop|error|refus|fail|truncat|undecodable|resets/i.test(m.name)) continue;
+    if (m.value === 0 || !/drop|error|refus|fail|truncat|undecodable|resets|pinhole_install/i.test(m.name)) continue;
     const labels = Object.entries(m.labels).map(([k, v]) => `${k}="${v}"`).join(',');
     out[labels === '' ? m.name : `${m.name}{${labels}}`] = m.value;
   }

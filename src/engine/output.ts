@@ -108,7 +108,11 @@ export class Output {
   /** Counts and emits a packet that fits. */
   private emitCounted(side: number, pkt: Uint8Array, off: number, len: number): void {
     if (this.holdQueue !== null && side === SIDE_EXTERNAL) {
-      this.holdQueue.push(pkt.slice(off, off + len));
+      // A copy: pkt may be the capture buffer, which the next frame overwrites (and a Buffer's
+      // slice() is a view, not a copy).
+      const copy = new Uint8Array(len);
+      copy.set(pkt.subarray(off, off + len));
+      this.holdQueue.push(copy);
       return;
     }
     this.counters.packetsOut[side]!++;

@@ -8,6 +8,8 @@ import {
   epmSession, eptMapRequest, eptMapResponseStub, lastMappedPort, mapCall, responseFragments, rulesDoc, tcpTower,
 } from '../helpers/engine-harness.js';
 import type { KernelPinholeRequest } from '../../src/engine/kernel-handoff.js';
+import { Output } from '../../src/engine/output.js';
+import { NO_EVENTS } from '../../src/engine/events.js';
 import { parseIpv4 } from '../../src/wire/addr.js';
 
 function harness(rule: Record<string, unknown> = {}, withSink = true): { h: EngineHarness; wanted: KernelPinholeRequest[] } {
@@ -108,5 +110,24 @@ describe('kernel pinhole hand-off', () => {
     c.serverSend(responseFragments(eptMapResponseStub([tcpTower(EMSMDB, 0, 81, SERVER, 1032)], false), 2));
     expect(h.refusals().map((r) => r.reason)).toEqual(['interface-not-published']);
     expect(wanted).toEqual([]);
+  });
+});
+
+describe('Output while an answer waits', () => {
+  it('keeps copies of what it holds: the capture buffer (a Buffer, whose slice() is a view) is overwritten by the next frame', () => {
+    const sent: Uint8Array[] = [];
+    const out = new Output({ emit: (_side, pkt, off, len) => sent.push(pkt.slice(off, off + len)) }, NO_EVENTS, 1500, 1500);
+    const frame = Buffer.alloc(100, 0xa5);
+    frame.set([0x45, 0, 0, 40], 10); // a packet at offset 10 of a reused buffer
+    const original = Uint8Array.from(frame.subarray(10, 50));
+    out.holdQueue = [];
+    out.send(SIDE_EXTERNAL, frame, 10, 40);
+    const held = out.holdQueue;
+    out.holdQueue = null;
+    expect(sent).toEqual([]);
+    frame.fill(0); // the next frame
+    out.emitHeld(held);
+    expect(sent.map((p) => Array.from(p))).toEqual([Array.from(original)]);
+    expect(out.counters.packetsOut[SIDE_EXTERNAL]).toBe(1);
   });
 });
