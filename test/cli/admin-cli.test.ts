@@ -94,12 +94,12 @@ describe('deploy/rpcgw.service', () => {
     expect(r.status).toBe(0);
   });
 
-  it('is Type=notify, reloads through rpcgw reload, and keeps only CAP_NET_ADMIN and CAP_NET_RAW', () => {
+  it('is Type=notify, reloads through rpcgw reload, and keeps only the network capabilities', () => {
     const text = readFileSync(unit, 'utf8');
     const value = (k: string): string[] => [...text.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1]!);
     expect(value('Type')).toEqual(['notify']);
     expect(value('ExecReload')[0]).toMatch(/main\.js reload /);
-    expect(value('CapabilityBoundingSet')[0]!.split(/\s+/).sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_RAW']);
+    expect(value('CapabilityBoundingSet')[0]!.split(/\s+/).sort()).toEqual(['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW']);
     for (const k of ['NoNewPrivileges', 'PrivateTmp', 'ProtectHome']) expect(value(k)).toEqual(['yes']);
     expect(value('ProtectSystem')).toEqual(['strict']);
   });
