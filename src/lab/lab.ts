@@ -275,6 +275,8 @@ export class Lab {
   daemonArgs: string[] = [];
   /** Extra environment for the next startDaemon (e.g. NOTIFY_SOCKET, as systemd sets it). */
   daemonEnv: NodeJS.ProcessEnv = {};
+  /** A command the next startDaemon runs `node … run` under (e.g. setpriv with the unit's capabilities). */
+  daemonWrapper: string[] = [];
   repoRoot = '';
   /** Exit of the last daemon run, once it stopped. */
   daemonExit: DaemonExit | null = null;
@@ -348,7 +350,7 @@ export class Lab {
     if (this.daemonRunning) throw new LabError('the daemon is already running');
     if (!existsSync(this.cliPath)) throw new LabError(`${this.cliPath} is missing: build first (npx tsc -p tsconfig.build.json)`);
     const from = this.records.length;
-    const child = spawnIn(this.nsName('gateway'), [process.execPath, this.cliPath, 'run', '--rules', this.rulesPath, ...this.daemonArgs], { ...process.env, ...this.daemonEnv });
+    const child = spawnIn(this.nsName('gateway'), [...this.daemonWrapper, process.execPath, this.cliPath, 'run', '--rules', this.rulesPath, ...this.daemonArgs], { ...process.env, ...this.daemonEnv });
     this.daemon = child;
     this.daemonRunning = true;
     this.daemonExit = null;

@@ -8,9 +8,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LAB, Lab, ruleInterfaces, type IfaceName } from '../../src/lab/lab.js';
-import { exec, stopGroup } from '../../src/lab/netns.js';
+import { exec, findTool, stopGroup } from '../../src/lab/netns.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -185,5 +185,26 @@ describe.skipIf(skip)('administrator tools on a running daemon', { timeout: LIVE
     } finally {
       rx.close();
     }
+  });
+
+  it('runs, forwards, reloads and cleans up with only the unit\'s capabilities (CapabilityBoundingSet, NoNewPrivileges)', async () => {
+    const setpriv = findTool('setpriv');
+    if (setpriv === null) return; // util-linux; present on Debian
+    const unit = readFileSync(path.join(repoRoot, 'deploy', 'rpcgw.service'), 'utf8');
+    const caps = /^CapabilityBoundingSet=(.*)$/m.exec(unit)![1]!.trim().split(/\s+/).map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`);
+    lab.daemonEnv = {};
+    lab.daemonWrapper = [setpriv, `--bounding-set=-all,${caps.join(',')}`, '--inh-caps=-all', '--no-new-privs', '--'];
+    await lab.startDaemon();
+    const pid = lab.daemonPid!;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
+    // capability(7) numbers of the unit's set: the daemon runs with exactly these.
+    const bit: Record<string, number> = { net_bind_service: 10, net_admin: 12, net_raw: 13 };
+    const mask = caps.reduce((m, c) => m | (1 << bit[c.slice(1)]!), 0);
+    expect(BigInt('0x' + /^CapBnd:\s+([0-9a-f]+)$/m.exec(status)![1]!)).toBe(BigInt(mask));
+    await mapAndCall('samr');
+    expect((await lab.admin(['reload'])).code).toBe(0);
+    expect((await lab.stopDaemon()).code).toBe(0);
+    expect(lab.nftTablesAfterStop).toEqual([]);
   });
 });
