@@ -94,7 +94,8 @@ export class EventHub {
       if (f.type !== undefined && rec.event !== f.type) continue;
       if (f.rule !== undefined && rec.rule !== f.rule) continue;
       if (f.client !== undefined && rec.client_ip !== f.client) continue;
-      write({ time: Date.now(), level, ...rec, msg });
+      // The log's own level fields: pino's number and the syslog-style name.
+      write({ time: Date.now(), level: level === 'warn' ? 40 : 30, levelName: level === 'warn' ? 'warning' : 'info', ...rec, msg });
     }
   }
 }

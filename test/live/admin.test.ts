@@ -80,7 +80,7 @@ describe.skipIf(skip)('administrator tools on a running daemon', { timeout: LIVE
     const kinds = new Set(streamed.map((r) => r.event));
     for (const k of ['connection-open', 'rewrite', 'pinhole-open', 'refused']) expect(kinds.has(k), k).toBe(true);
     const refused = streamed.find((r) => r.event === 'refused')!;
-    expect(refused).toMatchObject({ rule: 'lab', reason: 'interface-not-published', client_ip: LAB.client, level: 'warn' });
+    expect(refused).toMatchObject({ rule: 'lab', reason: 'interface-not-published', client_ip: LAB.client, level: 40, levelName: 'warning' });
     expect(typeof refused.client_port).toBe('number');
     expect(streamed.every((r) => r.rule === 'lab' && r.client_ip === LAB.client)).toBe(true);
   });

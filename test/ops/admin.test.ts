@@ -60,7 +60,7 @@ describe('admin socket', () => {
     ev.connectionRefused({ ...refusal, rule: 'a' }, 0);
     await done;
     expect(got).toHaveLength(1);
-    expect(got[0]).toMatchObject({ event: 'refused', rule: 'a', client_ip: '203.0.113.5', client_port: 5000, server_ip: '192.0.2.10', server_port: 135, level: 'warn' });
+    expect(got[0]).toMatchObject({ event: 'refused', rule: 'a', client_ip: '203.0.113.5', client_port: 5000, server_ip: '192.0.2.10', server_port: 135, level: 40, levelName: 'warning' });
     // Unsubscribed when the client left.
     for (let i = 0; i < 50 && hub.listening; i++) await new Promise((r) => setTimeout(r, 10));
     expect(hub.listening).toBe(false);
