@@ -30,7 +30,7 @@ import { sdNotify } from '../ops/sd-notify.js';
 import { readRulesFile } from './rules-file.js';
 import { defaultStatePath, readStateFile, retireStateFile, writeStateFile } from '../ops/state-file.js';
 import { CliError, EXIT_FAILURE, EXIT_NOPERM, describeError, exitCodeOf } from './errors.js';
-import { explainClient, flowStateName, gatewayChanges, httpsChanges, rulesDiff } from './admin-view.js';
+import { explainClient, flowStateName, gatewayChanges, httpsChanges, pinholesOfClient, rulesDiff } from './admin-view.js';
 import { HttpsFrontend } from '../https/frontend.js';
 
 export interface RunArgs {
@@ -455,7 +455,7 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
     case 'explain': {
       const client = clientArg(req.client);
       if (client < 0) throw new Error('explain: --client is required');
-      return explainClient(ctx.rules(), client, req.port ?? null, dp.engine.listMappings(now));
+      return explainClient(ctx.rules(), client, req.port ?? null, pinholesOfClient(dp.engine, client));
     }
     default:
       return { error: `unknown command ${String((req as { cmd?: unknown }).cmd)}` };

@@ -112,6 +112,12 @@ describe.skipIf(skip)('administrator tools on a running daemon', { timeout: LIVE
     const r = await lab.admin(['explain', '--client', LAB.client, '--port', '135']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/rule lab, endpoint-mapper policy applies/);
+    // A mapped port this client holds a pinhole for: allowed, naming the server behind it.
+    const port = (await lab.map('samr')).towers[0]!.port!;
+    const held = await lab.admin(['explain', '--client', LAB.client, '--port', String(port)]);
+    expect(held.stdout).toMatch(new RegExp(`${LAB.gatewayExt}:${port}: allowed now, pinhole of rule lab to ${LAB.server}:\\d+`));
+    const other = await lab.admin(['explain', '--client', '198.51.100.99', '--port', String(port)]);
+    expect(other.stdout).toMatch(/no pinhole for this client now/);
     const stranger = await lab.admin(['explain', '--client', '203.0.113.9', '--port', '135']);
     expect(stranger.stdout).toMatch(/client-not-allowed/);
   });
