@@ -61,7 +61,7 @@ export function loadCertificates(l: CompiledHttpsListener): LoadedCert[] {
       throw new Error(`listener "${l.name}": ${c.key} is not a PEM private key: ${(e as Error).message}`);
     }
     if (!matches) throw new Error(`listener "${l.name}": key ${c.key} does not match certificate ${c.cert}`);
-    const context = tls.createSecureContext({ cert: certPem, key: keyPem, minVersion: 'TLSv1.2' });
+    const context = tls.createSecureContext({ cert: certPem, key: keyPem, minVersion: 'TLSv1.2', maxVersion: l.tlsMaxVersion });
     const names = c.serverNames.length > 0 ? c.serverNames.map((n) => n.toLowerCase()) : certNames(x);
     return { cert: c.cert, key: c.key, names, context, notAfter: new Date(x.validTo) };
   });

@@ -49,6 +49,7 @@ class Listener {
     const first = this.certs[0]!;
     this.server = tls.createServer({
       minVersion: 'TLSv1.2',
+      maxVersion: cfg.tlsMaxVersion,
       cert: readPem(first.cert),
       key: readPem(first.key),
       SNICallback: (name: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => cb(null, pickContext(this.certs, name)),
@@ -115,7 +116,7 @@ class Listener {
     try {
       const certs = loadCertificates(this.cfg);
       this.certs = certs;
-      this.server.setSecureContext({ cert: readPem(certs[0]!.cert), key: readPem(certs[0]!.key), minVersion: 'TLSv1.2' });
+      this.server.setSecureContext({ cert: readPem(certs[0]!.cert), key: readPem(certs[0]!.key), minVersion: 'TLSv1.2', maxVersion: this.cfg.tlsMaxVersion });
       this.log.info({ event: 'certificates-reloaded', listener: this.cfg.name, certificates: certs.map((c) => c.cert) }, 'certificates reloaded');
     } catch (e) {
       this.log.error({ event: 'certificates-reload-refused', listener: this.cfg.name, error: (e as Error).message }, 'certificates not reloaded; the old ones stay in use');

@@ -39,19 +39,27 @@ export async function rpchLabFiles(dir: string, user: string, password: string):
   return { cert, key, ca, users };
 }
 
-/** Adds an HTTPS listener on the gateway's external address:443 and an RPC proxy for samr to the rules file. */
+/** The TLS 1.2-only listener of the lab, for Samba's own ncacn_http client (see tlsMaxVersion). */
+export const RPCH_TLS12_PORT = 8443;
+
+/**
+ * Adds HTTPS listeners on the gateway's external address (443, and RPCH_TLS12_PORT capped at
+ * TLS 1.2) with the same RPC proxy for samr on each, to the rules file.
+ */
 export function addRpchSections(rulesPath: string, f: RpchLabFiles, extra: Record<string, unknown> = {}): void {
   const doc = JSON.parse(readFileSync(rulesPath, 'utf8')) as Record<string, unknown>;
-  doc.httpsListeners = [{ name: 'mail', address: LAB.gatewayExt, port: 443, certificates: [{ cert: f.cert, key: f.key }], users: f.users, ...(extra.listener as object | undefined) }];
-  doc.rpcOverHttp = [{
-    name: 'outlook-anywhere', listener: 'mail',
+  const listener = { address: LAB.gatewayExt, certificates: [{ cert: f.cert, key: f.key }], users: f.users, ...(extra.listener as object | undefined) };
+  doc.httpsListeners = [{ name: 'mail', port: 443, ...listener }, { name: 'mail-tls12', port: RPCH_TLS12_PORT, tlsMaxVersion: '1.2', ...listener }];
+  const proxy = (name: string, on: string): Record<string, unknown> => ({
+    name, listener: on,
     validPorts: [
       { remoteNames: [RPCH_REMOTE, 'rpcgwlab'], server: LAB.server, ports: '49152-49200' },
       // The endpoint mapper over HTTP: Samba has no 593 listener, its endpoint mapper is on 135.
       { remoteNames: [RPCH_REMOTE], server: LAB.server, ports: '593', endpointMapperPort: 135 },
     ],
     interfaces: [`${SAMR_UUID}@1.0`], requireEncryption: true,
-  }];
+  });
+  doc.rpcOverHttp = [proxy('outlook-anywhere', 'mail'), proxy('samba-clients', 'mail-tls12')];
   for (const [k, v] of Object.entries(extra)) if (k !== 'listener') doc[k] = v;
   writeFileSync(rulesPath, JSON.stringify(doc, null, 2));
 }

@@ -16,6 +16,7 @@ export interface HttpsListenerDocument {
   certificates: { cert: string; key: string; serverNames?: string[] }[];
   users: string;
   realm: string;
+  tlsMaxVersion: '1.2' | '1.3';
   headersTimeoutSeconds: number;
   maxConnections: number;
 }
@@ -201,6 +202,7 @@ export interface CompiledHttpsListener {
   certificates: { cert: string; key: string; serverNames: string[] }[];
   users: string;
   realm: string;
+  tlsMaxVersion: 'TLSv1.2' | 'TLSv1.3';
   headersTimeoutMs: number;
   maxConnections: number;
 }
@@ -243,6 +245,7 @@ export function compileHttps(
   return {
     listeners: listeners.map((l) => ({
       name: l.name, address: l.address, port: l.port, users: l.users, realm: l.realm,
+      tlsMaxVersion: l.tlsMaxVersion === '1.2' ? 'TLSv1.2' : 'TLSv1.3',
       headersTimeoutMs: l.headersTimeoutSeconds * 1000, maxConnections: l.maxConnections,
       certificates: l.certificates.map((c) => ({ cert: c.cert, key: c.key, serverNames: c.serverNames ?? [] })),
     })),

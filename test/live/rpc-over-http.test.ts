@@ -8,12 +8,12 @@
  * One lab for the file; certificates come from test CAs made with openssl.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LAB, Lab } from '../../src/lab/lab.js';
 import { exec, findTool, spawnIn, stopGroup, waitForLine } from '../../src/lab/netns.js';
-import { addRpchSections, makeCertificates, rpchClient, rpchLabFiles, samrPort as askSamrPort, type RpchClientResult } from '../../src/lab/rpch-lab.js';
+import { RPCH_TLS12_PORT, addRpchSections, makeCertificates, rpchClient, rpchLabFiles, samrPort as askSamrPort, type RpchClientResult } from '../../src/lab/rpch-lab.js';
 import { haveTshark, tshark } from '../helpers/tshark.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
 
@@ -48,6 +48,9 @@ http {
 }
 `;
 }
+
+const haveSambaPython = spawnSync('/usr/bin/python3', ['-c', 'import samba.dcerpc.samr']).status === 0;
+if (!haveSambaPython) console.warn('[rpcgw live tests] RPC over HTTPS: the python3-samba client case is SKIPPED (apt-get install python3-samba)');
 
 /** nginx, htpasswd and openssl come with scripts/install.sh; without them the suite says so and skips. */
 const missingTools = ['nginx', 'htpasswd', 'openssl'].filter((t) => findTool(t) === null);
@@ -117,6 +120,28 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
     expect(rec).toMatchObject({ remote: 'server.lab:593', server: `${LAB.server}:135` });
   }, LIVE_TIMEOUT_MS);
 
+  it.skipIf(!haveSambaPython)(`python3-samba's client (ncacn_http, HttpAuthOption=basic, sealed; the TLS 1.2 listener on ${RPCH_TLS12_PORT}) enumerates the domains too`, async () => {
+    const samba = lab.samba!;
+    const conf = path.join(dir, 'samba-client.conf');
+    // ca_only: the certificate must chain to the lab CA; its name is not checked (the proxy is named by address).
+    writeFileSync(conf, `[global]\n  workgroup = RPCGWLAB\n  tls cafile = ${path.join(dir, 'mail.lab-ca.pem')}\n  tls verify peer = ca_only\n`);
+    const script = [
+      'import sys',
+      'from samba import credentials, param',
+      'from samba.dcerpc import samr',
+      'lp = param.LoadParm(); lp.load(sys.argv[1])',
+      'c = credentials.Credentials(); c.guess(lp); c.set_username(sys.argv[2]); c.set_password(sys.argv[3]); c.set_domain("")',
+      'conn = samr.samr(sys.argv[4], lp, c)',
+      'h = conn.Connect2(None, 0x02000000)',
+      'r = conn.EnumDomains(h, 0, 100)',
+      'print(sorted(str(e.name.string) for e in r[1].entries))',
+    ].join('\n');
+    const binding = `ncacn_http:server.lab[${samrPort},RpcProxy=${LAB.gatewayExt}:${RPCH_TLS12_PORT},HttpAuthOption=basic,seal]`;
+    const r = await exec(lab.nsName('client'), ['/usr/bin/python3', '-c', script, conf, samba.user, samba.password, binding], { timeoutMs: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/'Builtin'/);
+  }, LIVE_TIMEOUT_MS);
+
   it('a bind to an interface outside the rule (lsarpc on samr\'s port) is refused and logged with the user', async () => {
     const r = await client({ iface: 'lsarpc' });
     expect(r.ok).toBe(false);
@@ -178,7 +203,7 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
     const syns = tshark(['-r', pcap(), '-Y', `tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == ${LAB.server}`, '-T', 'fields', '-e', 'tcp.dstport']);
     const connected = lab.daemonLogs().filter((x) => x.event === 'rpch-connected').length;
     expect(syns.length).toBe(connected);
-    expect(connected).toBe(4);
+    expect(connected).toBe(5);
   }, LIVE_TIMEOUT_MS);
 
   const curl = async (args: string[]): Promise<{ code: number | null; out: string }> => {
