@@ -171,6 +171,7 @@ export class Conns {
     const leg = this.epmLegs[flow];
     if (leg !== undefined) {
       this.epmLegs[flow] = undefined;
+      leg.release();
       this.epmPool.push(leg);
       this.epmCount--;
       const n = (this.epmPerClient.get(clientIp) ?? 1) - 1;

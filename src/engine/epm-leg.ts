@@ -228,6 +228,14 @@ export class EpmLeg implements Leg {
     this.endCall();
   }
 
+  /** The connection left (the leg goes back to the pool): what it held goes back to theirs. */
+  release(): void {
+    this.rows!.release(this.row, C2S);
+    this.dropPending();
+    this.endCall();
+    this.lastInterface = '';
+  }
+
   interfaceOf(_flow: number): string {
     return this.lastInterface;
   }
