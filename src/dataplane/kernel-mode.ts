@@ -218,6 +218,22 @@ export class KernelMode {
       this.plan();
       // Kernel rules added by a reload: the host settings they need.
       if (this.saved.length === 0) this.enableHost();
+    } else if (this.saved.length > 0) {
+      // No kernel rule any more: forwarding (and accounting) back as they were; the next guard
+      // install leaves the forwarding drop out, and kernel rules added later probe again.
+      this.restoreHost();
+      this.options = { flowtable: this.options.flowtable, forwardingOn: [] };
+      this.probed = false;
+    }
+  }
+
+  private restoreHost(): void {
+    for (const s of this.saved.splice(0).reverse()) {
+      try {
+        writeFileSync(s.path, s.before);
+      } catch {
+        // the interface may be gone
+      }
     }
   }
 
@@ -268,13 +284,7 @@ export class KernelMode {
    */
   stop(keepConnections: boolean): void {
     this.channel.close();
-    for (const s of this.saved.splice(0).reverse()) {
-      try {
-        writeFileSync(s.path, s.before);
-      } catch {
-        // the interface may be gone
-      }
-    }
+    this.restoreHost();
     if (!keepConnections && this.active) {
       try {
         deleteKernelConnections(this.rules, () => true);

@@ -85,7 +85,8 @@ export function kernelTableObjects(rules: CompiledRules, opts: KernelTableOption
 /** Rules appended to the guard's forward chain for kernel rules. */
 export function kernelForwardRules(rules: CompiledRules, opts: KernelTableOptions): string[] {
   const kr = kernelRules(rules);
-  if (kr.length === 0) return [];
+  // The drop stays while forwarding is on, even once no rule is "kernel" (a reload) until the
+  // daemon has turned forwarding back off.
   const lines = kr.map((r) => `    ${connMatch(r)}${opts.flowtable ? ` flow add @${KPIN_FLOWTABLE}` : ''} counter accept comment ${JSON.stringify(`kernel rule ${r.name}`)}`);
   if (opts.forwardingOn.length > 0) {
     lines.push(`    iifname { ${opts.forwardingOn.map((i) => JSON.stringify(i)).join(', ')} } counter drop comment "forwarding is on here for kernel pinholes only"`);

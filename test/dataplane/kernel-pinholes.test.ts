@@ -64,6 +64,12 @@ describe('the guard table with a "kernel" rule', () => {
     expect(fwd.indexOf('iifname { "gw-ext", "gw-int" } counter drop')).toBeGreaterThan(fwd.indexOf('counter accept'));
   });
 
+  it('while forwarding is on (a reload took the last kernel rule away), the forwarding drop stays', () => {
+    const s = guardRuleset(rulesWith({}), { flowtable: false, forwardingOn: ['gw-ext'] });
+    expect(s).toContain('iifname { "gw-ext" } counter drop');
+    expect(s).not.toMatch(/kpin|dnat|snat/);
+  });
+
   it('the capture filter leaves the kernel rule\'s mapped ports out (135 stays), the full rule\'s in', () => {
     const f = captureFilters(KERNEL);
     expect(f.external).toContain('dst port 135');

@@ -22,6 +22,8 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
   const mapped = new Map<CallIface, number>();
   const gw = (): string => lab.nsName('gateway');
   const nftMap = async (): Promise<string> => (await exec(gw(), [findTool('nft')!, 'list', 'map', 'inet', 'rpcgw', 'kpin'])).stdout;
+  const forwarding = async (): Promise<string[]> =>
+    Promise.all(['gw-ext', 'gw-int'].map(async (i) => (await exec(gw(), [findTool('sysctl')!, '-n', `net.ipv4.conf.${i}.forwarding`])).stdout.trim()));
   const conntrack = async (): Promise<string> => (await exec(gw(), [findTool('conntrack')!, '-L', '-p', 'tcp'])).stdout;
 
   const RULES = { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny', mappedInspection: 'kernel', pinholeTimeoutSeconds: PINHOLE_S } as const;
@@ -175,7 +177,10 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     expect((await exec(gw(), [findTool('nft')!, 'list', 'map', 'inet', 'rpcgw', 'kpin'])).code).not.toBe(0);
     // The daemon carries the port itself now: the pinhole (in its own table) still lets the client in.
     expect(await lab.probe(LAB.client, port)).toBe('connected');
+    // No kernel rule left: forwarding is off again on the gateway's interfaces.
+    expect(await forwarding()).toEqual(['0', '0']);
     expect(await lab.hup(lab.rulesText({ ...RULES }))).toMatchObject({ event: 'reload' });
+    expect(await forwarding()).toEqual(['1', '1']);
   });
 
   it('after stop nothing of rpcgw is left in nftables or conntrack', async () => {
@@ -187,9 +192,6 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     const ct = await conntrack();
     expect(ct).not.toMatch(new RegExp(`dst=${LAB.gatewayExt.replace(/\./g, '\\.')} sport=\\d+ dport=40\\d\\d\\d `));
     // Forwarding is back off on the gateway's interfaces.
-    for (const i of ['gw-ext', 'gw-int']) {
-      const f = await exec(gw(), [findTool('sysctl')!, '-n', `net.ipv4.conf.${i}.forwarding`]);
-      expect(f.stdout.trim(), i).toBe('0');
-    }
+    expect(await forwarding()).toEqual(['0', '0']);
   });
 });
