@@ -3,7 +3,7 @@
  * on mapped ports), by flow id. The flow table (nat/flow-table.ts) keeps the translation and TCP
  * state in typed-array rows; Conns adds what reading needs, in rows of its own:
  *
- *   Int32 words, CW a row, by flow id (dense from 0: grown by half again)
+ *   Int32 words, CW (8: 32 bytes, 7 used) a row, by flow id (dense from 0: grown by half again)
  *   0  flags (F_*: in use, EPM, refused, which end's ACK was seen, each direction synced / has
  *      its own HeldStream)
  *   1  clientExpects   2  serverExpects     next sequence number each end expects (the ACK it
@@ -43,7 +43,8 @@ const W_SERVER_EXPECTS = 2;
 /** nextSeq, releasedSeq of a direction: W_C2S.. or W_S2C.. */
 const W_C2S = 3;
 const W_S2C = 5;
-const CW = 7;
+/** 7 words used, 8 a row: 32 bytes, so a row never straddles two cache lines. */
+const CW = 8;
 const F_LIVE = 1;
 const F_EPM = 2;
 const F_REFUSED = 4;
