@@ -24,12 +24,18 @@ function harness(rule: Record<string, unknown> = {}, withSink = true): { h: Engi
 /** Client-bound payload bytes emitted so far. */
 const toClient = (c: TcpConn): number => c.deliveredToClient().length;
 
+/** An EPM session whose ept_map answer (`towers`, default one EMSMDB tower) now waits for its pinholes. */
+function heldAnswer(towers = [tcpTower(EMSMDB, 0, 81, SERVER, 1032)], o: Parameters<typeof mapCall>[2] = {}) {
+  const { h, wanted } = harness();
+  const c = epmSession(h);
+  const before = toClient(c);
+  mapCall(c, towers, o);
+  return { h, wanted, c, before };
+}
+
 describe('kernel pinhole hand-off', () => {
   it('asks for the pinhole with the rewrite and holds the answer until the host confirms it', () => {
-    const { h, wanted } = harness();
-    const c = epmSession(h);
-    const before = toClient(c);
-    mapCall(c, [tcpTower(EMSMDB, 0, 81, SERVER, 1032)]);
+    const { h, wanted, c, before } = heldAnswer();
     const port = lastMappedPort(h);
     expect(wanted).toEqual([{
       token: expect.any(Number) as number, mapping: expect.any(Number) as number, rule: 'r0', clientIp: parseIpv4(CLIENT), extIp: parseIpv4(EXT),
@@ -44,10 +50,7 @@ describe('kernel pinhole hand-off', () => {
   });
 
   it('two towers in one answer: released only when both pinholes are in', () => {
-    const { h, wanted } = harness();
-    const c = epmSession(h);
-    const before = toClient(c);
-    mapCall(c, [tcpTower(EMSMDB, 0, 81, SERVER, 1032), tcpTower(EMSMDB, 0, 81, SERVER, 1033)]);
+    const { h, wanted, c, before } = heldAnswer([tcpTower(EMSMDB, 0, 81, SERVER, 1032), tcpTower(EMSMDB, 0, 81, SERVER, 1033)]);
     expect(wanted.map((w) => w.serverPort)).toEqual([1032, 1033]);
     h.engine.releaseDeferred(wanted[1]!.token, null, h.nowMs);
     expect(toClient(c)).toBe(before);
@@ -56,10 +59,7 @@ describe('kernel pinhole hand-off', () => {
   });
 
   it('a refused pinhole refuses the connection: the answer never reaches the client, the reason names nft', () => {
-    const { h, wanted } = harness();
-    const c = epmSession(h);
-    const before = toClient(c);
-    mapCall(c, [tcpTower(NSPI, 56, 0, SERVER, 4997)], { ifUuid: NSPI, major: 56, minor: 0 });
+    const { h, wanted, c, before } = heldAnswer([tcpTower(NSPI, 56, 0, SERVER, 4997)], { ifUuid: NSPI, major: 56, minor: 0 });
     h.engine.releaseDeferred(wanted[0]!.token, 'No such file or directory', h.nowMs);
     expect(toClient(c)).toBe(before);
     expect(h.refusals().map((r) => [r.reason, r.detail])).toEqual([['kernel-pinhole-failed', 'nftables refused the pinhole: No such file or directory']]);
@@ -70,10 +70,7 @@ describe('kernel pinhole hand-off', () => {
   });
 
   it('no answer from the host within the timeout: refused at the next tick', () => {
-    const { h, wanted } = harness();
-    const c = epmSession(h);
-    const before = toClient(c);
-    mapCall(c, [tcpTower(EMSMDB, 0, 81, SERVER, 1032)]);
+    const { h, wanted, c, before } = heldAnswer();
     expect(wanted).toHaveLength(1);
     h.engine.tick(h.nowMs + 1999);
     expect(h.refusals()).toEqual([]);
@@ -83,9 +80,7 @@ describe('kernel pinhole hand-off', () => {
   });
 
   it('the client\'s connection to the mapped port is not the daemon\'s to carry', () => {
-    const { h, wanted } = harness();
-    const c = epmSession(h);
-    mapCall(c, [tcpTower(EMSMDB, 0, 81, SERVER, 1032)]);
+    const { h, wanted } = heldAnswer();
     h.engine.releaseDeferred(wanted[0]!.token, null, h.nowMs);
     const m = new TcpConn(h, { cport: 50001, eport: lastMappedPort(h), sport: 1032 });
     expect(m.syn().filter((e) => e.side !== SIDE_EXTERNAL)).toEqual([]);
