@@ -6,23 +6,27 @@
  * connection). Row numbers are dense from 0: the flow id (mapped leg) or the leg object's slot
  * (EPM leg).
  *
- *   Int32 words, LW a row
- *   0-9    client→server cursor (CoStream.save)      10-19  server→client cursor
- *   20     context table: slots in use (8) | awaiting an ack << 8 | grown into its own array << 9
- *   21     the leg's flags
- *   and CTX_INLINE_SLOTS * CTX_SLOT_LEN bytes of context table in `ctx`.
+ *   Int32 words, LW a row (192 bytes: three cache lines)
+ *   0      context table: slots in use (8) | awaiting an ack << 8 | grown into its own array << 9
+ *   1      the leg's flags
+ *   2-11   client→server cursor (CoStream.save)      12-21  server→client cursor
+ *   22-47  the context table inline: CTX_INLINE_SLOTS * CTX_SLOT_LEN bytes (through `ctx`, a
+ *          byte view of the same memory)
+ * One array, so that a packet's flags, cursor and (for a request) first context slots share
+ * cache lines: with a million connections each packet's row is a cache miss.
  * Rare or short-lived parts live in maps by row only while they exist: a context table grown
  * past the inline slots, the proposal awaiting its ack, a kept PDU copy spanning segments.
  */
 import { CO_STATE_WORDS, CoStream, coSavedAtBoundary, coSavedHasCopy } from '../dcerpc/co-stream.js';
 import { CTX_INLINE_SLOTS, CTX_SLOT_LEN, PresentationContexts } from '../dcerpc/context.js';
 
-const W_C2S = 0;
-const W_S2C = CO_STATE_WORDS;
-const W_CTX = 2 * CO_STATE_WORDS;
-const W_FLAGS = W_CTX + 1;
-const LW = W_FLAGS + 1;
+const W_CTX = 0;
+const W_FLAGS = 1;
+const W_C2S = 2;
+const W_S2C = W_C2S + CO_STATE_WORDS;
+const W_TABLE = W_S2C + CO_STATE_WORDS;
 const CTX_ROW = CTX_INLINE_SLOTS * CTX_SLOT_LEN;
+const LW = W_TABLE + CTX_ROW / 4;
 const C_AWAITING = 1 << 8;
 const C_OWN = 1 << 9;
 const NO_PENDING: readonly number[] = [];
@@ -30,7 +34,7 @@ const INITIAL_ROWS = 64;
 
 export class LegRows {
   private words = new Int32Array(INITIAL_ROWS * LW);
-  private ctx = new Uint8Array(INITIAL_ROWS * CTX_ROW);
+  private ctx = new Uint8Array(this.words.buffer);
   private readonly bigCtx = new Map<number, Uint8Array>();
   private readonly pending = new Map<number, readonly number[]>();
   /** Kept copies of PDUs in progress, by row * 2 + (0 client→server | 1 server→client). */
@@ -47,12 +51,9 @@ export class LegRows {
       const w = new Int32Array(n * LW);
       w.set(this.words);
       this.words = w;
-      const c = new Uint8Array(n * CTX_ROW);
-      c.set(this.ctx);
-      this.ctx = c;
+      this.ctx = new Uint8Array(w.buffer);
     }
     this.words.fill(0, row * LW, (row + 1) * LW);
-    this.ctx.fill(0, row * CTX_ROW, (row + 1) * CTX_ROW);
   }
 
   /** The row's connection left: a PDU copy goes back to the pool (through `scratch`), maps forget it. */
@@ -112,7 +113,7 @@ export class LegRows {
     const pending = awaiting ? (this.pending.get(row) ?? NO_PENDING) : NO_PENDING;
     const own = (c & C_OWN) !== 0 ? this.bigCtx.get(row) : undefined;
     if (own !== undefined) t.attach(own, 0, own.length / CTX_SLOT_LEN, c & 0xff, awaiting, pending);
-    else t.attach(this.ctx, row * CTX_ROW, CTX_INLINE_SLOTS, c & 0xff, awaiting, pending);
+    else t.attach(this.ctx, (row * LW + W_TABLE) * 4, CTX_INLINE_SLOTS, c & 0xff, awaiting, pending);
   }
 
   /** Writes back what `t` (attached to the row) changed. */
@@ -134,6 +135,6 @@ export class LegRows {
   }
 
   bytes(): number {
-    return this.words.byteLength + this.ctx.byteLength;
+    return this.words.byteLength;
   }
 }
