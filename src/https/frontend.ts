@@ -16,10 +16,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import tls from 'node:tls';
 import { isRpchStart, serveRpcHttp, type RpcRequest, type RpcResponse } from '../rpch/http.js';
 import type { CompiledHttps, CompiledHttpsListener } from '../policy/https.js';
-import { RpcProxy, type ProxyLog } from '../rpch/proxy.js';
+import { RpcProxy, type ProxyCounters, type ProxyLog } from '../rpch/proxy.js';
 import { loadCertificates, pickContext, type LoadedCert } from './certs.js';
 import { AUTH_BUSY, AUTH_MISSING, AUTH_OK, Users } from './users.js';
-import { WebPublisher } from './web-publish.js';
+import { WebPublisher, type WebCounters } from './web-publish.js';
 
 export interface FrontendLog extends ProxyLog {
   error(obj: object, msg: string): void;
@@ -197,6 +197,11 @@ function readPem(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
+export interface HttpsCounters {
+  rpch: Map<string, ProxyCounters & { active: number }>;
+  web: Map<string, WebCounters>;
+}
+
 /** Every HTTPS listener of the rules, with its RPC proxies and web paths. */
 export class HttpsFrontend {
   private readonly listeners: Listener[] = [];
@@ -233,15 +238,12 @@ export class HttpsFrontend {
     for (const l of this.listeners) l.reloadCertificates();
   }
 
-  /** Counters for metrics and `rpcgw status`-like listings. */
-  counters(): Record<string, number> {
-    const out: Record<string, number> = {};
+  /** Every RPC proxy's and published path's counters, by entry name (metrics). */
+  counters(): HttpsCounters {
+    const out: HttpsCounters = { rpch: new Map(), web: new Map() };
     for (const l of this.listeners) {
-      for (const p of l.proxies) {
-        for (const [k, v] of Object.entries(p.proxy.counters)) out[`rpch_${k}`] = (out[`rpch_${k}`] ?? 0) + v;
-        out.rpch_active = (out.rpch_active ?? 0) + p.proxy.active;
-      }
-      for (const w of l.webs) for (const [k, v] of Object.entries(w.counters)) out[`web_${k}`] = (out[`web_${k}`] ?? 0) + v;
+      for (const p of l.proxies) out.rpch.set(p.proxy.rule.name, { ...p.proxy.counters, active: p.proxy.active });
+      for (const w of l.webs) out.web.set(w.entry.name, { ...w.counters });
     }
     return out;
   }

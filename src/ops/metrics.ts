@@ -7,6 +7,7 @@
  * refused (rpcgw_refusals_total{rule,reason}) are separate: the engine counts a refusal in its
  * drop array too, so the refusals seen in its events are subtracted from the drop series.
  */
+import type { HttpsCounters } from '../https/frontend.js';
 import http from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
@@ -41,6 +42,8 @@ export interface MetricsSources {
   stats?: RuleStats;
   /** Node's process and event-loop metrics (the daemon; off in tests that build many registries). */
   processMetrics?: boolean;
+  /** HTTPS listeners (https/frontend.ts): each RPC proxy's and published path's counters. */
+  https?: { counters(): HttpsCounters };
   /** "kernel" rules (dataplane/kernel-mode.ts): what nftables forwarded for them, and the pinholes. */
   kernel?: {
     ruleCounters(): Map<string, { packets: number; bytes: number }>;
@@ -198,8 +201,35 @@ export function gatewayRegistry(src: MetricsSources): Registry {
   counterFrom(reg, 'rpcgw_reloads_total', 'Rules reloads applied.', [], one(() => dp.reloads));
   counterFrom(reg, 'rpcgw_reload_failures_total', 'Rules reloads refused; the old rules stayed in force.', [], one(() => dp.reloadFailures));
   if (src.kernel !== undefined) kernelMetrics(reg, src.kernel);
+  if (src.https !== undefined) httpsMetrics(reg, src.https);
   if (src.processMetrics === true) collectDefaultMetrics({ register: reg, prefix: 'rpcgw_' });
   return reg;
+}
+
+/** RPC over HTTPS and web publishing, labelled by the rpcOverHttp / webPublishing entry. */
+function httpsMetrics(reg: Registry, h: { counters(): HttpsCounters }): void {
+  const rpch = (read: (c: HttpsCounters['rpch'] extends Map<string, infer V> ? V : never, set: (l: Labels, v: number) => void, name: string) => void) =>
+    (set: (l: Labels, v: number) => void): void => {
+      for (const [name, c] of h.counters().rpch) read(c, set, name);
+    };
+  gaugeFrom(reg, 'rpcgw_rpch_virtual_connections', 'Open RPC over HTTP virtual connections, by proxy.', ['proxy'], rpch((c, set, proxy) => set({ proxy }, c.active)));
+  counterFrom(reg, 'rpcgw_rpch_virtual_connections_total', 'RPC over HTTP virtual connections begun, by proxy.', ['proxy'], rpch((c, set, proxy) => set({ proxy }, c.virtualConnections)));
+  counterFrom(reg, 'rpcgw_rpch_refusals_total', 'RPC over HTTP refusals by proxy and kind: port (outside validPorts), pdu (the inner policy), limit, malformed.', ['proxy', 'kind'], rpch((c, set, proxy) => {
+    set({ proxy, kind: 'port' }, c.refusedPorts);
+    set({ proxy, kind: 'pdu' }, c.refusedPdus);
+    set({ proxy, kind: 'limit' }, c.refusedLimits);
+    set({ proxy, kind: 'malformed' }, c.malformed);
+  }));
+  counterFrom(reg, 'rpcgw_rpch_bytes_total', 'DCE/RPC bytes carried by the RPC proxy, by proxy and direction (in: client to server).', ['proxy', 'direction'], rpch((c, set, proxy) => {
+    set({ proxy, direction: 'in' }, c.bytesIn);
+    set({ proxy, direction: 'out' }, c.bytesOut);
+  }));
+  counterFrom(reg, 'rpcgw_web_requests_total', 'Requests forwarded by web publishing, by entry.', ['entry'], (set) => {
+    for (const [entry, c] of h.counters().web) set({ entry }, c.requests);
+  });
+  counterFrom(reg, 'rpcgw_web_backend_errors_total', 'Web publishing requests the backend did not answer (unreachable, untrusted certificate): 502, by entry.', ['entry'], (set) => {
+    for (const [entry, c] of h.counters().web) set({ entry }, c.backendErrors);
+  });
 }
 
 /** The exposition text of a one-off registry (tests, tools). */

@@ -199,6 +199,17 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     for (const c of [bad, anon, junk, lie, slow, out, again, x, y]) c.sock.destroy();
   });
 
+  it('counts per proxy what the metrics export: virtual connections, refusals by kind, bytes each way', () => {
+    const c = frontend.counters().rpch.get('p')!;
+    expect(c.virtualConnections).toBeGreaterThanOrEqual(3);
+    expect(c.refusedPorts).toBeGreaterThanOrEqual(1);
+    expect(c.refusedPdus).toBeGreaterThanOrEqual(1);
+    expect(c.refusedLimits).toBeGreaterThanOrEqual(2); // third channel, per-client limit
+    expect(c.malformed).toBeGreaterThanOrEqual(1);
+    expect(c.bytesIn).toBeGreaterThanOrEqual(samrBind.length + 5 * 1024);
+    expect(c.bytesOut).toBeGreaterThan(0);
+  });
+
   it('an unpublished path gets 404', async () => {
     const c = new Chan();
     c.sock.write('GET /ecp/ HTTP/1.1\r\nHost: gw\r\n\r\n');
