@@ -196,13 +196,13 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
     watch.start();
     undo.push({ what: 'guard watch', fn: () => watch.stop() });
 
+    // HTTPS listeners (RPC over HTTP, web publishing) are sockets of their own: no capture needed.
+    const frontend = new HttpsFrontend(rules.https ?? { listeners: [], rpcOverHttp: [], webPublishing: [] }, log);
     if (g.metricsListen !== null) {
-      const registry = gatewayRegistry({ engine: dp.engine, dp: dp.counters, host, stats, processMetrics: true, kernel });
+      const registry = gatewayRegistry({ engine: dp.engine, dp: dp.counters, host, stats, processMetrics: true, kernel, https: frontend });
       const server = await serveMetrics(g.metricsListen, registry, () => (stopping ? 'stopping' : guardProblem));
       undo.push({ what: 'metrics listener', fn: () => server.close() });
     }
-    // HTTPS listeners (RPC over HTTP, web publishing) are sockets of their own: no capture needed.
-    const frontend = new HttpsFrontend(rules.https ?? { listeners: [], rpcOverHttp: [], webPublishing: [] }, log);
     await frontend.start();
     undo.push({ what: 'https listeners', fn: () => void frontend.stop() });
 
