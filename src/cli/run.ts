@@ -389,29 +389,37 @@ function ruleArg(ctx: AdminContext, name: string | undefined): void {
   }
 }
 
+/** The table slot of `--rule` (-1 without one, -2 for a rule no entry carries); an unknown name is an error. */
+function ruleSlotArg(ctx: AdminContext, name: string | undefined): number {
+  ruleArg(ctx, name);
+  if (name === undefined) return -1;
+  const slot = ctx.dp.engine.ruleSlotNamed(name);
+  return slot < 0 ? -2 : slot;
+}
+
 function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
   const now = Date.now();
   const { dp } = ctx;
   const fl = dp.engine.flows;
   switch (req.cmd) {
     case 'mappings': {
-      ruleArg(ctx, req.rule);
+      const slot = ruleSlotArg(ctx, req.rule);
       const client = req.client;
-      clientArg(client);
+      const clientIp = clientArg(client);
       const k = ctx.kernel.list();
+      const mt = dp.engine.mappings;
       return {
-        mappings: dp.engine.listMappings(now).filter((m) => (req.rule === undefined || m.rule === req.rule) && (client === undefined || m.client === client)),
+        // Filtered by numbers before any listing is built (a million entries, one client asked for).
+        mappings: dp.engine.listMappings(now, (id) => (slot === -1 || mt.ruleIdx(id) === slot) && (clientIp < 0 || mt.clientIp(id) === clientIp >>> 0)),
         kernelPinholes: k.pinholes.filter((p) => (req.rule === undefined || p.rule === req.rule) && (client === undefined || p.client === client)),
         kernelConnections: k.connections.filter((c) => (req.rule === undefined || c.rule === req.rule) && (client === undefined || c.client.startsWith(`${client}:`))),
       };
     }
     case 'connections': {
-      ruleArg(ctx, req.rule);
-      const client = req.client;
-      clientArg(client);
+      const slot = ruleSlotArg(ctx, req.rule);
+      const clientIp = clientArg(req.client);
       return {
-        connections: dp.engine.listConnections(now)
-          .filter((c) => (req.rule === undefined || c.rule === req.rule) && (client === undefined || c.client.slice(0, c.client.lastIndexOf(':')) === client))
+        connections: dp.engine.listConnections(now, (id) => (slot === -1 || fl.ruleIdx(id) === slot) && (clientIp < 0 || fl.clientIp(id) === clientIp >>> 0))
           .map((c) => ({
             ...c, stateName: flowStateName(c.state), packetsFromClient: fl.packetsFromClient(c.flow), bytesFromClient: fl.bytesFromClient(c.flow),
             packetsFromServer: fl.packetsFromServer(c.flow), bytesFromServer: fl.bytesFromServer(c.flow),

@@ -479,12 +479,12 @@ export class Engine implements EpmLegHost {
     return { mappings, connections: victims.length };
   }
 
-  listMappings(nowMs: number): MappingListing[] {
-    return listMappings(this.mappings, this.slots, nowMs);
+  listMappings(nowMs: number, keep?: (id: number) => boolean): MappingListing[] {
+    return listMappings(this.mappings, this.slots, nowMs, keep);
   }
 
-  listConnections(nowMs: number): ConnectionListing[] {
-    return listConnections(this.flows, this.slots, nowMs);
+  listConnections(nowMs: number, keep?: (id: number) => boolean): ConnectionListing[] {
+    return listConnections(this.flows, this.slots, nowMs, keep);
   }
 
   /** A side's interface MTU changed (the live dataplane re-reads it every second). */
@@ -529,6 +529,11 @@ export class Engine implements EpmLegHost {
   /** The name of the rule in a table's rule slot (flows.ruleIdx, mappings.ruleIdx); '' once removed. */
   ruleNameOfSlot(slot: number): string {
     return this.slots.name(slot);
+  }
+
+  /** The table slot of the rule named `name` in force, or -1. */
+  ruleSlotNamed(name: string): number {
+    return this.slots.slotNamed(name) ?? -1;
   }
 
   /**

@@ -43,9 +43,11 @@ export function mappingRecord(m: MappingTable, slots: RuleSlots, id: number): Ma
   };
 }
 
-export function listMappings(m: MappingTable, slots: RuleSlots, nowMs: number): MappingListing[] {
+/** `keep` (by id, numbers only) filters before any listing is built: `rpcgw mappings --client` at a million entries. */
+export function listMappings(m: MappingTable, slots: RuleSlots, nowMs: number, keep?: (id: number) => boolean): MappingListing[] {
   const out: MappingListing[] = [];
   m.forEach((id) => {
+    if (keep !== undefined && !keep(id)) return;
     const exp = m.expiresAtMs(id);
     out.push({
       ...mappingRecord(m, slots, id), ageMs: nowMs - m.createdMs(id), idleMs: nowMs - m.lastActivityMs(id), connections: m.connCount(id),
@@ -55,9 +57,10 @@ export function listMappings(m: MappingTable, slots: RuleSlots, nowMs: number): 
   return out;
 }
 
-export function listConnections(fl: FlowTable, slots: RuleSlots, nowMs: number): ConnectionListing[] {
+export function listConnections(fl: FlowTable, slots: RuleSlots, nowMs: number, keep?: (id: number) => boolean): ConnectionListing[] {
   const out: ConnectionListing[] = [];
   fl.forEach((id) => {
+    if (keep !== undefined && !keep(id)) return;
     const r = connectionRecord(fl, slots, id);
     out.push({
       flow: id, kind: r.kind, rule: r.rule, client: r.client, external: r.external, gateway: r.gateway, server: r.server,
