@@ -202,8 +202,15 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
     // Server connections were opened only for the virtual connections the proxy accepted (no 401, no bad port).
     const syns = tshark(['-r', pcap(), '-Y', `tcp.flags.syn == 1 && tcp.flags.ack == 0 && ip.dst == ${LAB.server}`, '-T', 'fields', '-e', 'tcp.dstport']);
     const connected = lab.daemonLogs().filter((x) => x.event === 'rpch-connected').length;
+    // The daemon's metrics count the same.
+    const m = await lab.metrics();
+    const v = (name: string, labels: Record<string, string>): number =>
+      m.filter((s) => s.name === name && Object.entries(labels).every(([k, x]) => s.labels[k] === x)).reduce((a, s) => a + s.value, 0);
+    expect(v('rpcgw_rpch_refusals_total', { proxy: 'outlook-anywhere', kind: 'pdu' })).toBe(2);
+    expect(v('rpcgw_rpch_refusals_total', { proxy: 'outlook-anywhere', kind: 'port' })).toBe(2);
+    expect(v('rpcgw_rpch_virtual_connections_total', {})).toBe(connected);
     expect(syns.length).toBe(connected);
-    expect(connected).toBe(5);
+    expect(connected).toBe(haveSambaPython ? 5 : 4);
   }, LIVE_TIMEOUT_MS);
 
   const curl = async (args: string[]): Promise<{ code: number | null; out: string }> => {
