@@ -238,6 +238,40 @@ export class HttpsFrontend {
     for (const l of this.listeners) l.reloadCertificates();
   }
 
+  /**
+   * A rules reload. On the listeners that stay, the RPC proxies and published paths are replaced:
+   * new virtual connections and requests follow the new entries, open virtual connections keep
+   * the policy they began with, a removed proxy's are closed. Listeners added, removed or changed
+   * (address, port, certificates list, users file, limits) take a restart: returned, one line each.
+   */
+  applyRules(next: CompiledHttps): string[] {
+    const restart: string[] = [];
+    const shape = (l: CompiledHttpsListener): string => JSON.stringify([l.address, l.port, l.certificates, l.users, l.realm, l.tlsMaxVersion, l.headersTimeoutMs, l.maxConnections]);
+    for (const l of this.listeners) {
+      const n = next.listeners.find((x) => x.name === l.cfg.name);
+      if (n === undefined) restart.push(`listener ${l.cfg.name} removed`);
+      else if (shape(n) !== shape(l.cfg)) restart.push(`listener ${l.cfg.name} changed`);
+    }
+    for (const n of next.listeners) if (!this.listeners.some((l) => l.cfg.name === n.name)) restart.push(`listener ${n.name} added`);
+    for (const l of this.listeners) {
+      const wanted = next.rpcOverHttp.filter((r) => r.listener === l.cfg.name);
+      for (const p of l.proxies) if (!wanted.some((r) => r.name === p.proxy.rule.name)) p.proxy.closeAll('removed');
+      l.proxies = wanted.map((r) => {
+        const old = l.proxies.find((p) => p.proxy.rule.name === r.name)?.proxy;
+        if (old !== undefined) old.rule = r;
+        return { path: r.path.toLowerCase(), proxy: old ?? new RpcProxy(r, this.log, l.cfg.headersTimeoutMs) };
+      });
+      try {
+        const webs = next.webPublishing.filter((w) => w.listener === l.cfg.name).map((w) => new WebPublisher(w, this.log));
+        for (const w of l.webs) w.close();
+        l.webs = webs;
+      } catch (e) {
+        restart.push(`webPublishing on ${l.cfg.name} kept as it was: ${(e as Error).message}`);
+      }
+    }
+    return restart;
+  }
+
   /** Every RPC proxy's and published path's counters, by entry name (metrics). */
   counters(): HttpsCounters {
     const out: HttpsCounters = { rpch: new Map(), web: new Map() };

@@ -210,6 +210,26 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     expect(c.bytesOut).toBeGreaterThan(0);
   });
 
+  it('a reload applies new validPorts to new virtual connections and says which listener changes need a restart', async () => {
+    const doc = {
+      ...minimalDoc(),
+      httpsListeners: [{ name: 'l', address: '127.0.0.1', port: PORT, certificates: [{ cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') }], users: path.join(dir, 'users'), headersTimeoutSeconds: 2 }],
+      rpcOverHttp: [{ name: 'p', listener: 'l', validPorts: [{ remoteNames: ['other'], server: '127.0.0.1', ports: String(serverPort) }], interfaces: [`${SAMR}@1.0`] }],
+    };
+    const restart = frontend.applyRules(loadDoc(doc).rules.https!);
+    expect(restart).toEqual(['listener l changed']);
+    const old = new Chan();
+    old.request('RPC_IN_DATA', `srv:${serverPort}`, 0);
+    await old.until((c) => /^HTTP\/1\.1 503 Invalid RPC Port/.test(c.text()));
+    const renamed = new Chan();
+    renamed.request('RPC_OUT_DATA', `other:${serverPort}`, 76);
+    renamed.sock.write(a1(cookie(9)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(renamed.text()).toBe(''); // accepted: waiting for its IN channel
+    old.sock.destroy();
+    renamed.sock.destroy();
+  });
+
   it('an unpublished path gets 404', async () => {
     const c = new Chan();
     c.sock.write('GET /ecp/ HTTP/1.1\r\nHost: gw\r\n\r\n');
