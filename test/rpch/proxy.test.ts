@@ -111,14 +111,19 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('pairs OUT and IN by cookie, answers CONN/A3 + CONN/C2, carries an allowed bind both ways, acks the IN window', async () => {
-    const vc = cookie(1);
+  /** OUT with CONN/A1, then IN with CONN/B1, for the cookie seeded `seed`. */
+  const openVc = (seed: number): { out: Chan; inn: Chan } => {
     const out = new Chan();
     out.request('RPC_OUT_DATA', `srv:${serverPort}`, 76);
-    out.sock.write(a1(vc));
+    out.sock.write(a1(cookie(seed)));
     const inn = new Chan();
     inn.request('RPC_IN_DATA', `srv:${serverPort}`, 1 << 30);
-    inn.sock.write(b1(vc));
+    inn.sock.write(b1(cookie(seed)));
+    return { out, inn };
+  };
+
+  it('pairs OUT and IN by cookie, answers CONN/A3 + CONN/C2, carries an allowed bind both ways, acks the IN window', async () => {
+    const { out, inn } = openVc(1);
     await out.until((c) => c.data.includes('\r\n\r\n') && c.data.length >= c.data.indexOf('\r\n\r\n') + 4 + 28 + 44);
     expect(out.text()).toMatch(/^HTTP\/1\.1 200 Success\r\n/);
     const body = out.data.subarray(out.data.indexOf('\r\n\r\n') + 4);
@@ -137,13 +142,7 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
 
   it('a bind to another interface is refused: bind_nak to the client, nothing to the server', async () => {
     const before = Buffer.concat(received).length;
-    const vc = cookie(2);
-    const out = new Chan();
-    out.request('RPC_OUT_DATA', `srv:${serverPort}`, 76);
-    out.sock.write(a1(vc));
-    const inn = new Chan();
-    inn.request('RPC_IN_DATA', `srv:${serverPort}`, 1 << 30);
-    inn.sock.write(b1(vc));
+    const { out, inn } = openVc(2);
     await out.until((c) => c.text().includes('200 Success'));
     inn.sock.write(buf((b) => writeBind(b, 0, { callId: 7, contexts: [{ ctxId: 0, abstract: { uuid: '12345778-1234-abcd-ef00-0123456789ab', major: 0, minor: 0 }, transfer: [{ uuid: UUID_NDR, version: NDR_VERSION }] }] })));
     await out.until((c) => c.data.includes(Buffer.from([5, 0, 13])) && c.closed); // bind_nak, then the channel ends
