@@ -118,7 +118,11 @@ export class KernelMode {
     const before = readProc(path);
     if (before === null) throw new Error(`kernel mode: cannot read ${path}`);
     if (before === value) return;
-    writeFileSync(path, value);
+    try {
+      writeFileSync(path, value);
+    } catch (e) {
+      throw new Error(`kernel mode: cannot write ${value} to ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): "kernel" rules need it; use "full" or run where /proc/sys is writable`);
+    }
     this.saved.push({ path, before });
   }
 
