@@ -35,12 +35,15 @@ function problemJson(severity: 'error' | 'warning', p: RuleProblem): Record<stri
 function checkJson(file: string, write: (line: string) => void): number {
   try {
     const { rules, warnings } = readRulesFile(file);
+    const files = checkHttpsFiles(rules.https, Date.now());
     write(JSON.stringify({
-      file, valid: true, rules: rules.rules.length, enabled: rules.rules.filter((r) => r.enabled).length,
+      file, valid: files.errors.length === 0, rules: rules.rules.length, enabled: rules.rules.filter((r) => r.enabled).length,
       problems: warnings.map((w) => problemJson('warning', w)),
       portRangeOverlaps: ephemeralOverlaps(rules).map((o) => ({ ...o, warning: overlapWarning(o) })),
+      // Certificates, keys, users and CA files of the HTTPS sections (not located in the rules file).
+      httpsFiles: { errors: files.errors, warnings: files.warnings },
     }));
-    return 0;
+    return files.errors.length > 0 ? EXIT_DATAERR : 0;
   } catch (e) {
     if (!(e instanceof RulesError)) throw e;
     write(JSON.stringify({ file, valid: false, problems: e.problems.map((p) => problemJson('error', p)) }));
