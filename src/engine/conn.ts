@@ -15,18 +15,16 @@
  * stream() lends one of two scratch HeldStreams loaded from them, written back (or kept as the
  * direction's own object if it now holds something) when another connection needs it or the
  * packet is done (settle). The readers are handed the flow id: one MappedLeg for every mapped
- * connection (its rows in mapped-leg.ts), an EpmLeg object per EPM connection (a sparse array).
+ * connection and one EpmLeg for every EPM connection, each keeping its rows (leg-rows.ts).
  * Sequence edits after a length change live in a map, only for the connections that have them.
  */
 import { FLOW_ST_RST } from '../nat/flow-table.js';
-import type { CompiledRule } from '../policy/compiled.js';
 import { HeldStream } from '../stream/held-stream.js';
 import type { Replacement, StreamEdit } from '../stream/seqadj.js';
 import type { PacketView } from '../wire/packet.js';
 import type { EpmLeg } from './epm-leg.js';
 import type { Leg } from './leg.js';
 import type { MappedLeg } from './mapped-leg.js';
-import { LegRows } from './leg-rows.js';
 
 /**
  * Concurrent endpoint-mapper connections, per client address and in all. Each carries reading
@@ -63,12 +61,6 @@ export function closedReason(state: number): 'closed' | 'reset' {
 /** The connections the gateway reads, by flow id, and the bounds on EPM connections. */
 export class Conns {
   private words = new Int32Array(INITIAL_ROWS * CW);
-  /** EPM connections' legs by flow id (undefined for mapped ones). */
-  private readonly epmLegs: (EpmLeg | undefined)[] = [];
-  private readonly epmPool: EpmLeg[] = [];
-  /** The EPM legs' cursors and context tables, a row per leg object (legs are pooled: rows stay few). */
-  private readonly epmRows = new LegRows();
-  private epmLegsMade = 0;
   /** Directions that hold something, by flow * 2 + direction. */
   private readonly own = new Map<number, HeldStream>();
   private readonly editsBy = new Map<number, StreamEdit[]>();
@@ -79,6 +71,7 @@ export class Conns {
   private readonly epmPerClient = new Map<number, number>();
   private epmCount = 0;
   private mapped: MappedLeg | null = null;
+  private epmReader: EpmLeg | null = null;
   // The segment a leg is reading, only while it reads it (beginRead/endRead): a patch the leg
   // asks for lands in it as well as in the held segments.
   private readFlow = -1;
@@ -99,6 +92,11 @@ export class Conns {
     return (this.mapped ??= this.newMappedLeg());
   }
 
+  /** The one reader of every EPM connection. */
+  get epm(): EpmLeg {
+    return (this.epmReader ??= this.newEpmLeg());
+  }
+
   /** Whether connection `flow` is read (has state here). */
   has(flow: number): boolean {
     return flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & F_LIVE) !== 0;
@@ -110,12 +108,7 @@ export class Conns {
 
   /** The reader of connection `flow`. */
   leg(flow: number): Leg {
-    return this.epmLegs[flow] ?? this.mappedLeg;
-  }
-
-  /** The EPM leg of an EPM connection, else undefined. */
-  epmLeg(flow: number): EpmLeg | undefined {
-    return this.epmLegs[flow];
+    return this.isEpm(flow) ? this.epm : this.mappedLeg;
   }
 
   forEach(fn: (flow: number) => void): void {
@@ -123,38 +116,15 @@ export class Conns {
     for (let flow = 0; flow < n; flow++) if ((this.words[flow * CW + W_FLAGS]! & F_LIVE) !== 0) fn(flow);
   }
 
-  /** Every EPM connection's rule changed (reload): `ruleOf` names the new one. The mapped leg reads it by flow id each time. */
-  setRules(ruleOf: (flow: number) => CompiledRule): void {
-    this.epmLegs.forEach((leg, flow) => {
-      if (leg !== undefined) leg.rule = ruleOf(flow);
-    });
-  }
-
   /** Whether `clientIp` may have one more EPM connection. */
   epmRoom(clientIp: number): boolean {
     return (this.epmPerClient.get(clientIp) ?? 0) < MAX_EPM_CONNECTIONS_PER_CLIENT && this.epmCount < MAX_EPM_CONNECTIONS;
   }
 
-  /** An EPM leg for a new connection (to be init'ed, then addEpm or giveBackEpm). */
-  takeEpm(): EpmLeg {
-    const pooled = this.epmPool.pop();
-    if (pooled !== undefined) return pooled;
-    const leg = this.newEpmLeg();
-    leg.useRow(this.epmRows, this.epmLegsMade++);
-    return leg;
-  }
-
-  giveBackEpm(leg: EpmLeg): void {
-    this.epmPool.push(leg);
-  }
-
-  /** `leg` reads EPM connection `flow` of `clientIp`. */
-  addEpm(flow: number, leg: EpmLeg, clientIp: number): void {
+  /** The EPM leg reads connection `flow` of `clientIp` (picked up mid-stream or not). */
+  addEpm(flow: number, clientIp: number, pickedUp: boolean): void {
     this.open(flow, F_LIVE | F_EPM);
-    leg.flow = flow;
-    const legs = this.epmLegs;
-    while (legs.length <= flow) legs.push(undefined);
-    legs[flow] = leg;
+    this.epm.init(flow, pickedUp);
     this.epmPerClient.set(clientIp, (this.epmPerClient.get(clientIp) ?? 0) + 1);
     this.epmCount++;
   }
@@ -169,11 +139,8 @@ export class Conns {
     if (!this.has(flow)) return;
     this.drop(flow);
     const at = flow * CW;
-    const leg = this.epmLegs[flow];
-    if (leg !== undefined) {
-      this.epmLegs[flow] = undefined;
-      leg.release();
-      this.epmPool.push(leg);
+    if (this.isEpm(flow)) {
+      this.epm.release(flow);
       this.epmCount--;
       const n = (this.epmPerClient.get(clientIp) ?? 1) - 1;
       if (n > 0) this.epmPerClient.set(clientIp, n);

@@ -163,7 +163,7 @@ export class Engine implements EpmLegHost {
     const maxHeldPerFlow = g.limits.maxHeldBytesPerFlow;
     const gwIpOf = (): number => this.gwIp;
     this.conns = new Conns(
-      () => new EpmLeg(this, maxHeldPerFlow),
+      () => new EpmLeg(this, maxHeldPerFlow, (flow) => this.slots.rule(this.flows.ruleIdx(flow))!, (flow) => this.flows.extIp(flow)),
       () => new MappedLeg(this.notifications, gwIpOf, (flow) => this.slots.rule(this.flows.ruleIdx(flow))!),
     );
     this.path = new StreamPath(this.conns, this.out, this.flows, this.slots, this.gwIp, maxHeldPerFlow, g.limits.maxHeldBytesTotal);
@@ -272,9 +272,7 @@ export class Engine implements EpmLegHost {
       const rule = rules.rules[r]!;
       const flow = this.flows.create(FLOW_EPM, this.slots.slotOf(r), -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
       if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
-      const leg = this.conns.takeEpm();
-      leg.init(rule, v.dst4, pickup);
-      this.conns.addEpm(flow, leg, v.src4);
+      this.conns.addEpm(flow, v.src4, pickup);
       this.opened(flow);
       return flow;
     }
@@ -455,7 +453,6 @@ export class Engine implements EpmLegHost {
       removedMappings += r.mappings;
       this.slots.free(name, slot);
     }
-    this.conns.setRules((flow) => this.slots.rule(this.flows.ruleIdx(flow))!);
     return { removedRules, closedConnections, removedMappings };
   }
 

@@ -1,5 +1,6 @@
 /**
- * The endpoint-mapper leg of one published connection (client → external:135 → server:135).
+ * The endpoint-mapper leg of the published connections (client → external:135 → server:135): one
+ * reader for all of them, each connection's state in its row (see EpmLeg).
  *
  * Both directions are read PDU by PDU with a CoStream cursor (dcerpc/co-stream: a PDU inside one
  * segment is read in place, one spanning segments is copied into a pooled buffer until decided)
@@ -63,7 +64,7 @@ import {
   REFUSE_UNEXPECTED_PDU,
 } from './reasons.js';
 import type { Leg } from './leg.js';
-import type { LegRows } from './leg-rows.js';
+import { LegRows } from './leg-rows.js';
 
 /** Auth levels at or above this sign the stub: a rewrite would break the signature. */
 const AUTH_LEVEL_PKT = 4;
@@ -153,109 +154,175 @@ class ResponseCall {
 const MAX_CALLS_POOLED = 16;
 const callPool: ResponseCall[] = [];
 
+function giveCall(call: ResponseCall): void {
+  if (callPool.length < MAX_CALLS_POOLED) callPool.push(call);
+}
+
+function givePending(p: PendingCalls): void {
+  p.clear();
+  if (pendingPool.length < MAX_PENDING_POOLED) pendingPool.push(p);
+}
+
+/*
+ * An EPM connection's leg state is a row of LegRows, numbered from a free list (EPM connections
+ * are few next to mapped ones: rows by flow id would be mostly empty). The row's flags word:
+ * F_* | the client's max_recv_frag << 16. The rest lives in maps by row only while it exists:
+ * the pending-call table (calls awaiting their response), the response call being rewritten,
+ * the interface of the last ept_map (for a later refusal's record).
+ */
+const F_PICKED_UP = 1;
+/** The syntax the last response decoded with was NDR64. */
+const F_LAST_NDR64 = 2;
+
 export class EpmLeg implements Leg {
-  flow = -1;
-  rule!: CompiledRule;
-  externalIp = 0;
-  /** The connection was picked up mid-stream: binds may be missing, be lenient about contexts. */
-  pickedUp = false;
-  /** Set with a refusal: what the log says. */
+  /** Set with a refusal (read right after feed): what the log says, and the interface concerned. */
   refuseDetail = '';
-  /** Interface concerned by the refusal or the last ept_map ('' if none). */
   lastInterface = '';
 
-  // The connection's cursors and context table: row `row` of `rows` (leg-rows.ts), loaded into
-  // the shared C2S / S2C / CONTEXTS for one call.
-  private rows: LegRows | null = null;
-  private row = -1;
-  /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
-  private pending: PendingCalls | null = null;
+  private readonly rows = new LegRows();
+  /** EPM row of each flow id (-1: none); rows no connection uses. */
+  private readonly rowOf: number[] = [];
+  private readonly freeRows: number[] = [];
+  private rowsMade = 0;
+  private readonly pendingBy = new Map<number, PendingCalls>();
+  private readonly callBy = new Map<number, ResponseCall>();
+  private readonly interfaceBy = new Map<number, string>();
 
+  // The connection of the call in progress (open/close): its flow, row and carried fields.
+  private flow = -1;
+  private row = -1;
+  private rule!: CompiledRule;
+  private externalIp = 0;
+  /** The connection was picked up mid-stream: binds may be missing, be lenient about contexts. */
+  private pickedUp = false;
   /** The syntax the last response decoded with. */
   private lastNdr64 = false;
-  /** The response call being reassembled for rewriting (from a pool, only while one is in flight). */
-  private call: ResponseCall | null = null;
   /** What the client said it can receive in one fragment (its bind). */
   private clientMaxRecvFrag = MIN_FRAG;
+  /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
+  private pending: PendingCalls | null = null;
+  /** The response call being reassembled for rewriting (from a pool, only while one is in flight). */
+  private call: ResponseCall | null = null;
 
   constructor(
     private readonly host: EpmLegHost,
     /** Bound on one reassembled response call (bytes of stub). */
     private readonly maxCallBytes: number,
+    private readonly ruleOf: (flow: number) => CompiledRule,
+    private readonly externalIpOf: (flow: number) => number,
   ) {}
 
-  /** The leg keeps its reading state in row `row` of `rows` (set once, when the leg is made). */
-  useRow(rows: LegRows, row: number): void {
-    this.rows = rows;
-    this.row = row;
+  /** A new EPM connection `flow` (picked up mid-stream: binds may be missing). */
+  init(flow: number, pickedUp: boolean): void {
+    this.release(flow);
+    const row = this.freeRows.pop() ?? this.rowsMade++;
+    while (this.rowOf.length <= flow) this.rowOf.push(-1);
+    this.rowOf[flow] = row;
+    this.rows.clear(row, C2S);
+    this.rows.setFlags(row, (pickedUp ? F_PICKED_UP : 0) | (MIN_FRAG << 16));
+  }
+
+  /** Connection `flow` left: its row and what it held go back to their pools. */
+  release(flow: number): void {
+    const row = this.rowOf[flow] ?? -1;
+    if (row < 0) return;
+    this.rowOf[flow] = -1;
+    this.rows.release(row, C2S);
+    const p = this.pendingBy.get(row);
+    if (p !== undefined) this.pendingBy.delete(row), givePending(p);
+    const call = this.callBy.get(row);
+    if (call !== undefined) this.callBy.delete(row), giveCall(call);
+    this.interfaceBy.delete(row);
+    this.freeRows.push(row);
   }
 
   /** No PDU half read either way and no response call being reassembled (snapshot). */
-  atPduBoundary(): boolean {
-    return this.rows!.atBoundary(this.row) && this.call === null;
+  atPduBoundary(flow: number): boolean {
+    const row = this.rowOf[flow]!;
+    return this.rows.atBoundary(row) && !this.callBy.has(row);
   }
 
   /** What a restarted gateway needs to carry this endpoint-mapper connection on. */
-  exportState(): EpmLegState {
-    this.rows!.attachContexts(this.row, CONTEXTS);
+  exportState(flow: number): EpmLegState {
+    this.open(flow);
+    this.rows.attachContexts(this.row, CONTEXTS);
     const contexts = CONTEXTS.exportState();
-    return { pickedUp: this.pickedUp, contexts, pending: this.pending?.entries() ?? [], lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
+    const s = { pickedUp: this.pickedUp, contexts, pending: this.pending?.entries() ?? [], lastNdr64: this.lastNdr64, clientMaxRecvFrag: this.clientMaxRecvFrag };
+    this.close();
+    return s;
   }
 
   /** Loads exportState()'s output after init(); false if it is inconsistent. */
-  importState(s: EpmLegState): boolean {
-    this.rows!.attachContexts(this.row, CONTEXTS);
+  importState(flow: number, s: EpmLegState): boolean {
+    this.open(flow);
+    this.rows.attachContexts(this.row, CONTEXTS);
     const ok = CONTEXTS.importState(s.contexts);
-    this.rows!.detachContexts(this.row, CONTEXTS);
-    if (!ok || s.pending.length > MAX_PENDING_CALLS) return false;
-    this.pickedUp = s.pickedUp;
-    this.dropPending();
-    for (const [callId, opnum] of s.pending) this.expectResponse(callId, opnum | 0);
-    this.lastNdr64 = s.lastNdr64;
-    this.clientMaxRecvFrag = Math.max(MIN_FRAG, Math.min(0xffff, s.clientMaxRecvFrag | 0));
-    return true;
+    this.rows.detachContexts(this.row, CONTEXTS);
+    if (ok && s.pending.length <= MAX_PENDING_CALLS) {
+      this.pickedUp = s.pickedUp;
+      this.dropPending();
+      for (const [callId, opnum] of s.pending) this.expectResponse(callId, opnum | 0);
+      this.lastNdr64 = s.lastNdr64;
+      this.clientMaxRecvFrag = Math.max(MIN_FRAG, Math.min(0xffff, s.clientMaxRecvFrag | 0));
+    }
+    this.close();
+    return ok && s.pending.length <= MAX_PENDING_CALLS;
   }
 
-  /** Resets for reuse on a new connection. */
-  init(rule: CompiledRule, externalIp: number, pickedUp: boolean): void {
-    this.rule = rule;
-    this.externalIp = externalIp;
-    this.pickedUp = pickedUp;
-    this.refuseDetail = '';
-    this.lastInterface = '';
-    this.rows!.clear(this.row, C2S);
-    this.dropPending();
-    this.endCall();
-  }
-
-  /** The connection left (the leg goes back to the pool): what it held goes back to theirs. */
-  release(): void {
-    this.rows!.release(this.row, C2S);
-    this.dropPending();
-    this.endCall();
-    this.lastInterface = '';
-  }
-
-  interfaceOf(_flow: number): string {
-    return this.lastInterface;
+  /** The interface of the last ept_map (what a refusal from outside the leg names). */
+  interfaceOf(flow: number): string {
+    return this.interfaceBy.get(this.rowOf[flow]!) ?? '';
   }
 
   /** True while the direction holds part of a PDU (or of a response call being rewritten). */
-  midPdu(_flow: number, fromClient: boolean): boolean {
-    if (fromClient) return this.rows!.midPdu(this.row, true);
-    return this.rows!.midPdu(this.row, false) || this.call !== null;
+  midPdu(flow: number, fromClient: boolean): boolean {
+    const row = this.rowOf[flow]!;
+    if (fromClient) return this.rows.midPdu(row, true);
+    return this.rows.midPdu(row, false) || this.callBy.has(row);
   }
 
   /** Feeds in-order payload bytes starting at stream sequence `seq`. PASS or a REFUSE_* code. */
-  feed(_flow: number, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
-    const rows = this.rows!;
+  feed(flow: number, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
+    this.open(flow);
+    const rows = this.rows;
     const c = fromClient ? C2S : S2C;
     rows.loadCursor(this.row, fromClient, c);
     rows.attachContexts(this.row, CONTEXTS);
     const v = this.walk(c, fromClient, data, off, len, seq);
     rows.saveCursor(this.row, fromClient, c);
     rows.detachContexts(this.row, CONTEXTS);
+    this.close();
     return v;
+  }
+
+  /** Takes up connection `flow` for one call. */
+  private open(flow: number): void {
+    const row = this.rowOf[flow]!;
+    this.flow = flow;
+    this.row = row;
+    this.rule = this.ruleOf(flow);
+    this.externalIp = this.externalIpOf(flow);
+    const f = this.rows.flags(row);
+    this.pickedUp = (f & F_PICKED_UP) !== 0;
+    this.lastNdr64 = (f & F_LAST_NDR64) !== 0;
+    this.clientMaxRecvFrag = f >>> 16;
+    this.pending = this.pendingBy.get(row) ?? null;
+    this.call = this.callBy.get(row) ?? null;
+    this.lastInterface = this.interfaceBy.get(row) ?? '';
+  }
+
+  /** Writes back what the call changed. */
+  private close(): void {
+    const row = this.row;
+    this.rows.setFlags(row, (this.pickedUp ? F_PICKED_UP : 0) | (this.lastNdr64 ? F_LAST_NDR64 : 0) | (this.clientMaxRecvFrag << 16));
+    if (this.pending !== null) this.pendingBy.set(row, this.pending);
+    else this.pendingBy.delete(row);
+    if (this.call !== null) this.callBy.set(row, this.call);
+    else this.callBy.delete(row);
+    if (this.lastInterface !== '') this.interfaceBy.set(row, this.lastInterface);
+    else this.interfaceBy.delete(row);
+    this.pending = null;
+    this.call = null;
   }
 
   private walk(c: CoStream, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
@@ -366,9 +433,8 @@ export class EpmLeg implements Leg {
   private dropPending(): void {
     const p = this.pending;
     if (p === null) return;
-    p.clear();
     this.pending = null;
-    if (pendingPool.length < MAX_PENDING_POOLED) pendingPool.push(p);
+    givePending(p);
   }
 
   // ---- server → client ----------------------------------------------------------------------
@@ -447,7 +513,7 @@ export class EpmLeg implements Leg {
   /** No response call in flight: its buffers go back to the pool. */
   private endCall(): void {
     if (this.call !== null) {
-      if (callPool.length < MAX_CALLS_POOLED) callPool.push(this.call);
+      giveCall(this.call);
       this.call = null;
     }
   }

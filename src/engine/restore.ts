@@ -51,8 +51,8 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
     if (cs.refused(id)) return leave('refused');
     if (fl.isClosed(id)) return leave('closing');
     if (!fl.isEstablished(id)) return leave('embryonic');
-    const epmLeg = cs.epmLeg(id);
-    const boundary = epmLeg !== undefined ? epmLeg.atPduBoundary() : cs.mappedLeg.atPduBoundary(id);
+    const epm = cs.isEpm(id);
+    const boundary = epm ? cs.epm.atPduBoundary(id) : cs.mappedLeg.atPduBoundary(id);
     const c2s = cs.stream(id, true);
     const s2c = cs.stream(id, false);
     if (!c2s.idle || !s2c.idle || !boundary) return leave('mid-pdu');
@@ -65,7 +65,7 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
       c2s: c2s.exportState(), s2c: s2c.exportState(), clientExpects: cs.expects(id, true), serverExpects: cs.expects(id, false),
       clientAckSeen: cs.ackSeen(id, true), serverAckSeen: cs.ackSeen(id, false),
       edits: (edits ?? []).map((x) => ({ oldStart: x.oldStart >>> 0, oldEnd: x.oldEnd >>> 0, newStart: x.newStart >>> 0, newEnd: x.newEnd >>> 0, delta: x.delta, sent: x.sent.map(hex) })),
-      epm: epmLeg?.exportState() ?? null, mapped: epmLeg === undefined ? cs.mappedLeg.exportState(id) : null,
+      epm: epm ? cs.epm.exportState(id) : null, mapped: epm ? null : cs.mappedLeg.exportState(id),
       notifications: e.notify.registrationsOf(id), notifyPinhole: e.notify.hasPinhole(id),
     });
   });
@@ -171,24 +171,21 @@ export function restoreSnapshot(e: EngineTables, snap: EngineSnapshot, nowMs: nu
       continue;
     }
     const cs = e.conns;
-    const epmLeg = c.mapped ? null : cs.takeEpm();
     let legOk: boolean;
-    if (epmLeg === null) {
+    if (c.mapped) {
       cs.mappedLeg.init(flow, false);
+      cs.addMapped(flow);
       legOk = c.mappedLeg !== null && cs.mappedLeg.importState(flow, c.mappedLeg);
-      if (!legOk) cs.mappedLeg.release(flow);
     } else {
-      epmLeg.init(rule, c.extIp, false);
-      legOk = c.epmLeg !== null && epmLeg.importState(c.epmLeg);
-      if (!legOk) cs.giveBackEpm(epmLeg);
+      cs.addEpm(flow, c.clientIp, false);
+      legOk = c.epmLeg !== null && cs.epm.importState(flow, c.epmLeg);
     }
     if (!legOk) {
+      cs.remove(flow, c.clientIp);
       e.flows.remove(flow);
       skip('unreadable');
       continue;
     }
-    if (epmLeg === null) cs.addMapped(flow);
-    else cs.addEpm(flow, epmLeg, c.clientIp);
     cs.stream(flow, true).importState(c.c2s);
     cs.stream(flow, false).importState(c.s2c);
     cs.settle(flow);

@@ -5,7 +5,9 @@
  * a flow id handed to a new connection carries nothing of the old one.
  */
 import { describe, expect, it } from 'vitest';
-import { CLIENT, CLIENT2, EXT, EngineHarness, SIDE_INTERNAL, ip } from '../helpers/engine-harness.js';
+import {
+  CLIENT, CLIENT2, EXT, EngineHarness, SERVER, SIDE_INTERNAL, epmSession, eptMapRequest, eptMapResponseStub, ip, responseFragments, tcpTower,
+} from '../helpers/engine-harness.js';
 import {
   EMSMDB, NDR64_SYNTAX, WKSSVC, accept, bindAckPdu, bindPdu, connectMapped, ctx, expectResetBothWays, openMapped, patternStub,
   policyDoc, registerPushPdu, requestPdu, sendSegments, verbatimProblems,
@@ -28,7 +30,7 @@ function connections(h: EngineHarness, n: number): TcpConn[] {
 }
 
 /** Sends each connection's bytes in `mss`-byte segments, one segment of each connection in turn. */
-function interleaved(conns: TcpConn[], data: Uint8Array[], mss: number): Emitted[][] {
+function interleaved(conns: TcpConn[], data: Uint8Array[], mss: number, fromClient = true): Emitted[][] {
   const outs: Emitted[][] = conns.map(() => []);
   const sent = conns.map(() => 0);
   for (let more = true; more; ) {
@@ -37,7 +39,8 @@ function interleaved(conns: TcpConn[], data: Uint8Array[], mss: number): Emitted
       const d = data[i]!;
       if (sent[i]! >= d.length) return;
       const k = Math.min(mss, d.length - sent[i]!);
-      outs[i]!.push(...c.clientSend(d.subarray(sent[i]!, sent[i]! + k)));
+      const part = d.subarray(sent[i]!, sent[i]! + k);
+      outs[i]!.push(...(fromClient ? c.clientSend(part) : c.serverSend(part)));
       sent[i] = sent[i]! + k;
       more = true;
     });
@@ -90,6 +93,23 @@ describe('connections read in turn keep their own state', () => {
       expect(got).toEqual(want);
     });
     expect(new Set(relays.map((r) => r.relay)).size).toBe(3);
+    expect(h.heldTotal).toBe(0);
+  });
+});
+
+describe('EPM connections read in turn', () => {
+  it('three ept_map calls, requests in 9-byte and two-fragment answers in 11-byte segments interleaved: each answer is held whole and rewritten with its own server port', () => {
+    const h = new EngineHarness(EMSMDB_ONLY);
+    const conns = [0, 1, 2].map((i) => epmSession(h, { client: i === 1 ? CLIENT2 : CLIENT, cport: 50000 + i }));
+    interleaved(conns, conns.map((_, i) => eptMapRequest({ callId: 5 + i })), 9);
+    expect(h.refusals()).toEqual([]);
+    const answers = conns.map((_, i) => responseFragments(eptMapResponseStub([tcpTower(EMSMDB, 0, 81, SERVER, 1032 + i)]), 5 + i, [24 + 8 * i]));
+    const outs = interleaved(conns, answers, 11, false);
+    // Nothing reaches a client before its whole answer is in: then all of it at once.
+    outs.forEach((o, i) => expect(o.length).toBe(Math.ceil(answers[i]!.length / 11)));
+    const flowOf = (i: number): number => h.engine.flows.lookupExternal(ip(i === 1 ? CLIENT2 : CLIENT), 50000 + i, ip(EXT), 135);
+    expect(h.rewrites().map((r) => [r.flow, r.original])).toEqual(expect.arrayContaining([0, 1, 2].map((i) => [flowOf(i), `${SERVER}:${1032 + i}`])));
+    expect(h.rewrites().length).toBe(3);
     expect(h.heldTotal).toBe(0);
   });
 });
