@@ -18,8 +18,9 @@ import { formatProblem } from '../policy/errors.js';
 import { RulesError } from '../policy/load.js';
 import { LiveDataplane } from '../dataplane/live.js';
 import { captureFilters } from '../dataplane/bpf.js';
-import { GUARD_FAMILY, GUARD_TABLE, GuardWatch, guardExists, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
+import { GUARD_FAMILY, GUARD_TABLE, GuardWatch, guardExists, guardListing, installGuard, removeGuard } from '../dataplane/kernel-guard.js';
 import { KernelMode } from '../dataplane/kernel-mode.js';
+import { forwardingLeftOn, forwardingOff } from '../dataplane/kernel-pinholes.js';
 import { OFFLOAD_REASONS, OFFLOADS_KEPT, disableOffloads, restoreOffloads, type SavedOffloads } from '../dataplane/offloads.js';
 import { ownedRanges, releasePorts, reservePorts, type OwnedRange, type Reservation } from '../dataplane/port-reserve.js';
 import { EventHub, RuleStats, engineLog } from '../ops/engine-log.js';
@@ -143,6 +144,9 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
     } else if (guardExists()) {
       // We hold the lock, so no live rpcgw owns it: a previous daemon was killed without cleanup.
       log.warn({ event: 'stale-guard', table: `${GUARD_FAMILY} ${GUARD_TABLE}` }, 'removing the kernel guard a killed rpcgw left behind');
+      // Forwarding it turned on for kernel rules goes back off with its table.
+      const off = forwardingOff(forwardingLeftOn(guardListing()));
+      if (off.length > 0) log.warn({ event: 'stale-forwarding', interfaces: off }, `turned IPv4 forwarding back off on ${off.join(', ')} (left on by a killed rpcgw for kernel-mode rules)`);
       removeGuard();
     }
     for (const iface of [g.externalInterface, g.internalInterface]) {

@@ -105,6 +105,12 @@ export function guardExists(): boolean {
   return nft(['list', 'table', GUARD_FAMILY, GUARD_TABLE]).ok;
 }
 
+/** The guard table as nft lists it ('' when there is none). */
+export function guardListing(): string {
+  const r = nft(['list', 'table', GUARD_FAMILY, GUARD_TABLE]);
+  return r.ok ? r.out : '';
+}
+
 /**
  * Installs (or atomically replaces) the guard table; `elements` (nft lines, e.g. the kernel
  * pinholes still alive) are added in the same transaction.

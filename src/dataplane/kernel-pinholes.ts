@@ -23,7 +23,7 @@
  * byte counters from conntrack).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { ipv4ToString, parseIpv4 } from '../wire/addr.js';
 import { INSPECT_KERNEL, type CompiledRule, type CompiledRules } from '../policy/compiled.js';
 import type { KernelPinholeEnds } from '../engine/kernel-handoff.js';
@@ -89,9 +89,38 @@ export function kernelForwardRules(rules: CompiledRules, opts: KernelTableOption
   // daemon has turned forwarding back off.
   const lines = kr.map((r) => `    ${connMatch(r)}${opts.flowtable ? ` flow add @${KPIN_FLOWTABLE}` : ''} counter accept comment ${JSON.stringify(`kernel rule ${r.name}`)}`);
   if (opts.forwardingOn.length > 0) {
-    lines.push(`    iifname { ${opts.forwardingOn.map((i) => JSON.stringify(i)).join(', ')} } counter drop comment "forwarding is on here for kernel pinholes only"`);
+    lines.push(`    iifname { ${opts.forwardingOn.map((i) => JSON.stringify(i)).join(', ')} } counter drop comment "${FORWARDING_DROP_COMMENT}"`);
   }
   return lines;
+}
+
+const FORWARDING_DROP_COMMENT = 'forwarding is on here for kernel pinholes only';
+
+/**
+ * The interfaces whose forwarding a daemon turned on, read from its guard table's listing (the
+ * forwarding drop names them): a start that finds the table of a killed daemon turns them off
+ * again before removing it, else forwarding would stay on with nothing dropping.
+ */
+export function forwardingLeftOn(listing: string): string[] {
+  const line = listing.split('\n').find((l) => l.includes(FORWARDING_DROP_COMMENT));
+  const m = line === undefined ? null : /iifname \{?\s*([^}]*?)\s*\}? counter/.exec(line);
+  if (m === null) return [];
+  return m[1]!.split(',').map((x) => x.trim().replace(/^"|"$/g, '')).filter((x) => x !== '');
+}
+
+/** Turns IPv4 forwarding off on `ifaces` (a killed daemon's leftovers); never throws. */
+export function forwardingOff(ifaces: readonly string[]): string[] {
+  const done: string[] = [];
+  for (const i of ifaces) {
+    if (!/^[^/\s]{1,15}$/.test(i)) continue;
+    try {
+      writeFileSync(`/proc/sys/net/ipv4/conf/${i}/forwarding`, '0');
+      done.push(i);
+    } catch {
+      // the interface is gone
+    }
+  }
+  return done;
 }
 
 /** One pinhole the daemon installed. */
@@ -278,30 +307,6 @@ export function deleteKernelConnections(rules: CompiledRules, filter: (c: Kernel
     n += m ? Number(m[1]) : 0;
   }
   return n;
-}
-
-/** A sysctl file's value and how to put it back. */
-export interface SavedSysctl {
-  path: string;
-  before: string;
-}
-
-/** Writes `value` to /proc/sys/`name` (dots as slashes); returns what to restore, or null if it already was `value`. */
-export function setSysctl(name: string, value: string): SavedSysctl | null {
-  const path = `/proc/sys/${name.replace(/\./g, '/')}`;
-  if (!existsSync(path)) throw new Error(`${name}: no such setting (${path})`);
-  const before = readFileSync(path, 'utf8').trim();
-  if (before === value) return null;
-  writeFileSync(path, value);
-  return { path, before };
-}
-
-export function restoreSysctl(s: SavedSysctl): void {
-  try {
-    writeFileSync(s.path, s.before);
-  } catch {
-    // the interface may be gone
-  }
 }
 
 /**

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { guardRuleset } from '../../src/dataplane/kernel-guard.js';
 import { captureFilters } from '../../src/dataplane/bpf.js';
 import {
-  KPIN_MAP, parseConntrack, parsePinholeListing, parseRuleCounters, pinholeCommand, pinholeDeleteCommand, pinholeRestoreScript, type KernelPinhole,
+  KPIN_MAP, forwardingLeftOn, parseConntrack, parsePinholeListing, parseRuleCounters, pinholeCommand, pinholeDeleteCommand, pinholeRestoreScript, type KernelPinhole,
 } from '../../src/dataplane/kernel-pinholes.js';
 import { MAX_BATCH, NftChannel } from '../../src/dataplane/nft-channel.js';
 import { loadDoc, minimalDoc } from '../policy/helpers.js';
@@ -102,9 +102,11 @@ describe('parsers', () => {
 describe.skipIf(!canNft)('applied by nft (own network namespace)', () => {
   it('the guard with a kernel rule is accepted; an installed pinhole lists back with its timeout', () => {
     const script = guardRuleset(KERNEL, { flowtable: false, forwardingOn: ['gw-ext'] });
-    const r = inNamespace(script, `'${pinholeCommand('rpcgw', PIN, 30_000)}'`, `-j list map inet rpcgw ${KPIN_MAP}`);
+    const r = inNamespace(script, `'${pinholeCommand('rpcgw', PIN, 30_000)}'`, `-j list map inet rpcgw ${KPIN_MAP}`, 'list table inet rpcgw');
     expect(r.err).toBe('');
     expect(r.ok).toBe(true);
+    // What a later start reads from the table of a killed daemon.
+    expect(forwardingLeftOn(r.out[2]!)).toEqual(['gw-ext']);
     const listed = parsePinholeListing(r.out[1]!);
     expect(listed).toHaveLength(1);
     expect(listed[0]).toMatchObject({ client: '203.0.113.7', external: '198.51.100.1:40007', server: '192.0.2.10:49152', timeoutSeconds: 30 });
@@ -158,5 +160,15 @@ describe.skipIf(!canNft)('the nft channel (nft -i in its own network namespace)'
     ch.close();
     expect(await ch.run('add table inet t')).toBe('nft channel closed');
     expect(troubles.length).toBeGreaterThan(0);
+  });
+});
+
+describe('a killed daemon\'s forwarding', () => {
+  it('is read back from its guard table: the interfaces of the forwarding drop', () => {
+    const listing = guardRuleset(KERNEL, { flowtable: false, forwardingOn: ['gw-ext', 'gw-int'] });
+    expect(forwardingLeftOn(listing)).toEqual(['gw-ext', 'gw-int']);
+    expect(forwardingLeftOn(guardRuleset(KERNEL, { flowtable: false, forwardingOn: [] }))).toEqual([]);
+    // As nft lists a one-element set, without braces.
+    expect(forwardingLeftOn('\t\tiifname "eth0.100" counter packets 0 bytes 0 drop comment "forwarding is on here for kernel pinholes only"')).toEqual(['eth0.100']);
   });
 });

@@ -7,12 +7,13 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { IFACES, LAB, Lab, isRefusal, isRewrite, ruleInterfaces, type AuthLevel, type CallIface } from '../../src/lab/lab.js';
-import { exec, findTool } from '../../src/lab/netns.js';
+import { exec, findTool, isAlive } from '../../src/lab/netns.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
 
 const skip = skipLive('kernel-mode.test.ts (rpcgw run with a "kernel" rule)', { rpcclient: true }) || findTool('conntrack') === null;
 if (findTool('conntrack') === null) console.warn('[rpcgw live tests] kernel-mode.test.ts: SKIPPED, needs conntrack (apt-get install conntrack)');
 
+const isAlivePid = (pid: number | null): boolean => pid !== null && isAlive(pid);
 const PUBLISHED: CallIface[] = ['samr', 'srvsvc', 'winreg'];
 /** Short, so the expiry of an unused pinhole can be watched. */
 const PINHOLE_S = 6;
@@ -181,6 +182,22 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     expect(await forwarding()).toEqual(['0', '0']);
     expect(await lab.hup(lab.rulesText({ ...RULES }))).toMatchObject({ event: 'reload' });
     expect(await forwarding()).toEqual(['1', '1']);
+  });
+
+  it('a daemon killed outright leaves forwarding on; the next start turns it off with the stale table', async () => {
+    expect(await forwarding()).toEqual(['1', '1']);
+    process.kill(lab.daemonPid!, 'SIGKILL');
+    for (let i = 0; i < 50 && isAlivePid(lab.daemonPid); i++) await new Promise((r) => setTimeout(r, 100));
+    await lab.stopDaemon(); // reaps it; the table stays (nobody removed it)
+    expect(await forwarding()).toEqual(['1', '1']);
+    const from = lab.daemonLogs().length;
+    await lab.startDaemon();
+    const stale = await lab.waitFor((r) => r.event === 'stale-forwarding', 5_000, from);
+    expect([...(stale?.interfaces as string[])].sort()).toEqual(['gw-ext', 'gw-int']);
+    // The new daemon has kernel rules too: it turned forwarding on again itself, and works.
+    expect(await forwarding()).toEqual(['1', '1']);
+    const m = await lab.map('samr');
+    expect(await lab.probe(LAB.client, m.towers[0]!.port!)).toBe('connected');
   });
 
   it('after stop nothing of rpcgw is left in nftables or conntrack', async () => {
