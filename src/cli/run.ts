@@ -251,8 +251,6 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       const result = dp.reload(next);
       if (gw.applied.includes('log.level')) log.level = next.gateway.logLevel;
       rules = next;
-      const httpsRestart = frontend.applyRules(next.https ?? { listeners: [], rpcOverHttp: [], webPublishing: [] });
-      if (httpsRestart.length > 0) log.warn({ event: 'reload-https-pending', changes: httpsRestart }, `HTTPS: ${httpsRestart.join('; ')} — takes a restart of rpcgw`);
       dp.counters.reloads++;
       const out: ReloadResult = {
         ok: true, file: args.rules, ...diff, applied: gw.applied, pinholesKept: dp.engine.pinholeCount, pinholesDropped: result.removedMappings,

@@ -239,7 +239,9 @@ export class HttpsFrontend {
   }
 
   /**
-   * A rules reload. On the listeners that stay, the RPC proxies and published paths are replaced:
+   * Rules for the running listeners (not called by `rpcgw run` today: its reload refuses any
+   * change to the HTTPS sections, cli/admin-view httpsChanges). On the listeners that stay, the
+   * RPC proxies and published paths are replaced:
    * new virtual connections and requests follow the new entries, open virtual connections keep
    * the policy they began with, a removed proxy's are closed. Listeners added, removed or changed
    * (address, port, certificates list, users file, limits) take a restart: returned, one line each.
