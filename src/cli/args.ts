@@ -1,6 +1,6 @@
 /**
  * The command line's grammar: a table of commands, each with positionals and options, parsed
- * without a library. yargs took about a third of `rpcgw replay`'s start-up (loading its modules,
+ * without a library. yargs cost about a tenth of `rpcgw replay`'s start-up (loading its modules,
  * and rendering the whole help text on every run), which counts when replaying many small files.
  *
  * Accepted: `--name value`, `--name=value`, boolean `--name` / `--no-name`, `--` ending options,
