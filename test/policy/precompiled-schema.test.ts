@@ -59,7 +59,7 @@ describe('precompiled rules validator', () => {
         if (!b.ok) invalid++;
       }
     }
-    expect(built.usesPrecompiledValidator()).toBe(true);
+    expect(built.usesPrecompiledValidator(), 'dist/policy/rules-validator.cjs missing or older than rules/schema.json: run `npm run build`').toBe(true);
     expect(compiled.usesPrecompiledValidator()).toBe(false);
     expect(invalid).toBeGreaterThan(n / 2);
   });
