@@ -22,28 +22,17 @@ import { OK } from '../wire/status.js';
 import {
   PTYPE_ALTER_CONTEXT,
   PTYPE_ALTER_CONTEXT_RESP,
-  PTYPE_AUTH3,
   PTYPE_BIND,
   PTYPE_BIND_ACK,
-  PTYPE_BIND_NAK,
-  PTYPE_CO_CANCEL,
-  PTYPE_FAULT,
-  PTYPE_NAMES,
-  PTYPE_ORPHANED,
   PTYPE_REQUEST,
-  PTYPE_RESPONSE,
-  PTYPE_SHUTDOWN,
   SYNTAX_NDR64,
 } from '../dcerpc/constants.js';
 import { CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
-import { BindAckView, BindView, RequestView, readBind, readBindAck, readRequest } from '../dcerpc/pdu.js';
+import { BindAckView, BindView, RequestView, readRequest } from '../dcerpc/pdu.js';
 import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
-import { uuidToString } from '../dcerpc/uuid.js';
-import { interfaceLabel } from '../dcerpc/label.js';
 import { seqAdd } from '../stream/seq.js';
 import type { CompiledRule } from '../policy/compiled.js';
 import { NOTIFY_PINHOLE } from '../policy/compiled.js';
-import { interfaceAllowed } from '../policy/match.js';
 import {
   AF_INET,
   AF_INET6_WINDOWS,
@@ -54,27 +43,16 @@ import {
 } from '../exchange/push-notification.js';
 import {
   PASS,
-  REFUSE_BIND_INTERFACE,
-  REFUSE_CONTEXT_NOT_ACCEPTED,
   REFUSE_IPV6_CALLBACK,
   REFUSE_MALFORMED,
-  REFUSE_NOT_ENCRYPTED,
-  REFUSE_UNEXPECTED_PDU,
 } from './reasons.js';
 import type { Leg } from './leg.js';
 import { LegRows } from './leg-rows.js';
+import { Verdict, authRoomVerdict, bindVerdict, otherClientPduVerdict, requestVerdict, serverPduVerdict } from './rpc-verdicts.js';
 
 const AUTH_LEVEL_PKT = 4;
-const AUTH_LEVEL_PKT_PRIVACY = 6;
-const OFF_AUTH_LEN = 10;
 const OFF_CTX_ID = 20;
 const OFF_OPNUM = 22;
-const SEC_TRAILER_LEN = 8;
-
-/** Bytes before the body of a PDU type (request/response/fault have 8 more than the common 16). */
-function minHeader(ptype: number): number {
-  return ptype === PTYPE_REQUEST || ptype === PTYPE_RESPONSE || ptype === PTYPE_FAULT ? CO_KEEP_HEADER : 16;
-}
 
 /** A mapped leg's carried state (MappedLeg.exportState), JSON-able. */
 export interface MappedLegState {
@@ -103,6 +81,7 @@ const SHARED_BIND = new BindView();
 const SHARED_ACK = new BindAckView();
 const SHARED_REQ = new RequestView();
 const SHARED_PUSH = new PushRegistrationView();
+const VERDICT = new Verdict();
 /** Patch bytes handed to the host, which copies them. */
 const SCRATCH = new Uint8Array(4);
 
@@ -286,10 +265,7 @@ export class MappedLeg implements Leg {
 
   /** The 24-byte header (or the whole, shorter PDU) is known. */
   private headerComplete(c: CoStream, fromClient: boolean): number {
-    // The sec_trailer must lie after the PDU's own header (else its "auth_level" is a header byte).
-    if (c.authLen > 0 && c.fragLen - c.authLen - SEC_TRAILER_LEN < minHeader(c.ptype)) {
-      return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype] ?? c.ptype}: auth_length ${c.authLen} at offset ${OFF_AUTH_LEN} leaves no room for the header (frag_length ${c.fragLen})`);
-    }
+    if (authRoomVerdict(c.ptype, c.fragLen, c.authLen, VERDICT) !== PASS) return this.refused(VERDICT, REFUSE_MALFORMED);
     if (fromClient && c.ptype === PTYPE_REQUEST && c.fragLen >= CO_KEEP_HEADER && this.rule.notifications) {
       const ctxId = c.hdrU16(OFF_CTX_ID);
       if (c.hdrU16(OFF_OPNUM) === EMSMDB_OPNUM_REGISTER_PUSH && this.ctx().interfaceMatches(ctxId, EMSMDB_UUID_WIRE, 0)) {
@@ -302,8 +278,10 @@ export class MappedLeg implements Leg {
 
   // ---- decisions --------------------------------------------------------------------------
 
-  private encryptedEnough(hasAuth: boolean, level: number): boolean {
-    return hasAuth && level >= AUTH_LEVEL_PKT_PRIVACY;
+  /** A shared decision (rpc-verdicts.ts) refused with `code`: name its interface, keep its text. */
+  private refused(v: Verdict, code: number): number {
+    if (v.iface !== '') this.naming(v.iface);
+    return this.refuse(code, v.detail);
   }
 
   private clientPdu(c: CoStream): number {
@@ -313,33 +291,18 @@ export class MappedLeg implements Leg {
         return this.clientBind(c);
       case PTYPE_REQUEST:
         return this.clientRequest(c);
-      case PTYPE_AUTH3:
-      case PTYPE_CO_CANCEL:
-      case PTYPE_ORPHANED:
-        return PASS;
-      default:
-        return this.refuse(REFUSE_UNEXPECTED_PDU, `${PTYPE_NAMES[c.ptype] ?? c.ptype} from the client on a mapped port`);
+      default: {
+        const code = otherClientPduVerdict(c.ptype, 'on a mapped port', VERDICT);
+        return code === PASS ? PASS : this.refused(VERDICT, code);
+      }
     }
   }
 
   private clientBind(c: CoStream): number {
     const b = SHARED_BIND;
     const buf = c.pduBuf;
-    const st = readBind(buf, c.pduOff, c.fragLen, b);
-    const what = PTYPE_NAMES[c.ptype] ?? 'bind';
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${what} at offset ${b.errOffset - c.pduOff}: ${b.errReason}`);
-    for (let i = 0; i < b.nContexts; i++) {
-      const off = b.abstractUuidOff[i]!;
-      if (!interfaceAllowed(this.rule, buf, off, b.littleEndian, b.ifMajor[i]!, b.ifMinor[i]!)) {
-        this.naming(`${uuidToString(buf, off, b.littleEndian)}@${b.ifMajor[i]}.${b.ifMinor[i]}`);
-        return this.refuse(REFUSE_BIND_INTERFACE, `${what} to ${this.lastInterface}, not published by rule "${this.rule.name}"`);
-      }
-    }
-    if (this.rule.requireEncryption && !this.encryptedEnough(b.hasAuth, b.authLevel)) {
-      if (b.nContexts > 0) this.naming(interfaceLabel(buf, b.abstractUuidOff[0]!, b.littleEndian, b.ifMajor[0]!, b.ifMinor[0]!));
-      const level = b.hasAuth ? `auth level ${b.authLevel}` : 'no authentication';
-      return this.refuse(REFUSE_NOT_ENCRYPTED, `${what} with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
-    }
+    const code = bindVerdict(this.rule, buf, c.pduOff, c.fragLen, c.ptype, b, false, VERDICT);
+    if (code !== PASS) return this.refused(VERDICT, code);
     this.ctx().onBind(buf, b);
     // lastInterface from now on: the first element's interface, as the table keeps it.
     if (b.nContexts > 0) this.flags = (this.flags & 0xffff) | F_HAS_LAST | (b.ctxId[0]! << 16);
@@ -351,15 +314,10 @@ export class MappedLeg implements Leg {
   private clientRequest(c: CoStream): number {
     const ctxId = c.hdrU16(OFF_CTX_ID);
     const bound = (this.flags & F_BOUND_ONCE) !== 0;
-    if (!this.ctx().isAccepted(ctxId) && !((this.flags & F_PICKED_UP) !== 0 && !bound)) {
-      this.naming(this.contexts.labelOf(ctxId));
-      return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, bound ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
-    }
-    const hasAuth = c.authLen > 0;
-    if (this.rule.requireEncryption && !this.encryptedEnough(hasAuth, c.authLevel)) {
-      const level = hasAuth ? `auth level ${c.authLevel}` : 'no authentication';
-      return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${c.hdrU16(OFF_OPNUM)}) with ${level}; rule "${this.rule.name}" requires packet privacy (6)`);
-    }
+    // A picked-up connection may use contexts bound before the gateway saw it, until it binds.
+    const accepted = this.ctx().isAccepted(ctxId) || ((this.flags & F_PICKED_UP) !== 0 && !bound);
+    const code = requestVerdict(this.rule, this.ctx(), accepted, bound, ctxId, c.hdrU16(OFF_OPNUM), c.authLen, c.authLevel, VERDICT);
+    if (code !== PASS) return this.refused(VERDICT, code);
     if ((this.flags & F_HOLDING) !== 0) return this.registration(c, ctxId);
     return PASS;
   }
@@ -408,24 +366,8 @@ export class MappedLeg implements Leg {
   }
 
   private serverPdu(c: CoStream): number {
-    switch (c.ptype) {
-      case PTYPE_BIND_ACK:
-      case PTYPE_ALTER_CONTEXT_RESP: {
-        const st = readBindAck(c.pduBuf, c.pduOff, c.fragLen, SHARED_ACK);
-        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[c.ptype]} at offset ${SHARED_ACK.errOffset - c.pduOff}: ${SHARED_ACK.errReason}`);
-        this.ctx().onBindAck(SHARED_ACK);
-        return PASS;
-      }
-      case PTYPE_BIND_NAK:
-        this.ctx().onBindNak();
-        return PASS;
-      case PTYPE_RESPONSE:
-      case PTYPE_FAULT:
-      case PTYPE_SHUTDOWN:
-        return PASS;
-      default:
-        return this.refuse(REFUSE_UNEXPECTED_PDU, `${PTYPE_NAMES[c.ptype] ?? c.ptype} from the server on a mapped port`);
-    }
+    const code = serverPduVerdict(c.ptype, c.pduBuf, c.pduOff, c.fragLen, this.ctx(), SHARED_ACK, 'on a mapped port', VERDICT);
+    return code === PASS ? PASS : this.refused(VERDICT, code);
   }
 }
 

@@ -7,30 +7,22 @@
  *   - a request must use a context the server accepted;
  *   - requireEncryption: binds, alter_contexts and requests below packet privacy (auth level 6)
  *     or without an auth verifier are refused; auth3 and the auth legs pass.
- * It is a thin adapter over dcerpc's readBind/readBindAck and PresentationContexts and policy's
- * interfaceAllowed, not a copy of MappedLeg (whose state is being moved into typed-array rows):
- * the two should share one decision function once that settles.
+ * The decisions are the mapped leg's own (engine/rpc-verdicts.ts), over whole PDUs; this class
+ * keeps what a mapped connection keeps in its row: the context table and whether it bound once.
  */
-import { OK } from '../wire/status.js';
 import {
-  AUTH_LEVEL_PKT_PRIVACY, DCERPC_OFF_AUTH_LEN, REQ_HDR_LEN, REQ_OFF_CTX_ID, REQ_OFF_OPNUM, SEC_TRAILER_LEN,
-  EPM_VERSION_MAJOR, PTYPE_ALTER_CONTEXT, PTYPE_ALTER_CONTEXT_RESP, PTYPE_AUTH3, PTYPE_BIND, PTYPE_BIND_ACK,
-  PTYPE_BIND_NAK, PTYPE_CO_CANCEL, PTYPE_FAULT, PTYPE_NAMES, PTYPE_ORPHANED, PTYPE_REQUEST, PTYPE_RESPONSE,
-  PTYPE_SHUTDOWN, UUID_EPM,
+  DCERPC_OFF_AUTH_LEN, PTYPE_ALTER_CONTEXT, PTYPE_BIND, PTYPE_REQUEST, REQ_HDR_LEN, REQ_OFF_CTX_ID, REQ_OFF_OPNUM, SEC_TRAILER_LEN,
 } from '../dcerpc/constants.js';
-import { BindAckView, BindView, readBind, readBindAck } from '../dcerpc/pdu.js';
+import { BindAckView, BindView } from '../dcerpc/pdu.js';
 import { PresentationContexts } from '../dcerpc/context.js';
 import { interfaceLabel } from '../dcerpc/label.js';
-import { uuidEqualsAcrossOrder } from '../dcerpc/uuid.js';
-import { interfaceAllowed } from '../policy/match.js';
 import type { CompiledRpcOverHttp } from '../policy/https.js';
-import {
-  PASS, REFUSE_BIND_INTERFACE, REFUSE_CONTEXT_NOT_ACCEPTED, REFUSE_MALFORMED, REFUSE_NOT_ENCRYPTED, REFUSE_UNEXPECTED_PDU,
-} from '../engine/reasons.js';
-
+import { PASS, REFUSE_MALFORMED } from '../engine/reasons.js';
+import { Verdict, authRoomVerdict, bindVerdict, otherClientPduVerdict, requestVerdict, serverPduVerdict } from '../engine/rpc-verdicts.js';
 
 const BIND = new BindView();
 const ACK = new BindAckView();
+const WHERE = 'inside RPC over HTTP';
 
 function u16(buf: Uint8Array, off: number, le: boolean): number {
   return le ? buf[off]! | (buf[off + 1]! << 8) : (buf[off]! << 8) | buf[off + 1]!;
@@ -41,6 +33,7 @@ export class InnerPolicy {
   detail = '';
   lastInterface = '';
   private readonly contexts = new PresentationContexts();
+  private readonly verdict = new Verdict();
   private boundOnce = false;
 
   constructor(
@@ -49,87 +42,46 @@ export class InnerPolicy {
     private readonly epm: boolean,
   ) {}
 
-  private refuse(code: number, detail: string): number {
-    this.detail = detail;
+  private refused(code: number): number {
+    this.detail = this.verdict.detail;
+    if (this.verdict.iface !== '') this.lastInterface = this.verdict.iface;
     return code;
   }
 
   /** A whole client PDU (buf[off, off + len), len = frag_length): PASS or a REFUSE_* reason. */
   clientPdu(buf: Uint8Array, off: number, len: number): number {
+    const v = this.verdict;
     const ptype = buf[off + 2]!;
     const le = (buf[off + 4]! & 0x10) !== 0;
     const authLen = u16(buf, off + DCERPC_OFF_AUTH_LEN, le);
-    const minHdr = ptype === PTYPE_REQUEST ? REQ_HDR_LEN : 16;
-    if (authLen > 0 && len - authLen - SEC_TRAILER_LEN < minHdr) {
-      return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[ptype] ?? ptype}: auth_length ${authLen} leaves no room for the header (frag_length ${len})`);
-    }
-    const authLevel = authLen > 0 ? buf[off + len - authLen - SEC_TRAILER_LEN + 1]! : -1;
+    let code = authRoomVerdict(ptype, len, authLen, v);
+    if (code !== PASS) return this.refused(code);
     switch (ptype) {
       case PTYPE_BIND:
       case PTYPE_ALTER_CONTEXT:
-        return this.bind(buf, off, len, ptype);
+        code = bindVerdict(this.rule, buf, off, len, ptype, BIND, this.epm, v);
+        if (code !== PASS) return this.refused(code);
+        this.contexts.onBind(buf, BIND);
+        this.boundOnce = true;
+        // Later refusals name the bind's first interface, as a mapped connection's do.
+        if (BIND.nContexts > 0) this.lastInterface = interfaceLabel(buf, BIND.abstractUuidOff[0]!, BIND.littleEndian, BIND.ifMajor[0]!, BIND.ifMinor[0]!);
+        return PASS;
       case PTYPE_REQUEST: {
-        if (len < REQ_HDR_LEN) return this.refuse(REFUSE_MALFORMED, `request of ${len} bytes`);
+        if (len < REQ_HDR_LEN) return this.refused(v.refuse(REFUSE_MALFORMED, `request of ${len} bytes`));
         const ctxId = u16(buf, off + REQ_OFF_CTX_ID, le);
-        if (!this.contexts.isAccepted(ctxId)) {
-          return this.refuse(REFUSE_CONTEXT_NOT_ACCEPTED, this.boundOnce ? `request on presentation context ${ctxId}, which the server did not accept` : 'request before any bind');
-        }
-        if (this.rule.requireEncryption && authLevel < AUTH_LEVEL_PKT_PRIVACY) {
-          const level = authLen > 0 ? `auth level ${authLevel}` : 'no authentication';
-          return this.refuse(REFUSE_NOT_ENCRYPTED, `request (opnum ${u16(buf, off + REQ_OFF_OPNUM, le)}) with ${level}; "${this.rule.name}" requires packet privacy (6)`);
-        }
-        return PASS;
+        const authLevel = authLen > 0 ? buf[off + len - authLen - SEC_TRAILER_LEN + 1]! : -1;
+        code = requestVerdict(this.rule, this.contexts, this.contexts.isAccepted(ctxId), this.boundOnce, ctxId, u16(buf, off + REQ_OFF_OPNUM, le), authLen, authLevel, v);
+        return code === PASS ? PASS : this.refused(code);
       }
-      case PTYPE_AUTH3:
-      case PTYPE_CO_CANCEL:
-      case PTYPE_ORPHANED:
-        return PASS;
       default:
-        return this.refuse(REFUSE_UNEXPECTED_PDU, `${PTYPE_NAMES[ptype] ?? ptype} from the client`);
+        code = otherClientPduVerdict(ptype, WHERE, v);
+        return code === PASS ? PASS : this.refused(code);
     }
-  }
-
-  private bind(buf: Uint8Array, off: number, len: number, ptype: number): number {
-    const b = BIND;
-    const what = PTYPE_NAMES[ptype] ?? 'bind';
-    if (readBind(buf, off, len, b) !== OK) return this.refuse(REFUSE_MALFORMED, `${what} at offset ${b.errOffset - off}: ${b.errReason}`);
-    for (let i = 0; i < b.nContexts; i++) {
-      const u = b.abstractUuidOff[i]!;
-      const major = b.ifMajor[i]!;
-      const minor = b.ifMinor[i]!;
-      this.lastInterface = interfaceLabel(buf, u, b.littleEndian, major, minor);
-      const isEpm = this.epm && major === EPM_VERSION_MAJOR && uuidEqualsAcrossOrder(UUID_EPM, 0, true, buf, u, b.littleEndian);
-      if (!isEpm && !interfaceAllowed(this.rule, buf, u, b.littleEndian, major, minor)) {
-        return this.refuse(REFUSE_BIND_INTERFACE, `${what} to ${this.lastInterface}, not allowed by "${this.rule.name}"`);
-      }
-    }
-    if (this.rule.requireEncryption && !(b.hasAuth && b.authLevel >= AUTH_LEVEL_PKT_PRIVACY)) {
-      const level = b.hasAuth ? `auth level ${b.authLevel}` : 'no authentication';
-      return this.refuse(REFUSE_NOT_ENCRYPTED, `${what} with ${level}; "${this.rule.name}" requires packet privacy (6)`);
-    }
-    this.contexts.onBind(buf, b);
-    this.boundOnce = true;
-    return PASS;
   }
 
   /** A whole server PDU: contexts follow the acks; anything a server does not send is refused. */
   serverPdu(buf: Uint8Array, off: number, len: number): number {
-    const ptype = buf[off + 2]!;
-    switch (ptype) {
-      case PTYPE_BIND_ACK:
-      case PTYPE_ALTER_CONTEXT_RESP:
-        if (readBindAck(buf, off, len, ACK) !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[ptype]} at offset ${ACK.errOffset - off}: ${ACK.errReason}`);
-        this.contexts.onBindAck(ACK);
-        return PASS;
-      case PTYPE_BIND_NAK:
-        this.contexts.onBindNak();
-        return PASS;
-      case PTYPE_RESPONSE:
-      case PTYPE_FAULT:
-      case PTYPE_SHUTDOWN:
-        return PASS;
-      default:
-        return this.refuse(REFUSE_UNEXPECTED_PDU, `${PTYPE_NAMES[ptype] ?? ptype} from the server`);
-    }
+    const code = serverPduVerdict(buf[off + 2]!, buf, off, len, this.contexts, ACK, WHERE, this.verdict);
+    return code === PASS ? PASS : this.refused(code);
   }
 }
