@@ -19,13 +19,13 @@ export function gatewayChanges(a: CompiledGateway, b: CompiledGateway): { applie
   const fields: [string, (g: CompiledGateway) => unknown][] = [
     ['external.interface', (g) => g.externalInterface], ['external.address', (g) => g.externalIp],
     ['internal.interface', (g) => g.internalInterface], ['internal.address', (g) => g.internalIp],
-    ['natPorts', (g) => `${g.natPortLo}-${g.natPortHi}`], ['notificationRelayPorts', (g) => `${g.notifyRelayLo}-${g.notifyRelayHi}`],
+    ['natPorts', (g) => `${g.natPortLo}-${g.natPortHi}`], ['kernelNatPorts', (g) => `${g.kernelNatPortLo}-${g.kernelNatPortHi}`], ['notificationRelayPorts', (g) => `${g.notifyRelayLo}-${g.notifyRelayHi}`],
     ['adminSocket', (g) => g.adminSocket], ['metrics.listen', (g) => g.metricsListen], ['limits', (g) => JSON.stringify(g.limits)],
   ];
   for (const [name, get] of fields) if (get(a) !== get(b)) needRestart.push(name);
   if (a.logLevel !== b.logLevel) applied.push('log.level');
   // Fields added later by other features: compared whole, so none is ignored silently.
-  const known = new Set(['externalInterface', 'externalIp', 'internalInterface', 'internalIp', 'natPortLo', 'natPortHi', 'notifyRelayLo', 'notifyRelayHi', 'adminSocket', 'metricsListen', 'limits', 'logLevel']);
+  const known = new Set(['externalInterface', 'externalIp', 'internalInterface', 'internalIp', 'natPortLo', 'natPortHi', 'kernelNatPortLo', 'kernelNatPortHi', 'notifyRelayLo', 'notifyRelayHi', 'adminSocket', 'metricsListen', 'limits', 'logLevel']);
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
     if (known.has(k)) continue;
     if (JSON.stringify((a as unknown as Record<string, unknown>)[k]) !== JSON.stringify((b as unknown as Record<string, unknown>)[k])) needRestart.push(k);

@@ -9,7 +9,9 @@
  *   prerouting (nat, dstnat) from the external interface: DNAT through @kpin; no element, no
  *              DNAT: the packet goes on to the guard's input drop (no pinhole for that client)
  *   postrouting (nat, srcnat) to the internal interface: SNAT of those connections to
- *              gateway.internal.address (the server needs no route to clients)
+ *              gateway.internal.address (the server needs no route to clients), source ports
+ *              from gateway.kernelNatPorts: never the daemon's natPorts, whose answers its
+ *              capture takes and whose tuples conntrack does not know (the daemon injects)
  *   forward    per kernel rule: its connections accepted (and counted), put in flowtable @ft
  *              when the kernel has flowtables; then, on the interfaces where rpcgw itself turned
  *              IPv4 forwarding on, everything else forwarded is dropped
@@ -76,7 +78,7 @@ export function kernelTableObjects(rules: CompiledRules, opts: KernelTableOption
   lines.push('  chain postrouting {');
   lines.push('    type nat hook postrouting priority srcnat; policy accept;');
   for (const r of kr) {
-    lines.push(`    oifname ${int} ${connMatch(r)} snat ip to ${ipv4ToString(g.internalIp)} comment ${JSON.stringify(`kernel rule ${r.name}`)}`);
+    lines.push(`    oifname ${int} ${connMatch(r)} snat ip to ${ipv4ToString(g.internalIp)}:${range(g.kernelNatPortLo, g.kernelNatPortHi)} comment ${JSON.stringify(`kernel rule ${r.name}`)}`);
   }
   lines.push('  }');
   return lines;

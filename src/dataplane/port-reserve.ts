@@ -8,7 +8,7 @@
  * Both files are per network namespace.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { CompiledRules } from '../policy/compiled.js';
+import { INSPECT_KERNEL, type CompiledRules } from '../policy/compiled.js';
 
 export const LOCAL_PORT_RANGE = '/proc/sys/net/ipv4/ip_local_port_range';
 export const RESERVED_PORTS = '/proc/sys/net/ipv4/ip_local_reserved_ports';
@@ -22,10 +22,11 @@ export interface OwnedRange {
   what: string;
 }
 
-/** The port ranges the daemon owns on the host: natPorts, the relay ports (if used), each enabled rule's mapped range. */
+/** The port ranges the daemon owns on the host: natPorts, kernelNatPorts and the relay ports (if used), each enabled rule's mapped range. */
 export function ownedRanges(r: CompiledRules): OwnedRange[] {
   const g = r.gateway;
   const out: OwnedRange[] = [{ lo: g.natPortLo, hi: g.natPortHi, what: 'gateway.natPorts' }];
+  if (r.rules.some((x) => x.enabled && x.mappedInspection === INSPECT_KERNEL)) out.push({ lo: g.kernelNatPortLo, hi: g.kernelNatPortHi, what: 'gateway.kernelNatPorts' });
   if (r.rules.some((x) => x.enabled && x.notifications)) out.push({ lo: g.notifyRelayLo, hi: g.notifyRelayHi, what: 'gateway.notificationRelayPorts' });
   for (const x of r.rules) if (x.enabled) out.push({ lo: x.portLo, hi: x.portHi, what: `rule ${x.name} mappedPorts` });
   return out;

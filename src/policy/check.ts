@@ -63,7 +63,7 @@ interface GatewayFacts {
   internalNet: { net: number; mask: number; text: string } | null;
 }
 
-function checkGateway(sink: ProblemSink, gateway: unknown): GatewayFacts {
+function checkGateway(sink: ProblemSink, gateway: unknown, kernelRule: boolean): GatewayFacts {
   const ext = prop(gateway, 'external');
   const int = prop(gateway, 'internal');
   let externalIp = cleanIp(sink, '/gateway/external/address', prop(ext, 'address'));
@@ -106,6 +106,19 @@ function checkGateway(sink: ProblemSink, gateway: unknown): GatewayFacts {
   if (natText !== undefined) {
     const problem = portRangeProblem(natText);
     if (problem !== null) sink.error('/gateway/natPorts', problem);
+  }
+  const kernelNatText = cleanString(sink, '/gateway/kernelNatPorts', prop(gateway, 'kernelNatPorts'));
+  if (kernelNatText !== undefined) {
+    const problem = portRangeProblem(kernelNatText);
+    if (problem !== null) sink.error('/gateway/kernelNatPorts', problem);
+    const k = problem === null && kernelRule ? parsePortRange(kernelNatText) : null;
+    // With a "kernel" rule, both share the internal address with it: its answers would be taken for the daemon's.
+    for (const [name, text] of [['natPorts', natText], ['notificationRelayPorts', relayText]] as const) {
+      const o = k !== null && text !== undefined && portRangeProblem(text) === null ? parsePortRange(text) : null;
+      if (k !== null && o !== null && k.lo <= o.hi && o.lo <= k.hi) {
+        sink.error('/gateway/kernelNatPorts', `expected a range that does not overlap gateway.${name} ${show(text)}, found ${show(kernelNatText)}`);
+      }
+    }
   }
   const listen = cleanString(sink, '/gateway/metrics/listen', prop(prop(gateway, 'metrics'), 'listen'));
   if (listen !== undefined) {
@@ -337,7 +350,9 @@ function warnShadowed(sink: ProblemSink, facts: RuleFacts[]): void {
 /** Runs every semantic check on `doc` (which may have schema errors) and records the results in `sink`. */
 export function checkSemantics(doc: unknown, sink: ProblemSink): void {
   if (!isObject(doc)) return;
-  const gw = checkGateway(sink, doc.gateway);
+  const ruleList = prop(doc, 'rules');
+  const kernelRule = Array.isArray(ruleList) && ruleList.some((r: unknown) => prop(r, 'mappedInspection') === 'kernel' && prop(r, 'enabled') !== false);
+  const gw = checkGateway(sink, doc.gateway, kernelRule);
   const rules = prop(doc, 'rules');
   if (!Array.isArray(rules)) return;
   const facts = rules.map((r: unknown, i) => checkRule(sink, r, i, gw));

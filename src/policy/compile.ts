@@ -156,6 +156,8 @@ export function compileDocument(doc: RulesDocument): CompiledRules {
     notifyRelayHi: range(g.notificationRelayPorts).hi,
     natPortLo: range(g.natPorts).lo,
     natPortHi: range(g.natPorts).hi,
+    kernelNatPortLo: range(g.kernelNatPorts).lo,
+    kernelNatPortHi: range(g.kernelNatPorts).hi,
     logLevel: g.log.level,
   };
   const rules = doc.rules.map((r, i) => compileRule(r, i, g.external.address, g.limits.maxMappingsPerClient));

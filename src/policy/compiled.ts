@@ -54,6 +54,9 @@ export interface CompiledGateway {
   /** TCP source ports on the internal address the gateway uses toward servers (flow gwPort), inclusive. */
   natPortLo: number;
   natPortHi: number;
+  /** TCP source ports of the kernel's SNAT for "kernel" rules' connections, inclusive; disjoint from natPorts. */
+  kernelNatPortLo: number;
+  kernelNatPortHi: number;
   /** pino level name. */
   logLevel: string;
 }

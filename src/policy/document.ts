@@ -17,6 +17,7 @@ export interface RulesDocument {
     metrics?: { listen: string };
     notificationRelayPorts: string;
     natPorts: string;
+    kernelNatPorts: string;
     adminSocket: string;
     log: { level: string };
   };

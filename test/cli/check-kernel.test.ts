@@ -34,7 +34,7 @@ describe('rpcgw check with mappedInspection "kernel"', () => {
     expect(ext).not.toContain('40000');
     expect(r.stdout).toContain('map kpin {');
     expect(r.stdout).toMatch(/dnat ip to ip saddr \. ip daddr \. tcp dport map @kpin/);
-    expect(r.stdout).toMatch(/snat ip to 192\.0\.2\.1 comment "kernel rule lab"/);
+    expect(r.stdout).toMatch(/snat ip to 192\.0\.2\.1:61000-65535 comment "kernel rule lab"/);
     // A full rule says so and has none of it.
     const full = runCli(['check', '--rules', fileWith({})]);
     expect(full.stdout).toMatch(/^rule lab: .*mappedInspection full$/m);

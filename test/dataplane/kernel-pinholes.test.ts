@@ -46,7 +46,7 @@ describe('the guard table with a "kernel" rule', () => {
     const s = guardRuleset(KERNEL, { flowtable: false, forwardingOn: [] });
     expect(s).toContain(`map ${KPIN_MAP} {`);
     expect(s).toContain('iifname "gw-ext" meta l4proto tcp dnat ip to ip saddr . ip daddr . tcp dport map @kpin');
-    expect(s).toMatch(/oifname "gw-int" ct status dnat ct original ip daddr 198\.51\.100\.1 meta l4proto tcp ct original proto-dst 40000-40999 snat ip to 192\.0\.2\.1/);
+    expect(s).toMatch(/oifname "gw-int" ct status dnat ct original ip daddr 198\.51\.100\.1 meta l4proto tcp ct original proto-dst 40000-40999 snat ip to 192\.0\.2\.1:61000-65535 comment/);
     expect(s).toMatch(/ct original proto-dst 40000-40999 counter accept comment "kernel rule exchange"/);
     expect(s).not.toMatch(/proto-dst 41000-41999/);
     expect(s).not.toContain('flowtable');

@@ -71,6 +71,37 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     }
   }
 
+  it('a client port inside gateway.natPorts: the kernel SNATs to kernelNatPorts, and the daemon counts no no-connection drop', async () => {
+    const drops = async (): Promise<number> => (await lab.metrics()).filter((x) => x.name === 'rpcgw_drops_total' && x.labels.reason === 'no-connection').reduce((a, x) => a + x.value, 0);
+    const sysctl = findTool('sysctl')!;
+    const before = (await exec(lab.nsName('client'), [sysctl, '-n', 'net.ipv4.ip_local_port_range'])).stdout.trim().split(/\s+/).join(' ');
+    // The client's ephemeral ports inside the default natPorts (10000-32767).
+    await exec(lab.nsName('client'), [sysctl, '-w', 'net.ipv4.ip_local_port_range=20000 20999']);
+    try {
+      const dropsBefore = await drops();
+      for (const iface of ['samr', 'srvsvc'] as const) {
+        const m = await lab.map(iface);
+        const c = await lab.call(iface, m.towers[0]!.port!, 5);
+        expect(c.error).toBeUndefined();
+        expect(c.ok).toBe(true);
+      }
+      // The server's answers never reach the daemon's capture as strays.
+      await lab.waitFor(() => false, 300);
+      expect(await drops()).toBe(dropsBefore);
+      const ct = await conntrack();
+      const flows = [...ct.matchAll(/src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+) .*?src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)/g)].filter((f) => f[1] === LAB.client && f[2] === LAB.gatewayExt && f[4] !== '135');
+      // This test's connections (client ports 20000-20999) are there; earlier ones may linger.
+      expect(flows.filter((f) => Number(f[3]) >= 20000 && Number(f[3]) <= 20999).length).toBeGreaterThan(0);
+      for (const f of flows) {
+        // The server answers the internal address on a kernelNatPorts port, not the client's.
+        expect(f[6]).toBe(LAB.gatewayInt);
+        expect(Number(f[8])).toBeGreaterThanOrEqual(61000);
+      }
+    } finally {
+      await exec(lab.nsName('client'), [sysctl, '-w', `net.ipv4.ip_local_port_range=${before}`]);
+    }
+  });
+
   it('Samba\'s rpcclient (its own ept_map) works through the kernel rule, plain, signed and sealed', async () => {
     for (const [binding, command, expected] of [
       [`ncacn_ip_tcp:${LAB.gatewayExt}`, 'srvinfo', /platform_id\s*:\s*500/],

@@ -51,6 +51,37 @@ describe('gateway.natPorts', () => {
   });
 });
 
+describe('gateway.kernelNatPorts', () => {
+  it('defaults to 61000-65535, outside natPorts and the kernel default ip_local_port_range; the kernel SNAT uses it', () => {
+    const doc = minimalDoc();
+    Object.assign(doc.rules[0]!, { mappedInspection: 'kernel' });
+    const rules = loadDoc(doc).rules;
+    expect([rules.gateway.kernelNatPortLo, rules.gateway.kernelNatPortHi]).toEqual([61000, 65535]);
+    expect(guardRuleset(rules, { flowtable: false, forwardingOn: [] })).toMatch(/snat ip to 192\.0\.2\.1:61000-65535 comment "kernel rule exchange"/);
+    // Owned (reserved when it overlaps the host's ephemeral range) only with a kernel rule.
+    expect(ownedRanges(rules).map((o) => `${o.what} ${o.lo}-${o.hi}`)).toContain('gateway.kernelNatPorts 61000-65535');
+    expect(ownedRanges(loadDoc(minimalDoc()).rules).map((o) => o.what)).not.toContain('gateway.kernelNatPorts');
+  });
+
+  it('with a "kernel" rule, must not overlap natPorts or notificationRelayPorts (the internal address is shared), located', () => {
+    const doc = minimalDoc();
+    doc.gateway.kernelNatPorts = '32000-33000';
+    expect(() => loadDoc(doc)).not.toThrow();
+    Object.assign(doc.rules[0]!, { mappedInspection: 'kernel' });
+    let p = problemsOf(doc);
+    expect(p.map((x) => [x.path, x.message])).toEqual([
+      ['/gateway/kernelNatPorts', 'expected a range that does not overlap gateway.natPorts "10000-32767", found "32000-33000"'],
+    ]);
+    doc.gateway.kernelNatPorts = '47500';
+    p = problemsOf(doc);
+    expect(p.map((x) => x.message)).toEqual(['expected a range that does not overlap gateway.notificationRelayPorts "47000-47999", found "47500"']);
+    doc.gateway.kernelNatPorts = '100-200';
+    expect(problemsOf(doc).map((x) => x.path)).toEqual(['/gateway/kernelNatPorts']);
+    doc.gateway.kernelNatPorts = '50000-50999';
+    expect(loadDoc(doc).rules.gateway.kernelNatPortLo).toBe(50000);
+  });
+});
+
 describe('kernel guard', () => {
   it('drops exactly the published ports, the NAT ports and the relay ports; nothing else of the server', () => {
     const lines = ruleLines(guardOf({ natPorts: '62000-62999' }, { notifications: true }));

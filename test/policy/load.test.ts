@@ -37,6 +37,8 @@ describe('rules/exchange.json', () => {
       notifyRelayHi: 47999,
       natPortLo: 10000,
       natPortHi: 32767,
+      kernelNatPortLo: 61000,
+      kernelNatPortHi: 65535,
       logLevel: 'info',
     });
   });
