@@ -42,6 +42,14 @@
  *   byExternal (clientIp, extIp, clientPort<<16 | extPort)   -> id
  *   byInternal (serverIp, gwIp, serverPort<<16 | gwPort)     -> id
  * ruleIdx is kept in 16 bits: -1..65534 (-1 stored as 0xffff); mappingIdx is any int32.
+ *
+ * Outbound flows (an internal client C to an external server S, createOutbound): the row's
+ * fields name SIDES, not roles, so that both indexes still key what arrives on each side. The
+ * "client" fields are the external peer and the "server" fields the internal one:
+ *     clientIp:clientPort = S:Q     extIp:extPort = E:N (gateway external address, a natPorts port)
+ *     serverIp:serverPort = C:cp    gwIp:gwPort   = S:Q (C sees S itself: only the source changes)
+ * A kind-byte bit (FLOW_OUTBOUND, read by outbound(id)) tells them apart; "fromClient" in
+ * onPacket is the RPC client's direction (the internal side for outbound flows).
  */
 import { HashIndex3 } from './hash-index.js';
 import { SlotAllocator } from './slots.js';
@@ -49,6 +57,8 @@ import { TimerWheel } from './timer-wheel.js';
 
 export const FLOW_EPM = 1;
 export const FLOW_MAPPED = 2;
+/** Kind-byte bit of an outbound flow (see the header); kind(id) leaves it out. */
+const FLOW_OUTBOUND = 0x80;
 
 export const FLOW_ERR_TABLE_FULL = -1;
 export const FLOW_ERR_NO_GW_PORT = -2;
@@ -222,12 +232,46 @@ export class FlowTable {
     const extPorts = ((clientPort << 16) | extPort) >>> 0;
     if (this.byExternal.get(clientIp, extIp, extPorts) >= 0) return FLOW_ERR_EXISTS;
     if (this.slots.count >= this.maxFlows) return FLOW_ERR_TABLE_FULL;
-    const gwPort = this.pickGwPort(serverIp, gwIp, serverPort, clientIp, clientPort);
+    const gwPort = this.pickGwPort(this.byInternal, serverIp, gwIp, serverPort, clientIp, clientPort);
     if (gwPort < 0) return FLOW_ERR_NO_GW_PORT;
     const id = this.slots.alloc();
     if (id < 0) return FLOW_ERR_TABLE_FULL; // unreachable: count < maxFlows was checked
 
     this.insert(id, kind, ruleIdx, mappingIdx, 0, clientIp, extIp, gwIp, serverIp, extPorts, ((serverPort << 16) | gwPort) >>> 0, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
+    return id;
+  }
+
+  /**
+   * Creates an outbound flow: internal client C (clientIp:clientPort) to external server S
+   * (serverIp:serverPort), leaving as extIp:N with N from the NAT range (the same pick as gwPort,
+   * over the external tuple). Stored by side (see the header). Same errors as create.
+   */
+  createOutbound(
+    kind: number,
+    ruleIdx: number,
+    mappingIdx: number,
+    clientIp: number,
+    clientPort: number,
+    serverIp: number,
+    serverPort: number,
+    extIp: number,
+    nowMs: number,
+    idleTimeoutMs: number,
+  ): number {
+    if (!(Number.isInteger(ruleIdx) && ruleIdx >= -1 && ruleIdx < 0xffff)) throw new RangeError(`FlowTable.createOutbound: ruleIdx must be an integer in -1..65534, got ${ruleIdx}`);
+    clientIp >>>= 0;
+    serverIp >>>= 0;
+    extIp >>>= 0;
+    clientPort &= 0xffff;
+    serverPort &= 0xffff;
+    const intPorts = ((clientPort << 16) | serverPort) >>> 0;
+    if (this.byInternal.get(clientIp, serverIp, intPorts) >= 0) return FLOW_ERR_EXISTS;
+    if (this.slots.count >= this.maxFlows) return FLOW_ERR_TABLE_FULL;
+    const natPort = this.pickGwPort(this.byExternal, serverIp, extIp, serverPort, clientIp, clientPort);
+    if (natPort < 0) return FLOW_ERR_NO_GW_PORT;
+    const id = this.slots.alloc();
+    if (id < 0) return FLOW_ERR_TABLE_FULL;
+    this.insert(id, kind | FLOW_OUTBOUND, ruleIdx, mappingIdx, 0, serverIp, extIp, serverIp, clientIp, ((serverPort << 16) | natPort) >>> 0, intPorts, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
     return id;
   }
 
@@ -242,7 +286,11 @@ export class FlowTable {
   }
 
   kind(id: number): number {
-    return ((this.tup[id * TUP_ROW + T_META] ?? 0) >>> 8) & 0xff;
+    return ((this.tup[id * TUP_ROW + T_META] ?? 0) >>> 8) & 0x7f;
+  }
+  /** An internal client's connection to an external server (createOutbound). */
+  outbound(id: number): boolean {
+    return (((this.tup[id * TUP_ROW + T_META] ?? 0) >>> 8) & FLOW_OUTBOUND) !== 0;
   }
   /** Rule index (-1..65534). */
   ruleIdx(id: number): number {
@@ -497,11 +545,11 @@ export class FlowTable {
    * servers' answers to exactly these to the daemon, and the host's own connections never use
    * them (reserved). Deterministic: same inputs, same port.
    */
-  private pickGwPort(serverIp: number, gwIp: number, serverPort: number, clientIp: number, clientPort: number): number {
+  private pickGwPort(index: HashIndex3, serverIp: number, gwIp: number, serverPort: number, clientIp: number, clientPort: number): number {
     const hi = serverPort << 16;
     const lo = this.gwPortLo;
     const span = this.gwPortSpan;
-    if (clientPort >= lo && clientPort <= this.gwPortHi && this.byInternal.get(serverIp, gwIp, hi | clientPort) < 0) return clientPort;
+    if (clientPort >= lo && clientPort <= this.gwPortHi && index.get(serverIp, gwIp, hi | clientPort) < 0) return clientPort;
     let h = Math.imul(clientIp ^ Math.imul(clientPort + 0x9e3779b9, 0x85ebca6b), 0xc2b2ae35);
     h ^= h >>> 15;
     h = Math.imul(h, 0x27d4eb2f) >>> 0;
@@ -510,7 +558,7 @@ export class FlowTable {
     while (step > 1 && gcd(step, span) !== 1) step = step + 2 < span ? step + 2 : 1;
     for (let i = 0; i < span; i++) {
       const p = lo + off;
-      if (this.byInternal.get(serverIp, gwIp, hi | p) < 0) return p;
+      if (index.get(serverIp, gwIp, hi | p) < 0) return p;
       off += step;
       if (off >= span) off -= span;
     }

@@ -192,6 +192,30 @@ export class MappingTable {
     return this.insert(ruleIdx, rule, held, clientIp, extIp, port, serverIp, serverPort, nowMs, nowMs, pinholeTimeoutMs);
   }
 
+  /**
+   * An outbound pinhole: internal client C may connect to external S:Q (an ept_map answer named
+   * it), keyed (C, S, Q) like an inbound one with E = S and P = Q, so lookup(C, S, Q) finds it.
+   * No port is picked (the server chose it), so the rule's port pool is not involved. Reused
+   * (timer refreshed) when C already holds it; else the same bounds as acquire.
+   */
+  acquireExact(ruleIdx: number, maxPerClient: number, clientIp: number, serverIp: number, serverPort: number, nowMs: number, pinholeTimeoutMs: number): number {
+    checkRule(ruleIdx);
+    checkPort(serverPort, 'serverPort');
+    clientIp >>>= 0;
+    serverIp >>>= 0;
+    const existing = this.byPinhole.get(clientIp, serverIp, serverPort);
+    if (existing >= 0) {
+      this.timeoutsMs[existing] = clampU32(pinholeTimeoutMs);
+      this.touch(existing, nowMs);
+      return existing;
+    }
+    // An empty pool ([1, 0]): outbound rules hand out no port of their own.
+    const rule = this.ruleState(ruleIdx, 1, 0);
+    const held = this.room(ruleIdx, rule, clientIp, maxPerClient);
+    if (held < 0) return held;
+    return this.insert(ruleIdx, rule, held, clientIp, serverIp, serverPort, serverIp, serverPort, nowMs, nowMs, pinholeTimeoutMs);
+  }
+
   /** Mapping id of client C's pinhole to S:Q through rule r (what acquire would reuse), or -1. */
   find(ruleIdx: number, clientIp: number, serverIp: number, serverPort: number): number {
     return this.byTarget.get(clientIp >>> 0, serverIp >>> 0, ((ruleIdx << 16) | (serverPort & 0xffff)) >>> 0);
@@ -441,7 +465,7 @@ export class MappingTable {
     this.byPinhole.set(clientIp, extIp, port, id);
     if (this.byTarget.get(clientIp, serverIp, targetKey) < 0) this.byTarget.set(clientIp, serverIp, targetKey, id);
     this.perClient.set(clientIp, ruleIdx, 0, held + 1);
-    rule.pool.ref(port);
+    if (rule.pool.contains(port)) rule.pool.ref(port); // outbound pinholes are outside any pool
     rule.count++;
     this.wheel.schedule(id, lastActivityMs + this.timeoutsMs[id]!);
     return id;

@@ -204,7 +204,31 @@ function carriesAsyncEmsmdb(list: unknown): boolean {
   });
 }
 
+/** Fields that only mean something when the gateway publishes a server (inbound). */
+const INBOUND_ONLY = ['server', 'externalAddress', 'mappedPorts', 'mappedInspection', 'requireEncryption'] as const;
+
+/**
+ * An outbound rule: internal clients to external servers, source-translated to
+ * gateway.external.address; nothing is published, so the inbound fields are refused.
+ */
+function checkOutboundRule(sink: ProblemSink, rule: unknown, index: number): RuleFacts {
+  const path = `/rules/${index}`;
+  const name = prop(rule, 'name');
+  for (const field of INBOUND_ONLY) {
+    // requireEncryption and mappedInspection carry schema defaults: only a non-default value is an error.
+    const v = prop(rule, field);
+    if (v === undefined || (field === 'requireEncryption' && v === false) || (field === 'mappedInspection' && v === 'full')) continue;
+    sink.error(`${path}/${field}`, `expected no ${JSON.stringify(field)} on an outbound rule (it publishes nothing; the NAT source is gateway.external.address), found ${show(v)}`);
+  }
+  checkClients(sink, `${path}/clients`, prop(rule, 'clients'));
+  checkClients(sink, `${path}/servers`, prop(rule, 'servers'));
+  checkInterfaces(sink, `${path}/interfaces`, prop(rule, 'interfaces'));
+  // externalIp -1: outbound rules take no part in the published-address overlap and shadow checks.
+  return { index, path, name: typeof name === 'string' ? name : undefined, enabled: prop(rule, 'enabled') !== false, externalIp: -1, ports: null, portsText: '', clients: null };
+}
+
 function checkRule(sink: ProblemSink, rule: unknown, index: number, gw: GatewayFacts): RuleFacts {
+  if (prop(rule, 'direction') === 'outbound') return checkOutboundRule(sink, rule, index);
   const path = `/rules/${index}`;
   const name = prop(rule, 'name');
   const enabled = prop(rule, 'enabled') !== false;

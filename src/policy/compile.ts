@@ -104,14 +104,19 @@ function compileRule(r: RuleDocument, index: number, gatewayExternal: string, ga
     ifMajor[i] = e.major;
     ifMinor[i] = e.minor;
   });
-  const ports = range(r.mappedPorts);
+  const outbound = r.direction === 'outbound';
+  const ports = outbound ? { lo: 1, hi: 0 } : range(r.mappedPorts);
   const notify = range(r.notificationPorts);
+  const servers = compileClients(r.servers ?? []);
   return {
     index,
     name: r.name,
     enabled: r.enabled,
-    serverIp: ip(r.server),
-    externalIp: ip(r.externalAddress ?? gatewayExternal),
+    outbound,
+    serverNet: servers.clientNet,
+    serverMask: servers.clientMask,
+    serverIp: outbound ? 0 : ip(r.server),
+    externalIp: ip(outbound ? gatewayExternal : r.externalAddress ?? gatewayExternal),
     clientNet,
     clientMask,
     anyInterface: any,
@@ -127,7 +132,8 @@ function compileRule(r: RuleDocument, index: number, gatewayExternal: string, ga
     requireEncryption: r.requireEncryption,
     mappedInspection: r.mappedInspection === 'kernel' ? INSPECT_KERNEL : INSPECT_FULL,
     lookup: LOOKUP_BY_NAME[r.lookup],
-    notifications: r.notifications,
+    // Outbound: the client's callback is not rewritten yet, so nothing is held for it.
+    notifications: outbound ? false : r.notifications,
     notificationsWhenEncrypted: NOTIFY_BY_NAME[r.notificationsWhenEncrypted],
     notifyPortLo: notify.lo,
     notifyPortHi: notify.hi,
@@ -141,7 +147,7 @@ function compileRule(r: RuleDocument, index: number, gatewayExternal: string, ga
 export function compileDocument(doc: RulesDocument): CompiledRules {
   const g = doc.gateway;
   for (const r of doc.rules) {
-    r.externalAddress ??= g.external.address;
+    if (r.direction !== 'outbound') r.externalAddress ??= g.external.address;
     r.maxMappingsPerClient ??= g.limits.maxMappingsPerClient;
   }
   const gateway: CompiledGateway = {

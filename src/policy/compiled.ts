@@ -66,6 +66,15 @@ export interface CompiledRule {
   index: number;
   name: string;
   enabled: boolean;
+  /**
+   * Internal clients to external servers (direction "outbound"): clientNet/clientMask are the
+   * internal clients, serverNet/serverMask the external servers, externalIp the gateway's
+   * external address (the NAT source); serverIp is 0 and portLo..portHi empty (nothing published).
+   */
+  outbound: boolean;
+  /** Outbound rules: the external servers (net under mask); empty for inbound rules. */
+  serverNet: Uint32Array;
+  serverMask: Uint32Array;
   /** u32 address of the published server. */
   serverIp: number;
   /** u32 public address clients connect to (TCP 135 and the mapped ports). */

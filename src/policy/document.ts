@@ -26,7 +26,11 @@ export interface RulesDocument {
 
 export interface RuleDocument {
   name: string;
+  direction: 'inbound' | 'outbound';
+  /** Inbound rules only (the schema requires it there). */
   server: string;
+  /** Outbound rules only: external servers as CIDRs. */
+  servers?: string[];
   externalAddress?: string;
   interfaces: string[];
   clients: string[];

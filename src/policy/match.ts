@@ -9,8 +9,11 @@ import type { CompiledRule, CompiledRules } from './compiled.js';
 
 /** Does `rule`'s clients list contain address `ip`? */
 export function clientAllowed(rule: Pick<CompiledRule, 'clientNet' | 'clientMask'>, ip: number): boolean {
-  const net = rule.clientNet;
-  const mask = rule.clientMask;
+  return inNets(rule.clientNet, rule.clientMask, ip);
+}
+
+/** Is `ip` in one of the networks net[i] under mask[i]? */
+export function inNets(net: Uint32Array, mask: Uint32Array, ip: number): boolean {
   for (let i = 0; i < net.length; i++) {
     if (((ip & (mask[i] ?? 0)) >>> 0) === net[i]) return true;
   }
@@ -26,7 +29,22 @@ export function selectRule(rules: CompiledRules, externalIp: number, clientIp: n
   const ext = externalIp >>> 0;
   for (let i = 0; i < list.length; i++) {
     const r = list[i];
-    if (r !== undefined && r.enabled && r.externalIp === ext && clientAllowed(r, clientIp)) return i;
+    if (r !== undefined && r.enabled && !r.outbound && r.externalIp === ext && clientAllowed(r, clientIp)) return i;
+  }
+  return -1;
+}
+
+/**
+ * The outbound rule for a connection from internal `clientIp` to external `serverIp`, firewall
+ * order: the first enabled outbound rule whose clients contain the client and whose servers
+ * contain the server; -1 if none.
+ */
+export function selectOutboundRule(rules: CompiledRules, clientIp: number, serverIp: number): number {
+  const list = rules.rules;
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i];
+    if (r === undefined || !r.enabled || !r.outbound || !clientAllowed(r, clientIp)) continue;
+    if (inNets(r.serverNet, r.serverMask, serverIp)) return i;
   }
   return -1;
 }

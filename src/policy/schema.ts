@@ -144,6 +144,8 @@ function unknownPropertyMessage(name: string, parentSchema: unknown): string {
 
 function reportAjvError(e: ErrorObject, sink: ProblemSink): void {
   switch (e.keyword) {
+    case 'if':
+      return; // "must match then/else": the failing "required" below it says what is missing
     case 'additionalProperties': {
       const name = String((e.params as { additionalProperty?: unknown }).additionalProperty);
       sink.error(`${e.instancePath}/${pointerSegment(name)}`, unknownPropertyMessage(name, e.parentSchema));
