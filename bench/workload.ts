@@ -32,7 +32,7 @@
 import { statSync } from 'node:fs';
 import { CaptureFileWriter, type CaptureWriteFormat } from '../src/dataplane/capture-file.js';
 import { Engine } from '../src/engine/engine.js';
-import { NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL, type EngineEvents } from '../src/engine/events.js';
+import { NO_EVENTS, NOTIFY_REWRITTEN, SIDE_EXTERNAL, SIDE_INTERNAL, type EngineEvents } from '../src/engine/events.js';
 import type { CompiledRules } from '../src/policy/compiled.js';
 import { EMSMDB, EPM_UUID, NSPI, RFR, type KnownInterface } from '../src/policy/interfaces.js';
 import { LINKTYPE_ETHERNET } from '../src/wire/link.js';
@@ -239,11 +239,11 @@ class Sim {
     this.serverIp = rule.serverIp;
     const events: EngineEvents = {
       ...NO_EVENTS,
-      towerRewritten: (r) => {
-        this.mapped.set(`${r.client}|${r.original}`, Number(r.rewritten.split(':')[1]));
+      rewrote: (e) => {
+        this.mapped.set(`${ipv4ToString(e.clientIp)}|${ipv4ToString(e.origIp)}:${e.origPort}`, e.extPort);
       },
-      notification: (r) => {
-        if (r.action === 'rewritten') this.relay.set(r.client.split(':')[0]!, Number(r.relay.split(':')[1]));
+      notified: (e) => {
+        if (e.code === NOTIFY_REWRITTEN) this.relay.set(ipv4ToString(e.clientIp), e.origPort);
       },
     };
     let sent = 0;

@@ -36,6 +36,7 @@ import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
 import { OK } from '../wire/status.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { Engine, EPM_PORT } from '../engine/engine.js';
+import { closedRecordOf, connectionRecordOf, mappingRecordOf, notificationRecordOf, refusalRecordOf, rewriteRecordOf } from '../ops/event-records.js';
 import {
   type ConnectionClosedRecord,
   type ConnectionRecord,
@@ -136,19 +137,20 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const sink = opts.onRecord;
   const counts = report.records;
 
+  // The report's records are made here from the engine's numbers, only when someone reads them.
   const events: EngineEvents = {
-    connectionOpened: (r) => sink?.({ record: 'connection', frame, ...r }),
-    connectionClosed: (r) => sink?.({ record: 'closed', frame, ...r }),
-    towerRewritten: (r) => sink?.({ record: 'rewrite', frame, ...r }),
-    mappingCreated: (r) => sink?.({ record: 'mapping', frame, ...r }),
-    mappingExpired: () => {},
-    connectionRefused: (r) => {
+    opened: (e) => sink?.({ record: 'connection', frame, ...connectionRecordOf(e) }),
+    closed: (e) => sink?.({ record: 'closed', frame, ...closedRecordOf(e) }),
+    rewrote: (e) => sink?.({ record: 'rewrite', frame, ...rewriteRecordOf(e) }),
+    pinholeOpened: (e) => sink?.({ record: 'mapping', frame, ...mappingRecordOf(e) }),
+    pinholeExpired: () => {},
+    refused: (e) => {
       counts.refusal++;
-      sink?.({ record: 'refusal', frame, ...r });
+      if (sink !== undefined) sink({ record: 'refusal', frame, ...refusalRecordOf(e) });
     },
-    notification: (r) => {
+    notified: (e) => {
       counts.notification++;
-      sink?.({ record: 'notification', frame, ...r });
+      if (sink !== undefined) sink({ record: 'notification', frame, ...notificationRecordOf(e) });
     },
     packetDropped: () => {},
   };

@@ -19,6 +19,7 @@
  * Sequence edits after a length change live in a map, only for the connections that have them.
  */
 import { FLOW_ST_RST } from '../nat/flow-table.js';
+import { CLOSE_CLOSED, CLOSE_RESET } from './events.js';
 import { HeldStream } from '../stream/held-stream.js';
 import type { Replacement, StreamEdit } from '../stream/seqadj.js';
 import type { PacketView } from '../wire/packet.js';
@@ -54,8 +55,8 @@ const F_OWN = 128;
 const INITIAL_ROWS = 64;
 
 /** How a connection that left the table ended, from its flow-table state. */
-export function closedReason(state: number): 'closed' | 'reset' {
-  return (state & FLOW_ST_RST) !== 0 ? 'reset' : 'closed';
+export function closedReason(state: number): number {
+  return (state & FLOW_ST_RST) !== 0 ? CLOSE_RESET : CLOSE_CLOSED;
 }
 
 /** The connections the gateway reads, by flow id, and the bounds on EPM connections. */

@@ -7,7 +7,6 @@
  */
 import type { PacketView } from '../wire/packet.js';
 import { setDstPort, setIpv4Dst, setIpv4Src } from '../wire/rewrite.js';
-import { ipv4ToString } from '../wire/addr.js';
 import type { FlowTable } from '../nat/flow-table.js';
 import type { NotifyRelay } from '../nat/notify-relay.js';
 import type { Conns } from './conn.js';
@@ -15,7 +14,8 @@ import type { Manners } from './manners.js';
 import type { MappedLegHost } from './mapped-leg.js';
 import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
-import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import { NOTIFY_DROPPED, NOTIFY_NOT_REWRITTEN, NOTIFY_PINHOLE, NOTIFY_REWRITTEN, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import { fillConnection } from './records.js';
 import { DROP_NO_NOTIFICATION, DROP_NO_PINHOLE } from './reasons.js';
 
 export class Notifications implements MappedLegHost {
@@ -41,13 +41,12 @@ export class Notifications implements MappedLegHost {
     const port = this.relay.register(flow, fl.clientIp(flow), clientPort, fl.serverIp(flow), fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
     // A failure is reported by the leg (registrationNotRewritten), once.
     if (port >= 0) {
-      this.out.events.notification(
-        {
-          flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${clientPort}`, server: ipv4ToString(fl.serverIp(flow)),
-          action: 'rewritten', relay: `${ipv4ToString(this.gwIp)}:${port}`, detail: '',
-        },
-        this.out.nowMs,
-      );
+      const e = fillConnection(this.out.event, fl, this.slots, flow);
+      e.code = NOTIFY_REWRITTEN;
+      e.clientPort = clientPort;
+      e.origIp = this.gwIp;
+      e.origPort = port;
+      this.out.events.notified(e, this.out.nowMs);
     }
     return port;
   }
@@ -57,24 +56,19 @@ export class Notifications implements MappedLegHost {
     const fl = this.flows;
     const rule = this.slots.rule(fl.ruleIdx(flow))!;
     if (pinhole) this.relay.openPinhole(flow, fl.clientIp(flow), fl.serverIp(flow), fl.extIp(flow), rule.notifyPortLo, rule.notifyPortHi);
-    this.out.events.notification(
-      {
-        flow, rule: rule.name, client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: pinhole ? 'pinhole' : 'dropped', relay: '',
-        detail: pinhole
-          ? `encrypted registration: UDP from the server to the client on ports ${rule.notifyPortLo}-${rule.notifyPortHi} allowed while the session lives`
-          : 'encrypted registration cannot be rewritten; the client falls back to polling (notificationsWhenEncrypted: drop)',
-      },
-      this.out.nowMs,
-    );
+    const e = fillConnection(this.out.event, fl, this.slots, flow);
+    e.code = pinhole ? NOTIFY_PINHOLE : NOTIFY_DROPPED;
+    e.portLo = rule.notifyPortLo;
+    e.portHi = rule.notifyPortHi;
+    this.out.events.notified(e, this.out.nowMs);
   }
 
   /** A registration on `flow` left as it was, and why. */
   registrationNotRewritten(flow: number, why: string): void {
-    const fl = this.flows;
-    this.out.events.notification(
-      { flow, rule: this.slots.name(fl.ruleIdx(flow)), client: ipv4ToString(fl.clientIp(flow)), server: ipv4ToString(fl.serverIp(flow)), action: 'not-rewritten', relay: '', detail: why },
-      this.out.nowMs,
-    );
+    const e = fillConnection(this.out.event, this.flows, this.slots, flow);
+    e.code = NOTIFY_NOT_REWRITTEN;
+    e.detail = why;
+    this.out.events.notified(e, this.out.nowMs);
   }
 
   /** A UDP datagram from the internal side: a server's new-mail notification, or nothing for us. */

@@ -11,7 +11,7 @@ import { OK } from '../wire/status.js';
 import { segmentTcpV4 } from '../wire/segment.js';
 import type { SegmentSink } from '../wire/segment.js';
 import type { PacketEmit } from '../stream/held-stream.js';
-import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import { EngineEvent, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import type { EngineEvents, EngineOutput } from './events.js';
 import { DROP_OVERSIZE, REASON_COUNT, REASON_NAMES } from './reasons.js';
 
@@ -80,6 +80,8 @@ export class Output {
    * (kernel-handoff.ts), what it emits toward the client is copied here instead; null otherwise.
    */
   holdQueue: Uint8Array[] | null = null;
+  /** The engine's one event record (events.ts), filled for each event it tells. */
+  readonly event = new EngineEvent();
 
   constructor(
     private readonly out: EngineOutput,

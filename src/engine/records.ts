@@ -7,7 +7,7 @@ import { ipv4ToString } from '../wire/addr.js';
 import { FLOW_EPM } from '../nat/flow-table.js';
 import type { FlowTable } from '../nat/flow-table.js';
 import type { MappingTable } from '../nat/mapping-table.js';
-import type { ConnectionClosedRecord, ConnectionRecord, MappingRecord } from './events.js';
+import type { ConnectionRecord, EngineEvent, MappingRecord } from './events.js';
 import type { RuleSlots } from './rule-slots.js';
 
 /** A live mapping as `rpcgw mappings` lists it: its record and its times. */
@@ -70,11 +70,45 @@ export function listConnections(fl: FlowTable, slots: RuleSlots, nowMs: number, 
   return out;
 }
 
-export function connectionClosedRecord(fl: FlowTable, slots: RuleSlots, flow: number, reason: ConnectionClosedRecord['reason'], nowMs: number): ConnectionClosedRecord {
-  return {
-    ...connectionRecord(fl, slots, flow), reason,
-    packetsFromClient: fl.packetsFromClient(flow), bytesFromClient: fl.bytesFromClient(flow),
-    packetsFromServer: fl.packetsFromServer(flow), bytesFromServer: fl.bytesFromServer(flow),
-    durationMs: nowMs - fl.createdMs(flow),
-  };
+/** A connection's numbers into `e` (the engine's event record). */
+export function fillConnection(e: EngineEvent, fl: FlowTable, slots: RuleSlots, flow: number): EngineEvent {
+  e.names = slots;
+  e.flow = flow;
+  e.kind = fl.kind(flow);
+  e.rule = fl.ruleIdx(flow);
+  e.clientIp = fl.clientIp(flow);
+  e.clientPort = fl.clientPort(flow);
+  e.extIp = fl.extIp(flow);
+  e.extPort = fl.extPort(flow);
+  e.gwIp = fl.gwIp(flow);
+  e.gwPort = fl.gwPort(flow);
+  e.serverIp = fl.serverIp(flow);
+  e.serverPort = fl.serverPort(flow);
+  e.mapping = fl.mappingIdx(flow);
+  return e;
+}
+
+/** A connection leaving the table: its numbers, `code` (CLOSE_*), counts and age into `e`. */
+export function fillClosed(e: EngineEvent, fl: FlowTable, slots: RuleSlots, flow: number, code: number, nowMs: number): EngineEvent {
+  fillConnection(e, fl, slots, flow);
+  e.code = code;
+  e.packetsFromClient = fl.packetsFromClient(flow);
+  e.bytesFromClient = fl.bytesFromClient(flow);
+  e.packetsFromServer = fl.packetsFromServer(flow);
+  e.bytesFromServer = fl.bytesFromServer(flow);
+  e.durationMs = nowMs - fl.createdMs(flow);
+  return e;
+}
+
+/** A mapping's numbers into `e`. */
+export function fillMapping(e: EngineEvent, m: MappingTable, slots: RuleSlots, id: number): EngineEvent {
+  e.names = slots;
+  e.mapping = id;
+  e.rule = m.ruleIdx(id);
+  e.clientIp = m.clientIp(id);
+  e.extIp = m.extIp(id);
+  e.extPort = m.extPort(id);
+  e.serverIp = m.serverIp(id);
+  e.serverPort = m.serverPort(id);
+  return e;
 }

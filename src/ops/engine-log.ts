@@ -5,7 +5,8 @@
  * in each window are logged, the rest counted and summarised.
  */
 import type { Logger } from 'pino';
-import type { EngineEvents } from '../engine/events.js';
+import type { EngineEvents, RecordEvents } from '../engine/events.js';
+import { recordsTo } from './event-records.js';
 import { SIDE_NAMES } from '../engine/events.js';
 import { DROP_BAD_CHECKSUM, REASON_NAMES } from '../engine/reasons.js';
 import { ipv4ToString } from '../wire/addr.js';
@@ -124,7 +125,11 @@ export interface SetupWarnings {
   checkDataplane(c: SetupCounters): void;
 }
 
-export function engineLog(log0: Logger, opts: EngineLogOptions = {}): EngineEvents & SetupWarnings & { flushSuppressed(nowMs: number): void } {
+/**
+ * The firewall log of an engine: its numeric events (EngineEvents) made into records here, and the
+ * same records taken directly (RecordEvents: the RPC proxy's refusals, tests).
+ */
+export function engineLog(log0: Logger, opts: EngineLogOptions = {}): EngineEvents & RecordEvents & SetupWarnings & { flushSuppressed(nowMs: number): void } {
   const hub = opts.hub;
   const stats = opts.stats;
   // Each record goes to the log and, while someone runs `rpcgw events`, to them (whatever the log level).
@@ -161,7 +166,7 @@ export function engineLog(log0: Logger, opts: EngineLogOptions = {}): EngineEven
     logged.clear();
     windowStart = nowMs;
   };
-  return {
+  const records: RecordEvents = {
     connectionOpened: (r) => {
       if (stats !== undefined) RuleStats.bump(stats.connectionsOpened, r.rule);
       log.info({ event: 'connection-open', verdict: 'allow', ...r, ...endpoints(r) }, 'connection opened');
@@ -204,6 +209,10 @@ export function engineLog(log0: Logger, opts: EngineLogOptions = {}): EngineEven
         'packet dropped',
       );
     },
+  };
+  return {
+    ...records,
+    ...recordsTo(records),
     flushSuppressed,
     checkDataplane: (c) => {
       if (c.truncatedFrames > 0) {

@@ -15,7 +15,7 @@ import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import {
   type ConnectionClosedRecord,
   type ConnectionRecord,
-  type EngineEvents,
+  type RecordEvents,
   type MappingRecord,
   type NotificationRecord,
   type RefusalRecord,
@@ -24,6 +24,7 @@ import {
   SIDE_INTERNAL,
 } from '../../src/engine/events.js';
 import { REASON_NAMES } from '../../src/engine/reasons.js';
+import { recordsTo } from '../../src/ops/event-records.js';
 import { IPPROTO_TCP, LINKTYPE_RAW, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../../src/wire/packet.js';
 import { writeIpv4Header } from '../../src/wire/ipv4.js';
 import { writeTcpHeader } from '../../src/wire/tcp.js';
@@ -134,7 +135,7 @@ export class EngineHarness {
     this.rules = compiled ? (rules as CompiledRules) : compileRules(rules);
     const ev = this.events;
     const h = this;
-    const events: EngineEvents = {
+    const events: RecordEvents = {
       connectionOpened: (rec, nowMs) => ev.push({ type: 'opened', nowMs, rec }),
       connectionClosed: (rec, nowMs) => ev.push({ type: 'closed', nowMs, rec }),
       towerRewritten: (rec, nowMs) => ev.push({ type: 'rewritten', nowMs, rec }),
@@ -150,7 +151,7 @@ export class EngineHarness {
       seed: 7,
       ...engineOpts,
       rules: this.rules,
-      events,
+      events: recordsTo(events),
       output: {
         emit(side, pkt, off, len) {
           h.emittedCount++;
