@@ -8,6 +8,9 @@
  *             ports (gateway.natPorts: the gateway's own connections stay out); with notifications,
  *             UDP from such a server to the relay ports (and, for encrypted sessions with a
  *             pinhole, to the rule's notification ports)
+ *   outbound rules (clients inside, servers outside): external, TCP from their servers to the
+ *             gateway's external address on gateway.natPorts; internal, TCP from their clients
+ *             to their servers
  *   both:     ICMP errors (destination unreachable, time exceeded) quoting a TCP packet, to the
  *             gateway's address on that side, from any router on the path (not only clients and
  *             servers): the engine translates those about a connection it carries (Path MTU
@@ -24,8 +27,38 @@ export interface CaptureFilters {
   internal: string;
 }
 
+/** `src net A or src net B` for a compiled net/mask list; '' when one of them is everything. */
+function netsTerm(dir: 'src' | 'dst', net: Uint32Array, mask: Uint32Array): string {
+  const terms: string[] = [];
+  for (let i = 0; i < net.length; i++) {
+    const m = mask[i]!;
+    if (m === 0) return '';
+    let len = 0;
+    for (let b = m >>> 0; b !== 0; b = (b << 1) >>> 0) len++; // masks are contiguous from the top
+    terms.push(`${dir} net ${ipv4ToString(net[i]!)}/${len}`);
+  }
+  return terms.join(' or ');
+}
+
+/** Terms of the outbound rules: what arrives on each side for their connections. */
+function outboundTerms(rules: CompiledRules): { external: string[]; internal: string[] } {
+  const g = rules.gateway;
+  const external: string[] = [];
+  const internal: string[] = [];
+  for (const r of rules.rules) {
+    if (!r.enabled || !r.outbound) continue;
+    const servers = netsTerm('src', r.serverNet, r.serverMask);
+    external.push(`(dst host ${ipv4ToString(g.externalIp)} and dst portrange ${g.natPortLo}-${g.natPortHi}${servers === '' ? '' : ` and (${servers})`})`);
+    const clients = netsTerm('src', r.clientNet, r.clientMask);
+    const to = netsTerm('dst', r.serverNet, r.serverMask);
+    internal.push(`(not dst host ${ipv4ToString(g.internalIp)}${clients === '' ? '' : ` and (${clients})`}${to === '' ? '' : ` and (${to})`})`);
+  }
+  return { external, internal };
+}
+
 export function captureFilters(rules: CompiledRules): CaptureFilters {
-  const enabled = rules.rules.filter((r) => r.enabled);
+  const out = outboundTerms(rules);
+  const enabled = rules.rules.filter((r) => r.enabled && !r.outbound);
   const byExternal = new Map<number, string[]>();
   for (const r of enabled) {
     const ports = byExternal.get(r.externalIp) ?? ['dst port 135'];
@@ -33,6 +66,7 @@ export function captureFilters(rules: CompiledRules): CaptureFilters {
     byExternal.set(r.externalIp, ports);
   }
   const ext = [...byExternal].map(([ip, ports]) => `(dst host ${ipv4ToString(ip)} and (${[...new Set(ports)].join(' or ')}))`);
+  ext.push(...out.external);
   const servers = [...new Set(enabled.map((r) => r.serverIp))].map((ip) => `src host ${ipv4ToString(ip)}`);
   const g = rules.gateway;
   // New-mail notifications: datagrams to the relay ports, and (encrypted sessions with a
@@ -49,12 +83,17 @@ export function captureFilters(rules: CompiledRules): CaptureFilters {
   const icmpTo = (hosts: string[]): string => `(${ICMP_ERRORS} and (${hosts.map((h) => `dst host ${h}`).join(' or ')}))`;
   // With no enabled rule nothing may match: a filter that never matches, not an empty one (= all).
   const never = 'ip and tcp and less 1';
+  const icmpExt = [...new Set([...byExternal.keys(), ...(out.external.length > 0 ? [g.externalIp] : [])])].map(ipv4ToString);
+  const tcpInt = [
+    ...(servers.length > 0 ? [`dst host ${ipv4ToString(g.internalIp)} and dst portrange ${g.natPortLo}-${g.natPortHi} and (${servers.join(' or ')})`] : []),
+    ...out.internal,
+  ];
   return {
-    external: ext.length > 0 ? `ip and ((tcp and (${ext.join(' or ')})) or ${icmpTo([...byExternal.keys()].map(ipv4ToString))})` : never,
+    external: ext.length > 0 ? `ip and ((tcp and (${ext.join(' or ')})) or ${icmpTo(icmpExt)})` : never,
     internal:
-      servers.length === 0
+      tcpInt.length === 0
         ? never
-        : `ip and ((tcp and dst host ${ipv4ToString(g.internalIp)} and dst portrange ${g.natPortLo}-${g.natPortHi} and (${servers.join(' or ')}))` +
+        : `ip and ((tcp and ${tcpInt.length === 1 ? tcpInt[0]! : `((${tcpInt.join(') or (')}))`})` +
           (udp.length > 0 ? ` or (udp and (${notifyServers.join(' or ')}) and (${udp.join(' or ')}))` : '') +
           ` or ${icmpTo([ipv4ToString(g.internalIp)])})`,
   };

@@ -44,7 +44,8 @@ export const NO_KERNEL_OPTIONS: KernelTableOptions = { flowtable: false, forward
 /** The nft script of the guard (a whole table; `nft -f` applies it atomically). */
 export function guardRuleset(rules: CompiledRules, kernel: KernelTableOptions = NO_KERNEL_OPTIONS): string {
   const g = rules.gateway;
-  const enabled = rules.rules.filter((r) => r.enabled);
+  const enabled = rules.rules.filter((r) => r.enabled && !r.outbound);
+  const outbound = rules.rules.some((r) => r.enabled && r.outbound);
   const portsByExternal = rangesBy(enabled.map((r) => [r.externalIp, range(r.portLo, r.portHi)]), ['135']);
   const servers = [...new Set(enabled.map((r) => ipv4ToString(r.serverIp)))];
   const ext = JSON.stringify(g.externalInterface);
@@ -60,6 +61,10 @@ export function guardRuleset(rules: CompiledRules, kernel: KernelTableOptions = 
   }
   if (servers.length > 0) {
     lines.push(`    ip saddr { ${servers.join(', ')} } ip daddr ${internal} tcp dport ${range(g.natPortLo, g.natPortHi)} counter drop comment "published servers to the daemon's NAT source ports (gateway.natPorts)"`);
+  }
+  if (outbound) {
+    // Else the host answers the servers of outbound connections with a RST (no socket there).
+    lines.push(`    ip daddr ${ipv4ToString(g.externalIp)} tcp dport ${range(g.natPortLo, g.natPortHi)} counter drop comment "outbound connections' servers to the daemon's NAT source ports (gateway.natPorts)"`);
   }
   const notifying = [...new Set(enabled.filter((r) => r.notifications).map((r) => ipv4ToString(r.serverIp)))];
   if (notifying.length > 0) {

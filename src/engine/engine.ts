@@ -25,26 +25,29 @@ import { ipv4HeaderChecksumOk, L4_CSUM_BAD, L4_CSUM_COMPLETED, L4_CSUM_OK, verif
 import { IPPROTO_ICMP } from '../wire/ipproto.js';
 import { IPV4_HDR_MIN } from '../wire/ipv4.js';
 import { TCP_HDR_MIN } from '../wire/tcp.js';
+import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { clientSideSeq } from '../stream/seqadj.js';
 import { FlowTable, FLOW_EPM, FLOW_MAPPED, FLOW_ERR_NO_GW_PORT } from '../nat/flow-table.js';
 import { MappingTable } from '../nat/mapping-table.js';
 import { NotifyRelay } from '../nat/notify-relay.js';
 import { INSPECT_KERNEL, type CompiledRules } from '../policy/compiled.js';
-import { ruleForMappedPort, selectRule } from '../policy/match.js';
+import { ruleForMappedPort, selectOutboundRule, selectRule } from '../policy/match.js';
 import type { TowerView } from '../epm/tower.js';
+import { towerUuidToString } from '../epm/tower.js';
+import { EPT_MAP } from '../epm/constants.js';
 import { EpmLeg } from './epm-leg.js';
 import type { EpmLegHost } from './epm-leg.js';
 import { MappedLeg } from './mapped-leg.js';
 import { closedReason, Conns } from './conn.js';
-import { CLOSE_CLOSED, CLOSE_FLUSHED, CLOSE_IDLE, CLOSE_REFUSED, CLOSE_TTL_EXCEEDED, NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
-import type { EngineEvent, EngineEvents, EngineOutput } from './events.js';
+import { NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import type { EngineEvents, EngineOutput } from './events.js';
 import { Manners } from './manners.js';
 import { KernelHandoff, type KernelPinholeSink } from './kernel-handoff.js';
 import { Notifications } from './notify.js';
 import { Output } from './output.js';
 import type { EngineCounters } from './output.js';
-import { fillClosed, fillConnection, fillMapping, listConnections, listMappings } from './records.js';
+import { connectionClosedRecord, connectionRecord, listConnections, listMappings, mappingRecord } from './records.js';
 import type { ConnectionListing, MappingListing } from './records.js';
 import { restoreSnapshot, takeSnapshot } from './restore.js';
 import type { EngineTables } from './restore.js';
@@ -111,6 +114,8 @@ export const DEFAULT_ICMP_RATE_PER_SEC = 100;
 /** IPv4 + TCP headers without options: an MSS option is the MTU less these (RFC 6691). */
 const TCP_IP_MIN_HDRS = IPV4_HDR_MIN + TCP_HDR_MIN;
 
+type CloseReason = 'closed' | 'reset' | 'idle' | 'refused' | 'flushed' | 'ttl-exceeded';
+
 export class Engine implements EpmLegHost {
   readonly flows: FlowTable;
   readonly mappings: MappingTable;
@@ -121,10 +126,8 @@ export class Engine implements EpmLegHost {
 
   private readonly out: Output;
   private readonly events: EngineEvents;
-  /** Whether connection, mapping and rewrite events are told (replay without a report needs none). */
+  /** Whether connection, mapping and rewrite records are made: they cost strings. */
   private readonly records: boolean;
-  /** The one event record, filled for each event. */
-  private readonly ev: EngineEvent;
   private readonly gwIp: number;
   private readonly slots: RuleSlots;
   private readonly conns: Conns;
@@ -168,11 +171,10 @@ export class Engine implements EpmLegHost {
     this.notifications = new Notifications(this.out, this.flows, this.conns, this.slots, this.notify, this.manners, this.gwIp);
     this.handoff = new KernelHandoff(opts.kernelPinholes ?? null, opts.kernelHandoffTimeoutMs);
     this.tables = { flows: this.flows, mappings: this.mappings, conns: this.conns, slots: this.slots, notify: this.notify, gwIp: this.gwIp, epmPort: EPM_PORT };
-    this.ev = this.out.event;
-    this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : CLOSE_IDLE);
+    this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : 'idle');
     this.onMappingExpire = (id) => {
       this.counters.mappingsExpired++;
-      if (this.records) this.events.pinholeExpired(fillMapping(this.ev, this.mappings, this.slots, id), this.out.nowMs);
+      if (this.records) this.events.mappingExpired(mappingRecord(this.mappings, this.slots, id), this.out.nowMs);
     };
   }
 
@@ -229,9 +231,9 @@ export class Engine implements EpmLegHost {
     const flags = v.tcpFlags;
     const isSyn = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     let flow = this.flows.lookupExternal(v.src4, v.srcPort, v.dst4, v.dstPort);
-    if (flow >= 0 && isSyn && this.flows.isClosed(flow)) {
+    if (flow >= 0 && isSyn && this.flows.isClosed(flow) && !this.flows.outbound(flow)) {
       // A new connection reusing the tuple of one that is lingering after close.
-      this.flowGone(flow, CLOSE_CLOSED);
+      this.flowGone(flow, 'closed');
       this.flows.remove(flow);
       flow = -1;
     }
@@ -247,9 +249,11 @@ export class Engine implements EpmLegHost {
       return;
     }
     if ((flags & TCP_SYN) !== 0 && v.tcpMss > 0) this.out.limitPath(flow, false, v.tcpMss + TCP_IP_MIN_HDRS);
-    this.flows.onPacket(flow, true, flags, v.payloadLen, nowMs);
     const fl = this.flows;
-    setIpv4Src(buf, v, this.gwIp);
+    // From the RPC client unless the flow is outbound (then this is its server answering).
+    fl.onPacket(flow, !fl.outbound(flow), flags, v.payloadLen, nowMs);
+    // The gateway's internal address, or for an outbound flow the server itself (gwIp names it).
+    setIpv4Src(buf, v, fl.gwIp(flow));
     setSrcPort(buf, v, fl.gwPort(flow));
     setIpv4Dst(buf, v, fl.serverIp(flow));
     setDstPort(buf, v, fl.serverPort(flow));
@@ -304,12 +308,28 @@ export class Engine implements EpmLegHost {
   // ---- internal side --------------------------------------------------------------------------
 
   private fromInternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
-    const flow = this.flows.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort);
-    if (flow < 0) return this.out.drop(v.dst4 === this.gwIp ? DROP_NO_FLOW : DROP_NOT_FOR_GATEWAY, SIDE_INTERNAL, v);
-    if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
-    if ((v.tcpFlags & TCP_SYN) !== 0 && v.tcpMss > 0) this.out.limitPath(flow, true, v.tcpMss + TCP_IP_MIN_HDRS);
-    this.flows.onPacket(flow, false, v.tcpFlags, v.payloadLen, nowMs);
     const fl = this.flows;
+    const isSyn = (v.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
+    let flow = fl.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort);
+    if (flow >= 0 && isSyn && fl.outbound(flow) && fl.isClosed(flow)) {
+      // An internal client reusing the tuple of an outbound connection lingering after close.
+      this.flowGone(flow, 'closed');
+      fl.remove(flow);
+      flow = -1;
+    }
+    let opened = false;
+    if (flow < 0) {
+      flow = this.openFromInternal(v, isSyn, nowMs);
+      if (flow < 0) return this.out.drop(-flow, SIDE_INTERNAL, v);
+      opened = true;
+    }
+    if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) {
+      if (opened) this.closeUnused(flow);
+      return;
+    }
+    if ((v.tcpFlags & TCP_SYN) !== 0 && v.tcpMss > 0) this.out.limitPath(flow, true, v.tcpMss + TCP_IP_MIN_HDRS);
+    // From the server unless the flow is outbound (then this is its RPC client).
+    fl.onPacket(flow, fl.outbound(flow), v.tcpFlags, v.payloadLen, nowMs);
     setIpv4Src(buf, v, fl.extIp(flow));
     setSrcPort(buf, v, fl.extPort(flow));
     setIpv4Dst(buf, v, fl.clientIp(flow));
@@ -319,7 +339,64 @@ export class Engine implements EpmLegHost {
     this.out.holdQueue = null;
   }
 
+  /**
+   * Opens an outbound connection for a packet from an internal client (rules with direction
+   * "outbound"): to TCP 135 of an allowed server, or to a port an ept_map answer opened for
+   * exactly this client and server. A negative drop reason if it may not.
+   */
+  private openFromInternal(v: PacketView, isSyn: boolean, nowMs: number): number {
+    const rules = this.slots.rules;
+    const r = selectOutboundRule(rules, v.src4, v.dst4);
+    if (r < 0) return -(v.dst4 === this.gwIp ? DROP_NO_FLOW : DROP_NOT_FOR_GATEWAY);
+    const pickup = !isSyn && this.midstreamPickup && (v.tcpFlags & (TCP_RST | TCP_FIN)) === 0;
+    const ext = rules.gateway.externalIp;
+    if (v.dstPort === EPM_PORT) {
+      if (!isSyn && !pickup) return -DROP_NO_FLOW;
+      if (!this.conns.epmRoom(v.src4)) return -DROP_EPM_CONNECTION_LIMIT;
+      const rule = rules.rules[r]!;
+      const flow = this.flows.createOutbound(FLOW_EPM, this.slots.slotOf(r), -1, v.src4, v.srcPort, v.dst4, EPM_PORT, ext, nowMs, rule.idleTimeoutMs);
+      if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
+      this.conns.addEpm(flow, v.src4, pickup);
+      this.opened(flow);
+      return flow;
+    }
+    // Keyed (client, server, port): another client's pinhole, or another port, is not found.
+    const m = this.mappings.lookup(v.src4, v.dst4, v.dstPort);
+    const slot = m < 0 ? -1 : this.mappings.ruleIdx(m);
+    const rule = slot < 0 ? undefined : this.slots.rule(slot);
+    if (!rule?.outbound) return -DROP_NO_PINHOLE;
+    if (!isSyn && !pickup) return -DROP_NO_FLOW;
+    const flow = this.flows.createOutbound(FLOW_MAPPED, slot, m, v.src4, v.srcPort, v.dst4, v.dstPort, ext, nowMs, rule.idleTimeoutMs);
+    if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
+    this.mappings.connOpened(m, nowMs);
+    this.conns.mappedLeg.init(flow, pickup);
+    this.conns.addMapped(flow);
+    this.opened(flow);
+    return flow;
+  }
+
+  /** The RPC client of a connection: the external peer, or for an outbound flow the internal one. */
+  private rpcClientIp(flow: number): number {
+    const fl = this.flows;
+    return fl.outbound(flow) ? fl.serverIp(flow) : fl.clientIp(flow);
+  }
+
   // ---- the EPM leg's callbacks: each is handed its connection (flow id) ------------------------
+
+  acquireOutbound(flow: number, towerIp: number, port: number): number {
+    const fl = this.flows;
+    const server = fl.clientIp(flow); // the external peer of an outbound flow
+    // A tower naming another host (or no port) opens nothing: the client reaches only this server.
+    if ((towerIp !== 0 && towerIp >>> 0 !== server) || port === 0) return 0;
+    const slot = fl.ruleIdx(flow);
+    const rule = this.slots.rule(slot)!;
+    const before = this.mappings.count;
+    const nowMs = this.out.nowMs;
+    const id = this.mappings.acquireExact(slot, rule.maxMappingsPerClient, fl.serverIp(flow), server, port, nowMs, rule.pinholeTimeoutMs);
+    if (id < 0) return id;
+    this.pinholeMade(before, id, nowMs);
+    return port;
+  }
 
   patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void {
     this.conns.patch(flow, seq, bytes, off, n);
@@ -339,10 +416,7 @@ export class Engine implements EpmLegHost {
       slot, rule.portLo, rule.portHi, rule.maxMappingsPerClient, fl.clientIp(flow), fl.extIp(flow), serverIp, serverPort, nowMs, rule.pinholeTimeoutMs,
     );
     if (id < 0) return id;
-    if (this.mappings.count > before) {
-      this.counters.mappingsCreated++;
-      if (this.records) this.events.pinholeOpened(fillMapping(this.ev, this.mappings, this.slots, id), nowMs);
-    }
+    this.pinholeMade(before, id, nowMs);
     const extPort = this.mappings.extPort(id);
     if (rule.mappedInspection === INSPECT_KERNEL) {
       const req = { mapping: id, rule: rule.name, clientIp: fl.clientIp(flow), extIp: fl.extIp(flow), extPort, serverIp, serverPort, timeoutMs: rule.pinholeTimeoutMs };
@@ -350,6 +424,13 @@ export class Engine implements EpmLegHost {
       if (this.handoff.want(flow, req, nowMs)) this.out.holdQueue = this.handoff.queueOf(flow);
     }
     return extPort;
+  }
+
+  /** Counts and reports pinhole `id` if acquiring it grew the table (else it was reused). */
+  private pinholeMade(countBefore: number, id: number, nowMs: number): void {
+    if (this.mappings.count <= countBefore) return;
+    this.counters.mappingsCreated++;
+    if (this.records) this.events.mappingCreated(mappingRecord(this.mappings, this.slots, id), nowMs);
   }
 
   /**
@@ -369,29 +450,31 @@ export class Engine implements EpmLegHost {
     this.counters.drops[REFUSE_KERNEL_PINHOLE]!++;
     const fl = this.flows;
     if (!fl.isLive(flow)) return;
-    const e = fillConnection(this.ev, fl, this.slots, flow);
-    e.code = REFUSE_KERNEL_PINHOLE;
-    e.detail = detail;
-    e.hasInterface = false;
-    e.interfaceText = '';
-    this.events.refused(e, this.out.nowMs);
-    this.flowGone(flow, CLOSE_REFUSED);
+    this.events.connectionRefused(
+      {
+        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
+        server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[REFUSE_KERNEL_PINHOLE]!, detail, interface: '',
+      },
+      this.out.nowMs,
+    );
+    this.flowGone(flow, 'refused');
     fl.remove(flow);
   }
 
   towerRewritten(flow: number, opnum: number, buf: Uint8Array, t: TowerView, newIp: number, newPort: number): void {
     this.counters.rewrites++;
-    if (!this.records) return;
-    const e = fillConnection(this.ev, this.flows, this.slots, flow);
-    e.code = opnum;
-    e.setInterface(buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
-    e.origIp = t.ipv4;
-    e.origPort = t.port;
-    e.extIp = newIp;
-    e.extPort = newPort;
-    // The pinhole acquireMapping just gave this client for the port.
-    e.mapping = this.mappings.lookup(e.clientIp, newIp, newPort);
-    this.events.rewrote(e, this.out.nowMs);
+    if (!this.records) return; // records cost strings; build them only for a listener
+    const fl = this.flows;
+    this.events.towerRewritten(
+      {
+        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: ipv4ToString(fl.clientIp(flow)),
+        op: opnum === EPT_MAP ? 'ept_map' : 'ept_lookup', interface: towerUuidToString(buf, t.ifUuidOff), version: `${t.ifMajor}.${t.ifMinor}`,
+        original: `${ipv4ToString(t.ipv4)}:${t.port}`, rewritten: `${ipv4ToString(newIp)}:${newPort}`,
+        // The pinhole acquireMapping just gave this client for the port.
+        mapping: this.mappings.lookup(fl.clientIp(flow), newIp, newPort),
+      },
+      this.out.nowMs,
+    );
   }
 
   // ---- connections opened and gone ------------------------------------------------------------
@@ -399,24 +482,23 @@ export class Engine implements EpmLegHost {
   private opened(flow: number): void {
     this.counters.connectionsOpened++;
     if (!this.records) return;
-    this.events.opened(fillConnection(this.ev, this.flows, this.slots, flow), this.out.nowMs);
+    this.events.connectionOpened(connectionRecord(this.flows, this.slots, flow), this.out.nowMs);
   }
 
   /** A connection this very packet opened and that never carried it (its SYN expired here). */
   private closeUnused(flow: number): void {
-    this.flowGone(flow, CLOSE_TTL_EXCEEDED);
+    this.flowGone(flow, 'ttl-exceeded');
     this.flows.remove(flow);
   }
 
   /** A connection leaves the table: release its reading state and its hold on the mapping. */
-  /** `reason`: CLOSE_*. */
-  private flowGone(flow: number, reason: number): void {
+  private flowGone(flow: number, reason: CloseReason): void {
     const fl = this.flows;
     this.counters.connectionsClosed++;
     if (this.conns.has(flow)) {
       this.path.forget(flow);
-      if (this.conns.refused(flow)) reason = CLOSE_REFUSED;
-      this.conns.remove(flow, fl.clientIp(flow));
+      if (this.conns.refused(flow)) reason = 'refused';
+      this.conns.remove(flow, this.rpcClientIp(flow));
     }
     this.notify.removeFlow(flow);
     this.out.forgetFlow(flow);
@@ -424,8 +506,8 @@ export class Engine implements EpmLegHost {
     const m = fl.mappingIdx(flow);
     const nowMs = this.out.nowMs;
     if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, nowMs);
-    if (!this.records) return;
-    this.events.closed(fillClosed(this.ev, fl, this.slots, flow, reason, nowMs), nowMs);
+    if (!this.records) return; // records cost strings; build them only for a listener
+    this.events.connectionClosed(connectionClosedRecord(fl, this.slots, flow, reason, nowMs), nowMs);
   }
 
   // ---- administration (reload, flush, listings, MTU, restart) ---------------------------------
@@ -466,7 +548,7 @@ export class Engine implements EpmLegHost {
       if ((slot < 0 || this.flows.ruleIdx(id) === slot) && (clientIp < 0 || this.flows.clientIp(id) === clientIp >>> 0)) victims.push(id);
     });
     for (const id of victims) {
-      this.flowGone(id, CLOSE_FLUSHED);
+      this.flowGone(id, 'flushed');
       this.flows.remove(id);
     }
     const mappings = this.mappings.removeWhere(slot, clientIp < 0 ? -1 : clientIp >>> 0);

@@ -86,6 +86,12 @@ export interface EpmLegHost {
   patchStream(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void;
   /** External port mapped for the connection's client to serverIp:serverPort, or a negative MAP_ERR_*. */
   acquireMapping(flow: number, serverIp: number, serverPort: number): number;
+  /**
+   * Outbound flows: a pinhole for the connection's internal client to its server's `port` (the
+   * tower's address `towerIp` must be that server or 0). The port, 0 when the tower opens
+   * nothing (another host, port 0), or a negative MAP_ERR_*.
+   */
+  acquireOutbound(flow: number, towerIp: number, port: number): number;
   towerRewritten(flow: number, opnum: number, buf: Uint8Array, tower: TowerView, newIp: number, newPort: number): void;
   /**
    * Replaces the stream bytes [startSeq, endSeq) of the direction being fed (a whole response
@@ -546,6 +552,7 @@ export class EpmLeg implements Leg {
     this.lastNdr64 = responseGuess.ndr64;
     const count = opnum === EPT_MAP ? SHARED_MAPRESP.towerCount : SHARED_LOOKUPRESP.entryCount;
     const towers: TowerView[] = opnum === EPT_MAP ? SHARED_MAPRESP.towers : SHARED_LOOKUPRESP.towers;
+    if (this.rule.outbound) return this.outboundAnswer(opnum, count, towers, stub);
     if (opnum === EPT_LOOKUP && this.rule.lookup === LOOKUP_PUBLISHED) return this.publishedLookup(call, this.lastNdr64);
     for (let i = 0; i < count; i++) {
       const t = towers[i]!;
@@ -570,6 +577,26 @@ export class EpmLeg implements Leg {
       s[2] = (this.externalIp >>> 8) & 0xff;
       s[3] = this.externalIp & 0xff;
       this.patchStub(call, t.ipv4Off, s, 4);
+    }
+    return PASS;
+  }
+
+  /**
+   * An outbound rule's answer is passed on as the server wrote it (the towers name the server,
+   * which the internal client reaches through the source NAT); each ncacn_ip_tcp tower of an
+   * allowed interface opens a pinhole for exactly this client, this server and that port.
+   */
+  private outboundAnswer(opnum: number, count: number, towers: TowerView[], stub: Uint8Array): number {
+    for (let i = 0; i < count; i++) {
+      const t = towers[i]!;
+      if (opnum === EPT_LOOKUP && SHARED_LOOKUPRESP.towerOff[i]! < 0) continue;
+      if (t.protocol !== PROTO_NCACN_IP_TCP || t.portOff < 0 || t.ipv4Off < 0) continue;
+      if (!interfaceAllowed(this.rule, stub, t.ifUuidOff, true, t.ifMajor, t.ifMinor)) continue;
+      const r = this.host.acquireOutbound(this.flow, t.ipv4, t.port);
+      if (r < 0) {
+        this.lastInterface = `${towerUuidToString(stub, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
+        return this.refuse(REFUSE_MAPPING, `no pinhole for ${this.lastInterface}: ${MAP_ERR_NAMES[r] ?? r} in rule "${this.rule.name}"`);
+      }
     }
     return PASS;
   }

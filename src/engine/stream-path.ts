@@ -17,6 +17,7 @@ import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 import { IPV4_HDR_MIN, writeIpv4Header } from '../wire/ipv4.js';
 import { TCP_HDR_MIN, writeTcpHeader } from '../wire/tcp.js';
 import { finishTcpChecksumV4 } from '../wire/checksum.js';
+import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT, type HeldStream } from '../stream/held-stream.js';
 import type { Replacement } from '../stream/seqadj.js';
@@ -27,8 +28,7 @@ import type { Conns } from './conn.js';
 import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
-import { DROP_DUPLICATE, DROP_HOLD_LIMIT, DROP_PATCH_FORGOTTEN, DROP_REFUSED_CONNECTION, PASS, REFUSE_HOLD_LIMIT } from './reasons.js';
-import { fillConnection } from './records.js';
+import { DROP_DUPLICATE, DROP_HOLD_LIMIT, DROP_PATCH_FORGOTTEN, DROP_REFUSED_CONNECTION, PASS, REASON_NAMES, REFUSE_HOLD_LIMIT } from './reasons.js';
 
 /** A RST the gateway makes: IPv4 and TCP headers, no options. */
 const RST_LEN = IPV4_HDR_MIN + TCP_HDR_MIN;
@@ -145,17 +145,20 @@ export class StreamPath {
     if (skip > 0 && !hs.reapply(buf, v, seq)) return this.out.drop(DROP_PATCH_FORGOTTEN, fromClient ? SIDE_EXTERNAL : SIDE_INTERNAL, v);
     const newBytes = v.payloadLen - Math.max(0, skip);
     const leg = cs.leg(flow);
+    // Streams are kept by side (fromClient = arrived on the external side); the leg reads by
+    // RPC role, whose client is on the internal side for an outbound flow.
+    const rpcFromClient = fromClient !== this.flows.outbound(flow);
     let verdict = PASS;
     if (newBytes > 0) {
       cs.beginRead(flow, hs, buf, v, seq);
-      verdict = leg.feed(flow, fromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip)));
+      verdict = leg.feed(flow, rpcFromClient, buf, v.payloadOff + Math.max(0, skip), newBytes, seqAdd(seq, Math.max(0, skip)));
       cs.endRead();
     }
     hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
     const reps = cs.takeReplacements();
     if (verdict !== PASS) return this.refuse(flow, verdict, leg.refuseDetail, leg.lastInterface);
     if (reps !== null) return this.replaced(flow, fromClient, reps, buf, off, v);
-    if (leg.midPdu(flow, fromClient)) {
+    if (leg.midPdu(flow, rpcFromClient)) {
       if (!this.mayHold(hs.heldBytes, len)) {
         return this.refuse(flow, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`, leg.interfaceOf(flow));
       }
@@ -240,15 +243,17 @@ export class StreamPath {
     const toClientSeq = cs.ackSeen(flow, true) ? cs.expects(flow, true) : cs.stream(flow, false).releasedSeq;
     const toServerSeq = cs.ackSeen(flow, false) ? cs.expects(flow, false) : cs.stream(flow, true).releasedSeq;
     this.sendRst(SIDE_EXTERNAL, fl.extIp(flow), fl.extPort(flow), fl.clientIp(flow), fl.clientPort(flow), toClientSeq);
-    this.sendRst(SIDE_INTERNAL, this.gwIp, fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
+    this.sendRst(SIDE_INTERNAL, fl.gwIp(flow), fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
     const nowMs = this.out.nowMs;
     fl.onPacket(flow, true, TCP_RST, 0, nowMs);
-    const e = fillConnection(this.out.event, fl, this.slots, flow);
-    e.code = code;
-    e.detail = detail;
-    e.hasInterface = false;
-    e.interfaceText = iface;
-    this.out.events.refused(e, nowMs);
+    this.out.events.connectionRefused(
+      {
+        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
+        server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[code] ?? String(code), detail,
+        interface: iface,
+      },
+      nowMs,
+    );
   }
 
   private sendRst(side: number, src: number, sport: number, dst: number, dport: number, seq: number): void {

@@ -1,0 +1,189 @@
+/**
+ * Outbound rules: internal clients reaching external RPC servers through the gateway. The
+ * client is on the internal side, the server on the external side; connections leave sourced
+ * from the gateway's external address, and only the ports an ept_map answer named are opened,
+ * for that client and that server alone.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  EMSMDB, EXT, EngineHarness, GW, SIDE_EXTERNAL, SIDE_INTERNAL, SRVSVC, compileRules, concat, epmBind, epmBindAck, eptMapRequest,
+  eptMapResponseStub, ifBind, ifBindAck, parseTcp, responseFragments, rpcRequest, rpcResponse, tcpPacket, tcpTower,
+} from '../helpers/engine-harness.js';
+import type { Emitted, ParsedTcp } from '../helpers/engine-harness.js';
+import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/wire/packet.js';
+import { loadRules, RulesError } from '../../src/policy/load.js';
+
+/** Internal clients and an external server (gateway: EXT outside, GW inside, as the harness). */
+const C1 = '192.0.2.50';
+const C2 = '192.0.2.51';
+const S = '203.0.113.80';
+const OTHER_S = '198.51.100.77';
+const NAT_LO = 10000;
+const NAT_HI = 32767;
+
+function outboundDoc(rule: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    gateway: { external: { interface: 'gw-ext', address: EXT }, internal: { interface: 'gw-int', address: GW } },
+    rules: [{ name: 'out', direction: 'outbound', clients: ['192.0.2.0/24'], servers: ['203.0.113.0/24'], interfaces: ['exchange'], pinholeTimeoutSeconds: 60, ...rule }],
+  };
+}
+
+/** A TCP connection from an internal client to an external server, through the gateway. */
+class OutConn {
+  natPort = -1;
+  cSent = 0;
+  sSent = 0;
+  constructor(readonly h: EngineHarness, readonly client: string, readonly cport: number, readonly server: string, readonly port: number,
+    readonly cIsn = 0x1000_0000, readonly sIsn = 0x7000_0000) {}
+
+  /** Client SYN from inside: what left; learns the NAT port from it. */
+  syn(): Emitted[] {
+    const out = this.h.inject(SIDE_INTERNAL, tcpPacket({ src: this.client, dst: this.server, sport: this.cport, dport: this.port, seq: this.cIsn, ack: 0, flags: TCP_SYN }));
+    for (const e of out) if (e.side === SIDE_EXTERNAL) this.natPort = parseTcp(e.pkt).sport;
+    return out;
+  }
+
+  open(): boolean {
+    if (this.syn().length !== 1) return false;
+    const b = this.h.inject(SIDE_EXTERNAL, tcpPacket({ src: this.server, dst: EXT, sport: this.port, dport: this.natPort, seq: this.sIsn, ack: this.cIsn + 1, flags: TCP_SYN | TCP_ACK }));
+    if (b.length !== 1) return false;
+    return this.clientSend(new Uint8Array(0), TCP_ACK).length === 1;
+  }
+
+  clientSend(data: Uint8Array, flags = TCP_PSH | TCP_ACK): Emitted[] {
+    const p = tcpPacket({ src: this.client, dst: this.server, sport: this.cport, dport: this.port, seq: this.cIsn + 1 + this.cSent, ack: this.sIsn + 1 + this.sSent, flags, payload: data });
+    this.cSent += data.length;
+    return this.h.inject(SIDE_INTERNAL, p);
+  }
+
+  serverSend(data: Uint8Array): Emitted[] {
+    const p = tcpPacket({ src: this.server, dst: EXT, sport: this.port, dport: this.natPort, seq: this.sIsn + 1 + this.sSent, ack: this.cIsn + 1 + this.cSent, flags: TCP_PSH | TCP_ACK, payload: data });
+    this.sSent += data.length;
+    return this.h.inject(SIDE_EXTERNAL, p);
+  }
+}
+
+const parsed = (out: Emitted[], side: number): ParsedTcp[] => out.filter((e) => e.side === side).map((e) => parseTcp(e.pkt));
+const payloadOf = (out: Emitted[], side: number): Uint8Array => concat(parsed(out, side).map((p) => p.payload));
+
+/** An EPM session from `client` to S:135 that maps `ifUuid` and gets `towers` back. */
+function mapThrough(h: EngineHarness, client: string, cport: number, towers: Uint8Array[], ifUuid = EMSMDB, major = 0, minor = 81): { epm: OutConn; answer: Uint8Array; delivered: Emitted[] } {
+  const epm = new OutConn(h, client, cport, S, 135);
+  if (!epm.open()) throw new Error('EPM handshake not forwarded');
+  epm.clientSend(epmBind(1));
+  epm.serverSend(epmBindAck(1));
+  epm.clientSend(eptMapRequest({ callId: 2, ifUuid, major, minor }));
+  const answer = responseFragments(eptMapResponseStub(towers), 2);
+  return { epm, answer, delivered: epm.serverSend(answer) };
+}
+
+describe('outbound rules: the rules file', () => {
+  it('compiles an outbound rule: internal clients, external servers, the gateway external address as NAT source', () => {
+    const r = compileRules(outboundDoc()).rules[0]!;
+    expect(r.outbound).toBe(true);
+    expect(r.serverNet.length).toBe(1);
+    expect(r.pinholeTimeoutMs).toBe(60_000);
+  });
+
+  it('refuses inbound-only fields and a missing servers list, located', () => {
+    const problems = (doc: unknown): string[] => {
+      try {
+        loadRules(JSON.stringify(doc), 'rules.json');
+      } catch (e) {
+        if (e instanceof RulesError) return e.problems.map((p) => `${p.path}: ${p.message}`);
+        throw e;
+      }
+      return [];
+    };
+    expect(problems(outboundDoc({ server: '192.0.2.10' }))).toEqual([
+      expect.stringMatching(/^\/rules\/0\/server: expected no "server" on an outbound rule/),
+    ]);
+    const noServers = outboundDoc();
+    delete (noServers.rules as Record<string, unknown>[])[0]!.servers;
+    expect(problems(noServers)).toEqual(['/rules/0/servers: expected a non-empty list of IPv4 CIDRs, found nothing ("servers" is required)']);
+    expect(problems(outboundDoc({ servers: ['203.0.113.1/24'] }))).toEqual([
+      expect.stringMatching(/^\/rules\/0\/servers\/0: expected a network address with the host bits zero/),
+    ]);
+  });
+});
+
+describe('outbound rules: the engine', () => {
+  it('carries an internal client to an external endpoint mapper, sourced from the external address', () => {
+    const h = new EngineHarness(outboundDoc());
+    const epm = new OutConn(h, C1, 50000, S, 135);
+    const out = epm.syn();
+    expect(out.map((e) => e.side)).toEqual([SIDE_EXTERNAL]);
+    const syn = parsed(out, SIDE_EXTERNAL)[0]!;
+    expect([syn.src, syn.dst, syn.dport]).toEqual([EXT, S, 135]);
+    expect(syn.sport).toBeGreaterThanOrEqual(NAT_LO);
+    expect(syn.sport).toBeLessThanOrEqual(NAT_HI);
+    const back = h.inject(SIDE_EXTERNAL, tcpPacket({ src: S, dst: EXT, sport: 135, dport: epm.natPort, seq: 5, ack: 0x1000_0001, flags: TCP_SYN | TCP_ACK }));
+    const synAck = parsed(back, SIDE_INTERNAL)[0]!;
+    expect([synAck.src, synAck.sport, synAck.dst, synAck.dport]).toEqual([S, 135, C1, 50000]);
+    expect(h.engine.listConnections(h.nowMs).length).toBe(1);
+  });
+
+  it('drops an internal client going to a server outside the rule, and a server packet without a connection', () => {
+    const h = new EngineHarness(outboundDoc());
+    expect(new OutConn(h, C1, 50000, OTHER_S, 135).syn()).toEqual([]);
+    expect(new OutConn(h, '10.9.9.9', 50000, S, 135).syn()).toEqual([]);
+    expect(h.inject(SIDE_EXTERNAL, tcpPacket({ src: S, dst: EXT, sport: 135, dport: 20000, seq: 1, ack: 1, flags: TCP_SYN | TCP_ACK }))).toEqual([]);
+    expect(h.dropReasons()).toEqual(['not-for-gateway', 'not-for-gateway', 'port-not-published']);
+  });
+
+  it('passes the ept_map answer unchanged and opens exactly (client, server, port): the mapped connection works, nothing else does', () => {
+    const h = new EngineHarness(outboundDoc());
+    const { answer, delivered } = mapThrough(h, C1, 50000, [tcpTower(EMSMDB, 0, 81, S, 6001)]);
+    expect(payloadOf(delivered, SIDE_INTERNAL)).toEqual(answer);
+    expect(h.engine.counters.mappingsCreated).toBe(1);
+
+    const mapped = new OutConn(h, C1, 50001, S, 6001, 0x2000_0000, 0x3000_0000);
+    expect(mapped.open()).toBe(true);
+    const bindOut = mapped.clientSend(ifBind(1));
+    const bindSeen = parsed(bindOut, SIDE_EXTERNAL)[0]!;
+    expect([bindSeen.src, bindSeen.dst, bindSeen.dport]).toEqual([EXT, S, 6001]);
+    expect(payloadOf(mapped.serverSend(ifBindAck(1, 6001)), SIDE_INTERNAL)).toEqual(ifBindAck(1, 6001));
+    expect(payloadOf(mapped.clientSend(rpcRequest(2, 40)), SIDE_EXTERNAL)).toEqual(rpcRequest(2, 40));
+    expect(payloadOf(mapped.serverSend(rpcResponse(2, 40)), SIDE_INTERNAL)).toEqual(rpcResponse(2, 40));
+
+    // Another high port of the same server, and the same port for another internal client.
+    expect(new OutConn(h, C1, 50002, S, 6002).syn()).toEqual([]);
+    expect(new OutConn(h, C2, 50003, S, 6001).syn()).toEqual([]);
+    expect(h.dropReasons()).toEqual(['no-pinhole', 'no-pinhole']);
+    expect(h.refusals()).toEqual([]);
+  });
+
+  it('a tower naming another host opens nothing; the pinhole closes after pinholeTimeoutSeconds unused', () => {
+    const h = new EngineHarness(outboundDoc());
+    mapThrough(h, C1, 50000, [tcpTower(EMSMDB, 0, 81, '203.0.113.99', 6001), tcpTower(EMSMDB, 0, 81, S, 6003)]);
+    expect(new OutConn(h, C1, 50001, '203.0.113.99', 6001).syn()).toEqual([]);
+    expect(h.dropReasons()).toEqual(['no-pinhole']);
+    h.tick(h.nowMs + 61_000);
+    expect(new OutConn(h, C1, 50002, S, 6003).syn()).toEqual([]);
+    expect(h.dropReasons()).toEqual(['no-pinhole', 'no-pinhole']);
+  });
+
+  it('refuses an ept_map for an interface outside the list: both ends reset, nothing opened', () => {
+    const h = new EngineHarness(outboundDoc());
+    const epm = new OutConn(h, C1, 50000, S, 135);
+    expect(epm.open()).toBe(true);
+    epm.clientSend(epmBind(1));
+    epm.serverSend(epmBindAck(1));
+    const out = epm.clientSend(eptMapRequest({ callId: 2, ifUuid: SRVSVC, major: 3, minor: 0 }));
+    expect(h.refusals().map((r) => r.reason)).toEqual(['interface-not-published']);
+    const rsts = out.map((e) => ({ side: e.side, p: parseTcp(e.pkt) })).filter((x) => (x.p.flags & TCP_RST) !== 0);
+    expect(rsts.map((x) => [x.side, x.p.src, x.p.dst])).toEqual(expect.arrayContaining([[SIDE_EXTERNAL, EXT, S], [SIDE_INTERNAL, S, C1]]));
+    expect(h.engine.counters.mappingsCreated).toBe(0);
+  });
+
+  it('refuses a bind of an interface outside the list on the mapped connection', () => {
+    const h = new EngineHarness(outboundDoc());
+    // The server's endpoint mapper lists srvsvc beside EMSMDB: only EMSMDB's port opens.
+    mapThrough(h, C1, 50000, [tcpTower(EMSMDB, 0, 81, S, 6001), tcpTower(SRVSVC, 3, 0, S, 6005)]);
+    expect(new OutConn(h, C1, 50010, S, 6005).syn()).toEqual([]);
+    const mapped = new OutConn(h, C1, 50001, S, 6001, 0x2000_0000, 0x3000_0000);
+    expect(mapped.open()).toBe(true);
+    mapped.clientSend(ifBind(1, SRVSVC, 3, 0));
+    expect(h.refusals().map((r) => r.reason)).toEqual(['bind-interface-not-allowed']);
+  });
+});

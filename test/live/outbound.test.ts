@@ -1,0 +1,97 @@
+/**
+ * Clients behind the gateway, with real peers: the lab's roles swapped. Samba's samba-dcerpcd
+ * runs in the lab's CLIENT namespace (the external side, 198.51.100.10) and Impacket in the
+ * SERVER namespace (the internal side, 192.0.2.10 and .11, default route via the gateway's
+ * internal address); `rpcgw run` carries them with one outbound rule. The external namespace
+ * has no route to 192.0.2.0/24, so Samba can only ever answer the gateway's external address:
+ * a call that completes was source-translated to it.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { IFACES, LAB, Lab, isRefusal, ruleInterfaces, type CallIface } from '../../src/lab/lab.js';
+import { exec, execOk, findTool } from '../../src/lab/netns.js';
+import { SambaServer } from '../../src/lab/samba.js';
+import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
+
+const skip = skipLive('outbound.test.ts (internal Impacket to an external Samba through rpcgw run)');
+
+const INSIDE = LAB.server;
+const INSIDE2 = '192.0.2.11';
+const OUTSIDE = LAB.client;
+const ALLOWED: CallIface[] = ['samr', 'srvsvc'];
+
+describe.skipIf(skip)('outbound rule: internal Impacket to an external Samba', { timeout: LIVE_TIMEOUT_MS }, () => {
+  const lab = new Lab();
+  const inside = { ns: 'server' as const, host: OUTSIDE };
+  /** Every port an ept_map answer opened so far (Samba serves several interfaces per port). */
+  const opened = new Set<number>();
+
+  beforeAll(async () => {
+    await lab.up({ repoRoot, samba: false, daemon: false });
+    const ip = findTool('ip')!;
+    const srv = lab.nsName('server');
+    await execOk(srv, [ip, 'addr', 'add', `${INSIDE2}/24`, 'dev', LAB.ifHost]);
+    await execOk(srv, [ip, 'route', 'add', 'default', 'via', LAB.gatewayInt]);
+    lab.samba = await SambaServer.start({ ns: lab.nsName('client'), address: OUTSIDE, dir: path.join(lab.dir!, 'samba') });
+    const doc = JSON.parse(lab.rulesText()) as { rules: unknown[] };
+    doc.rules = [{
+      name: 'lab-out', direction: 'outbound', clients: ['192.0.2.0/24'], servers: [`${OUTSIDE}/32`],
+      interfaces: ruleInterfaces(ALLOWED), pinholeTimeoutSeconds: 60, idleTimeoutSeconds: 900,
+    }];
+    writeFileSync(lab.rulesPath, JSON.stringify(doc, null, 2));
+    await lab.startDaemon();
+  }, LIVE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await lab.down();
+  }, LIVE_TIMEOUT_MS);
+
+  it('the external side has no route to the internal network (what makes a completed call proof of the source NAT)', async () => {
+    const r = await exec(lab.nsName('client'), [findTool('ip')!, 'route', 'get', INSIDE]);
+    expect(r.code).not.toBe(0);
+  });
+
+  /** ept_map from inside; the port of the tower naming the external server. */
+  async function mapPort(iface: CallIface, src = INSIDE): Promise<number> {
+    const m = await lab.map(iface, { ...inside, src });
+    expect(m.code).toBe(0);
+    expect(m.status).toBe(0);
+    const t = m.towers.find((x) => x.protocol === 'ncacn_ip_tcp');
+    expect(t).toBeDefined();
+    expect([OUTSIDE, '0.0.0.0']).toContain(t!.ip);
+    opened.add(t!.port!);
+    return t!.port!;
+  }
+
+  it('ept_map + bind + samr call through the gateway', async () => {
+    const port = await mapPort('samr');
+    const c = await lab.call('samr', port, 1, { ...inside, src: INSIDE });
+    expect(c.bound).toBe(true);
+    expect(c.ok).toBe(true);
+  });
+
+  it.each([1, 5, 6] as const)('srvsvc at auth level %i', async (level) => {
+    const port = await mapPort('srvsvc');
+    const c = await lab.call('srvsvc', port, level, { ...inside, src: INSIDE });
+    expect(c.ok).toBe(true);
+  });
+
+  it('drops a direct connection from the same client to another high port of the server, and a second client on the first one\'s pinhole', async () => {
+    const port = await mapPort('samr');
+    const other = (await lab.samba!.listeningPorts()).find((p) => p !== 135 && !opened.has(p));
+    expect(other).toBeDefined();
+    expect(await lab.probe(INSIDE, other!, inside)).toBe('timeout');
+    expect(await lab.probe(INSIDE2, port, inside)).toBe('timeout');
+    // The client that mapped it still gets through.
+    expect(await lab.probe(INSIDE, port, inside)).toBe('connected');
+  });
+
+  it('refuses an interface outside the list at ept_map', async () => {
+    const from = lab.daemonLogs().length;
+    const m = await lab.map('wkssvc', { ...inside, src: INSIDE });
+    expect(m.towers).toEqual([]);
+    const refusal = await lab.waitFor((r) => isRefusal(r) && String(r.interface ?? '').includes(IFACES.wkssvc.uuid), 5_000, from);
+    expect(refusal).not.toBeNull();
+  });
+});
