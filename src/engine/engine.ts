@@ -25,7 +25,6 @@ import { ipv4HeaderChecksumOk, L4_CSUM_BAD, L4_CSUM_COMPLETED, L4_CSUM_OK, verif
 import { IPPROTO_ICMP } from '../wire/ipproto.js';
 import { IPV4_HDR_MIN } from '../wire/ipv4.js';
 import { TCP_HDR_MIN } from '../wire/tcp.js';
-import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { clientSideSeq } from '../stream/seqadj.js';
 import { FlowTable, FLOW_EPM, FLOW_MAPPED, FLOW_ERR_NO_GW_PORT } from '../nat/flow-table.js';
@@ -34,20 +33,18 @@ import { NotifyRelay } from '../nat/notify-relay.js';
 import { INSPECT_KERNEL, type CompiledRules } from '../policy/compiled.js';
 import { ruleForMappedPort, selectOutboundRule, selectRule } from '../policy/match.js';
 import type { TowerView } from '../epm/tower.js';
-import { towerUuidToString } from '../epm/tower.js';
-import { EPT_MAP } from '../epm/constants.js';
 import { EpmLeg } from './epm-leg.js';
 import type { EpmLegHost } from './epm-leg.js';
 import { MappedLeg } from './mapped-leg.js';
 import { closedReason, Conns } from './conn.js';
-import { NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
-import type { EngineEvents, EngineOutput } from './events.js';
+import { CLOSE_CLOSED, CLOSE_FLUSHED, CLOSE_IDLE, CLOSE_REFUSED, CLOSE_TTL_EXCEEDED, NO_EVENTS, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
+import type { EngineEvent, EngineEvents, EngineOutput } from './events.js';
 import { Manners } from './manners.js';
 import { KernelHandoff, type KernelPinholeSink } from './kernel-handoff.js';
 import { Notifications } from './notify.js';
 import { Output } from './output.js';
 import type { EngineCounters } from './output.js';
-import { connectionClosedRecord, connectionRecord, listConnections, listMappings, mappingRecord } from './records.js';
+import { fillClosed, fillConnection, fillMapping, listConnections, listMappings } from './records.js';
 import type { ConnectionListing, MappingListing } from './records.js';
 import { restoreSnapshot, takeSnapshot } from './restore.js';
 import type { EngineTables } from './restore.js';
@@ -114,8 +111,6 @@ export const DEFAULT_ICMP_RATE_PER_SEC = 100;
 /** IPv4 + TCP headers without options: an MSS option is the MTU less these (RFC 6691). */
 const TCP_IP_MIN_HDRS = IPV4_HDR_MIN + TCP_HDR_MIN;
 
-type CloseReason = 'closed' | 'reset' | 'idle' | 'refused' | 'flushed' | 'ttl-exceeded';
-
 export class Engine implements EpmLegHost {
   readonly flows: FlowTable;
   readonly mappings: MappingTable;
@@ -126,8 +121,10 @@ export class Engine implements EpmLegHost {
 
   private readonly out: Output;
   private readonly events: EngineEvents;
-  /** Whether connection, mapping and rewrite records are made: they cost strings. */
+  /** Whether connection, mapping and rewrite events are told (replay without a report needs none). */
   private readonly records: boolean;
+  /** The one event record, filled for each event. */
+  private readonly ev: EngineEvent;
   private readonly gwIp: number;
   private readonly slots: RuleSlots;
   private readonly conns: Conns;
@@ -171,10 +168,11 @@ export class Engine implements EpmLegHost {
     this.notifications = new Notifications(this.out, this.flows, this.conns, this.slots, this.notify, this.manners, this.gwIp);
     this.handoff = new KernelHandoff(opts.kernelPinholes ?? null, opts.kernelHandoffTimeoutMs);
     this.tables = { flows: this.flows, mappings: this.mappings, conns: this.conns, slots: this.slots, notify: this.notify, gwIp: this.gwIp, epmPort: EPM_PORT };
-    this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : 'idle');
+    this.ev = this.out.event;
+    this.onFlowExpire = (id) => this.flowGone(id, this.flows.isClosed(id) ? closedReason(this.flows.state(id)) : CLOSE_IDLE);
     this.onMappingExpire = (id) => {
       this.counters.mappingsExpired++;
-      if (this.records) this.events.mappingExpired(mappingRecord(this.mappings, this.slots, id), this.out.nowMs);
+      if (this.records) this.events.pinholeExpired(fillMapping(this.ev, this.mappings, this.slots, id), this.out.nowMs);
     };
   }
 
@@ -233,7 +231,7 @@ export class Engine implements EpmLegHost {
     let flow = this.flows.lookupExternal(v.src4, v.srcPort, v.dst4, v.dstPort);
     if (flow >= 0 && isSyn && this.flows.isClosed(flow) && !this.flows.outbound(flow)) {
       // A new connection reusing the tuple of one that is lingering after close.
-      this.flowGone(flow, 'closed');
+      this.flowGone(flow, CLOSE_CLOSED);
       this.flows.remove(flow);
       flow = -1;
     }
@@ -313,7 +311,7 @@ export class Engine implements EpmLegHost {
     let flow = fl.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort);
     if (flow >= 0 && isSyn && fl.outbound(flow) && fl.isClosed(flow)) {
       // An internal client reusing the tuple of an outbound connection lingering after close.
-      this.flowGone(flow, 'closed');
+      this.flowGone(flow, CLOSE_CLOSED);
       fl.remove(flow);
       flow = -1;
     }
@@ -430,7 +428,7 @@ export class Engine implements EpmLegHost {
   private pinholeMade(countBefore: number, id: number, nowMs: number): void {
     if (this.mappings.count <= countBefore) return;
     this.counters.mappingsCreated++;
-    if (this.records) this.events.mappingCreated(mappingRecord(this.mappings, this.slots, id), nowMs);
+    if (this.records) this.events.pinholeOpened(fillMapping(this.ev, this.mappings, this.slots, id), nowMs);
   }
 
   /**
@@ -450,31 +448,29 @@ export class Engine implements EpmLegHost {
     this.counters.drops[REFUSE_KERNEL_PINHOLE]!++;
     const fl = this.flows;
     if (!fl.isLive(flow)) return;
-    this.events.connectionRefused(
-      {
-        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
-        server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[REFUSE_KERNEL_PINHOLE]!, detail, interface: '',
-      },
-      this.out.nowMs,
-    );
-    this.flowGone(flow, 'refused');
+    const e = fillConnection(this.ev, fl, this.slots, flow);
+    e.code = REFUSE_KERNEL_PINHOLE;
+    e.detail = detail;
+    e.hasInterface = false;
+    e.interfaceText = '';
+    this.events.refused(e, this.out.nowMs);
+    this.flowGone(flow, CLOSE_REFUSED);
     fl.remove(flow);
   }
 
   towerRewritten(flow: number, opnum: number, buf: Uint8Array, t: TowerView, newIp: number, newPort: number): void {
     this.counters.rewrites++;
-    if (!this.records) return; // records cost strings; build them only for a listener
-    const fl = this.flows;
-    this.events.towerRewritten(
-      {
-        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: ipv4ToString(fl.clientIp(flow)),
-        op: opnum === EPT_MAP ? 'ept_map' : 'ept_lookup', interface: towerUuidToString(buf, t.ifUuidOff), version: `${t.ifMajor}.${t.ifMinor}`,
-        original: `${ipv4ToString(t.ipv4)}:${t.port}`, rewritten: `${ipv4ToString(newIp)}:${newPort}`,
-        // The pinhole acquireMapping just gave this client for the port.
-        mapping: this.mappings.lookup(fl.clientIp(flow), newIp, newPort),
-      },
-      this.out.nowMs,
-    );
+    if (!this.records) return;
+    const e = fillConnection(this.ev, this.flows, this.slots, flow);
+    e.code = opnum;
+    e.setInterface(buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
+    e.origIp = t.ipv4;
+    e.origPort = t.port;
+    e.extIp = newIp;
+    e.extPort = newPort;
+    // The pinhole acquireMapping just gave this client for the port.
+    e.mapping = this.mappings.lookup(e.clientIp, newIp, newPort);
+    this.events.rewrote(e, this.out.nowMs);
   }
 
   // ---- connections opened and gone ------------------------------------------------------------
@@ -482,22 +478,23 @@ export class Engine implements EpmLegHost {
   private opened(flow: number): void {
     this.counters.connectionsOpened++;
     if (!this.records) return;
-    this.events.connectionOpened(connectionRecord(this.flows, this.slots, flow), this.out.nowMs);
+    this.events.opened(fillConnection(this.ev, this.flows, this.slots, flow), this.out.nowMs);
   }
 
   /** A connection this very packet opened and that never carried it (its SYN expired here). */
   private closeUnused(flow: number): void {
-    this.flowGone(flow, 'ttl-exceeded');
+    this.flowGone(flow, CLOSE_TTL_EXCEEDED);
     this.flows.remove(flow);
   }
 
   /** A connection leaves the table: release its reading state and its hold on the mapping. */
-  private flowGone(flow: number, reason: CloseReason): void {
+  /** `reason`: CLOSE_*. */
+  private flowGone(flow: number, reason: number): void {
     const fl = this.flows;
     this.counters.connectionsClosed++;
     if (this.conns.has(flow)) {
       this.path.forget(flow);
-      if (this.conns.refused(flow)) reason = 'refused';
+      if (this.conns.refused(flow)) reason = CLOSE_REFUSED;
       this.conns.remove(flow, this.rpcClientIp(flow));
     }
     this.notify.removeFlow(flow);
@@ -506,8 +503,8 @@ export class Engine implements EpmLegHost {
     const m = fl.mappingIdx(flow);
     const nowMs = this.out.nowMs;
     if (m >= 0 && this.mappings.isLive(m)) this.mappings.connClosed(m, nowMs);
-    if (!this.records) return; // records cost strings; build them only for a listener
-    this.events.connectionClosed(connectionClosedRecord(fl, this.slots, flow, reason, nowMs), nowMs);
+    if (!this.records) return;
+    this.events.closed(fillClosed(this.ev, fl, this.slots, flow, reason, nowMs), nowMs);
   }
 
   // ---- administration (reload, flush, listings, MTU, restart) ---------------------------------
@@ -548,7 +545,7 @@ export class Engine implements EpmLegHost {
       if ((slot < 0 || this.flows.ruleIdx(id) === slot) && (clientIp < 0 || this.flows.clientIp(id) === clientIp >>> 0)) victims.push(id);
     });
     for (const id of victims) {
-      this.flowGone(id, 'flushed');
+      this.flowGone(id, CLOSE_FLUSHED);
       this.flows.remove(id);
     }
     const mappings = this.mappings.removeWhere(slot, clientIp < 0 ? -1 : clientIp >>> 0);

@@ -17,7 +17,6 @@ import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
 import { IPV4_HDR_MIN, writeIpv4Header } from '../wire/ipv4.js';
 import { TCP_HDR_MIN, writeTcpHeader } from '../wire/tcp.js';
 import { finishTcpChecksumV4 } from '../wire/checksum.js';
-import { ipv4ToString } from '../wire/addr.js';
 import { OK } from '../wire/status.js';
 import { SEG_AHEAD, SEG_DUPLICATE_HELD, SEG_IN_ORDER, SEG_OVERLAP, SEG_RETRANSMIT, type HeldStream } from '../stream/held-stream.js';
 import type { Replacement } from '../stream/seqadj.js';
@@ -28,7 +27,8 @@ import type { Conns } from './conn.js';
 import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
-import { DROP_DUPLICATE, DROP_HOLD_LIMIT, DROP_PATCH_FORGOTTEN, DROP_REFUSED_CONNECTION, PASS, REASON_NAMES, REFUSE_HOLD_LIMIT } from './reasons.js';
+import { DROP_DUPLICATE, DROP_HOLD_LIMIT, DROP_PATCH_FORGOTTEN, DROP_REFUSED_CONNECTION, PASS, REFUSE_HOLD_LIMIT } from './reasons.js';
+import { fillConnection } from './records.js';
 
 /** A RST the gateway makes: IPv4 and TCP headers, no options. */
 const RST_LEN = IPV4_HDR_MIN + TCP_HDR_MIN;
@@ -246,14 +246,12 @@ export class StreamPath {
     this.sendRst(SIDE_INTERNAL, fl.gwIp(flow), fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
     const nowMs = this.out.nowMs;
     fl.onPacket(flow, true, TCP_RST, 0, nowMs);
-    this.out.events.connectionRefused(
-      {
-        flow, rule: this.slots.name(fl.ruleIdx(flow)), client: `${ipv4ToString(fl.clientIp(flow))}:${fl.clientPort(flow)}`,
-        server: `${ipv4ToString(fl.serverIp(flow))}:${fl.serverPort(flow)}`, reason: REASON_NAMES[code] ?? String(code), detail,
-        interface: iface,
-      },
-      nowMs,
-    );
+    const e = fillConnection(this.out.event, fl, this.slots, flow);
+    e.code = code;
+    e.detail = detail;
+    e.hasInterface = false;
+    e.interfaceText = iface;
+    this.out.events.refused(e, nowMs);
   }
 
   private sendRst(side: number, src: number, sport: number, dst: number, dport: number, seq: number): void {
