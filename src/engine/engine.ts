@@ -135,6 +135,8 @@ export class Engine implements EpmLegHost {
   private readonly handoff: KernelHandoff;
   private readonly view = new PacketView();
   private lastTickMs = -1;
+  /** Whether connectionFor opened the packet's connection (a SYN expiring here must not leave it). */
+  private openedNow = false;
   private readonly onFlowExpire: (id: number) => void;
   private readonly onMappingExpire: (id: number) => void;
 
@@ -228,22 +230,11 @@ export class Engine implements EpmLegHost {
   private fromExternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
     const flags = v.tcpFlags;
     const isSyn = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-    let flow = this.flows.lookupExternal(v.src4, v.srcPort, v.dst4, v.dstPort);
-    if (flow >= 0 && isSyn && this.flows.isClosed(flow) && !this.flows.outbound(flow)) {
-      // A new connection reusing the tuple of one that is lingering after close.
-      this.flowGone(flow, CLOSE_CLOSED);
-      this.flows.remove(flow);
-      flow = -1;
-    }
-    let opened = false;
-    if (flow < 0) {
-      flow = this.openFromExternal(v, isSyn, nowMs);
-      if (flow < 0) return this.out.drop(-flow, SIDE_EXTERNAL, v);
-      opened = true;
-    }
+    const flow = this.connectionFor(SIDE_EXTERNAL, this.flows.lookupExternal(v.src4, v.srcPort, v.dst4, v.dstPort), isSyn, v, nowMs);
+    if (flow < 0) return;
     if (!this.manners.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) {
       // A SYN that expires here never reached the server: it leaves no embryonic connection.
-      if (opened) this.closeUnused(flow);
+      if (this.openedNow) this.closeUnused(flow);
       return;
     }
     if ((flags & TCP_SYN) !== 0 && v.tcpMss > 0) this.out.limitPath(flow, false, v.tcpMss + TCP_IP_MIN_HDRS);
@@ -258,6 +249,28 @@ export class Engine implements EpmLegHost {
     if (this.handoff.count > 0) this.out.holdQueue = this.handoff.queueOf(flow);
     this.path.packet(flow, true, buf, off, len, v);
     this.out.holdQueue = null;
+  }
+
+  /**
+   * The connection of a packet that arrived on `side`: `found` (what that side's index holds)
+   * unless this SYN reuses the tuple of one lingering after close (from that connection's RPC
+   * client: the external side, or the internal one for outbound flows), else one opened for it.
+   * -1 when none may be (the packet is dropped here); openedNow says whether it was opened.
+   */
+  private connectionFor(side: number, found: number, isSyn: boolean, v: PacketView, nowMs: number): number {
+    const fl = this.flows;
+    let flow = found;
+    if (flow >= 0 && isSyn && fl.isClosed(flow) && fl.outbound(flow) === (side === SIDE_INTERNAL)) {
+      this.flowGone(flow, CLOSE_CLOSED);
+      fl.remove(flow);
+      flow = -1;
+    }
+    this.openedNow = flow < 0;
+    if (flow >= 0) return flow;
+    flow = side === SIDE_EXTERNAL ? this.openFromExternal(v, isSyn, nowMs) : this.openFromInternal(v, isSyn, nowMs);
+    if (flow >= 0) return flow;
+    this.out.drop(-flow, side, v);
+    return -1;
   }
 
   /** Opens a connection for a packet from a client; a negative drop reason if it may not. */
@@ -308,21 +321,10 @@ export class Engine implements EpmLegHost {
   private fromInternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
     const fl = this.flows;
     const isSyn = (v.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-    let flow = fl.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort);
-    if (flow >= 0 && isSyn && fl.outbound(flow) && fl.isClosed(flow)) {
-      // An internal client reusing the tuple of an outbound connection lingering after close.
-      this.flowGone(flow, CLOSE_CLOSED);
-      fl.remove(flow);
-      flow = -1;
-    }
-    let opened = false;
-    if (flow < 0) {
-      flow = this.openFromInternal(v, isSyn, nowMs);
-      if (flow < 0) return this.out.drop(-flow, SIDE_INTERNAL, v);
-      opened = true;
-    }
+    const flow = this.connectionFor(SIDE_INTERNAL, fl.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort), isSyn, v, nowMs);
+    if (flow < 0) return;
     if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) {
-      if (opened) this.closeUnused(flow);
+      if (this.openedNow) this.closeUnused(flow);
       return;
     }
     if ((v.tcpFlags & TCP_SYN) !== 0 && v.tcpMss > 0) this.out.limitPath(flow, true, v.tcpMss + TCP_IP_MIN_HDRS);
