@@ -39,8 +39,8 @@ function comparable(v: unknown): string {
 }
 
 /**
- * The HTTPS sections a reload would change: the listeners and proxies were started for them (a
- * reload re-reads certificate and users files only), so each change is refused by name.
+ * The HTTPS sections a reload changes, by name (the reload's `applied`; what of them cannot
+ * change in place is HttpsFrontend.restartNeeded's to say).
  */
 export function httpsChanges(a: CompiledRules, b: CompiledRules): string[] {
   const none = { listeners: [], rpcOverHttp: [], webPublishing: [] };

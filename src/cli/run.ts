@@ -227,11 +227,17 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       } catch (e) {
         return refused(e instanceof RulesError ? e.problems.map(formatProblem) : [describeError(e)]);
       }
-      // Capture, guard, sockets and tables were set up for the running gateway section: what
-      // cannot change in place is refused by name; the log level is applied.
+      // Capture, guard, sockets and tables were set up for the running gateway section, and the
+      // HTTPS sockets for their listeners' addresses: what cannot change in place is refused by
+      // name; the log level and the HTTPS proxies, paths, certificates and users are applied.
       const gw = gatewayChanges(rules.gateway, next.gateway);
-      const restart = [...gw.needRestart.map((f) => `gateway.${f}`), ...httpsChanges(rules, next)];
+      const nextHttps = next.https ?? { listeners: [], rpcOverHttp: [], webPublishing: [] };
+      const restart = [...gw.needRestart.map((f) => `gateway.${f}`), ...frontend.restartNeeded(nextHttps)];
       if (restart.length > 0) return refused(restart.map((f) => `${f} changed: a reload cannot apply it, restart rpcgw (systemctl restart rpcgw)`));
+      // First of the changes (all or nothing): its files are the likeliest to fail.
+      const httpsApplied = httpsChanges(rules, next);
+      const httpsProblems = httpsApplied.length > 0 ? frontend.applyRules(nextHttps) : [];
+      if (httpsProblems.length > 0) return refused(httpsProblems);
       let res: Reservation;
       try {
         res = reservePorts(ownedRanges(next));
@@ -253,7 +259,7 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       rules = next;
       dp.counters.reloads++;
       const out: ReloadResult = {
-        ok: true, file: args.rules, ...diff, applied: gw.applied, pinholesKept: dp.engine.pinholeCount, pinholesDropped: result.removedMappings,
+        ok: true, file: args.rules, ...diff, applied: [...gw.applied, ...httpsApplied], pinholesKept: dp.engine.pinholeCount, pinholesDropped: result.removedMappings,
         connectionsKept: dp.engine.connectionCount, connectionsClosed: result.closedConnections, warnings,
       };
       life.info({ event: 'reload', rules: next.rules.map((r) => r.name), removedRules: result.removedRules, ...out }, 'rules reloaded');

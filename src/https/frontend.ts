@@ -39,11 +39,11 @@ class Listener {
   private readonly http: http.Server;
   private readonly sockets = new Set<tls.TLSSocket>();
   certs: LoadedCert[];
-  readonly users: Users;
+  users: Users;
   proxies: { path: string; proxy: RpcProxy }[] = [];
   webs: WebPublisher[] = [];
 
-  constructor(readonly cfg: CompiledHttpsListener, private readonly log: FrontendLog) {
+  constructor(public cfg: CompiledHttpsListener, private readonly log: FrontendLog) {
     this.certs = loadCertificates(cfg);
     this.users = new Users(cfg.users, (why) => log.warn({ event: 'users-skipped', listener: cfg.name }, why));
     const first = this.certs[0]!;
@@ -128,6 +128,20 @@ class Listener {
     }
   }
 
+  /**
+   * A reload's new settings for this listener (same address, port and header timeout; the
+   * certificates, users file and CA-checked web entries were loaded by the caller, so nothing
+   * here throws): certificates, TLS version cap, users, realm and connection limit apply to new
+   * connections and requests.
+   */
+  reconfigure(cfg: CompiledHttpsListener, certs: LoadedCert[], users: Users): void {
+    this.cfg = cfg;
+    this.certs = certs;
+    this.users = users;
+    this.server.setSecureContext({ cert: readPem(certs[0]!.cert), key: readPem(certs[0]!.key), minVersion: 'TLSv1.2', maxVersion: cfg.tlsMaxVersion });
+    this.server.maxConnections = cfg.maxConnections;
+  }
+
   private async route(req: AnyRequest, res: AnyResponse, expectContinue: boolean): Promise<void> {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -192,6 +206,11 @@ class Listener {
   }
 }
 
+/** JSON with typed arrays as plain arrays, for comparing compiled entries. */
+function comparable(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as Uint32Array) : x));
+}
+
 /** Read again for the server's default context (loadCertificates checked it a moment ago). */
 function readPem(file: string): string {
   return readFileSync(file, 'utf8');
@@ -206,7 +225,7 @@ export interface HttpsCounters {
 export class HttpsFrontend {
   private readonly listeners: Listener[] = [];
 
-  constructor(private readonly cfg: CompiledHttps, private readonly log: FrontendLog) {}
+  constructor(private cfg: CompiledHttps, private readonly log: FrontendLog) {}
 
   /** Loads certificates, users and CA files and listens; throws (nothing left listening) on any problem. */
   async start(): Promise<void> {
@@ -239,39 +258,79 @@ export class HttpsFrontend {
   }
 
   /**
-   * Rules for the running listeners (not called by `rpcgw run` today: its reload refuses any
-   * change to the HTTPS sections, cli/admin-view httpsChanges). On the listeners that stay, the
-   * RPC proxies and published paths are replaced:
-   * new virtual connections and requests follow the new entries, open virtual connections keep
-   * the policy they began with, a removed proxy's are closed. Listeners added, removed or changed
-   * (address, port, certificates list, users file, limits) take a restart: returned, one line each.
+   * What a reload of the HTTPS sections cannot apply in place, one line each ([] when
+   * applyRules may be called): a new listener, or a listener's address, port or
+   * headersTimeoutSeconds (the socket and the TLS handshake timeout were made for them).
+   */
+  restartNeeded(next: CompiledHttps): string[] {
+    const out: string[] = [];
+    for (const n of next.listeners) {
+      const l = this.listeners.find((x) => x.cfg.name === n.name);
+      if (l === undefined) out.push(`httpsListeners "${n.name}" added`);
+      else {
+        if (n.address !== l.cfg.address || n.port !== l.cfg.port) out.push(`httpsListeners "${n.name}" address or port (${l.cfg.address}:${l.cfg.port} -> ${n.address}:${n.port})`);
+        if (n.headersTimeoutMs !== l.cfg.headersTimeoutMs) out.push(`httpsListeners "${n.name}" headersTimeoutSeconds`);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Applies a reload's HTTPS sections to the running listeners, all or nothing: returns what
+   * stops it (restartNeeded, or a certificate, users or backendCa file that cannot be loaded)
+   * with nothing changed, else []. RPC proxies: new and changed entries serve new virtual
+   * connections (open ones keep the policy they began with), a removed entry's are closed.
+   * Published paths: an unchanged entry keeps its backend connections, a changed one serves new
+   * requests (those under way finish), a removed one's are cut. A removed listener is closed.
    */
   applyRules(next: CompiledHttps): string[] {
-    const restart: string[] = [];
-    const shape = (l: CompiledHttpsListener): string => JSON.stringify([l.address, l.port, l.certificates, l.users, l.realm, l.tlsMaxVersion, l.headersTimeoutMs, l.maxConnections]);
-    for (const l of this.listeners) {
-      const n = next.listeners.find((x) => x.name === l.cfg.name);
-      if (n === undefined) restart.push(`listener ${l.cfg.name} removed`);
-      else if (shape(n) !== shape(l.cfg)) restart.push(`listener ${l.cfg.name} changed`);
+    const restart = this.restartNeeded(next);
+    if (restart.length > 0) return restart;
+    type Prepared = { l: Listener; n: CompiledHttpsListener; certs: LoadedCert[]; users: Users; webs: WebPublisher[] };
+    const prepared: Prepared[] = [];
+    const made: WebPublisher[] = [];
+    try {
+      for (const l of this.listeners) {
+        const n = next.listeners.find((x) => x.name === l.cfg.name);
+        if (n === undefined) continue;
+        const certs = comparable(n.certificates) === comparable(l.cfg.certificates) ? l.certs : loadCertificates(n);
+        const users = n.users === l.cfg.users ? l.users : new Users(n.users, (why) => this.log.warn({ event: 'users-skipped', listener: n.name }, why));
+        const webs = next.webPublishing.filter((w) => w.listener === n.name).map((w) => {
+          const same = l.webs.find((x) => x.entry.name === w.name && comparable(x.entry) === comparable(w));
+          if (same !== undefined) return same;
+          const fresh = new WebPublisher(w, this.log);
+          made.push(fresh);
+          return fresh;
+        });
+        prepared.push({ l, n, certs, users, webs });
+      }
+    } catch (e) {
+      for (const w of made) w.close();
+      return [`HTTPS sections: ${(e as Error).message}`];
     }
-    for (const n of next.listeners) if (!this.listeners.some((l) => l.cfg.name === n.name)) restart.push(`listener ${n.name} added`);
-    for (const l of this.listeners) {
-      const wanted = next.rpcOverHttp.filter((r) => r.listener === l.cfg.name);
+    for (const l of this.listeners.filter((x) => !next.listeners.some((n) => n.name === x.cfg.name))) {
+      this.listeners.splice(this.listeners.indexOf(l), 1);
+      void l.close();
+      this.log.info({ event: 'https-listener-closed', listener: l.cfg.name }, `HTTPS listener ${l.cfg.name} removed by the reload: closed`);
+    }
+    for (const { l, n, certs, users, webs } of prepared) {
+      const wanted = next.rpcOverHttp.filter((r) => r.listener === n.name);
       for (const p of l.proxies) if (!wanted.some((r) => r.name === p.proxy.rule.name)) p.proxy.closeAll('removed');
       l.proxies = wanted.map((r) => {
         const old = l.proxies.find((p) => p.proxy.rule.name === r.name)?.proxy;
         if (old !== undefined) old.rule = r;
-        return { path: r.path.toLowerCase(), proxy: old ?? new RpcProxy(r, this.log, l.cfg.headersTimeoutMs) };
+        return { path: r.path.toLowerCase(), proxy: old ?? new RpcProxy(r, this.log, n.headersTimeoutMs) };
       });
-      try {
-        const webs = next.webPublishing.filter((w) => w.listener === l.cfg.name).map((w) => new WebPublisher(w, this.log));
-        for (const w of l.webs) w.close();
-        l.webs = webs;
-      } catch (e) {
-        restart.push(`webPublishing on ${l.cfg.name} kept as it was: ${(e as Error).message}`);
+      for (const w of l.webs) {
+        if (webs.includes(w)) continue;
+        if (next.webPublishing.some((x) => x.name === w.entry.name && x.listener === n.name)) w.retire();
+        else w.close();
       }
+      l.webs = webs;
+      l.reconfigure(n, certs, users);
     }
-    return restart;
+    this.cfg = next;
+    return [];
   }
 
   /** Every RPC proxy's and published path's counters, by entry name (metrics). */

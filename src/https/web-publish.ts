@@ -46,6 +46,13 @@ export class WebPublisher {
     this.agent.destroy();
   }
 
+  /** A reload replaced this entry: requests under way finish; idle backend connections go now. */
+  retire(): void {
+    for (const list of Object.values(this.agent.freeSockets)) for (const sock of list ?? []) sock.destroy();
+    // Agent reads its own keepAlive field when a socket frees: those of requests under way close then.
+    (this.agent as unknown as { keepAlive: boolean }).keepAlive = false;
+  }
+
   handle(req: IncomingMessage, res: ServerResponse, user: string, client: string): void {
     this.counters.requests++;
     const e = this.entry;

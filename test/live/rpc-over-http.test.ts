@@ -257,6 +257,29 @@ describe.skipIf(skipLive('RPC over HTTPS') || !haveTshark || missingTools.length
     expect(access.split('\n').filter((l) => / \/owa\/ /.test(l))).toEqual([]);
   }, LIVE_TIMEOUT_MS);
 
+  it('a reload applies a changed validPorts in place (593 out: refused; back: carried) and keeps the held web request; moving a listener is refused by name', async () => {
+    const text = readFileSync(lab.rulesPath, 'utf8');
+    type Doc = { rpcOverHttp: { validPorts: { ports: string }[] }[]; httpsListeners: { port: number }[] };
+    const without = JSON.parse(text) as Doc;
+    without.rpcOverHttp[0]!.validPorts = without.rpcOverHttp[0]!.validPorts.filter((v) => v.ports !== '593');
+    const rec = await lab.hup(JSON.stringify(without, null, 2));
+    expect(rec).toMatchObject({ event: 'reload' });
+    expect(rec!.applied).toEqual(['rpcOverHttp']);
+    const from = lab.daemonLogs().length;
+    expect((await client({ iface: 'epm', port: 593 })).ok).toBe(false);
+    const refused = await lab.waitFor((x) => x.event === 'rpch-refused' && x.reason === 'invalid-rpc-port', 5_000, from);
+    expect(String(refused?.msg)).toMatch(/server\.lab:593 is not in the validPorts/);
+    const moved = JSON.parse(text) as Doc;
+    moved.httpsListeners[0]!.port = 4443;
+    const no = await lab.hup(JSON.stringify(moved, null, 2));
+    expect(no).toMatchObject({ event: 'reload-refused' });
+    expect((no!.problems as string[]).join('\n')).toMatch(/httpsListeners "mail" address or port \(198\.51\.100\.1:443 -> 198\.51\.100\.1:4443\) changed: a reload cannot apply it/);
+    expect(await lab.hup(text)).toMatchObject({ event: 'reload', applied: ['rpcOverHttp'] });
+    const back = await client({ iface: 'epm', port: 593 });
+    expect(back.error).toBeUndefined();
+    expect(String(back.result)).toBe(`ncacn_ip_tcp:server.lab[${samrPort}]`);
+  }, LIVE_TIMEOUT_MS);
+
   // Last: the request started at the end of beforeAll has been held by the backend while the
   // tests above ran.
   it(`a request the backend holds ${HOLD_S} s completes (longer than the listener's ${HEADERS_TIMEOUT_S} s header timeout, 5 s keep-alive and Node's default timeouts)`, async () => {

@@ -209,14 +209,27 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     expect(c.bytesOut).toBeGreaterThan(0);
   });
 
+  it('a reload that moves a listener or adds one is refused by name, and changes nothing', () => {
+    const listener = { name: 'l', address: '127.0.0.1', port: PORT, certificates: [{ cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') }], users: path.join(dir, 'users'), headersTimeoutSeconds: 1 };
+    const doc = {
+      ...minimalDoc(),
+      httpsListeners: [{ ...listener, port: PORT + 1 }, { ...listener, name: 'new', port: PORT + 2 }],
+      rpcOverHttp: [{ name: 'p', listener: 'l', validPorts: [{ remoteNames: ['other'], server: '127.0.0.1', ports: String(serverPort) }], interfaces: [`${SAMR}@1.0`] }],
+    };
+    expect(frontend.applyRules(loadDoc(doc).rules.https!)).toEqual([
+      `httpsListeners "l" address or port (127.0.0.1:${PORT} -> 127.0.0.1:${PORT + 1})`,
+      'httpsListeners "new" added',
+    ]);
+    expect(frontend.counters().rpch.has('p')).toBe(true);
+  });
+
   it('a reload applies new validPorts to new virtual connections and says which listener changes need a restart', async () => {
     const doc = {
       ...minimalDoc(),
-      httpsListeners: [{ name: 'l', address: '127.0.0.1', port: PORT, certificates: [{ cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') }], users: path.join(dir, 'users'), headersTimeoutSeconds: 2 }],
+      httpsListeners: [{ name: 'l', address: '127.0.0.1', port: PORT, certificates: [{ cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') }], users: path.join(dir, 'users'), headersTimeoutSeconds: 1 }],
       rpcOverHttp: [{ name: 'p', listener: 'l', validPorts: [{ remoteNames: ['other'], server: '127.0.0.1', ports: String(serverPort) }], interfaces: [`${SAMR}@1.0`] }],
     };
-    const restart = frontend.applyRules(loadDoc(doc).rules.https!);
-    expect(restart).toEqual(['listener l changed']);
+    expect(frontend.applyRules(loadDoc(doc).rules.https!)).toEqual([]);
     const old = new Chan();
     old.request('RPC_IN_DATA', `srv:${serverPort}`, 0);
     await old.until((c) => /^HTTP\/1\.1 503 Invalid RPC Port/.test(c.text()));
