@@ -6,6 +6,7 @@
 import { ipv4ToString } from '../wire/addr.js';
 import { INSPECT_NAMES, LOOKUP_NAMES, type CompiledGateway, type CompiledRule, type CompiledRules } from '../policy/compiled.js';
 import { clientAllowed } from '../policy/match.js';
+import { comparableEntry } from '../policy/https.js';
 import {
   FLOW_ST_ACK_CLIENT, FLOW_ST_ACK_SERVER, FLOW_ST_ESTABLISHED, FLOW_ST_FIN_CLIENT, FLOW_ST_FIN_SERVER, FLOW_ST_RST, FLOW_ST_SYNACK_SERVER, FLOW_ST_SYN_CLIENT,
 } from '../nat/flow-table.js';
@@ -33,11 +34,6 @@ export function gatewayChanges(a: CompiledGateway, b: CompiledGateway): { applie
   return { applied, needRestart };
 }
 
-/** JSON with typed arrays as plain arrays, for comparing compiled sections. */
-function comparable(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as Uint32Array) : x));
-}
-
 /**
  * The HTTPS sections a reload changes, by name (the reload's `applied`; what of them cannot
  * change in place is HttpsFrontend.restartNeeded's to say).
@@ -47,9 +43,9 @@ export function httpsChanges(a: CompiledRules, b: CompiledRules): string[] {
   const x = a.https ?? none;
   const y = b.https ?? none;
   const out: string[] = [];
-  if (comparable(x.listeners) !== comparable(y.listeners)) out.push('httpsListeners');
-  if (comparable(x.rpcOverHttp) !== comparable(y.rpcOverHttp)) out.push('rpcOverHttp');
-  if (comparable(x.webPublishing) !== comparable(y.webPublishing)) out.push('webPublishing');
+  if (comparableEntry(x.listeners) !== comparableEntry(y.listeners)) out.push('httpsListeners');
+  if (comparableEntry(x.rpcOverHttp) !== comparableEntry(y.rpcOverHttp)) out.push('rpcOverHttp');
+  if (comparableEntry(x.webPublishing) !== comparableEntry(y.webPublishing)) out.push('webPublishing');
   return out;
 }
 

@@ -15,7 +15,7 @@ import http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import tls from 'node:tls';
 import { isRpchStart, serveRpcHttp, type RpcRequest, type RpcResponse } from '../rpch/http.js';
-import type { CompiledHttps, CompiledHttpsListener } from '../policy/https.js';
+import { comparableEntry, type CompiledHttps, type CompiledHttpsListener } from '../policy/https.js';
 import { RpcProxy, type ProxyCounters, type ProxyLog } from '../rpch/proxy.js';
 import { loadCertificates, pickContext, type LoadedCert } from './certs.js';
 import { AUTH_BUSY, AUTH_MISSING, AUTH_OK, Users } from './users.js';
@@ -206,11 +206,6 @@ class Listener {
   }
 }
 
-/** JSON with typed arrays as plain arrays, for comparing compiled entries. */
-function comparable(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as Uint32Array) : x));
-}
-
 /** Read again for the server's default context (loadCertificates checked it a moment ago). */
 function readPem(file: string): string {
   return readFileSync(file, 'utf8');
@@ -293,10 +288,10 @@ export class HttpsFrontend {
       for (const l of this.listeners) {
         const n = next.listeners.find((x) => x.name === l.cfg.name);
         if (n === undefined) continue;
-        const certs = comparable(n.certificates) === comparable(l.cfg.certificates) ? l.certs : loadCertificates(n);
+        const certs = comparableEntry(n.certificates) === comparableEntry(l.cfg.certificates) ? l.certs : loadCertificates(n);
         const users = n.users === l.cfg.users ? l.users : new Users(n.users, (why) => this.log.warn({ event: 'users-skipped', listener: n.name }, why));
         const webs = next.webPublishing.filter((w) => w.listener === n.name).map((w) => {
-          const same = l.webs.find((x) => x.entry.name === w.name && comparable(x.entry) === comparable(w));
+          const same = l.webs.find((x) => x.entry.name === w.name && comparableEntry(x.entry) === comparableEntry(w));
           if (same !== undefined) return same;
           const fresh = new WebPublisher(w, this.log);
           made.push(fresh);
