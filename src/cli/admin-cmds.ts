@@ -62,13 +62,14 @@ export async function runMappings(a: AdminArgs & { json: boolean; connections: b
   for (const m of maps) {
     write(
       `pinhole rule=${m.rule} client=${m.client} external=${m.external} server=${m.server} age=${secs(m.ageMs)} idle=${secs(m.idleMs)} ` +
-        `connections=${m.connections} expires=${secs(m.expiresInMs)}`,
+        `connections=${m.connections} expires=${secs(m.expiresInMs)}${m.direction === 'outbound' ? ' direction=outbound' : ''}`,
     );
   }
   for (const c of conns) {
     write(
       `${c.kind} ${c.stateName ?? c.state} rule=${c.rule} client=${c.client} external=${c.external} gateway=${c.gateway} server=${c.server} age=${secs(c.ageMs)} idle=${secs(c.idleMs)}` +
-        (c.packetsFromClient !== undefined ? ` packets=${c.packetsFromClient}/${c.packetsFromServer} bytes=${c.bytesFromClient}/${c.bytesFromServer}` : ''),
+        (c.packetsFromClient !== undefined ? ` packets=${c.packetsFromClient}/${c.packetsFromServer} bytes=${c.bytesFromClient}/${c.bytesFromServer}` : '') +
+        (c.direction === 'outbound' ? ' direction=outbound' : ''),
     );
   }
   for (const p of kPins) write(`kernel-pinhole rule=${p.rule} client=${p.client} external=${p.external} server=${p.server} expires=${p.expiresInSeconds}s`);

@@ -12,6 +12,8 @@ import type { RuleSlots } from './rule-slots.js';
 
 /** A live mapping as `rpcgw mappings` lists it: its record and its times. */
 export interface MappingListing extends MappingRecord {
+  /** "outbound": an internal client's pinhole to an external server (external = that server's port). */
+  direction: Direction;
   ageMs: number;
   idleMs: number;
   connections: number;
@@ -20,7 +22,11 @@ export interface MappingListing extends MappingRecord {
 }
 
 /** A live connection as `rpcgw connections` lists it: its record (without the mapping) and its times and state. */
+export type Direction = 'inbound' | 'outbound';
+
 export interface ConnectionListing extends Omit<ConnectionRecord, 'mapping'> {
+  /** "outbound": client is the internal one, server the external one, external = gateway = the NAT source. */
+  direction: Direction;
   ageMs: number;
   idleMs: number;
   state: number;
@@ -50,7 +56,7 @@ export function listMappings(m: MappingTable, slots: RuleSlots, nowMs: number, k
     if (keep !== undefined && !keep(id)) return;
     const exp = m.expiresAtMs(id);
     out.push({
-      ...mappingRecord(m, slots, id), ageMs: nowMs - m.createdMs(id), idleMs: nowMs - m.lastActivityMs(id), connections: m.connCount(id),
+      ...mappingRecord(m, slots, id), direction: slots.rule(m.ruleIdx(id))?.outbound === true ? 'outbound' : 'inbound', ageMs: nowMs - m.createdMs(id), idleMs: nowMs - m.lastActivityMs(id), connections: m.connCount(id),
       expiresInMs: exp < 0 ? null : Math.max(0, exp - nowMs),
     });
   });
@@ -62,8 +68,11 @@ export function listConnections(fl: FlowTable, slots: RuleSlots, nowMs: number, 
   fl.forEach((id) => {
     if (keep !== undefined && !keep(id)) return;
     const r = connectionRecord(fl, slots, id);
+    // An outbound flow's row names sides (FlowTable header): its RPC client is the internal peer.
+    const outbound = fl.outbound(id);
     out.push({
-      flow: id, kind: r.kind, rule: r.rule, client: r.client, external: r.external, gateway: r.gateway, server: r.server,
+      flow: id, kind: r.kind, rule: r.rule, direction: outbound ? 'outbound' : 'inbound', client: outbound ? r.server : r.client, external: r.external,
+      gateway: outbound ? r.external : r.gateway, server: outbound ? r.client : r.server,
       ageMs: nowMs - fl.createdMs(id), idleMs: nowMs - fl.lastSeenMs(id), state: fl.state(id),
     });
   });

@@ -153,6 +153,21 @@ describe('outbound rules: the engine', () => {
     expect(h.refusals()).toEqual([]);
   });
 
+  it('lists outbound pinholes and connections with their direction, the internal client as client', () => {
+    const h = new EngineHarness(outboundDoc());
+    mapThrough(h, C1, 50000, [tcpTower(EMSMDB, 0, 81, S, 6001)]);
+    const mapped = new OutConn(h, C1, 50001, S, 6001);
+    expect(mapped.open()).toBe(true);
+    expect(h.engine.listMappings(h.nowMs)).toEqual([
+      expect.objectContaining({ rule: 'out', direction: 'outbound', client: C1, external: `${S}:6001`, server: `${S}:6001`, connections: 1 }),
+    ]);
+    const conns = h.engine.listConnections(h.nowMs).map((c) => [c.kind, c.direction, c.client, c.external, c.server]);
+    expect(conns).toEqual([
+      ['epm', 'outbound', `${C1}:50000`, expect.stringMatching(new RegExp(`^${EXT}:`)), `${S}:135`],
+      ['mapped', 'outbound', `${C1}:50001`, `${EXT}:${mapped.natPort}`, `${S}:6001`],
+    ]);
+  });
+
   it('a tower naming another host opens nothing; the pinhole closes after pinholeTimeoutSeconds unused', () => {
     const h = new EngineHarness(outboundDoc());
     mapThrough(h, C1, 50000, [tcpTower(EMSMDB, 0, 81, '203.0.113.99', 6001), tcpTower(EMSMDB, 0, 81, S, 6003)]);
