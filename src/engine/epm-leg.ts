@@ -45,7 +45,7 @@ import { EptMapRequestView, EptMapResponseView, readEptMapRequest } from '../epm
 import { EptLookupResponseView, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
 import { mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
 import { writeResponse } from '../dcerpc/pdu-write.js';
-import { asciiAt, type TowerView, towerUuidToString } from '../epm/tower.js';
+import { asciiAt, type TowerView } from '../epm/tower.js';
 import { seqAdd } from '../stream/seq.js';
 import { LOOKUP_ALLOW, LOOKUP_DENY, LOOKUP_PUBLISHED, type CompiledRule } from '../policy/compiled.js';
 import { interfaceAllowed } from '../policy/match.js';
@@ -173,17 +173,21 @@ function givePending(p: PendingCalls): void {
  * An EPM connection's leg state is a row of LegRows, numbered from a free list (EPM connections
  * are few next to mapped ones: rows by flow id would be mostly empty). The row's flags word:
  * F_* | the client's max_recv_frag << 16. The rest lives in maps by row only while it exists:
- * the pending-call table (calls awaiting their response), the response call being rewritten,
- * the interface of the last ept_map (for a later refusal's record).
+ * the pending-call table (calls awaiting their response), the response call being rewritten.
+ * The interface of the last ept_map (for a later refusal's record) is kept as bytes in `ifaces`
+ * (uuid, major, minor: IFACE_LEN a row) and made into text only when a refusal names it.
  */
 const F_PICKED_UP = 1;
 /** The syntax the last response decoded with was NDR64. */
 const F_LAST_NDR64 = 2;
+/** The row's `ifaces` entry holds an interface; F_IFACE_BE: its uuid is in big-endian NDR order. */
+const F_HAS_IFACE = 4;
+const F_IFACE_BE = 8;
+const IFACE_LEN = 20;
 
 export class EpmLeg implements Leg {
   /** Set with a refusal (read right after feed): what the log says, and the interface concerned. */
   refuseDetail = '';
-  lastInterface = '';
 
   private readonly rows = new LegRows();
   /** EPM row of each flow id (-1: none); rows no connection uses. */
@@ -192,7 +196,7 @@ export class EpmLeg implements Leg {
   private rowsMade = 0;
   private readonly pendingBy = new Map<number, PendingCalls>();
   private readonly callBy = new Map<number, ResponseCall>();
-  private readonly interfaceBy = new Map<number, string>();
+  private ifaces = new Uint8Array(16 * IFACE_LEN);
 
   // The connection of the call in progress (open/close): its flow, row and carried fields.
   private flow = -1;
@@ -203,6 +207,8 @@ export class EpmLeg implements Leg {
   private pickedUp = false;
   /** The syntax the last response decoded with. */
   private lastNdr64 = false;
+  /** F_HAS_IFACE | F_IFACE_BE of the connection in the call (or of the last one). */
+  private ifaceFlags = 0;
   /** What the client said it can receive in one fragment (its bind). */
   private clientMaxRecvFrag = MIN_FRAG;
   /** callId → opnum of calls whose response must be read (ept_map, allowed ept_lookup). */
@@ -238,7 +244,6 @@ export class EpmLeg implements Leg {
     if (p !== undefined) this.pendingBy.delete(row), givePending(p);
     const call = this.callBy.get(row);
     if (call !== undefined) this.callBy.delete(row), giveCall(call);
-    this.interfaceBy.delete(row);
     this.freeRows.push(row);
   }
 
@@ -277,7 +282,37 @@ export class EpmLeg implements Leg {
 
   /** The interface of the last ept_map (what a refusal from outside the leg names). */
   interfaceOf(flow: number): string {
-    return this.interfaceBy.get(this.rowOf[flow]!) ?? '';
+    const row = this.rowOf[flow]!;
+    return this.labelOf(row, this.rows.flags(row));
+  }
+
+  /** The interface of the connection last fed (read right after a refusal). */
+  get lastInterface(): string {
+    return this.labelOf(this.row, this.ifaceFlags);
+  }
+
+  private labelOf(row: number, flags: number): string {
+    if ((flags & F_HAS_IFACE) === 0) return '';
+    const at = row * IFACE_LEN;
+    const a = this.ifaces;
+    return interfaceLabel(a, at, (flags & F_IFACE_BE) === 0, a[at + 16]! | (a[at + 17]! << 8), a[at + 18]! | (a[at + 19]! << 8));
+  }
+
+  /** Keeps the interface at buf[off] (uuid in `littleEndian` order) as the connection's last. */
+  private setInterface(buf: Uint8Array, off: number, littleEndian: boolean, major: number, minor: number): void {
+    const at = this.row * IFACE_LEN;
+    if (at + IFACE_LEN > this.ifaces.length) {
+      const a = new Uint8Array(Math.max(at + IFACE_LEN, this.ifaces.length * 2));
+      a.set(this.ifaces);
+      this.ifaces = a;
+    }
+    const a = this.ifaces;
+    for (let i = 0; i < 16; i++) a[at + i] = buf[off + i]!;
+    a[at + 16] = major & 0xff;
+    a[at + 17] = (major >>> 8) & 0xff;
+    a[at + 18] = minor & 0xff;
+    a[at + 19] = (minor >>> 8) & 0xff;
+    this.ifaceFlags = F_HAS_IFACE | (littleEndian ? 0 : F_IFACE_BE);
   }
 
   /** True while the direction holds part of a PDU (or of a response call being rewritten). */
@@ -312,21 +347,19 @@ export class EpmLeg implements Leg {
     this.pickedUp = (f & F_PICKED_UP) !== 0;
     this.lastNdr64 = (f & F_LAST_NDR64) !== 0;
     this.clientMaxRecvFrag = f >>> 16;
+    this.ifaceFlags = f & (F_HAS_IFACE | F_IFACE_BE);
     this.pending = this.pendingBy.get(row) ?? null;
     this.call = this.callBy.get(row) ?? null;
-    this.lastInterface = this.interfaceBy.get(row) ?? '';
   }
 
   /** Writes back what the call changed. */
   private close(): void {
     const row = this.row;
-    this.rows.setFlags(row, (this.pickedUp ? F_PICKED_UP : 0) | (this.lastNdr64 ? F_LAST_NDR64 : 0) | (this.clientMaxRecvFrag << 16));
+    this.rows.setFlags(row, (this.pickedUp ? F_PICKED_UP : 0) | (this.lastNdr64 ? F_LAST_NDR64 : 0) | this.ifaceFlags | (this.clientMaxRecvFrag << 16));
     if (this.pending !== null) this.pendingBy.set(row, this.pending);
     else this.pendingBy.delete(row);
     if (this.call !== null) this.callBy.set(row, this.call);
     else this.callBy.delete(row);
-    if (this.lastInterface !== '') this.interfaceBy.set(row, this.lastInterface);
-    else this.interfaceBy.delete(row);
     this.pending = null;
     this.call = null;
   }
@@ -378,7 +411,7 @@ export class EpmLeg implements Leg {
       const major = b.ifMajor[i]!;
       const isEpm = uuidEqualsAcrossOrder(buf, off, b.littleEndian, UUID_EPM, 0, true) && major >= EPM_MAJOR_MIN && major <= EPM_MAJOR_MAX;
       if (!isEpm) {
-        this.lastInterface = `${uuidToString(buf, off, b.littleEndian)}@${major}.${b.ifMinor[i]}`;
+        this.setInterface(buf, off, b.littleEndian, major, b.ifMinor[i]!);
         return this.refuse(REFUSE_BIND_INTERFACE, `bind on port 135 to ${this.lastInterface}, not the endpoint mapper`);
       }
     }
@@ -406,7 +439,7 @@ export class EpmLeg implements Leg {
         if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
         if (!m.towerPresent || m.tower.ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
         const t = m.tower;
-        this.lastInterface = interfaceLabel(buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
+        this.setInterface(buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
         if (!interfaceAllowed(this.rule, buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor)) {
           return this.refuse(REFUSE_MAP_INTERFACE, `ept_map for ${this.lastInterface}, not published by rule "${this.rule.name}"`);
         }
@@ -564,7 +597,7 @@ export class EpmLeg implements Leg {
       }
       const extPort = this.host.acquireMapping(this.flow, t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
       if (extPort < 0) {
-        this.lastInterface = `${towerUuidToString(stub, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
+        this.setInterface(stub, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
         return this.refuse(REFUSE_MAPPING, `no mapped port for ${this.lastInterface}: ${MAP_ERR_NAMES[extPort] ?? extPort} in rule "${this.rule.name}"`);
       }
       this.host.towerRewritten(this.flow, opnum, stub, t, this.externalIp, extPort);
@@ -594,7 +627,7 @@ export class EpmLeg implements Leg {
       if (!interfaceAllowed(this.rule, stub, t.ifUuidOff, true, t.ifMajor, t.ifMinor)) continue;
       const r = this.host.acquireOutbound(this.flow, t.ipv4, t.port);
       if (r < 0) {
-        this.lastInterface = `${towerUuidToString(stub, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
+        this.setInterface(stub, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
         return this.refuse(REFUSE_MAPPING, `no pinhole for ${this.lastInterface}: ${MAP_ERR_NAMES[r] ?? r} in rule "${this.rule.name}"`);
       }
     }
@@ -622,7 +655,7 @@ export class EpmLeg implements Leg {
       }
       const extPort = this.host.acquireMapping(this.flow, t.ipv4 === 0 ? this.rule.serverIp : t.ipv4, t.port);
       if (extPort < 0) {
-        this.lastInterface = `${towerUuidToString(stub, t.ifUuidOff)}@${t.ifMajor}.${t.ifMinor}`;
+        this.setInterface(stub, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
         return this.refuse(REFUSE_MAPPING, `no mapped port for ${this.lastInterface}: ${MAP_ERR_NAMES[extPort] ?? extPort} in rule "${this.rule.name}"`);
       }
       this.host.towerRewritten(this.flow, EPT_LOOKUP, stub, t, this.externalIp, extPort);
