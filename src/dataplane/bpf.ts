@@ -10,7 +10,7 @@
  *             pinhole, to the rule's notification ports)
  *   outbound rules (clients inside, servers outside): external, TCP from their servers to the
  *             gateway's external address on gateway.natPorts; internal, TCP from their clients
- *             to their servers
+ *             to their servers; with notifications, external UDP to the relay ports
  *   both:     ICMP errors (destination unreachable, time exceeded) quoting a TCP packet, to the
  *             gateway's address on that side, from any router on the path (not only clients and
  *             servers): the engine translates those about a connection it carries (Path MTU
@@ -89,7 +89,13 @@ export function captureFilters(rules: CompiledRules): CaptureFilters {
     ...out.internal,
   ];
   return {
-    external: ext.length > 0 ? `ip and ((tcp and (${ext.join(' or ')})) or ${icmpTo(icmpExt)})` : never,
+    external: ext.length > 0
+      ? `ip and ((tcp and (${ext.join(' or ')}))` +
+        // Outbound connections' new-mail notifications: their servers' datagrams to the relay ports.
+        (rules.rules.some((r) => r.enabled && r.outbound && r.notifications)
+          ? ` or (udp and dst host ${ipv4ToString(g.externalIp)} and dst portrange ${g.notifyRelayLo}-${g.notifyRelayHi})` : '') +
+        ` or ${icmpTo(icmpExt)})`
+      : never,
     internal:
       tcpInt.length === 0
         ? never

@@ -65,6 +65,9 @@ export function guardRuleset(rules: CompiledRules, kernel: KernelTableOptions = 
   if (outbound) {
     // Else the host answers the servers of outbound connections with a RST (no socket there).
     lines.push(`    ip daddr ${ipv4ToString(g.externalIp)} tcp dport ${range(g.natPortLo, g.natPortHi)} counter drop comment "outbound connections' servers to the daemon's NAT source ports (gateway.natPorts)"`);
+    if (rules.rules.some((r) => r.enabled && r.outbound && r.notifications)) {
+      lines.push(`    ip daddr ${ipv4ToString(g.externalIp)} udp dport ${range(g.notifyRelayLo, g.notifyRelayHi)} counter drop comment "outbound connections' new-mail notifications the daemon relays"`);
+    }
   }
   const notifying = [...new Set(enabled.filter((r) => r.notifications).map((r) => ipv4ToString(r.serverIp)))];
   if (notifying.length > 0) {

@@ -160,7 +160,7 @@ export class Engine implements EpmLegHost {
     this.out = new Output(opts.output, this.events, opts.externalMtu ?? DEFAULT_MTU, opts.internalMtu ?? DEFAULT_MTU);
     this.counters = this.out.counters;
     const maxHeldPerFlow = g.limits.maxHeldBytesPerFlow;
-    const gwIpOf = (): number => this.gwIp;
+    const gwIpOf = (flow: number): number => (this.flows.outbound(flow) ? this.slots.rules.gateway.externalIp : this.gwIp);
     this.conns = new Conns(
       () => new EpmLeg(this, maxHeldPerFlow, (flow) => this.slots.rule(this.flows.ruleIdx(flow))!, (flow) => this.flows.extIp(flow)),
       () => new MappedLeg(this.notifications, gwIpOf, (flow) => this.slots.rule(this.flows.ruleIdx(flow))!),
@@ -198,7 +198,8 @@ export class Engine implements EpmLegHost {
     if (v.isFragment) return out.drop(DROP_FRAGMENT, side, v);
     const proto = v.ipProto;
     if (proto === IPPROTO_ICMP) return this.manners.icmpFrom(side, buf, off, v.ipTotalLen, v);
-    const notification = proto === IPPROTO_UDP && side === SIDE_INTERNAL;
+    // New-mail notifications: from published servers inside, or outbound connections' servers outside.
+    const notification = proto === IPPROTO_UDP;
     if ((proto !== IPPROTO_TCP && !notification) || v.l4Off < 0) return out.drop(DROP_UNSUPPORTED_PROTOCOL, side, v);
     // Every segment is checked, pure ACKs and RSTs included: their ACK number moves what the
     // gateway remembers (released patches, where a RST must land) and a RST closes the
@@ -209,7 +210,7 @@ export class Engine implements EpmLegHost {
       if (cs === L4_CSUM_BAD) return out.drop(DROP_BAD_CHECKSUM, side, v);
       if (cs === L4_CSUM_COMPLETED) c.checksumsCompleted++;
     }
-    if (notification) return this.notifications.datagram(buf, off, v.ipTotalLen, v);
+    if (notification) return this.notifications.datagram(side, buf, off, v.ipTotalLen, v);
     if (side === SIDE_EXTERNAL) this.fromExternal(buf, off, v.ipTotalLen, v, nowMs);
     else this.fromInternal(buf, off, v.ipTotalLen, v, nowMs);
   }

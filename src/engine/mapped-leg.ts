@@ -116,7 +116,8 @@ export class MappedLeg implements Leg {
 
   constructor(
     private readonly host: MappedLegHost,
-    private readonly gwIp: () => number,
+    /** The address a connection's callback is rewritten to: the internal one, or the external one for an outbound connection. */
+    private readonly gwIp: (flow: number) => number,
     private readonly ruleOf: (flow: number) => CompiledRule,
   ) {}
 
@@ -356,7 +357,7 @@ export class MappedLeg implements Leg {
     s[0] = relay >>> 8;
     s[1] = relay & 0xff;
     this.host.patchStream(this.flow, seqAdd(c.startSeq, v.portOff - c.pduOff), s, 0, 2);
-    const gw = this.gwIp();
+    const gw = this.gwIp(this.flow);
     s[0] = gw >>> 24;
     s[1] = (gw >>> 16) & 0xff;
     s[2] = (gw >>> 8) & 0xff;

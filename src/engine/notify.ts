@@ -16,7 +16,7 @@ import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
 import { NOTIFY_DROPPED, NOTIFY_NOT_REWRITTEN, NOTIFY_PINHOLE, NOTIFY_REWRITTEN, SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import { fillConnection } from './records.js';
-import { DROP_NO_NOTIFICATION, DROP_NO_PINHOLE } from './reasons.js';
+import { DROP_NO_NOTIFICATION, DROP_NO_PINHOLE, DROP_UNSUPPORTED_PROTOCOL } from './reasons.js';
 
 export class Notifications implements MappedLegHost {
   constructor(
@@ -34,17 +34,24 @@ export class Notifications implements MappedLegHost {
     this.conns.patch(flow, seq, bytes, off, n);
   }
 
-  /** A relay port on the gateway's internal address for connection `flow`'s client callback port, or -1. */
+  /**
+   * A relay port on the gateway's internal address for connection `flow`'s client callback port,
+   * or -1. For an outbound connection the port is on the external address, the client is the
+   * internal peer and the datagrams reach it from the server's own address (as the NAT shows it).
+   */
   registerNotification(flow: number, clientPort: number): number {
     const fl = this.flows;
     const g = this.slots.rules.gateway;
-    const port = this.relay.register(flow, fl.clientIp(flow), clientPort, fl.serverIp(flow), fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
+    const out = fl.outbound(flow);
+    const client = out ? fl.serverIp(flow) : fl.clientIp(flow);
+    const server = out ? fl.clientIp(flow) : fl.serverIp(flow);
+    const port = this.relay.register(flow, client, clientPort, server, out ? server : fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
     // A failure is reported by the leg (registrationNotRewritten), once.
     if (port >= 0) {
       const e = fillConnection(this.out.event, fl, this.slots, flow);
       e.code = NOTIFY_REWRITTEN;
       e.clientPort = clientPort;
-      e.origIp = this.gwIp;
+      e.origIp = out ? g.externalIp : this.gwIp;
       e.origPort = port;
       this.out.events.notified(e, this.out.nowMs);
     }
@@ -71,8 +78,9 @@ export class Notifications implements MappedLegHost {
     this.out.events.notified(e, this.out.nowMs);
   }
 
-  /** A UDP datagram from the internal side: a server's new-mail notification, or nothing for us. */
-  datagram(buf: Uint8Array, off: number, len: number, v: PacketView): void {
+  /** A UDP datagram: a server's new-mail notification, or nothing for us. */
+  datagram(side: number, buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    if (side === SIDE_EXTERNAL) return this.outboundDatagram(buf, off, len, v);
     const out = this.out;
     const relay = this.relay;
     if (v.dst4 === this.gwIp) {
@@ -92,5 +100,23 @@ export class Notifications implements MappedLegHost {
     setIpv4Src(buf, v, ph.extIp);
     out.counters.notificationsRelayed++;
     return out.send(SIDE_EXTERNAL, buf, off, len);
+  }
+
+  /**
+   * A UDP datagram from the external side: only an outbound connection's server writing to the
+   * relay port its client's registration was rewritten to, while that connection lives; relayed
+   * to the client's real callback. Anything else is not ours (unsupported-protocol, as before).
+   */
+  private outboundDatagram(buf: Uint8Array, off: number, len: number, v: PacketView): void {
+    const out = this.out;
+    const relay = this.relay;
+    const id = v.dst4 === this.slots.rules.gateway.externalIp ? relay.lookup(v.dstPort) : -1;
+    if (id < 0 || !this.flows.outbound(relay.flow(id))) return out.drop(DROP_UNSUPPORTED_PROTOCOL, SIDE_EXTERNAL, v);
+    if (relay.serverIp(id) !== v.src4) return out.drop(DROP_NO_PINHOLE, SIDE_EXTERNAL, v); // only that server
+    if (!this.manners.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) return;
+    setIpv4Dst(buf, v, relay.clientIp(id));
+    setDstPort(buf, v, relay.clientPort(id));
+    out.counters.notificationsRelayed++;
+    return out.send(SIDE_INTERNAL, buf, off, len);
   }
 }

@@ -132,8 +132,7 @@ function compileRule(r: RuleDocument, index: number, gatewayExternal: string, ga
     requireEncryption: r.requireEncryption,
     mappedInspection: r.mappedInspection === 'kernel' ? INSPECT_KERNEL : INSPECT_FULL,
     lookup: LOOKUP_BY_NAME[r.lookup],
-    // Outbound: the client's callback is not rewritten yet, so nothing is held for it.
-    notifications: outbound ? false : r.notifications,
+    notifications: r.notifications,
     notificationsWhenEncrypted: NOTIFY_BY_NAME[r.notificationsWhenEncrypted],
     notifyPortLo: notify.lo,
     notifyPortHi: notify.hi,

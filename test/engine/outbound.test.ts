@@ -12,6 +12,8 @@ import {
 import type { Emitted, ParsedTcp } from '../helpers/engine-harness.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/wire/packet.js';
 import { loadRules, RulesError } from '../../src/policy/load.js';
+import { sockaddrIn } from '../../src/exchange/push-notification.js';
+import { parseUdp, registerPushPdu, udpPacket } from '../helpers/policy-harness.js';
 
 /** Internal clients and an external server (gateway: EXT outside, GW inside, as the harness). */
 const C1 = '192.0.2.50';
@@ -200,5 +202,49 @@ describe('outbound rules: the engine', () => {
     expect(mapped.open()).toBe(true);
     mapped.clientSend(ifBind(1, SRVSVC, 3, 0));
     expect(h.refusals().map((r) => r.reason)).toEqual(['bind-interface-not-allowed']);
+  });
+});
+
+describe('outbound rules: new-mail notifications', () => {
+  const CB_PORT = 55555;
+  const CONTEXT = Uint8Array.of(0x4f, 0x75, 0x74, 0x6c, 0x6f, 0x6f, 0x6b, 0x21);
+  /** Where the SOCKADDR's port and address sit in the registration PDU (24-byte header + stub 50 / 52). */
+  const PORT_AT = 24 + 50;
+
+  /** An internal client's store connection to S:6001 that registers its callback C1:CB_PORT. */
+  function registered(h: EngineHarness): { store: OutConn; relay: number; toServer: Uint8Array } {
+    mapThrough(h, C1, 50000, [tcpTower(EMSMDB, 0, 81, S, 6001)]);
+    const store = new OutConn(h, C1, 50001, S, 6001, 0x2000_0000, 0x3000_0000);
+    expect(store.open()).toBe(true);
+    store.clientSend(ifBind(1));
+    store.serverSend(ifBindAck(1, 6001));
+    const reg = registerPushPdu({ context: CONTEXT, callback: sockaddrIn(CB_PORT, parseIpv4Num(C1)) });
+    const toServer = payloadOf(store.clientSend(reg), SIDE_EXTERNAL);
+    const relay = (toServer[PORT_AT]! << 8) | toServer[PORT_AT + 1]!;
+    return { store, relay, toServer };
+  }
+  const parseIpv4Num = (a: string): number => a.split('.').reduce((n, x) => n * 256 + Number(x), 0);
+
+  it('rewrites the internal client\'s callback to the external address and a relay port; the server\'s datagram reaches the client\'s real callback', () => {
+    const h = new EngineHarness(outboundDoc({ notifications: true }));
+    const { relay, toServer } = registered(h);
+    expect(relay).toBeGreaterThan(0);
+    expect([...toServer.subarray(PORT_AT + 2, PORT_AT + 6)].join('.')).toBe(EXT);
+    const out = h.inject(SIDE_EXTERNAL, udpPacket({ src: S, dst: EXT, sport: 34567, dport: relay, payload: CONTEXT }));
+    expect(out.map((e) => e.side)).toEqual([SIDE_INTERNAL]);
+    const u = parseUdp(out[0]!.pkt);
+    expect([u.src, u.dst, u.dport]).toEqual([S, C1, CB_PORT]);
+    expect(u.payload).toEqual(CONTEXT);
+  });
+
+  it('drops a datagram to the relay port from another external host, and from the server once the session is gone', () => {
+    const h = new EngineHarness(outboundDoc({ notifications: true }));
+    const { relay, store } = registered(h);
+    expect(h.inject(SIDE_EXTERNAL, udpPacket({ src: '203.0.113.99', dst: EXT, sport: 34567, dport: relay, payload: CONTEXT }))).toEqual([]);
+    expect(h.dropReasons()).toEqual(['no-pinhole']);
+    h.inject(SIDE_INTERNAL, tcpPacket({ src: C1, dst: S, sport: 50001, dport: 6001, seq: 0x2000_0001 + store.cSent, ack: 0, flags: TCP_RST }));
+    h.tick(h.nowMs + 11_000);
+    expect(h.inject(SIDE_EXTERNAL, udpPacket({ src: S, dst: EXT, sport: 34567, dport: relay, payload: CONTEXT }))).toEqual([]);
+    expect(h.dropReasons()).toEqual(['no-pinhole', 'unsupported-protocol']);
   });
 });
