@@ -13,6 +13,7 @@ import { IFACES, LAB, Lab, isRefusal, ruleInterfaces, type CallIface } from '../
 import { exec, execOk, findTool } from '../../src/lab/netns.js';
 import { SambaServer } from '../../src/lab/samba.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
+import { SimProcess, haveImpacket, runClient } from '../sim/harness.js';
 
 const skip = skipLive('outbound.test.ts (internal Impacket to an external Samba through rpcgw run)');
 
@@ -94,4 +95,54 @@ describe.skipIf(skip)('outbound rule: internal Impacket to an external Samba', {
     const refusal = await lab.waitFor((r) => isRefusal(r) && String(r.interface ?? '').includes(IFACES.wkssvc.uuid), 5_000, from);
     expect(refusal).not.toBeNull();
   });
+});
+
+/**
+ * New-mail notifications for an internal Outlook-like client (test/sim) of the project's
+ * Exchange store simulator outside: the registration's callback is rewritten to the gateway's
+ * external address and a relay port; the simulator's datagram to it reaches the client's real
+ * callback; a datagram from another external host to the relay port does not.
+ */
+describe.skipIf(skip || !haveImpacket)('outbound rule: new-mail notifications from an external Exchange simulator', { timeout: LIVE_TIMEOUT_MS }, () => {
+  const lab = new Lab();
+  let sim: SimProcess;
+  const PASSWORD = 'Outl00k-lab';
+  const CALLBACK_PORT = 50123;
+
+  beforeAll(async () => {
+    await lab.up({ repoRoot, samba: false, daemon: false });
+    await execOk(lab.nsName('server'), [findTool('ip')!, 'route', 'add', 'default', 'via', LAB.gatewayInt]);
+    const doc = JSON.parse(lab.rulesText()) as { rules: unknown[] };
+    doc.rules = [{ name: 'outlook-out', direction: 'outbound', clients: ['192.0.2.0/24'], servers: [`${OUTSIDE}/32`], interfaces: ['exchange'], notifications: true }];
+    writeFileSync(lab.rulesPath, JSON.stringify(doc, null, 2));
+    await lab.startDaemon();
+    sim = await SimProcess.start({
+      listen: OUTSIDE, control: path.join(lab.dir!, 'sim.sock'), epmPort: 135, storePort: 6001, nspiPort: 6004, rfrPort: 6002,
+      password: PASSWORD, extra: ['--auto-notify-ms', '4000'], netns: lab.nsName('client'),
+    });
+  }, LIVE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await sim?.stop();
+    await lab.down();
+  }, LIVE_TIMEOUT_MS);
+
+  it('the datagram reaches the internal client\'s registered port; one from another external host does not', async () => {
+    const client = runClient(
+      ['--server', OUTSIDE, '--callback-ip', INSIDE, '--callback-port', String(CALLBACK_PORT), '--auth-level', '1', '--wait', '10'],
+      { netns: lab.nsName('server'), timeoutMs: 60_000 },
+    );
+    await sim.waitFor((e) => e.event === 'register', 30_000);
+    const relay = sim.events.filter((e) => e.event === 'register').map((e) => (e as unknown as { callback: { ip: string; port: number } }).callback)[0]!;
+    // The server was given the gateway's external address, not the client's private one.
+    expect(relay.ip).toBe(LAB.gatewayExt);
+    const send = `import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('${LAB.client2}', 0)); s.sendto(b'forged-notification', ('${LAB.gatewayExt}', ${relay.port}))`;
+    await execOk(lab.nsName('client'), ['/usr/bin/python3', '-c', send]);
+    const r = await client;
+    expect(r.result.errors).toEqual([]);
+    expect(r.result.registration?.ret).toBe(0);
+    expect(r.result.datagram?.received).toBe(true);
+    expect(r.result.datagram?.count).toBe(1); // the forged one never arrived
+    expect(r.result.datagram?.matches).toBe(true);
+  }, LIVE_TIMEOUT_MS);
 });
