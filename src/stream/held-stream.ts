@@ -36,12 +36,15 @@ export const SEG_OVERLAP = 4;
 
 /** Patches remembered per direction for retransmissions (pruned as the receiver ACKs). */
 const MAX_PATCHES = 4096;
-const INITIAL_PATCHES = 16;
+/** A rewritten EPM answer leaves a few patches: small rings stay on V8's heap (no backing store). */
+const INITIAL_PATCHES = 4;
 /** Shared empty arrays: replaced (never written) on the first patch. */
-const NO_SEQS = new Uint32Array(0);
-const NO_BYTES = new Uint8Array(0);
+const NO_PATCHES = new Uint8Array(0);
 /** A patch covers one field, or the part of it inside one fragment: at most a few bytes. */
 const PATCH_MAX = 8;
+const P_LEN = 4;
+const P_BYTES = 8;
+const P_STRIDE = P_BYTES + PATCH_MAX;
 
 export class HeldSegment {
   constructor(
@@ -75,9 +78,9 @@ export class HeldStream {
 
   // Remembered patches, oldest first: [patchHead, patchHead + patchCount) of a growable ring.
   // Empty until the first patch: most connections never have one.
-  private patchSeq: Uint32Array = NO_SEQS;
-  private patchLen: Uint8Array = NO_BYTES;
-  private patchBytes: Uint8Array = NO_BYTES;
+  // One array, P_STRIDE bytes a patch (stream seq u32 LE, length, the bytes at P_BYTES): one
+  // allocation per ring, small enough to live on V8's heap.
+  private patches: Uint8Array = NO_PATCHES;
   private patchHead = 0;
   private patchCount = 0;
   /** Bytes before this (exclusive) had patches forgotten before the receiver ACKed them. */
@@ -198,20 +201,20 @@ export class HeldStream {
     if (this.forgotten && seqDiff(seq, this.forgottenEnd) < 0) return false;
     // The receiver acknowledged those bytes (and their patch is gone): a spurious retransmission.
     if (this.pruned && seqDiff(seq, this.prunedEnd) < 0) return false;
-    const cap = this.patchSeq.length;
+    const cap = this.patchCap;
     for (let k = 0; k < this.patchCount; k++) {
       const i = (this.patchHead + k) % cap;
-      this.patchInView(pkt, view, seq, this.patchSeq[i]!, this.patchBytes, i * PATCH_MAX, this.patchLen[i]!);
+      this.patchInView(pkt, view, seq, this.patchSeqAt(i), this.patches, i * P_STRIDE + P_BYTES, this.patches[i * P_STRIDE + P_LEN]!);
     }
     return true;
   }
 
   /** The receiver acknowledged everything before `ack`: those patches are no longer needed. */
   acked(ack: number): void {
-    const cap = this.patchSeq.length;
+    const cap = this.patchCap;
     while (this.patchCount > 0) {
       const i = this.patchHead;
-      const end = seqAdd(this.patchSeq[i]!, this.patchLen[i]!);
+      const end = this.patchEndAt(i);
       if (seqDiff(end, ack) > 0) break;
       if (!this.pruned || seqDiff(end, this.prunedEnd) > 0) this.prunedEnd = end;
       this.pruned = true;
@@ -222,42 +225,55 @@ export class HeldStream {
   }
 
   private remember(seq: number, bytes: Uint8Array, off: number, n: number): void {
-    if (this.patchCount === this.patchSeq.length) {
+    if (this.patchCount === this.patchCap) {
       if (this.patchCount >= MAX_PATCHES) {
         // Full: forget the oldest; retransmissions of its bytes will be refused, never leaked.
         const i = this.patchHead;
-        this.forgottenEnd = seqAdd(this.patchSeq[i]!, this.patchLen[i]!);
+        this.forgottenEnd = this.patchEndAt(i);
         this.forgotten = true;
-        this.patchHead = (i + 1) % this.patchSeq.length;
+        this.patchHead = (i + 1) % this.patchCap;
         this.patchCount--;
       } else {
         this.growPatches();
       }
     }
-    const cap = this.patchSeq.length;
-    const i = (this.patchHead + this.patchCount) % cap;
-    this.patchSeq[i] = seq;
-    this.patchLen[i] = n;
-    this.patchBytes.set(bytes.subarray(off, off + n), i * PATCH_MAX);
+    const i = (this.patchHead + this.patchCount) % this.patchCap;
+    const pb = this.patches;
+    const at = i * P_STRIDE;
+    pb[at] = seq & 0xff;
+    pb[at + 1] = (seq >>> 8) & 0xff;
+    pb[at + 2] = (seq >>> 16) & 0xff;
+    pb[at + 3] = seq >>> 24;
+    pb[at + P_LEN] = n;
+    // At most PATCH_MAX bytes: a loop, not a subarray object per patch.
+    for (let k = 0; k < n; k++) pb[at + P_BYTES + k] = bytes[off + k]!;
     this.patchCount++;
   }
 
   private growPatches(): void {
-    const cap = this.patchSeq.length;
+    const cap = this.patchCap;
     const next = Math.min(MAX_PATCHES, Math.max(INITIAL_PATCHES, cap * 2));
-    const seqs = new Uint32Array(next);
-    const lens = new Uint8Array(next);
-    const bytes = new Uint8Array(next * PATCH_MAX);
+    const ring = new Uint8Array(next * P_STRIDE);
     for (let k = 0; k < this.patchCount; k++) {
       const i = (this.patchHead + k) % cap;
-      seqs[k] = this.patchSeq[i]!;
-      lens[k] = this.patchLen[i]!;
-      bytes.set(this.patchBytes.subarray(i * PATCH_MAX, (i + 1) * PATCH_MAX), k * PATCH_MAX);
+      ring.set(this.patches.subarray(i * P_STRIDE, (i + 1) * P_STRIDE), k * P_STRIDE);
     }
-    this.patchSeq = seqs;
-    this.patchLen = lens;
-    this.patchBytes = bytes;
+    this.patches = ring;
     this.patchHead = 0;
+  }
+
+  private get patchCap(): number {
+    return this.patches.length / P_STRIDE;
+  }
+
+  private patchSeqAt(i: number): number {
+    const pb = this.patches;
+    const at = i * P_STRIDE;
+    return (pb[at]! | (pb[at + 1]! << 8) | (pb[at + 2]! << 16) | (pb[at + 3]! << 24)) >>> 0;
+  }
+
+  private patchEndAt(i: number): number {
+    return seqAdd(this.patchSeqAt(i), this.patches[i * P_STRIDE + P_LEN]!);
   }
 
   /** Forgets every patch (connection reused from the pool). */
@@ -279,10 +295,11 @@ export class HeldStream {
    */
   exportState(): HeldStreamState {
     const patches: [number, number[]][] = [];
-    const cap = this.patchSeq.length;
+    const cap = this.patchCap;
     for (let k = 0; k < this.patchCount; k++) {
       const i = (this.patchHead + k) % cap;
-      patches.push([this.patchSeq[i]!, Array.from(this.patchBytes.subarray(i * PATCH_MAX, i * PATCH_MAX + this.patchLen[i]!))]);
+      const at = i * P_STRIDE;
+      patches.push([this.patchSeqAt(i), Array.from(this.patches.subarray(at + P_BYTES, at + P_BYTES + this.patches[at + P_LEN]!))]);
     }
     return {
       synced: this.synced, nextSeq: this.nextSeq, patches,
