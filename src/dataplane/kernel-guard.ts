@@ -38,6 +38,17 @@ function rangesBy<K>(entries: readonly (readonly [K, string])[], first: readonly
   return out;
 }
 
+/** `{ a/len, b/len }` of a compiled net/mask list; '' when one of them is everything (no match needed). */
+function netsSet(net: Uint32Array, mask: Uint32Array): string {
+  const out: string[] = [];
+  for (let i = 0; i < net.length; i++) {
+    const m = mask[i]! >>> 0;
+    if (m === 0) return '';
+    out.push(`${ipv4ToString(net[i]!)}/${Math.clz32(~m >>> 0)}`); // contiguous masks: prefix = leading ones
+  }
+  return `{ ${out.join(', ')} }`;
+}
+
 /** Without kernel-mode rules (or before the host was probed): no flowtable, forwarding untouched. */
 export const NO_KERNEL_OPTIONS: KernelTableOptions = { flowtable: false, forwardingOn: [] };
 
@@ -81,6 +92,12 @@ export function guardRuleset(rules: CompiledRules, kernel: KernelTableOptions = 
   }
   if (servers.length > 0) {
     lines.push(`    iifname ${ext} ip daddr { ${servers.join(', ')} } tcp dport 135 counter drop comment "published endpoint mappers only through the daemon"`);
+  }
+  for (const r of rules.rules) {
+    if (!r.enabled || !r.outbound) continue;
+    const clients = netsSet(r.clientNet, r.clientMask);
+    const servers = netsSet(r.serverNet, r.serverMask);
+    lines.push(`    iifname ${JSON.stringify(g.internalInterface)}${clients === '' ? '' : ` ip saddr ${clients}`}${servers === '' ? '' : ` ip daddr ${servers}`} tcp dport 135 counter drop comment "outbound endpoint mappers only through the daemon"`);
   }
   const pinholeRanges = rangesBy(
     enabled.filter((r) => r.notifications && r.notificationsWhenEncrypted === NOTIFY_PINHOLE).map((r) => [ipv4ToString(r.serverIp), range(r.notifyPortLo, r.notifyPortHi)]),

@@ -48,6 +48,8 @@ export function takeSnapshot(e: EngineTables, nowMs: number): EngineSnapshot {
     const cs = e.conns;
     const rule = e.slots.rule(fl.ruleIdx(id));
     if (!cs.has(id) || rule === undefined || rule === null) return leave('no-state');
+    // Not carried yet: the snapshot's shape names an inbound connection's roles.
+    if (fl.outbound(id)) return leave('outbound');
     if (cs.refused(id)) return leave('refused');
     if (fl.isClosed(id)) return leave('closing');
     if (!fl.isEstablished(id)) return leave('embryonic');
