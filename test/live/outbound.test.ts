@@ -13,7 +13,7 @@ import { IFACES, LAB, Lab, isRefusal, ruleInterfaces, type CallIface } from '../
 import { exec, execOk, findTool } from '../../src/lab/netns.js';
 import { SambaServer } from '../../src/lab/samba.js';
 import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
-import { SimProcess, haveImpacket, runClient } from '../sim/harness.js';
+import { Capture, SimProcess, haveImpacket, haveTcpdump, runClient } from '../sim/harness.js';
 
 const skip = skipLive('outbound.test.ts (internal Impacket to an external Samba through rpcgw run)');
 
@@ -65,11 +65,20 @@ describe.skipIf(skip)('outbound rule: internal Impacket to an external Samba', {
     return t!.port!;
   }
 
-  it('ept_map + bind + samr call through the gateway', async () => {
+  it('ept_map + bind + samr call through the gateway, every segment on the external leg from the external address', async () => {
+    const pcap = path.join(lab.dir!, 'external-leg.pcap');
+    const cap = haveTcpdump ? await Capture.start(LAB.ifHost, 'tcp', pcap, lab.nsName('client')) : null;
     const port = await mapPort('samr');
     const c = await lab.call('samr', port, 1, { ...inside, src: INSIDE });
     expect(c.bound).toBe(true);
     expect(c.ok).toBe(true);
+    if (cap === null) return;
+    await cap.stop();
+    // tcpdump as the oracle: "IP a.b.c.d.port > e.f.g.h.port: ..." lines; sources toward Samba.
+    const r = await exec(lab.nsName('client'), ['tcpdump', '-nn', '-r', pcap]);
+    const toSamba = r.stdout.split('\n').map((l) => / IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.(\d+):/.exec(l)).filter((m) => m !== null && m[2] === OUTSIDE);
+    expect(new Set(toSamba.map((m) => m![3]))).toEqual(new Set(['135', String(port)]));
+    expect(new Set(toSamba.map((m) => m![1]))).toEqual(new Set([LAB.gatewayExt]));
   });
 
   it.each([1, 5, 6] as const)('srvsvc at auth level %i', async (level) => {
