@@ -37,6 +37,7 @@ import { OK } from '../wire/status.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { Engine, EPM_PORT } from '../engine/engine.js';
 import { closedRecordOf, connectionRecordOf, mappingRecordOf, notificationRecordOf, refusalRecordOf, rewriteRecordOf } from '../ops/event-records.js';
+import { selectOutboundRule } from '../policy/match.js';
 import {
   type ConnectionClosedRecord,
   type ConnectionRecord,
@@ -168,7 +169,10 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   });
 
   const servers = new Map<number, number>(); // server ip → rule index
-  for (const r of rules.rules) if (r.enabled && !servers.has(r.serverIp)) servers.set(r.serverIp, r.index);
+  for (const r of rules.rules) if (r.enabled && !r.outbound && !servers.has(r.serverIp)) servers.set(r.serverIp, r.index);
+  // Outbound rules: a direct capture's client is inside (fed as is on the internal side), its
+  // server outside (fed on the external side, addressed to the NAT source the engine chose).
+  const outboundPair = (src: number, dst: number): boolean => selectOutboundRule(rules, src, dst) >= 0;
   const externals = new Set<number>([rules.gateway.externalIp, ...rules.rules.map((r) => r.externalIp)]);
   const gwIp = rules.gateway.internalIp;
 
@@ -202,7 +206,10 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
         buf[ipOff + 3] = ipLen & 0xff;
         finishIpv4Checksum(buf, ipOff, v.ipHdrLen);
       }
-      if (mode === null) mode = externals.has(v.dst4) || v.dst4 === gwIp ? 'gateway' : servers.has(v.dst4) || servers.has(v.src4) ? 'direct' : null;
+      if (mode === null) {
+        mode = externals.has(v.dst4) || v.dst4 === gwIp ? 'gateway'
+          : servers.has(v.dst4) || servers.has(v.src4) || outboundPair(v.src4, v.dst4) || outboundPair(v.dst4, v.src4) ? 'direct' : null;
+      }
       if (mode === 'gateway' || mode === null) {
         if (externals.has(v.dst4)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs);
         else if (v.dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs);
@@ -245,6 +252,18 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
           wr32(buf, ipOff + 16, gwIp, false);
           wr16(buf, v.l4Off + 2, engine.gatewayPortOf(flow), false);
           side = SIDE_INTERNAL;
+        }
+      }
+      if (side < 0 && toRule === undefined && fromRule === undefined) {
+        if (outboundPair(v.src4, v.dst4)) {
+          feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs);
+          continue;
+        }
+        const natPort = outboundPair(v.dst4, v.src4) ? engine.outboundPortOf(v.dst4, v.dstPort, v.src4, v.srcPort) : -1;
+        if (natPort >= 0) {
+          wr32(buf, ipOff + 16, rules.gateway.externalIp, false);
+          wr16(buf, v.l4Off + 2, natPort, false);
+          side = SIDE_EXTERNAL;
         }
       }
       if (side < 0) {

@@ -588,6 +588,16 @@ export class Engine implements EpmLegHost {
     return id >= 0 ? this.mappings.extPort(id) : -1;
   }
 
+  /**
+   * The NAT source port of an outbound connection from internal clientIp:clientPort to external
+   * serverIp:serverPort (what the server answers to on the external address), or -1. Replays of
+   * direct captures whose client is inside play the server with it.
+   */
+  outboundPortOf(clientIp: number, clientPort: number, serverIp: number, serverPort: number): number {
+    const flow = this.flows.lookupInternal(clientIp, clientPort, serverIp, serverPort);
+    return flow >= 0 && this.flows.outbound(flow) ? this.flows.extPort(flow) : -1;
+  }
+
   /** The source port the gateway uses toward the server on a connection (what the server answers to). */
   gatewayPortOf(flow: number): number {
     return this.flows.gwPort(flow);

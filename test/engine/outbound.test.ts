@@ -13,6 +13,12 @@ import type { Emitted, ParsedTcp } from '../helpers/engine-harness.js';
 import { TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN } from '../../src/wire/packet.js';
 import { loadRules, RulesError } from '../../src/policy/load.js';
 import { sockaddrIn } from '../../src/exchange/push-notification.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CaptureFileWriter } from '../../src/dataplane/capture-file.js';
+import { replayCapture } from '../../src/dataplane/replay.js';
+import { LINKTYPE_RAW } from '../../src/wire/link.js';
 import { parseUdp, registerPushPdu, udpPacket } from '../helpers/policy-harness.js';
 
 /** Internal clients and an external server (gateway: EXT outside, GW inside, as the harness). */
@@ -246,5 +252,49 @@ describe('outbound rules: new-mail notifications', () => {
     h.tick(h.nowMs + 11_000);
     expect(h.inject(SIDE_EXTERNAL, udpPacket({ src: S, dst: EXT, sport: 34567, dport: relay, payload: CONTEXT }))).toEqual([]);
     expect(h.dropReasons()).toEqual(['no-pinhole', 'unsupported-protocol']);
+  });
+});
+
+describe('outbound rules: replay of a direct capture whose client is inside', () => {
+  it('plays the client on the internal side and the server on the external one: the session maps, binds, and a stray port is dropped', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rpcgw-outbound-'));
+    try {
+      // The capture as taken between C1 and S with no gateway: plain TCP both ways.
+      const pkts: Uint8Array[] = [];
+      const conn = (cport: number, port: number, cIsn: number, sIsn: number) => {
+        let c = 0;
+        let sv = 0;
+        pkts.push(tcpPacket({ src: C1, dst: S, sport: cport, dport: port, seq: cIsn, ack: 0, flags: TCP_SYN }));
+        pkts.push(tcpPacket({ src: S, dst: C1, sport: port, dport: cport, seq: sIsn, ack: cIsn + 1, flags: TCP_SYN | TCP_ACK }));
+        pkts.push(tcpPacket({ src: C1, dst: S, sport: cport, dport: port, seq: cIsn + 1, ack: sIsn + 1, flags: TCP_ACK }));
+        return {
+          client: (d: Uint8Array) => { pkts.push(tcpPacket({ src: C1, dst: S, sport: cport, dport: port, seq: cIsn + 1 + c, ack: sIsn + 1 + sv, flags: TCP_PSH | TCP_ACK, payload: d })); c += d.length; },
+          server: (d: Uint8Array) => { pkts.push(tcpPacket({ src: S, dst: C1, sport: port, dport: cport, seq: sIsn + 1 + sv, ack: cIsn + 1 + c, flags: TCP_PSH | TCP_ACK, payload: d })); sv += d.length; },
+        };
+      };
+      const epm = conn(50000, 135, 0x1000_0000, 0x7000_0000);
+      epm.client(epmBind(1));
+      epm.server(epmBindAck(1));
+      epm.client(eptMapRequest({ callId: 2 }));
+      epm.server(responseFragments(eptMapResponseStub([tcpTower(EMSMDB, 0, 81, S, 6001)]), 2));
+      const store = conn(50001, 6001, 0x2000_0000, 0x3000_0000);
+      store.client(ifBind(1));
+      store.server(ifBindAck(1, 6001));
+      pkts.push(tcpPacket({ src: C1, dst: S, sport: 50002, dport: 6002, seq: 1, ack: 0, flags: TCP_SYN }));
+      const capture = path.join(dir, 'direct.pcap');
+      const w = CaptureFileWriter.create(capture, 'pcap', LINKTYPE_RAW);
+      pkts.forEach((p, i) => w.write(1_700_000_000, i * 1000, p, 0, p.length));
+      w.close();
+      const rep = replayCapture({ capture, rules: compileRules(outboundDoc()), rulesFile: 'rules.json', out: path.join(dir, 'out.pcapng'), mode: 'auto' });
+      expect(rep.mode).toBe('direct');
+      expect(rep.skipped).toEqual({});
+      expect(rep.drops).toEqual({ 'no-pinhole': 1 });
+      expect(rep.liveMappingsAtEnd).toBe(1);
+      expect(rep.liveConnectionsAtEnd).toBe(2);
+      // Everything but the stray SYN went out the other side.
+      expect(rep.packetsOut.external! + rep.packetsOut.internal!).toBe(pkts.length - 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
