@@ -285,10 +285,7 @@ export class Engine implements EpmLegHost {
       if (!this.conns.epmRoom(v.src4)) return -DROP_EPM_CONNECTION_LIMIT;
       const rule = rules.rules[r]!;
       const flow = this.flows.create(FLOW_EPM, this.slots.slotOf(r), -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
-      if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
-      this.conns.addEpm(flow, v.src4, pickup);
-      this.opened(flow);
-      return flow;
+      return this.epmCreated(flow, v.src4, pickup);
     }
     const m = this.mappings.lookup(v.src4, v.dst4, v.dstPort);
     if (m < 0) {
@@ -302,6 +299,19 @@ export class Engine implements EpmLegHost {
     const flow = this.flows.create(
       FLOW_MAPPED, slot, m, v.src4, v.srcPort, v.dst4, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
     );
+    return this.mappedCreated(flow, m, pickup, nowMs);
+  }
+
+  /** An EPM connection the flow table just created for `clientIp` (or its error): the EPM leg reads it. */
+  private epmCreated(flow: number, clientIp: number, pickup: boolean): number {
+    if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
+    this.conns.addEpm(flow, clientIp, pickup);
+    this.opened(flow);
+    return flow;
+  }
+
+  /** A mapped connection the flow table just created on pinhole `m` (or its error): counted there, read by the mapped leg. */
+  private mappedCreated(flow: number, m: number, pickup: boolean, nowMs: number): number {
     if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
     this.mappings.connOpened(m, nowMs);
     this.conns.mappedLeg.init(flow, pickup);
@@ -356,10 +366,7 @@ export class Engine implements EpmLegHost {
       if (!this.conns.epmRoom(v.src4)) return -DROP_EPM_CONNECTION_LIMIT;
       const rule = rules.rules[r]!;
       const flow = this.flows.createOutbound(FLOW_EPM, this.slots.slotOf(r), -1, v.src4, v.srcPort, v.dst4, EPM_PORT, ext, nowMs, rule.idleTimeoutMs);
-      if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
-      this.conns.addEpm(flow, v.src4, pickup);
-      this.opened(flow);
-      return flow;
+      return this.epmCreated(flow, v.src4, pickup);
     }
     // Keyed (client, server, port): another client's pinhole, or another port, is not found.
     const m = this.mappings.lookup(v.src4, v.dst4, v.dstPort);
@@ -368,12 +375,7 @@ export class Engine implements EpmLegHost {
     if (!rule?.outbound) return -DROP_NO_PINHOLE;
     if (!isSyn && !pickup) return -DROP_NO_FLOW;
     const flow = this.flows.createOutbound(FLOW_MAPPED, slot, m, v.src4, v.srcPort, v.dst4, v.dstPort, ext, nowMs, rule.idleTimeoutMs);
-    if (flow < 0) return -(flow === FLOW_ERR_NO_GW_PORT ? DROP_NO_GATEWAY_PORT : DROP_FLOW_TABLE_FULL);
-    this.mappings.connOpened(m, nowMs);
-    this.conns.mappedLeg.init(flow, pickup);
-    this.conns.addMapped(flow);
-    this.opened(flow);
-    return flow;
+    return this.mappedCreated(flow, m, pickup, nowMs);
   }
 
   /** The RPC client of a connection: the external peer, or for an outbound flow the internal one. */
