@@ -115,12 +115,14 @@ export function pinholesOfClient(engine: Engine, client: number): ClientPinhole[
 /** Which rule `client` meets on each published address and what it may do (on `port` when given). */
 export function explainClient(rules: CompiledRules, client: number, port: number | null, mappings: readonly ClientPinhole[] = []): Explanation {
   const clientText = ipv4ToString(client);
-  const externals = [...new Set(rules.rules.filter((r) => r.enabled).map((r) => r.externalIp))];
+  // Published rules only: an outbound rule's clients are inside and reach no published address.
+  const published = rules.rules.filter((r) => r.enabled && !r.outbound);
+  const externals = [...new Set(published.map((r) => r.externalIp))];
   const addresses: Explanation['addresses'] = [];
   const verdicts: string[] = [];
   for (const ext of externals) {
     const extText = ipv4ToString(ext);
-    const candidates = rules.rules.filter((r) => r.enabled && r.externalIp === ext);
+    const candidates = published.filter((r) => r.externalIp === ext);
     const rule = candidates.find((r) => clientAllowed(r, client)) ?? null;
     if (rule === null) {
       addresses.push({ external: extText, rule: null, lines: [`no enabled rule on ${extText} lists ${clientText} in its clients: refused (client-not-allowed)`] });

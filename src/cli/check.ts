@@ -65,6 +65,14 @@ export function runCheck(file: string, write: (line: string) => void, opts: { js
   write(`external: ${g.externalInterface} ${ipv4ToString(g.externalIp)}    internal: ${g.internalInterface} ${ipv4ToString(g.internalIp)}`);
   for (const r of rules.rules) {
     const ifs = r.anyInterface ? 'any interface' : r.ifLabel.join(', ');
+    if (r.outbound) {
+      const nets = (net: Uint32Array, mask: Uint32Array): string => [...net].map((n, i) => `${ipv4ToString(n)}/${Math.clz32(~mask[i]! >>> 0)}`).join(' ');
+      write(
+        `rule ${r.name}${r.enabled ? '' : ' (disabled)'}: outbound, clients ${nets(r.clientNet, r.clientMask)} -> servers ${nets(r.serverNet, r.serverMask)}:135 ` +
+          `from ${ipv4ToString(r.externalIp)}:${g.natPortLo}-${g.natPortHi}, ${ifs}; pinhole ${r.pinholeTimeoutMs / 1000}s, idle ${r.idleTimeoutMs / 1000}s`,
+      );
+      continue;
+    }
     write(
       `rule ${r.name}${r.enabled ? '' : ' (disabled)'}: ${ipv4ToString(r.externalIp)}:135 -> ${ipv4ToString(r.serverIp)}:135, mapped ports ${r.portLo}-${r.portHi}, ` +
         `${ifs}; lookup ${LOOKUP_NAMES[r.lookup]}, pinhole ${r.pinholeTimeoutMs / 1000}s, idle ${r.idleTimeoutMs / 1000}s, ` +

@@ -295,7 +295,7 @@ async function startDaemon(args: RunArgs, log: pino.Logger): Promise<number> {
       {
         event: 'ready', pid: process.pid, version: rpcgwVersion(), rules: args.rules, external: { interface: g.externalInterface, address: ipv4ToString(g.externalIp) },
         internal: { interface: g.internalInterface, address: ipv4ToString(g.internalIp), natPorts: `${g.natPortLo}-${g.natPortHi}` }, filters, adminSocket: g.adminSocket,
-        metrics: g.metricsListen, published: rules.rules.filter((r) => r.enabled).map((r) => ({ rule: r.name, server: ipv4ToString(r.serverIp), external: ipv4ToString(r.externalIp), mappedPorts: `${r.portLo}-${r.portHi}` })),
+        metrics: g.metricsListen, published: rules.rules.filter((r) => r.enabled && !r.outbound).map((r) => ({ rule: r.name, server: ipv4ToString(r.serverIp), external: ipv4ToString(r.externalIp), mappedPorts: `${r.portLo}-${r.portHi}` })),
       },
       'rpcgw ready',
     );

@@ -28,7 +28,7 @@ export function ownedRanges(r: CompiledRules): OwnedRange[] {
   const out: OwnedRange[] = [{ lo: g.natPortLo, hi: g.natPortHi, what: 'gateway.natPorts' }];
   if (r.rules.some((x) => x.enabled && x.mappedInspection === INSPECT_KERNEL)) out.push({ lo: g.kernelNatPortLo, hi: g.kernelNatPortHi, what: 'gateway.kernelNatPorts' });
   if (r.rules.some((x) => x.enabled && x.notifications)) out.push({ lo: g.notifyRelayLo, hi: g.notifyRelayHi, what: 'gateway.notificationRelayPorts' });
-  for (const x of r.rules) if (x.enabled) out.push({ lo: x.portLo, hi: x.portHi, what: `rule ${x.name} mappedPorts` });
+  for (const x of r.rules) if (x.enabled && !x.outbound) out.push({ lo: x.portLo, hi: x.portHi, what: `rule ${x.name} mappedPorts` });
   return out;
 }
 
