@@ -32,6 +32,7 @@ import type { StreamEdit } from '../stream/seqadj.js';
 import type { ContextsState } from '../dcerpc/context.js';
 import type { EpmLegState } from './epm-leg.js';
 import type { MappedLegState } from './mapped-leg.js';
+import type { KernelPinholeEnds } from './kernel-handoff.js';
 
 export const SNAPSHOT_FORMAT = 'rpcgw-state';
 export const SNAPSHOT_VERSION = 1;
@@ -171,14 +172,9 @@ export function checkSnapshot(x: unknown): DecodeResult {
 
 // ---- entries, read into numbers --------------------------------------------------------------
 
-export interface MappingEntry {
+/** A pinhole: its ends (as the kernel hand-off names them), its id and its clock. */
+export interface MappingEntry extends KernelPinholeEnds {
   id: number;
-  rule: string;
-  clientIp: number;
-  extIp: number;
-  extPort: number;
-  serverIp: number;
-  serverPort: number;
   createdMs: number;
   lastActivityMs: number;
 }
