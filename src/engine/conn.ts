@@ -52,6 +52,8 @@ const F_SERVER_ACK = 16;
 /** Per direction (shifted left by the direction, 0 = client→server, 1 = server→client). */
 const F_SYNCED = 32;
 const F_OWN = 128;
+/** An EPM connection that closed (FIN both ways or RST): it lingers, but no longer counts toward the limits. */
+const F_UNCOUNTED = 512;
 const INITIAL_ROWS = 64;
 
 /** How a connection that left the table ended, from its flow-table state. */
@@ -135,6 +137,26 @@ export class Conns {
     this.open(flow, F_LIVE);
   }
 
+  /**
+   * EPM connection `flow` (of `clientIp`) closed: it lingers (retransmitted FINs still need their
+   * translation) but leaves the per-client and total counts, so a client that makes many short
+   * connections is bounded by the ones it has open, not by those it closed in the last seconds.
+   */
+  closed(flow: number, clientIp: number): void {
+    const at = flow * CW;
+    const f = this.words[at + W_FLAGS]!;
+    if ((f & (F_LIVE | F_EPM | F_UNCOUNTED)) !== (F_LIVE | F_EPM)) return;
+    this.words[at + W_FLAGS] = f | F_UNCOUNTED;
+    this.uncountEpm(clientIp);
+  }
+
+  private uncountEpm(clientIp: number): void {
+    this.epmCount--;
+    const n = (this.epmPerClient.get(clientIp) ?? 1) - 1;
+    if (n > 0) this.epmPerClient.set(clientIp, n);
+    else this.epmPerClient.delete(clientIp);
+  }
+
   /** Connection `flow` (of `clientIp`) left the table: its state goes (whatever it held: StreamPath.forget first). */
   remove(flow: number, clientIp: number): void {
     if (!this.has(flow)) return;
@@ -142,10 +164,7 @@ export class Conns {
     const at = flow * CW;
     if (this.isEpm(flow)) {
       this.epm.release(flow);
-      this.epmCount--;
-      const n = (this.epmPerClient.get(clientIp) ?? 1) - 1;
-      if (n > 0) this.epmPerClient.set(clientIp, n);
-      else this.epmPerClient.delete(clientIp);
+      if ((this.words[at + W_FLAGS]! & F_UNCOUNTED) === 0) this.uncountEpm(clientIp);
     } else {
       this.mappedLeg.release(flow);
     }

@@ -242,6 +242,7 @@ export class Engine implements EpmLegHost {
     const fl = this.flows;
     // From the RPC client unless the flow is outbound (then this is its server answering).
     fl.onPacket(flow, !fl.outbound(flow), flags, v.payloadLen, nowMs);
+    if ((flags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, this.rpcClientIp(flow));
     // The gateway's internal address, or for an outbound flow the server itself (gwIp names it).
     setIpv4Src(buf, v, fl.gwIp(flow));
     setSrcPort(buf, v, fl.gwPort(flow));
@@ -341,6 +342,7 @@ export class Engine implements EpmLegHost {
     if ((v.tcpFlags & TCP_SYN) !== 0 && v.tcpMss > 0) this.out.limitPath(flow, true, v.tcpMss + TCP_IP_MIN_HDRS);
     // From the server unless the flow is outbound (then this is its RPC client).
     fl.onPacket(flow, fl.outbound(flow), v.tcpFlags, v.payloadLen, nowMs);
+    if ((v.tcpFlags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, this.rpcClientIp(flow));
     setIpv4Src(buf, v, fl.extIp(flow));
     setSrcPort(buf, v, fl.extPort(flow));
     setIpv4Dst(buf, v, fl.clientIp(flow));
