@@ -16,6 +16,7 @@ import {
 import { BindAckView, BindView } from '../dcerpc/pdu.js';
 import { PresentationContexts } from '../dcerpc/context.js';
 import { interfaceLabel } from '../dcerpc/label.js';
+import { rd16 } from '../dcerpc/ndr.js';
 import type { CompiledRpcOverHttp } from '../policy/https.js';
 import { PASS, REFUSE_MALFORMED } from '../engine/reasons.js';
 import { Verdict, authRoomVerdict, bindVerdict, otherClientPduVerdict, requestVerdict, serverPduVerdict } from '../engine/rpc-verdicts.js';
@@ -23,10 +24,6 @@ import { Verdict, authRoomVerdict, bindVerdict, otherClientPduVerdict, requestVe
 const BIND = new BindView();
 const ACK = new BindAckView();
 const WHERE = 'inside RPC over HTTP';
-
-function u16(buf: Uint8Array, off: number, le: boolean): number {
-  return le ? buf[off]! | (buf[off + 1]! << 8) : (buf[off]! << 8) | buf[off + 1]!;
-}
 
 export class InnerPolicy {
   /** Why the last refusal happened, and the interface it was about (for the log). */
@@ -53,7 +50,7 @@ export class InnerPolicy {
     const v = this.verdict;
     const ptype = buf[off + 2]!;
     const le = (buf[off + 4]! & 0x10) !== 0;
-    const authLen = u16(buf, off + DCERPC_OFF_AUTH_LEN, le);
+    const authLen = rd16(buf, off + DCERPC_OFF_AUTH_LEN, le);
     let code = authRoomVerdict(ptype, len, authLen, v);
     if (code !== PASS) return this.refused(code);
     switch (ptype) {
@@ -68,9 +65,9 @@ export class InnerPolicy {
         return PASS;
       case PTYPE_REQUEST: {
         if (len < REQ_HDR_LEN) return this.refused(v.refuse(REFUSE_MALFORMED, `request of ${len} bytes`));
-        const ctxId = u16(buf, off + REQ_OFF_CTX_ID, le);
+        const ctxId = rd16(buf, off + REQ_OFF_CTX_ID, le);
         const authLevel = authLen > 0 ? buf[off + len - authLen - SEC_TRAILER_LEN + 1]! : -1;
-        code = requestVerdict(this.rule, this.contexts, this.contexts.isAccepted(ctxId), this.boundOnce, ctxId, u16(buf, off + REQ_OFF_OPNUM, le), authLen, authLevel, v);
+        code = requestVerdict(this.rule, this.contexts, this.contexts.isAccepted(ctxId), this.boundOnce, ctxId, rd16(buf, off + REQ_OFF_OPNUM, le), authLen, authLevel, v);
         return code === PASS ? PASS : this.refused(code);
       }
       default:
