@@ -27,17 +27,20 @@ export interface CaptureFilters {
   internal: string;
 }
 
+/** `a/len` of each entry of a compiled net/mask list; null when one of them is everything (no match needed). */
+export function netsCidrs(net: Uint32Array, mask: Uint32Array): string[] | null {
+  const out: string[] = [];
+  for (let i = 0; i < net.length; i++) {
+    const m = mask[i]! >>> 0;
+    if (m === 0) return null;
+    out.push(`${ipv4ToString(net[i]!)}/${Math.clz32(~m >>> 0)}`); // contiguous masks: prefix = leading ones
+  }
+  return out;
+}
+
 /** `src net A or src net B` for a compiled net/mask list; '' when one of them is everything. */
 function netsTerm(dir: 'src' | 'dst', net: Uint32Array, mask: Uint32Array): string {
-  const terms: string[] = [];
-  for (let i = 0; i < net.length; i++) {
-    const m = mask[i]!;
-    if (m === 0) return '';
-    let len = 0;
-    for (let b = m >>> 0; b !== 0; b = (b << 1) >>> 0) len++; // masks are contiguous from the top
-    terms.push(`${dir} net ${ipv4ToString(net[i]!)}/${len}`);
-  }
-  return terms.join(' or ');
+  return netsCidrs(net, mask)?.map((c) => `${dir} net ${c}`).join(' or ') ?? '';
 }
 
 /** Terms of the outbound rules: what arrives on each side for their connections. */

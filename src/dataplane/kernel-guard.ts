@@ -21,6 +21,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import { ipv4ToString } from '../wire/addr.js';
 import { NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
 import { kernelForwardRules, kernelTableObjects, type KernelTableOptions } from './kernel-pinholes.js';
+import { netsCidrs } from './bpf.js';
 
 export const GUARD_TABLE = 'rpcgw';
 export const GUARD_FAMILY = 'inet';
@@ -40,13 +41,8 @@ function rangesBy<K>(entries: readonly (readonly [K, string])[], first: readonly
 
 /** `{ a/len, b/len }` of a compiled net/mask list; '' when one of them is everything (no match needed). */
 function netsSet(net: Uint32Array, mask: Uint32Array): string {
-  const out: string[] = [];
-  for (let i = 0; i < net.length; i++) {
-    const m = mask[i]! >>> 0;
-    if (m === 0) return '';
-    out.push(`${ipv4ToString(net[i]!)}/${Math.clz32(~m >>> 0)}`); // contiguous masks: prefix = leading ones
-  }
-  return `{ ${out.join(', ')} }`;
+  const cidrs = netsCidrs(net, mask);
+  return cidrs === null ? '' : `{ ${cidrs.join(', ')} }`;
 }
 
 /** Without kernel-mode rules (or before the host was probed): no flowtable, forwarding untouched. */
