@@ -95,15 +95,6 @@ export function compileClients(list: string[]): { clientNet: Uint32Array; client
 
 function compileRule(r: RuleDocument, index: number, gatewayExternal: string, gatewayPerClient: number): CompiledRule {
   const { clientNet, clientMask } = compileClients(r.clients);
-  const { any, entries } = expandInterfaces(r.interfaces);
-  const ifUuid = new Uint8Array(entries.length * UUID_LEN);
-  const ifMajor = new Int32Array(entries.length);
-  const ifMinor = new Int32Array(entries.length);
-  entries.forEach((e, i) => {
-    if (!parseUuid(e.uuid, ifUuid, i * UUID_LEN, true)) throw new Error(`policy bug: bad UUID ${e.uuid}`);
-    ifMajor[i] = e.major;
-    ifMinor[i] = e.minor;
-  });
   const outbound = r.direction === 'outbound';
   const ports = outbound ? { lo: 1, hi: 0 } : range(r.mappedPorts);
   const notify = range(r.notificationPorts);
@@ -119,11 +110,7 @@ function compileRule(r: RuleDocument, index: number, gatewayExternal: string, ga
     externalIp: ip(outbound ? gatewayExternal : r.externalAddress ?? gatewayExternal),
     clientNet,
     clientMask,
-    anyInterface: any,
-    ifUuid,
-    ifMajor,
-    ifMinor,
-    ifLabel: entries.map((e) => e.label),
+    ...compileInterfaces(r.interfaces),
     portLo: ports.lo,
     portHi: ports.hi,
     pinholeTimeoutMs: r.pinholeTimeoutSeconds * 1000,
