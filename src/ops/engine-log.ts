@@ -199,12 +199,14 @@ export function engineLog(log0: Logger, opts: EngineLogOptions = {}): EngineEven
         return;
       }
       logged.set(reason, n + 1);
+      const src = v.ipVersion === 4 ? ipv4ToString(v.src4) : null;
+      const dst = v.ipVersion === 4 ? ipv4ToString(v.dst4) : null;
       log.info(
         {
           event: 'drop', verdict: 'drop', reason: REASON_NAMES[reason], side: SIDE_NAMES[side],
-          src: v.ipVersion === 4 ? `${ipv4ToString(v.src4)}:${v.srcPort}` : null,
-          dst: v.ipVersion === 4 ? `${ipv4ToString(v.dst4)}:${v.dstPort}` : null, proto: v.ipProto, flags: v.tcpFlags,
-          ...(v.ipVersion === 4 ? { src_ip: ipv4ToString(v.src4), src_port: v.srcPort, dst_ip: ipv4ToString(v.dst4), dst_port: v.dstPort } : {}),
+          src: src !== null ? `${src}:${v.srcPort}` : null,
+          dst: dst !== null ? `${dst}:${v.dstPort}` : null, proto: v.ipProto, flags: v.tcpFlags,
+          ...(src !== null ? { src_ip: src, src_port: v.srcPort, dst_ip: dst, dst_port: v.dstPort } : {}),
         },
         'packet dropped',
       );
