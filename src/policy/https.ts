@@ -7,6 +7,7 @@
  */
 import type { ProblemSink } from './document.js';
 import { isObject, prop, show } from './document.js';
+import { EPM_PORT } from './fields.js';
 import { parseCidr4, parseIpv4 } from '../wire/addr.js';
 
 export interface HttpsListenerDocument {
@@ -107,7 +108,7 @@ export function checkHttpsSections(doc: unknown, sink: ProblemSink): void {
     const before = endpoints.get(key);
     if (before !== undefined) sink.error(`/httpsListeners/${i}/port`, `expected an address and port no other listener uses, found ${key} (also httpsListeners/${before})`);
     endpoints.set(key, i);
-    if (p === 135) sink.error(`/httpsListeners/${i}/port`, 'expected a port other than 135 (the endpoint mapper the gateway publishes), found 135');
+    if (p === EPM_PORT) sink.error(`/httpsListeners/${i}/port`, `expected a port other than ${EPM_PORT} (the endpoint mapper the gateway publishes), found ${EPM_PORT}`);
   });
   const pathsByListener = new Map<string, string>();
   proxies.forEach((r, i) => {
