@@ -44,7 +44,7 @@ import { KernelHandoff, type KernelPinholeSink } from './kernel-handoff.js';
 import { Notifications } from './notify.js';
 import { Output } from './output.js';
 import type { EngineCounters } from './output.js';
-import { fillClosed, fillConnection, fillMapping, listConnections, listMappings } from './records.js';
+import { fillClosed, fillConnection, fillMapping, fillRefused, listConnections, listMappings } from './records.js';
 import type { ConnectionListing, MappingListing } from './records.js';
 import { restoreSnapshot, takeSnapshot } from './restore.js';
 import type { EngineTables } from './restore.js';
@@ -455,12 +455,7 @@ export class Engine implements EpmLegHost {
     this.counters.drops[REFUSE_KERNEL_PINHOLE]!++;
     const fl = this.flows;
     if (!fl.isLive(flow)) return;
-    const e = fillConnection(this.ev, fl, this.slots, flow);
-    e.code = REFUSE_KERNEL_PINHOLE;
-    e.detail = detail;
-    e.hasInterface = false;
-    e.interfaceText = '';
-    this.events.refused(e, this.out.nowMs);
+    this.events.refused(fillRefused(this.ev, fl, this.slots, flow, REFUSE_KERNEL_PINHOLE, detail, ''), this.out.nowMs);
     this.flowGone(flow, CLOSE_REFUSED);
     fl.remove(flow);
   }

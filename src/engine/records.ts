@@ -109,6 +109,16 @@ export function fillClosed(e: EngineEvent, fl: FlowTable, slots: RuleSlots, flow
   return e;
 }
 
+/** A connection refused: its numbers, `code` (REFUSE_*), the leg's account and the interface it named ('' for none) into `e`. */
+export function fillRefused(e: EngineEvent, fl: FlowTable, slots: RuleSlots, flow: number, code: number, detail: string, iface: string): EngineEvent {
+  fillConnection(e, fl, slots, flow);
+  e.code = code;
+  e.detail = detail;
+  e.hasInterface = false;
+  e.interfaceText = iface;
+  return e;
+}
+
 /** A mapping's numbers into `e`. */
 export function fillMapping(e: EngineEvent, m: MappingTable, slots: RuleSlots, id: number): EngineEvent {
   e.names = slots;

@@ -28,7 +28,7 @@ import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import { DROP_DUPLICATE, DROP_HOLD_LIMIT, DROP_PATCH_FORGOTTEN, DROP_REFUSED_CONNECTION, PASS, REFUSE_HOLD_LIMIT } from './reasons.js';
-import { fillConnection } from './records.js';
+import { fillRefused } from './records.js';
 
 /** A RST the gateway makes: IPv4 and TCP headers, no options. */
 const RST_LEN = IPV4_HDR_MIN + TCP_HDR_MIN;
@@ -246,12 +246,7 @@ export class StreamPath {
     this.sendRst(SIDE_INTERNAL, fl.gwIp(flow), fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow), toServerSeq);
     const nowMs = this.out.nowMs;
     fl.onPacket(flow, true, TCP_RST, 0, nowMs);
-    const e = fillConnection(this.out.event, fl, this.slots, flow);
-    e.code = code;
-    e.detail = detail;
-    e.hasInterface = false;
-    e.interfaceText = iface;
-    this.out.events.refused(e, nowMs);
+    this.out.events.refused(fillRefused(this.out.event, fl, this.slots, flow, code, detail, iface), nowMs);
   }
 
   private sendRst(side: number, src: number, sport: number, dst: number, dport: number, seq: number): void {
