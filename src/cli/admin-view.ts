@@ -130,7 +130,7 @@ export function explainClient(rules: CompiledRules, client: number, port: number
       continue;
     }
     const lines = ruleWords(rule);
-    const skipped = candidates.slice(0, candidates.indexOf(rule)).filter((r) => !clientAllowed(r, client)).map((r) => r.name);
+    const skipped = candidates.slice(0, candidates.indexOf(rule)).map((r) => r.name); // all before the first match: not the client's
     if (skipped.length > 0) lines.unshift(`rules before it on ${extText} do not list the client: ${skipped.join(', ')}`);
     addresses.push({ external: extText, rule: rule.name, lines });
     if (port === null) continue;
