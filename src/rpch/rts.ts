@@ -18,6 +18,7 @@ import {
   RTS_CMD_COOKIE, RTS_CMD_DESTINATION, RTS_CMD_FLOW_CONTROL_ACK, RTS_CMD_RECEIVE_WINDOW_SIZE, RTS_CMD_VERSION,
   RTS_FLAG_ECHO, RTS_FLAG_NONE, RTS_FLAG_OTHER_CMD, RTS_FLAG_PING,
 } from '../dcerpc/constants.js';
+import { rd32 } from '../dcerpc/ndr.js';
 import { RtsView, readRts, writeRts } from '../dcerpc/pdu.js';
 
 export const COOKIE_LEN = 16;
@@ -45,10 +46,6 @@ export class RtsValues {
 
 const VIEW = new RtsView();
 
-function u32le(b: Uint8Array, o: number): number {
-  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-}
-
 /** Reads the RTS PDU buf[off, off + len) into `v`; false (errOffset in the PDU, errReason) if malformed. */
 export function readRtsValues(buf: Uint8Array, off: number, len: number, v: RtsValues): boolean {
   const r = VIEW;
@@ -72,19 +69,19 @@ export function readRtsValues(buf: Uint8Array, off: number, len: number, v: RtsV
     const at = r.commandOff[i]!;
     const body = at + 4;
     switch (r.commandType[i]) {
-      case RTS_CMD_RECEIVE_WINDOW_SIZE: v.receiveWindowSize = u32le(buf, body); break;
-      case RTS_CMD_CONNECTION_TIMEOUT: v.connectionTimeout = u32le(buf, body); break;
-      case RTS_CMD_CHANNEL_LIFETIME: v.channelLifetime = u32le(buf, body); break;
-      case RTS_CMD_CLIENT_KEEPALIVE: v.clientKeepalive = u32le(buf, body); break;
-      case RTS_CMD_VERSION: v.version = u32le(buf, body); break;
-      case RTS_CMD_DESTINATION: v.destination = u32le(buf, body); break;
+      case RTS_CMD_RECEIVE_WINDOW_SIZE: v.receiveWindowSize = rd32(buf, body, true); break;
+      case RTS_CMD_CONNECTION_TIMEOUT: v.connectionTimeout = rd32(buf, body, true); break;
+      case RTS_CMD_CHANNEL_LIFETIME: v.channelLifetime = rd32(buf, body, true); break;
+      case RTS_CMD_CLIENT_KEEPALIVE: v.clientKeepalive = rd32(buf, body, true); break;
+      case RTS_CMD_VERSION: v.version = rd32(buf, body, true); break;
+      case RTS_CMD_DESTINATION: v.destination = rd32(buf, body, true); break;
       case RTS_CMD_ASSOCIATION_GROUP_ID: v.assocGroupOff = body; break;
       case RTS_CMD_COOKIE:
         if (v.nCookies < MAX_COOKIES) v.cookieOff[v.nCookies++] = body;
         break;
       case RTS_CMD_FLOW_CONTROL_ACK:
-        v.ackBytesReceived = u32le(buf, body);
-        v.ackAvailableWindow = u32le(buf, body + 4);
+        v.ackBytesReceived = rd32(buf, body, true);
+        v.ackAvailableWindow = rd32(buf, body + 4, true);
         v.ackCookieOff = body + 8;
         break;
       default:
