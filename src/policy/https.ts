@@ -284,12 +284,12 @@ export function compileHttps(
   };
 }
 
-/** The validPorts entry that allows RemoteName:port (name compared without case), or null. */
 /** A compiled entry as JSON, typed arrays as plain arrays: equal texts, same entry (reload comparisons). */
 export function comparableEntry(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (ArrayBuffer.isView(x) ? Array.from(x as Uint32Array) : x));
 }
 
+/** The validPorts entry that allows RemoteName:port (name compared without case), or null. */
 export function findValidPort(r: CompiledRpcOverHttp, remoteName: string, port: number): CompiledValidPorts | null {
   const name = remoteName.toLowerCase();
   for (const v of r.validPorts) {
