@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import tls from 'node:tls';
 import { isRpchStart, serveRpcHttp, type RpcRequest, type RpcResponse } from '../rpch/http.js';
 import { comparableEntry, type CompiledHttps, type CompiledHttpsListener } from '../policy/https.js';
-import { RpcProxy, type ProxyCounters, type ProxyLog } from '../rpch/proxy.js';
+import { RpcProxy, clientAddress, type ProxyCounters, type ProxyLog } from '../rpch/proxy.js';
 import { loadCertificates, pickContext, type LoadedCert } from './certs.js';
 import { AUTH_BUSY, AUTH_MISSING, AUTH_OK, Users } from './users.js';
 import { WebPublisher, type WebCounters } from './web-publish.js';
@@ -27,11 +27,6 @@ export interface FrontendLog extends ProxyLog {
 
 type AnyRequest = IncomingMessage | RpcRequest;
 type AnyResponse = ServerResponse | RpcResponse;
-
-function clientOf(req: AnyRequest): string {
-  const a = req.socket.remoteAddress ?? '';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
 
 /** One listener and what is published on it. */
 class Listener {
@@ -151,7 +146,7 @@ class Listener {
     } catch {
       path = '\0';
     }
-    const client = clientOf(req);
+    const client = clientAddress(req);
     const proxy = this.proxies.find((p) => p.path === path && p.proxy.rule.enabled)?.proxy;
     const web = proxy === undefined ? this.webs.find((w) => w.matches(path)) : undefined;
     if (proxy === undefined && web === undefined) {

@@ -83,7 +83,8 @@ const RTS = new RtsValues();
 const ERROR_ACCESS_DENIED = 5;
 
 
-function clientAddress(req: RpcRequest): string {
+/** The peer's IPv4 address as text (an IPv4-mapped IPv6 address without its ::ffff: prefix). */
+export function clientAddress(req: { socket: { remoteAddress?: string } }): string {
   const a = req.socket.remoteAddress ?? '';
   return a.startsWith('::ffff:') ? a.slice(7) : a;
 }
