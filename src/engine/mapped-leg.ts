@@ -140,8 +140,7 @@ export class MappedLeg implements Leg {
   /** The last bind's first interface (what a refusal from outside the leg names). */
   interfaceOf(flow: number): string {
     this.open(flow);
-    const f = this.flags;
-    const label = (f & F_HAS_LAST) !== 0 ? this.ctx().labelOf(f >>> 16) : '';
+    const label = this.lastLabel();
     this.close();
     return label;
   }
@@ -164,7 +163,7 @@ export class MappedLeg implements Leg {
     const f = this.flags;
     const s: MappedLegState = {
       pickedUp: (f & F_PICKED_UP) !== 0, passThrough: (f & F_PASS_THROUGH) !== 0, boundOnce: (f & F_BOUND_ONCE) !== 0,
-      lastInterface: (f & F_HAS_LAST) !== 0 ? this.contexts.labelOf(f >>> 16) : '', contexts, labels,
+      lastInterface: this.lastLabel(), contexts, labels,
     };
     this.close();
     return s;
@@ -254,8 +253,13 @@ export class MappedLeg implements Leg {
 
   private refuse(code: number, detail: string): number {
     this.refuseDetail = detail;
-    if (!this.lastSet) this.lastInterface = (this.flags & F_HAS_LAST) !== 0 ? this.ctx().labelOf(this.flags >>> 16) : '';
+    if (!this.lastSet) this.lastInterface = this.lastLabel();
     return code;
+  }
+
+  /** The label of the last bind's first interface ('' for none), of the connection taken up. */
+  private lastLabel(): string {
+    return (this.flags & F_HAS_LAST) !== 0 ? this.ctx().labelOf(this.flags >>> 16) : '';
   }
 
   /** The refusal names `label` (rather than the last bind's first interface). */
