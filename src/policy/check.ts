@@ -374,10 +374,9 @@ function warnShadowed(sink: ProblemSink, facts: RuleFacts[]): void {
 /** Runs every semantic check on `doc` (which may have schema errors) and records the results in `sink`. */
 export function checkSemantics(doc: unknown, sink: ProblemSink): void {
   if (!isObject(doc)) return;
-  const ruleList = prop(doc, 'rules');
-  const kernelRule = Array.isArray(ruleList) && ruleList.some((r: unknown) => prop(r, 'mappedInspection') === 'kernel' && prop(r, 'enabled') !== false);
-  const gw = checkGateway(sink, doc.gateway, kernelRule);
   const rules = prop(doc, 'rules');
+  const kernelRule = Array.isArray(rules) && rules.some((r: unknown) => prop(r, 'mappedInspection') === 'kernel' && prop(r, 'enabled') !== false);
+  const gw = checkGateway(sink, doc.gateway, kernelRule);
   if (!Array.isArray(rules)) return;
   const facts = rules.map((r: unknown, i) => checkRule(sink, r, i, gw));
   checkUniqueNames(sink, facts);
