@@ -16,6 +16,8 @@
  */
 import { OK } from '../wire/status.js';
 import {
+  AUTH_LEVEL_PKT,
+  AUTH_LEVEL_PKT_PRIVACY,
   PFC_FIRST_FRAG,
   PFC_LAST_FRAG,
   PTYPE_ALTER_CONTEXT,
@@ -66,9 +68,6 @@ import {
 import type { Leg } from './leg.js';
 import { LegRows } from './leg-rows.js';
 
-/** Auth levels at or above this sign the stub: a rewrite would break the signature. */
-const AUTH_LEVEL_PKT = 4;
-const AUTH_LEVEL_PKT_PRIVACY = 6;
 /** EPM is registered as v3 (C706) and, by some stacks, v4. */
 const EPM_MAJOR_MIN = 3;
 const EPM_MAJOR_MAX = 4;
