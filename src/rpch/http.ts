@@ -167,7 +167,10 @@ export function serveRpcHttp(
     for (const l of lines.slice(1)) {
       const c = l.indexOf(':');
       if (c <= 0) return fail(400, `bad header line ${JSON.stringify(l.slice(0, 80))}`);
-      headers[l.slice(0, c).trim().toLowerCase()] = l.slice(c + 1).trim();
+      const name = l.slice(0, c).trim().toLowerCase();
+      // Two lengths for one body is the request-smuggling shape: refuse rather than pick one.
+      if (name === 'content-length' && headers[name] !== undefined) return fail(400, 'repeated Content-Length');
+      headers[name] = l.slice(c + 1).trim();
     }
     if (headers['transfer-encoding'] !== undefined) return fail(501, 'chunked request bodies are not used by RPC over HTTP');
     const cl = headers['content-length'] ?? '0';

@@ -170,6 +170,10 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     const lie = new Chan();
     lie.sock.write('RPC_IN_DATA /rpc/rpcproxy.dll?srv:1 HTTP/1.1\r\nContent-Length: 12abc\r\n\r\n');
     await lie.until((c) => c.text().startsWith('HTTP/1.1 400') && c.closed);
+    // two Content-Lengths (the request-smuggling shape): refused, not one of them picked
+    const twice = new Chan();
+    twice.sock.write(`RPC_IN_DATA /rpc/rpcproxy.dll?srv:${serverPort} HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 76\r\n\r\n`);
+    await twice.until((c) => c.text().startsWith('HTTP/1.1 400') && c.closed);
     // slow headers: closed after the listener's 1 s header timeout
     const slow = new Chan();
     slow.sock.write('RPC_IN_DATA /rpc/rpcproxy.dll?srv');
