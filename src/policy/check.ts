@@ -11,6 +11,7 @@ import {
 } from './fields.js';
 import { ASYNC_EMSMDB_UUID } from './interfaces.js';
 import { checkHttpsSections } from './https.js';
+import { checkClientNets } from './fields.js';
 import { ipv4ToString, parseCidr4, parseIpv4 } from '../wire/addr.js';
 
 /** AsyncEMSMDB's EcDoAsyncWaitEx may sit idle this long (MS-OXCRPC 3.3.4.1: 5 minutes) plus margin. */
@@ -153,29 +154,6 @@ interface RuleFacts {
   clients: Array<[number, number]> | null;
 }
 
-function checkClients(sink: ProblemSink, path: string, clients: unknown): Array<[number, number]> | null {
-  if (!Array.isArray(clients) || !sink.clean(path)) return null;
-  const out: Array<[number, number]> = [];
-  clients.forEach((c: unknown, i) => {
-    const p = `${path}/${i}`;
-    const text = cleanString(sink, p, c);
-    const cidr = text === undefined ? null : parseCidr4(text);
-    if (text === undefined || cidr === null) return;
-    const dup = out.findIndex(([n, m]) => n === cidr.network && m === cidr.mask);
-    if (dup >= 0 && cidr.addr === cidr.network) {
-      sink.error(p, `expected each client network once, found ${show(text)} again (also ${path}/${dup})`);
-      return;
-    }
-    if (cidr.addr !== cidr.network) {
-      sink.error(p, `expected a network address with the host bits zero, found ${show(text)} ` +
-        `(did you mean "${ipv4ToString(cidr.network)}/${cidr.prefixLen}"?)`);
-      return;
-    }
-    out.push([cidr.network, cidr.mask]);
-  });
-  return out.length === clients.length ? out : null;
-}
-
 function checkInterfaces(sink: ProblemSink, path: string, list: unknown): void {
   if (!Array.isArray(list) || !sink.clean(path)) return;
   let any = false;
@@ -220,8 +198,8 @@ function checkOutboundRule(sink: ProblemSink, rule: unknown, index: number): Rul
     if (v === undefined || (field === 'requireEncryption' && v === false) || (field === 'mappedInspection' && v === 'full')) continue;
     sink.error(`${path}/${field}`, `expected no ${JSON.stringify(field)} on an outbound rule (it publishes nothing; the NAT source is gateway.external.address), found ${show(v)}`);
   }
-  checkClients(sink, `${path}/clients`, prop(rule, 'clients'));
-  checkClients(sink, `${path}/servers`, prop(rule, 'servers'));
+  checkClientNets(sink, `${path}/clients`, prop(rule, 'clients'));
+  checkClientNets(sink, `${path}/servers`, prop(rule, 'servers'));
   checkInterfaces(sink, `${path}/interfaces`, prop(rule, 'interfaces'));
   // externalIp -1: outbound rules take no part in the published-address overlap and shadow checks.
   return { index, path, name: typeof name === 'string' ? name : undefined, enabled: prop(rule, 'enabled') !== false, externalIp: -1, ports: null, portsText: '', clients: null };
@@ -275,7 +253,7 @@ function checkRule(sink: ProblemSink, rule: unknown, index: number, gw: GatewayF
     if (problem !== null) sink.error(`${path}/notificationPorts`, problem);
   }
 
-  const clients = checkClients(sink, `${path}/clients`, prop(rule, 'clients'));
+  const clients = checkClientNets(sink, `${path}/clients`, prop(rule, 'clients'));
   checkInterfaces(sink, `${path}/interfaces`, prop(rule, 'interfaces'));
   warnRule(sink, rule, path, gw);
   checkInspection(sink, rule, path);

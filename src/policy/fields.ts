@@ -1,9 +1,12 @@
 /**
- * Parsers for the rules file's text fields that need more than a pattern: port ranges and
- * interface entries. Shared by the semantic checks (check.ts) and the compiler (compile.ts).
+ * Parsers and checks for the rules file's text fields that need more than a pattern: port ranges,
+ * interface entries, client networks. Shared by the semantic checks (check.ts, https.ts) and the compiler (compile.ts).
  */
 import { INTERFACE_SETS, SET_ANY } from './interfaces.js';
 import type { KnownInterface } from './interfaces.js';
+import type { ProblemSink } from './document.js';
+import { show } from './document.js';
+import { ipv4ToString, parseCidr4 } from '../wire/addr.js';
 
 export const PORT_MIN = 1024;
 export const PORT_MAX = 65535;
@@ -56,3 +59,36 @@ export function parseInterfaceEntry(text: string): InterfaceEntry | null {
 
 export const INTERFACE_ENTRY_EXPECTED =
   '"exchange", "any", "emsmdb", "asyncemsmdb", "nspi", "rfr", "UUID" or "UUID@MAJOR.MINOR" (versions 0..65535)';
+
+/**
+ * Client networks (a rule's clients or servers, an RPC proxy's clients): each a CIDR with its host bits
+ * zero, each once. [network, mask] pairs, or null if any entry is invalid (then each got a located error).
+ */
+export function checkClientNets(sink: ProblemSink, path: string, clients: unknown): Array<[number, number]> | null {
+  if (!Array.isArray(clients) || !sink.clean(path)) return null;
+  const out: Array<[number, number]> = [];
+  const at: number[] = []; // out[k] came from clients[at[k]]
+  clients.forEach((c: unknown, i) => {
+    const p = `${path}/${i}`;
+    const text = typeof c === 'string' && sink.clean(p) ? c : undefined;
+    if (text === undefined) return;
+    const cidr = parseCidr4(text);
+    if (cidr === null) {
+      sink.error(p, `expected an IPv4 CIDR (e.g. "198.51.100.0/24"), found ${show(text)}`);
+      return;
+    }
+    const dup = out.findIndex(([n, m]) => n === cidr.network && m === cidr.mask);
+    if (dup >= 0 && cidr.addr === cidr.network) {
+      sink.error(p, `expected each client network once, found ${show(text)} again (also ${path}/${at[dup]})`);
+      return;
+    }
+    if (cidr.addr !== cidr.network) {
+      sink.error(p, `expected a network address with the host bits zero, found ${show(text)} ` +
+        `(did you mean "${ipv4ToString(cidr.network)}/${cidr.prefixLen}"?)`);
+      return;
+    }
+    out.push([cidr.network, cidr.mask]);
+    at.push(i);
+  });
+  return out.length === clients.length ? out : null;
+}

@@ -7,7 +7,7 @@
  */
 import type { ProblemSink } from './document.js';
 import { isObject, prop, show } from './document.js';
-import { EPM_PORT } from './fields.js';
+import { checkClientNets, EPM_PORT } from './fields.js';
 import { parseCidr4, parseIpv4 } from '../wire/addr.js';
 
 export interface HttpsListenerDocument {
@@ -123,12 +123,7 @@ export function checkHttpsSections(doc: unknown, sink: ProblemSink): void {
         }
       });
     }
-    const clients = prop(r, 'clients');
-    if (Array.isArray(clients)) {
-      clients.forEach((c, j) => {
-        if (typeof c === 'string' && parseCidr4(c) === null) sink.error(`${base}/clients/${j}`, `expected a CIDR with no host bits set (e.g. "198.51.100.0/24"), found ${show(c)}`);
-      });
-    }
+    checkClientNets(sink, `${base}/clients`, prop(r, 'clients'));
     const perClient = prop(r, 'maxVirtualConnectionsPerClient');
     const total = prop(r, 'maxVirtualConnections');
     if (typeof perClient === 'number' && typeof total === 'number' && perClient > total) {

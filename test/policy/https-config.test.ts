@@ -66,6 +66,16 @@ describe('httpsListeners, rpcOverHttp, webPublishing', () => {
     for (const p of problems) expect(p.line).toBeGreaterThan(0);
   });
 
+  it("the RPC proxy's clients are checked as a rule's are: host bits, not a CIDR, twice", () => {
+    const doc = httpsDoc();
+    (doc.rpcOverHttp as Record<string, unknown>[])[0]!.clients = ['203.0.113.7/24', 'corp-net', '198.51.100.0/24', '198.51.100.0/24'];
+    const byPath = new Map(problemsOf(doc).map((p) => [p.path, p.message]));
+    expect(byPath.get('/rpcOverHttp/0/clients/0')).toMatch(/host bits zero, found "203\.0\.113\.7\/24" \(did you mean "203\.0\.113\.0\/24"\?\)/);
+    expect(byPath.get('/rpcOverHttp/0/clients/1')).toMatch(/expected an IPv4 CIDR.*found "corp-net"/);
+    expect(byPath.get('/rpcOverHttp/0/clients/3')).toMatch(/each client network once.*also \/rpcOverHttp\/0\/clients\/2/);
+    expect(byPath.has('/rpcOverHttp/0/clients/2')).toBe(false);
+  });
+
   it('schema errors name the field: a missing users file, an http backend', () => {
     const doc = httpsDoc();
     delete (doc.httpsListeners as Record<string, unknown>[])[0]!.users;
