@@ -310,8 +310,11 @@ export class Conns {
   private drop(flow: number): void {
     if (this.scratchFlow[0] === flow) this.scratchFlow[0] = -1;
     if (this.scratchFlow[1] === flow) this.scratchFlow[1] = -1;
-    this.own.delete(flow * 2);
-    this.own.delete(flow * 2 + 1);
+    // The row's F_OWN bits say which directions have an entry (open clears the row after this).
+    if (flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & (F_OWN | (F_OWN << 1))) !== 0) {
+      this.own.delete(flow * 2);
+      this.own.delete(flow * 2 + 1);
+    }
     if (this.editsBy.size > 0) this.editsBy.delete(flow);
   }
 

@@ -193,8 +193,9 @@ export class EpmLeg implements Leg {
   private readonly rowOf: number[] = [];
   private readonly freeRows: number[] = [];
   private rowsMade = 0;
-  private readonly pendingBy = new Map<number, PendingCalls>();
-  private readonly callBy = new Map<number, ResponseCall>();
+  /** By row (null: none); arrays, not maps: every call of every connection reads and writes them. */
+  private readonly pendingBy: (PendingCalls | null)[] = [];
+  private readonly callBy: (ResponseCall | null)[] = [];
   private ifaces = new Uint8Array(16 * IFACE_LEN);
 
   // The connection of the call in progress (open/close): its flow, row and carried fields.
@@ -226,7 +227,12 @@ export class EpmLeg implements Leg {
   /** A new EPM connection `flow` (picked up mid-stream: binds may be missing). */
   init(flow: number, pickedUp: boolean): void {
     this.release(flow);
-    const row = this.freeRows.pop() ?? this.rowsMade++;
+    let row = this.freeRows.pop() ?? -1;
+    if (row < 0) {
+      row = this.rowsMade++;
+      this.pendingBy.push(null);
+      this.callBy.push(null);
+    }
     while (this.rowOf.length <= flow) this.rowOf.push(-1);
     this.rowOf[flow] = row;
     this.rows.clear(row, C2S);
@@ -239,17 +245,17 @@ export class EpmLeg implements Leg {
     if (row < 0) return;
     this.rowOf[flow] = -1;
     this.rows.release(row, C2S);
-    const p = this.pendingBy.get(row);
-    if (p !== undefined) this.pendingBy.delete(row), givePending(p);
-    const call = this.callBy.get(row);
-    if (call !== undefined) this.callBy.delete(row), giveCall(call);
+    const p = this.pendingBy[row]!;
+    if (p !== null) this.pendingBy[row] = null, givePending(p);
+    const call = this.callBy[row]!;
+    if (call !== null) this.callBy[row] = null, giveCall(call);
     this.freeRows.push(row);
   }
 
   /** No PDU half read either way and no response call being reassembled (snapshot). */
   atPduBoundary(flow: number): boolean {
     const row = this.rowOf[flow]!;
-    return this.rows.atBoundary(row) && !this.callBy.has(row);
+    return this.rows.atBoundary(row) && this.callBy[row] === null;
   }
 
   /** What a restarted gateway needs to carry this endpoint-mapper connection on. */
@@ -318,7 +324,7 @@ export class EpmLeg implements Leg {
   midPdu(flow: number, fromClient: boolean): boolean {
     const row = this.rowOf[flow]!;
     if (fromClient) return this.rows.midPdu(row, true);
-    return this.rows.midPdu(row, false) || this.callBy.has(row);
+    return this.rows.midPdu(row, false) || this.callBy[row] !== null;
   }
 
   /** Feeds in-order payload bytes starting at stream sequence `seq`. PASS or a REFUSE_* code. */
@@ -347,18 +353,16 @@ export class EpmLeg implements Leg {
     this.lastNdr64 = (f & F_LAST_NDR64) !== 0;
     this.clientMaxRecvFrag = f >>> 16;
     this.ifaceFlags = f & (F_HAS_IFACE | F_IFACE_BE);
-    this.pending = this.pendingBy.get(row) ?? null;
-    this.call = this.callBy.get(row) ?? null;
+    this.pending = this.pendingBy[row]!;
+    this.call = this.callBy[row]!;
   }
 
   /** Writes back what the call changed. */
   private close(): void {
     const row = this.row;
     this.rows.setFlags(row, (this.pickedUp ? F_PICKED_UP : 0) | (this.lastNdr64 ? F_LAST_NDR64 : 0) | this.ifaceFlags | (this.clientMaxRecvFrag << 16));
-    if (this.pending !== null) this.pendingBy.set(row, this.pending);
-    else this.pendingBy.delete(row);
-    if (this.call !== null) this.callBy.set(row, this.call);
-    else this.callBy.delete(row);
+    this.pendingBy[row] = this.pending;
+    this.callBy[row] = this.call;
     this.pending = null;
     this.call = null;
   }

@@ -67,8 +67,10 @@ export class LegRows {
       this.copies.delete(row * 2 + d);
       this.words[at] = 0;
     }
-    this.bigCtx.delete(row);
-    this.pending.delete(row);
+    // The context word's bits say which maps hold the row (C_OWN: bigCtx, C_AWAITING: pending).
+    const c = this.words[row * LW + W_CTX]!;
+    if ((c & C_OWN) !== 0) this.bigCtx.delete(row);
+    if ((c & C_AWAITING) !== 0) this.pending.delete(row);
     this.words[row * LW + W_CTX] = 0;
   }
 

@@ -518,8 +518,9 @@ export class FlowTable {
     f[n + N_BYTES_SERVER] = counts[3] ?? 0;
     f[n + N_ARMED] = deadline;
     f[n + N_IDLE] = idleMs;
-    this.byExternal.set(clientIp, extIp, extPorts, id);
-    this.byInternal.set(serverIp, gwIp, intPorts, id);
+    // Both tuples were looked up and found free by every caller (create, createOutbound, restoreFlow).
+    this.byExternal.setAbsent(clientIp, extIp, extPorts, id);
+    this.byInternal.setAbsent(serverIp, gwIp, intPorts, id);
     this.wheel.schedule(id, deadline);
   }
 

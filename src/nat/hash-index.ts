@@ -137,6 +137,20 @@ export class HashIndex3 {
     return true;
   }
 
+  /**
+   * Inserts a key the caller has just looked up and found absent (one probe walk instead of
+   * set's find-then-place). Same bound and value rules as set; a key that is in fact present
+   * would be stored twice, so only call it right after a get/has of the same key returned none.
+   */
+  setAbsent(k0: number, k1: number, k2: number, value: number): boolean {
+    if (!(value >= 0 && value <= 0x7fffffff)) throw new RangeError(`HashIndex3.setAbsent: value must be an int32 >= 0, got ${value}`);
+    if (this.n >= this.maxEntries) return false;
+    if ((this.n + 1) * 2 > this.mask + 1 && this.mask + 1 < this.maxCapacity) this.grow();
+    this.insertNew(k0 | 0, k1 | 0, k2 | 0, value | 0);
+    this.n++;
+    return true;
+  }
+
   /** Places a key known to be absent (no size bookkeeping). */
   private insertNew(k0: number, k1: number, k2: number, value: number): void {
     const t = this.t;

@@ -462,8 +462,9 @@ export class MappingTable {
     this.timeoutsMs[id] = clampU32(pinholeTimeoutMs);
     // The indexes hold at most maxMappings keys each, so these cannot fail. A target already
     // held (a restored pinhole beside a newer one) keeps its first mapping.
-    this.byPinhole.set(clientIp, extIp, port, id);
-    if (this.byTarget.get(clientIp, serverIp, targetKey) < 0) this.byTarget.set(clientIp, serverIp, targetKey, id);
+    // Every caller found (clientIp, extIp, port) free in byPinhole just before (pickPort, or a get).
+    this.byPinhole.setAbsent(clientIp, extIp, port, id);
+    if (this.byTarget.get(clientIp, serverIp, targetKey) < 0) this.byTarget.setAbsent(clientIp, serverIp, targetKey, id);
     this.perClient.set(clientIp, ruleIdx, 0, held + 1);
     if (rule.pool.contains(port)) rule.pool.ref(port); // outbound pinholes are outside any pool
     rule.count++;

@@ -11,7 +11,8 @@ class ColdHash extends HashIndex3 {
 
 const keyOf = (k0: number, k1: number, k2: number): string => `${k0 >>> 0},${k1 >>> 0},${k2 >>> 0}`;
 
-type Op = { op: 'set'; k: [number, number, number]; v: number } | { op: 'get' | 'delete'; k: [number, number, number] };
+// 'add': the flow table's way of inserting, a get that finds nothing, then setAbsent.
+type Op = { op: 'set' | 'add'; k: [number, number, number]; v: number } | { op: 'get' | 'delete'; k: [number, number, number] };
 
 /** Applies ops to the index and to a reference Map; every result must agree. */
 function runAgainstMap(idx: HashIndex3, ops: Op[], maxEntries: number): void {
@@ -23,6 +24,15 @@ function runAgainstMap(idx: HashIndex3, ops: Op[], maxEntries: number): void {
       const fits = ref.has(key) || ref.size < maxEntries;
       expect(idx.set(k0, k1, k2, o.v)).toBe(fits);
       if (fits) ref.set(key, o.v);
+    } else if (o.op === 'add') {
+      if (idx.get(k0, k1, k2) < 0) {
+        expect(ref.has(key)).toBe(false);
+        const fits = ref.size < maxEntries;
+        expect(idx.setAbsent(k0, k1, k2, o.v)).toBe(fits);
+        if (fits) ref.set(key, o.v);
+      } else {
+        expect(ref.has(key)).toBe(true);
+      }
     } else if (o.op === 'get') {
       expect(idx.get(k0, k1, k2)).toBe(ref.get(key) ?? -1);
     } else {
@@ -41,6 +51,7 @@ function runAgainstMap(idx: HashIndex3, ops: Op[], maxEntries: number): void {
 const smallKey = fc.tuple(fc.integer({ min: 0, max: 15 }), fc.constantFrom(0, 1, 0xffffffff), fc.integer({ min: 0, max: 3 }));
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('set' as const), k: smallKey, v: fc.integer({ min: 0, max: 0x7fffffff }) }),
+  fc.record({ op: fc.constant('add' as const), k: smallKey, v: fc.integer({ min: 0, max: 0x7fffffff }) }),
   fc.record({ op: fc.constant('get' as const), k: smallKey }),
   fc.record({ op: fc.constant('delete' as const), k: smallKey }),
 );
@@ -182,6 +193,7 @@ describe('HashIndex3 against a reference Map (fast-check)', () => {
     const wideKey = fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), fc.nat(), fc.nat());
     const wideOp: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ op: fc.constant('set' as const), k: wideKey, v: fc.nat() }),
+      fc.record({ op: fc.constant('add' as const), k: wideKey, v: fc.nat() }),
       fc.record({ op: fc.constant('delete' as const), k: wideKey }),
       fc.record({ op: fc.constant('get' as const), k: wideKey }),
     );
