@@ -23,7 +23,8 @@ type SchemaNode = Record<string, unknown>;
 // ajv is loaded only when the schema must be compiled (CommonJS: require keeps validation synchronous).
 const require = createRequire(import.meta.url);
 const SCHEMA_URL = new URL('../../rules/schema.json', import.meta.url);
-const PRECOMPILED = './rules-validator.cjs';
+// From dist/policy/ and from the CLI bundle in dist/cli/ alike (src/cli/main.ts).
+const PRECOMPILED = '../policy/rules-validator.cjs';
 
 let schemaCache: SchemaNode | undefined;
 let schemaDigestCache = '';
