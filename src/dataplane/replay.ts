@@ -69,6 +69,8 @@ export interface ReplayOptions {
    * (they cost strings; the summary's counts come from the engine's counters either way).
    */
   allRecords?: boolean;
+  /** Tests: the engine verifies again the checksums direct mode recomputed (the slow path, for comparison). */
+  verifyRecomputed?: boolean;
 }
 
 /** The kinds of record a replay streams, in the `record` field of each JSON line. */
@@ -117,10 +119,14 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const inbound = pcapng ? EPB_FLAG_INBOUND : 0;
   const outbound = pcapng ? EPB_FLAG_OUTBOUND : 0;
   const withInput = opts.emittedOnly !== true;
-  /** Hands a packet to the engine, recording it as it arrived on that side first. */
-  const feed = (side: number, buf: Uint8Array, off: number, len: number, nowMs: number): void => {
+  const trustRecomputed = opts.verifyRecomputed !== true;
+  /**
+   * Hands a packet to the engine, recording it as it arrived on that side first. `csumDone`:
+   * its TCP checksum was just recomputed here (direct mode), so the engine need not verify it.
+   */
+  const feed = (side: number, buf: Uint8Array, off: number, len: number, nowMs: number, csumDone: boolean): void => {
     if (withInput) writer.write(tsSec, tsNsec, buf, off, len, len, ifaceOf[side], inbound);
-    engine.onPacket(side, buf, off, len, nowMs);
+    engine.onPacket(side, buf, off, len, nowMs, csumDone && trustRecomputed);
   };
   let tsSec = 0;
   let tsNsec = 0;
@@ -211,8 +217,8 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
           : servers.has(v.dst4) || servers.has(v.src4) || outboundPair(v.src4, v.dst4) || outboundPair(v.dst4, v.src4) ? 'direct' : null;
       }
       if (mode === 'gateway' || mode === null) {
-        if (externals.has(v.dst4)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs);
-        else if (v.dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs);
+        if (externals.has(v.dst4)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs, false);
+        else if (v.dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false);
         else skip('not addressed to the gateway');
         continue;
       }
@@ -256,7 +262,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       }
       if (side < 0 && toRule === undefined && fromRule === undefined) {
         if (outboundPair(v.src4, v.dst4)) {
-          feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs);
+          feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false);
           continue;
         }
         const natPort = outboundPair(v.dst4, v.src4) ? engine.outboundPortOf(v.dst4, v.dstPort, v.src4, v.srcPort) : -1;
@@ -272,7 +278,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       }
       finishIpv4Checksum(buf, ipOff, v.ipHdrLen);
       finishTcpChecksumV4(buf, ipOff, v.l4Off, ipLen - v.ipHdrLen);
-      feed(side, buf, ipOff, ipLen, nowMs);
+      feed(side, buf, ipOff, ipLen, nowMs, true);
     }
     report.truncatedAtEnd = reader.truncatedAtEnd;
   } finally {

@@ -1,0 +1,104 @@
+/**
+ * Direct-mode replay recomputes each readdressed segment's checksums, then tells the engine so
+ * (it skips its own verification of those bytes). Shown here: over the whole public corpus the
+ * output and every record are byte-for-byte those of the engine verifying again; and what the
+ * capture's checksums were does not matter (bad or partial ones are recomputed, as documented:
+ * direct mode plays the two ends, it does not re-judge the capturing host's offloads).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CaptureFileWriter, openCaptureFile } from '../../src/dataplane/capture-file.js';
+import { replayCapture, type ReplayRecord, type ReplayReport } from '../../src/dataplane/replay.js';
+import { readRulesFile } from '../../src/cli/rules-file.js';
+import { CaptureRecord } from '../../src/pcap/record.js';
+import { IPPROTO_TCP, PacketView, readPacket } from '../../src/wire/packet.js';
+import { OK } from '../../src/wire/status.js';
+import { haveSharedPcaps, publicCaptures, publicPath } from '../helpers/shared.js';
+import { readOracle } from '../helpers/oracle.js';
+
+const work = mkdtempSync(path.join(tmpdir(), 'rpcgw-replay-csum-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function rulesFor(capture: string): string {
+  const servers = [...new Set(readOracle(publicPath(capture + '.expect.tsv')).map((o) => o.server!.split(':')[0]!))].sort();
+  const rules = servers.map((server, i) => ({
+    name: `srv${i}`, server, externalAddress: `198.51.100.${i + 1}`, interfaces: ['any'], clients: ['0.0.0.0/0'], mappedPorts: '40000-40999', lookup: 'allow',
+  }));
+  const file = path.join(work, capture + '.rules.json');
+  writeFileSync(file, JSON.stringify({
+    gateway: { external: { interface: 'gw-ext', address: '198.51.100.1' }, internal: { interface: 'gw-int', address: '192.0.2.1' } },
+    rules: rules.length > 0 ? rules : [{ name: 'none', server: '192.0.2.10', interfaces: ['any'], mappedPorts: '40000-40999' }],
+  }));
+  return file;
+}
+
+interface Run {
+  out: Buffer;
+  records: string[];
+  report: Omit<ReplayReport, 'output' | 'input'>;
+}
+
+function replay(capture: string, rulesFile: string, name: string, verifyRecomputed: boolean): Run {
+  const out = path.join(work, `${name}.pcapng`);
+  const records: string[] = [];
+  const onRecord = (r: ReplayRecord): void => void records.push(JSON.stringify(r));
+  const { output: _o, input: _i, ...report } = replayCapture({
+    capture, rules: readRulesFile(rulesFile).rules, rulesFile, out, mode: 'direct', onRecord, verifyRecomputed,
+  });
+  return { out: readFileSync(out), records, report };
+}
+
+/** A copy of `src` with every TCP checksum changed (XOR 0x5a5a): all bad on the wire. */
+function withBadTcpChecksums(src: string, dst: string): number {
+  const r = openCaptureFile(src);
+  const rec = new CaptureRecord();
+  const v = new PacketView();
+  let w: CaptureFileWriter | null = null;
+  let spoiled = 0;
+  try {
+    while (r.next(rec)) {
+      w ??= CaptureFileWriter.create(dst, 'pcap-ns', rec.linkType);
+      const copy = rec.data.slice(rec.dataOff, rec.dataOff + rec.capLen);
+      if (readPacket(copy, 0, copy.length, rec.linkType, v) === OK && v.ipProto === IPPROTO_TCP && v.l4Off >= 0 && !v.isFragment) {
+        copy[v.l4Off + 16]! ^= 0x5a;
+        copy[v.l4Off + 17]! ^= 0x5a;
+        spoiled++;
+      }
+      w.write(rec.tsSec, rec.tsNsec, copy, 0, copy.length, rec.origLen);
+    }
+  } finally {
+    r.close();
+    w?.close();
+  }
+  return spoiled;
+}
+
+describe.skipIf(!haveSharedPcaps)('direct-mode replay: recomputed checksums are not verified twice', () => {
+  for (const capture of publicCaptures()) {
+    it(`${capture}: same output, records and counters as with the engine verifying them again`, () => {
+      const rules = rulesFor(capture);
+      const fast = replay(publicPath(capture), rules, `${capture}.fast`, false);
+      const slow = replay(publicPath(capture), rules, `${capture}.slow`, true);
+      expect(fast.report.packetsIn).toEqual(slow.report.packetsIn);
+      expect(fast.report).toEqual(slow.report);
+      expect(fast.records).toEqual(slow.records);
+      expect(fast.out.equals(slow.out)).toBe(true);
+    });
+  }
+
+  it('a capture whose TCP checksums are all bad replays as the intact one (direct mode recomputes them)', () => {
+    const capture = 'smbexec-svcctl-epm.pcap';
+    const rules = rulesFor(capture);
+    const spoiledFile = path.join(work, 'spoiled.pcap');
+    expect(withBadTcpChecksums(publicPath(capture), spoiledFile)).toBeGreaterThan(10);
+    const intact = replay(publicPath(capture), rules, 'intact', false);
+    const spoiled = replay(spoiledFile, rules, 'spoiled', false);
+    expect(spoiled.report.drops).toEqual(intact.report.drops);
+    expect(spoiled.report.drops['bad-checksum']).toBeUndefined();
+    expect(spoiled.records).toEqual(intact.records);
+    expect(spoiled.report.records.rewrite).toBeGreaterThan(0);
+    expect(spoiled.out.equals(intact.out)).toBe(true);
+  });
+});
