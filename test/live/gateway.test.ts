@@ -6,8 +6,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { IFACES, LAB, Lab, isRefusal, isRewrite, ruleInterfaces, type AuthLevel, type CallIface, type DaemonRecord } from '../../src/lab/lab.js';
-import { execOk, findTool, type LabNetOptions } from '../../src/lab/netns.js';
-import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
+import { findTool } from '../../src/lab/netns.js';
+import { LIVE_TIMEOUT_MS, PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL, becomeRouter, repoRoot, skipLive, type HostSetting } from './live.js';
 
 const skip = skipLive('gateway.test.ts (rpcgw run between impacket and Samba)');
 const haveRpcclient = findTool('rpcclient') !== null;
@@ -18,23 +18,18 @@ const MAPPED_HI = 40999;
 const PUBLISHED: CallIface[] = ['samr', 'srvsvc', 'winreg'];
 
 /**
- * The same suite on three hosts: the peers' veth ends at the kernel's defaults (tx checksum
+ * The same suite on four hosts: the peers' veth ends at the kernel's defaults (tx checksum
  * offload and TSO on: partial checksums and segments of many MSS reach the gateway, as from
  * virtio-net VMs), the peers' offloads off (a plain wire), GRO on the gateway's own ends (merged
  * frames larger than the MTU reach the capture), and a router as administrators run one: IP
  * forwarding on and a firewall of their own that drops what it does not know, in input and forward,
  * installed before rpcgw starts.
  */
-const ADMIN_FIREWALL = `table inet admin {
-  chain input { type filter hook input priority 0; policy drop; ct state established,related accept; iif lo accept; ip protocol icmp accept; }
-  chain forward { type filter hook forward priority 0; policy drop; ct state established,related accept; }
-}
-`;
-const HOSTS: { name: string; net: LabNetOptions; router?: boolean }[] = [
+const HOSTS: HostSetting[] = [
   { name: 'peers with offloads at kernel defaults', net: {} },
-  { name: 'peers with offloads off', net: { peerOffloads: 'off' } },
+  PEERS_OFFLOADS_OFF,
   { name: 'GRO on the gateway, peers at defaults', net: { gatewayGro: true } },
-  { name: 'forwarding on and the administrator\'s own drop-by-default firewall, peers at defaults', net: {}, router: true },
+  ROUTER_WITH_ADMIN_FIREWALL,
 ];
 
 describe.skipIf(skip).each(HOSTS)('rpcgw run between real DCE/RPC peers ($name)', { timeout: LIVE_TIMEOUT_MS }, ({ net, router }) => {
@@ -45,9 +40,7 @@ describe.skipIf(skip).each(HOSTS)('rpcgw run between real DCE/RPC peers ($name)'
   beforeAll(async () => {
     await lab.up({ repoRoot, net, daemon: router !== true, rules: { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny' } });
     if (router === true) {
-      const gw = lab.nsName('gateway');
-      await execOk(gw, [findTool('sysctl')!, '-q', '-w', 'net.ipv4.ip_forward=1']);
-      await execOk(gw, [findTool('nft')!, '-f', '-'], { input: ADMIN_FIREWALL });
+      await becomeRouter(lab);
       await lab.startDaemon();
     }
   }, LIVE_TIMEOUT_MS);

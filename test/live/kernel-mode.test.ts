@@ -7,8 +7,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { IFACES, LAB, Lab, isRefusal, isRewrite, ruleInterfaces, type AuthLevel, type CallIface } from '../../src/lab/lab.js';
-import { exec, findTool, isAlive } from '../../src/lab/netns.js';
-import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
+import { exec, execOk, findTool, isAlive } from '../../src/lab/netns.js';
+import { LIVE_TIMEOUT_MS, PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL, becomeRouter, repoRoot, skipLive } from './live.js';
 
 const skip = skipLive('kernel-mode.test.ts (rpcgw run with a "kernel" rule)', { rpcclient: true }) || findTool('conntrack') === null;
 if (findTool('conntrack') === null) console.warn('[rpcgw live tests] kernel-mode.test.ts: SKIPPED, needs conntrack (apt-get install conntrack)');
@@ -241,5 +241,58 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
     expect(ct).not.toMatch(new RegExp(`dst=${LAB.gatewayExt.replace(/\./g, '\\.')} sport=\\d+ dport=40\\d\\d\\d `));
     // Forwarding is back off on the gateway's interfaces.
     expect(await forwarding()).toEqual(['0', '0']);
+  });
+});
+
+/**
+ * The same kernel rule in the other host settings the gateway suite runs in: the peers' offloads
+ * off (a plain wire), and a router whose administrator has IP forwarding on and a drop-by-default
+ * firewall of their own. On the router the daemon leaves forwarding and that firewall alone, so
+ * the kernel-mode connections need the accept docs/operations.md gives — shown here both ways.
+ */
+describe.skipIf(skip).each([PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL])('rpcgw run with a "kernel" rule ($name)', { timeout: LIVE_TIMEOUT_MS }, ({ net, router }) => {
+  const lab = new Lab();
+  const RULES = { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny', mappedInspection: 'kernel', pinholeTimeoutSeconds: 30 } as const;
+  const sysctl = async (key: string): Promise<string> => (await exec(lab.nsName('gateway'), [findTool('sysctl')!, '-n', key])).stdout.trim();
+
+  beforeAll(async () => {
+    await lab.up({ repoRoot, net, daemon: router !== true, rules: { ...RULES } });
+    if (router === true) {
+      await becomeRouter(lab);
+      await lab.startDaemon();
+    }
+  }, LIVE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await lab.down();
+  }, LIVE_TIMEOUT_MS);
+
+  it.runIf(router === true)('the administrator\'s forward policy drops the kernel-mode connection until the documented accept is added', async () => {
+    const port = (await lab.map('samr')).towers[0]!.port!;
+    expect(await lab.probe(LAB.client, port, { timeoutS: 2 })).toBe('timeout');
+    await execOk(lab.nsName('gateway'), [findTool('nft')!, 'add', 'rule', 'inet', 'admin', 'forward', 'ct', 'status', 'dnat', 'ct', 'original', 'ip', 'daddr', LAB.gatewayExt, 'accept']);
+    expect(await lab.probe(LAB.client, port)).toBe('connected');
+  });
+
+  it('samr at auth level 6 (Impacket) and rpcclient sealed through the kernel rule', async () => {
+    const from = lab.daemonLogs().length;
+    const t = (await lab.map('samr')).towers[0]!;
+    expect(t.ip).toBe(LAB.gatewayExt);
+    const c = await lab.call('samr', t.port!, 6);
+    expect(c.error).toBeUndefined();
+    expect(c.result?.domains).toEqual(['RPCGWLAB', 'Builtin']);
+    const r = await lab.rpcclient('enumdomains', { binding: `ncacn_ip_tcp:${LAB.gatewayExt}[seal]`, timeoutMs: 30_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/name:\[RPCGWLAB\]/);
+    // Only the endpoint mapper went through the daemon.
+    expect(new Set(lab.daemonLogs().slice(from).filter((x) => x.event === 'connection-open').map((x) => x.kind))).toEqual(new Set(['epm']));
+  });
+
+  it('on stop: nothing of rpcgw left; forwarding as it found it, the administrator\'s table untouched', async () => {
+    await lab.stopDaemon();
+    expect(lab.nftTablesAfterStop).not.toContain('table inet rpcgw');
+    expect(lab.nftTablesAfterStop!.includes('table inet admin')).toBe(router === true);
+    const want = router === true ? '1' : '0';
+    expect([await sysctl('net.ipv4.conf.gw-ext.forwarding'), await sysctl('net.ipv4.conf.gw-int.forwarding')]).toEqual([want, want]);
   });
 });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { IFACES, LAB, Lab, isRefusal, ruleInterfaces, type CallIface } from '../../src/lab/lab.js';
 import { exec, execOk, findTool } from '../../src/lab/netns.js';
 import { SambaServer } from '../../src/lab/samba.js';
-import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
+import { LIVE_TIMEOUT_MS, PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL, becomeRouter, repoRoot, skipLive, type HostSetting } from './live.js';
 import { Capture, SimProcess, haveImpacket, haveTcpdump, runClient } from '../sim/harness.js';
 
 const skip = skipLive('outbound.test.ts (internal Impacket to an external Samba through rpcgw run)');
@@ -22,26 +22,33 @@ const INSIDE2 = '192.0.2.11';
 const OUTSIDE = LAB.client;
 const ALLOWED: CallIface[] = ['samr', 'srvsvc'];
 
+/** The roles swapped (Samba outside, the clients inside) and one outbound rule; `net` and a router as `setting` says. */
+async function upOutboundLab(lab: Lab, setting: HostSetting): Promise<void> {
+  await lab.up({ repoRoot, samba: false, daemon: false, net: setting.net });
+  if (setting.router === true) await becomeRouter(lab);
+  const ip = findTool('ip')!;
+  const srv = lab.nsName('server');
+  await execOk(srv, [ip, 'addr', 'add', `${INSIDE2}/24`, 'dev', LAB.ifHost]);
+  await execOk(srv, [ip, 'route', 'add', 'default', 'via', LAB.gatewayInt]);
+  lab.samba = await SambaServer.start({ ns: lab.nsName('client'), address: OUTSIDE, dir: path.join(lab.dir!, 'samba') });
+  const doc = JSON.parse(lab.rulesText()) as { rules: unknown[] };
+  doc.rules = [{
+    name: 'lab-out', direction: 'outbound', clients: ['192.0.2.0/24'], servers: [`${OUTSIDE}/32`],
+    interfaces: ruleInterfaces(ALLOWED), pinholeTimeoutSeconds: 60, idleTimeoutSeconds: 900,
+  }];
+  writeFileSync(lab.rulesPath, JSON.stringify(doc, null, 2));
+  await lab.startDaemon();
+}
+
+const inside = { ns: 'server' as const, host: OUTSIDE };
+
 describe.skipIf(skip)('outbound rule: internal Impacket to an external Samba', { timeout: LIVE_TIMEOUT_MS }, () => {
   const lab = new Lab();
-  const inside = { ns: 'server' as const, host: OUTSIDE };
   /** Every port an ept_map answer opened so far (Samba serves several interfaces per port). */
   const opened = new Set<number>();
 
   beforeAll(async () => {
-    await lab.up({ repoRoot, samba: false, daemon: false });
-    const ip = findTool('ip')!;
-    const srv = lab.nsName('server');
-    await execOk(srv, [ip, 'addr', 'add', `${INSIDE2}/24`, 'dev', LAB.ifHost]);
-    await execOk(srv, [ip, 'route', 'add', 'default', 'via', LAB.gatewayInt]);
-    lab.samba = await SambaServer.start({ ns: lab.nsName('client'), address: OUTSIDE, dir: path.join(lab.dir!, 'samba') });
-    const doc = JSON.parse(lab.rulesText()) as { rules: unknown[] };
-    doc.rules = [{
-      name: 'lab-out', direction: 'outbound', clients: ['192.0.2.0/24'], servers: [`${OUTSIDE}/32`],
-      interfaces: ruleInterfaces(ALLOWED), pinholeTimeoutSeconds: 60, idleTimeoutSeconds: 900,
-    }];
-    writeFileSync(lab.rulesPath, JSON.stringify(doc, null, 2));
-    await lab.startDaemon();
+    await upOutboundLab(lab, { name: 'peers with offloads at kernel defaults', net: {} });
   }, LIVE_TIMEOUT_MS);
 
   afterAll(async () => {
@@ -103,6 +110,46 @@ describe.skipIf(skip)('outbound rule: internal Impacket to an external Samba', {
     expect(m.towers).toEqual([]);
     const refusal = await lab.waitFor((r) => isRefusal(r) && String(r.interface ?? '').includes(IFACES.wkssvc.uuid), 5_000, from);
     expect(refusal).not.toBeNull();
+  });
+});
+
+/**
+ * The same outbound rule in the other host settings: the peers' offloads off, and a router whose
+ * administrator has forwarding on and a drop-by-default firewall. The daemon carries outbound
+ * connections itself (capture and injection), so the router's own forward chain is not in their
+ * way — and must not carry them a second time untranslated: Samba outside only ever sees the
+ * gateway's external address.
+ */
+describe.skipIf(skip).each([PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL])('outbound rule: internal Impacket to an external Samba ($name)', { timeout: LIVE_TIMEOUT_MS }, (setting) => {
+  const lab = new Lab();
+
+  beforeAll(async () => {
+    await upOutboundLab(lab, setting);
+  }, LIVE_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await lab.down();
+  }, LIVE_TIMEOUT_MS);
+
+  it('ept_map, bind and a samr call at level 1 and srvsvc at level 6; every segment toward Samba from the external address', async () => {
+    const pcap = path.join(lab.dir!, 'external-leg.pcap');
+    const cap = haveTcpdump ? await Capture.start(LAB.ifHost, 'tcp', pcap, lab.nsName('client')) : null;
+    const ports = new Set<string>(['135']);
+    for (const [iface, level] of [['samr', 1], ['srvsvc', 6]] as const) {
+      const m = await lab.map(iface, { ...inside, src: INSIDE });
+      expect(m.code).toBe(0);
+      const t = m.towers.find((x) => x.protocol === 'ncacn_ip_tcp')!;
+      ports.add(String(t.port));
+      const c = await lab.call(iface, t.port!, level, { ...inside, src: INSIDE });
+      expect(c.error).toBeUndefined();
+      expect(c.ok).toBe(true);
+    }
+    if (cap === null) return;
+    await cap.stop();
+    const r = await exec(lab.nsName('client'), ['tcpdump', '-nn', '-r', pcap]);
+    const toSamba = r.stdout.split('\n').map((l) => / IP (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.(\d+):/.exec(l)).filter((m) => m !== null && m[2] === OUTSIDE);
+    expect(new Set(toSamba.map((m) => m![3]))).toEqual(ports);
+    expect(new Set(toSamba.map((m) => m![1]))).toEqual(new Set([LAB.gatewayExt]));
   });
 });
 
