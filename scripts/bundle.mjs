@@ -30,8 +30,23 @@ const lazyExternals = {
   },
 };
 
+// The precompiled rules validator (150 KB of code) goes into the bundle and so into the code cache,
+// instead of being compiled from dist/policy at every start; schema.js still uses it only when it
+// was made from the rules/schema.json it reads.
+const schemaModule = path.join(root, 'dist', 'policy', 'schema.js');
+const inlineValidator = {
+  name: 'inline-rules-validator',
+  transform(code, id) {
+    if (id !== schemaModule) return null;
+    if (code.split('require(PRECOMPILED)').length !== 2) throw new Error(`bundle: ${id} no longer loads its validator with one require(PRECOMPILED)`);
+    return { code: `import precompiledValidator from './rules-validator.cjs';\n${code.replace('require(PRECOMPILED)', 'precompiledValidator')}` };
+  },
+};
+
 rmSync(cache, { force: true });
-const build = await rolldown({ input: path.join(cliDir, 'commands.js'), cwd: root, platform: 'node', plugins: [lazyExternals], logLevel: 'warn' });
+const build = await rolldown({
+  input: path.join(cliDir, 'commands.js'), cwd: root, platform: 'node', plugins: [lazyExternals, inlineValidator], logLevel: 'warn',
+});
 const { output } = await build.generate({ format: 'cjs', codeSplitting: false });
 await build.close();
 const chunk = output.find((o) => o.type === 'chunk');

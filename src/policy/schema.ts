@@ -8,8 +8,10 @@
  *
  * Compiling the schema with ajv took about a quarter of `rpcgw replay`'s start-up, so the build
  * writes the compiled validator as code (dist/policy/rules-validator.cjs, ajv standalone, same
- * options) with a digest of the schema text; it is used when the digest matches the schema read
- * here, else (tests run from src/, a schema edited after the build) the schema is compiled.
+ * options) with the schema text it was made from; it is used when that text is the schema read
+ * here, else (tests run from src/, a schema edited after the build) the schema is compiled. The
+ * text is compared whole (a hash of it in JS cost more start-up than the compare) and parsed
+ * only when a problem is worded.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,24 +28,18 @@ const SCHEMA_URL = new URL('../../rules/schema.json', import.meta.url);
 // From dist/policy/ and from the CLI bundle in dist/cli/ alike (src/cli/main.ts).
 const PRECOMPILED = '../policy/rules-validator.cjs';
 
+let schemaTextCache: string | undefined;
 let schemaCache: SchemaNode | undefined;
-let schemaDigestCache = '';
 let validateCache: ValidateFunction | undefined;
 
-/** FNV-1a over the schema's text with its length: tells a stale precompiled validator. */
-function digestOf(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return `${text.length}-${(h >>> 0).toString(16)}`;
+function schemaText(): string {
+  if (schemaTextCache === undefined) schemaTextCache = readFileSync(SCHEMA_URL, 'utf8');
+  return schemaTextCache;
 }
 
 /** The parsed rules/schema.json. */
 export function rulesSchema(): SchemaNode {
-  if (schemaCache === undefined) {
-    const text = readFileSync(SCHEMA_URL, 'utf8');
-    schemaDigestCache = digestOf(text);
-    schemaCache = JSON.parse(text) as SchemaNode;
-  }
+  if (schemaCache === undefined) schemaCache = JSON.parse(schemaText()) as SchemaNode;
   return schemaCache;
 }
 
@@ -58,9 +54,8 @@ function newAjv(source: boolean): Ajv2020 {
 
 function precompiled(): ValidateFunction | undefined {
   try {
-    const m = require(PRECOMPILED) as ValidateFunction & { digest?: string };
-    rulesSchema();
-    return m.digest === schemaDigestCache ? m : undefined;
+    const m = require(PRECOMPILED) as ValidateFunction & { schemaText?: string };
+    return m.schemaText === schemaText() ? m : undefined;
   } catch {
     return undefined; // not built (running from src/): compile instead
   }
@@ -88,7 +83,7 @@ export function writePrecompiledValidator(): string {
   const ajv = newAjv(true);
   const code = standaloneCode(ajv, ajv.compile(rulesSchema()));
   const file = new URL(PRECOMPILED, import.meta.url);
-  writeFileSync(file, `${code}\nmodule.exports.digest = ${JSON.stringify(schemaDigestCache)};\n`);
+  writeFileSync(file, `${code}\nmodule.exports.schemaText = ${JSON.stringify(schemaText())};\n`);
   return file.pathname;
 }
 
