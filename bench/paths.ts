@@ -18,8 +18,17 @@ export const repoRoot = ((): string => {
 
 export const benchRules = path.join(repoRoot, 'bench', 'rules.json');
 export const resultsDir = path.join(repoRoot, 'bench', 'results');
-/** The CLI compiled alongside the bench (same sources as dist/cli/main.js). */
-export const cliMain = path.join(repoRoot, 'bench', 'dist', 'src', 'cli', 'main.js');
+/**
+ * The shipped CLI, as `npm run build` makes it and package.json's bin names it (dist/cli/main.js
+ * running the bundle and its code cache): what a user starts is what the bench times. The bench's
+ * own copy of src/ (bench/dist/src) serves the in-memory measurements.
+ */
+export const cliMain = path.join(repoRoot, 'dist', 'cli', 'main.js');
+
+/** Fails with what to do when the shipped CLI has not been built. */
+export function requireBuiltCli(): void {
+  if (!existsSync(cliMain)) throw new Error(`bench: ${cliMain} is missing: run \`npm run build\` first (npm run bench does)`);
+}
 /** This bench's own entry point, for child processes. */
 export const benchMain = path.join(here, 'main.js');
 export const sharedPcaps = process.env.RPCGW_SHARED !== undefined ? path.join(process.env.RPCGW_SHARED, 'pcaps', 'public') : path.resolve(repoRoot, '..', 'shared', 'pcaps', 'public');

@@ -40,6 +40,9 @@ export function markdown(r: BenchResult, name: string): string {
   L.push(`Ratios are peer time / rpcgw time (above 1: rpcgw faster). Start-up (each tool on a capture with no packets): rpcgw replay ${f(e.startup.bestWallSeconds, 3)} s, ` +
     `tcpdump ${f(p.tcpdump.startup.bestWallSeconds, 3)} s, tshark ${f(p.tshark.startup.bestWallSeconds, 3)} s. CPU seconds of the best run: rpcgw replay ${f(e.fileToFile.bestCpuSeconds, 2)}, ` +
     `tcpdump ${f(p.tcpdump.bestCpuSeconds, 2)}, tshark ${f(p.tshark.bestCpuSeconds, 2)}.`, '');
+  const sc = e.startupCommands;
+  L.push(`Start-up, best wall s: bare \`node -e 0\` ${f(sc.node.bestWallSeconds, 3)}, \`rpcgw --help\` ${f(sc.help.bestWallSeconds, 3)}, ` +
+    `\`rpcgw check --rules bench/rules.json\` ${f(sc.check.bestWallSeconds, 3)}, \`rpcgw replay\` of an empty capture ${f(e.startup.bestWallSeconds, 3)}.`, '');
   L.push(`Per-packet latency of engine.onPacket (${si(e.latency.samples)} packets, timer cost ${f(e.latency.timerOverheadNs, 0)} ns subtracted): ` +
     `p50 ${f(e.latency.p50Ns, 0)} ns, p90 ${f(e.latency.p90Ns, 0)} ns, p99 ${f(e.latency.p99Ns, 0)} ns, p99.9 ${f(e.latency.p999Ns, 0)} ns, max ${f(e.latency.maxNs / 1000, 0)} µs.`, '');
   L.push(`GC during one pass (${si(e.gc.packets)} packets): ${e.gc.gcCount} GCs (${e.gc.minorGcs} minor, ${e.gc.majorGcs} major), ${f(e.gc.gcMs, 1)} ms; ` +

@@ -71,6 +71,8 @@ export interface BenchResult {
     fileToFile: CommandTiming & { packetsPerSecond: number | null; gbitPerSecond: number | null };
     /** `rpcgw replay` of a capture with no packets: Node start-up and rules loading, included in fileToFile. */
     startup: CommandTiming;
+    /** Bare `node -e 0`, `rpcgw --help`, `rpcgw check --rules bench/rules.json`. */
+    startupCommands: { node: CommandTiming; help: CommandTiming; check: CommandTiming };
   };
   /** Measurement 2: peers on the same file, and the ratios (peer time / ours; above 1 means rpcgw is faster). */
   peers: {

@@ -22,7 +22,7 @@ import { beforeBuild, beforeInMemory, beforeReplay } from './before.js';
 import { runChurn, type Build, type ChurnResult } from './churn.js';
 import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
 import { fullGc } from './memtrace.js';
-import { benchMain, benchRules, cliMain, resultsDir } from './paths.js';
+import { benchMain, benchRules, cliMain, requireBuiltCli, resultsDir } from './paths.js';
 import { shellQuote, timeCommand } from './peers.js';
 import { emptyLiveResult, liveSkipReason, runLive, type LiveResult } from './live.js';
 import { markdown, svgPlot } from './report.js';
@@ -69,6 +69,7 @@ function log(msg: string): void {
 
 export async function runBench(args: Map<string, string>): Promise<BenchResult> {
   const quick = args.has('quick');
+  requireBuiltCli();
   const plan: Plan = { ...(quick ? QUICK : FULL) };
   if (args.has('packets')) plan.packets = Number(args.get('packets'));
   if (args.has('scale')) plan.scale = args.get('scale')!.split(',').filter((x) => x !== '').map(Number);
@@ -125,6 +126,12 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
     const empty = path.join(work, 'empty.pcap');
     CaptureFileWriter.create(empty, 'pcap', LINKTYPE_ETHERNET).close();
     const startup = timeCommand([process.execPath, cliMain, ...replayArgs(empty, '/dev/null')], plan.peerRuns, ['rpcgw', ...replayArgs(rel(empty), '/dev/null')]);
+    // The other commands' start-up beside bare Node's, the floor any of them can reach.
+    const startupCommands = {
+      node: timeCommand([process.execPath, '-e', '0'], plan.peerRuns, ['node', '-e', '0']),
+      help: timeCommand([process.execPath, cliMain, '--help'], plan.peerRuns, ['rpcgw', '--help']),
+      check: timeCommand([process.execPath, cliMain, 'check', '--rules', benchRules], plan.peerRuns, ['rpcgw', 'check', '--rules', rel(benchRules)]),
+    };
     const f2f = timeCommand([process.execPath, cliMain, ...replayArgs(capture, '/dev/null')], plan.peerRuns, ['rpcgw', ...replayArgs(rel(capture), '/dev/null')]);
     let beforeResult: BeforeResult | null = null;
     if (before !== null) {
@@ -204,7 +211,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, command: quick ? 'npm run bench:quick' : 'npm run bench', environment: env,
       workload: { ...summary, file: rel(capture), selfCheck },
       engine: {
-        inMemory, latency, gc, startup,
+        inMemory, latency, gc, startup, startupCommands,
         fileToFile: { ...f2f, packetsPerSecond: pps(f2f), gbitPerSecond: f2f.available ? (summary.frameBytes * 8) / f2f.bestWallSeconds / 1e9 : null },
       },
       peers: {

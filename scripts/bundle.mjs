@@ -22,6 +22,8 @@ const lazyExternals = {
   name: 'lazy-externals',
   resolveId(id, importer) {
     if (importer === undefined || id.startsWith('.') || path.isAbsolute(id) || id.startsWith('\0')) return null;
+    // The precompiled validator's helpers (a few lines each) are bundled: no node_modules lookup at start.
+    if (id.startsWith('ajv/dist/runtime/')) return null;
     if (importer.startsWith('\0ext:')) return { id, external: true };
     return `\0ext:${id}`;
   },

@@ -157,6 +157,12 @@ describe('npm run bench:quick on a tiny input', () => {
     positive(f.bestWallSeconds);
     positive(f.packetsPerSecond);
     positive(r.engine.startup.bestWallSeconds);
+    // The shipped CLI's other start-ups, each a real run that exited 0 (check: the bench's own rules are valid).
+    for (const [t, cmd] of [[r.engine.startupCommands.node, 'node -e 0'], [r.engine.startupCommands.help, 'rpcgw --help'], [r.engine.startupCommands.check, 'rpcgw check --rules bench/rules.json']] as const) {
+      expect(t.available, t.error).toBe(true);
+      expect(t.command).toBe(cmd);
+      positive(t.bestWallSeconds);
+    }
     const p = r.peers;
     expect(p.tcpdump.command).toMatch(/^tcpdump -r .* -w \/dev\/null$/);
     expect(p.tshark.command).toMatch(/^tshark -r .* -Y dcerpc -q$/);
