@@ -75,6 +75,7 @@ function giveBuffer(b: Uint8Array): void {
  * An all-zero row is a reset cursor.
  */
 export const CO_STATE_WORDS = 10;
+const ST_STAGE_MASK = 3 << 16;
 const ST_KEEP_ON = 1 << 18;
 const ST_LITTLE = 1 << 19;
 const ST_HAS_COPY = 1 << 20;
@@ -87,6 +88,29 @@ export function coSavedHasCopy(rows: Int32Array, at: number): boolean {
 /** True if a saved cursor is between PDUs. */
 export function coSavedAtBoundary(rows: Int32Array, at: number): boolean {
   return (rows[at]! & 0xffff) === 0;
+}
+
+/**
+ * The common segment's fast path on a saved cursor: `len` bytes that lie inside the body of the
+ * PDU in progress, end before its last byte and do not carry the sec_trailer's auth_level, with
+ * no copy kept. next() would only count them (one CO_INCOMPLETE); here the row's pos moves and
+ * true is returned, the row then equal to what load, begin, next and save would leave.
+ * False (row untouched) for anything else: the caller walks the chunk.
+ */
+export function coSkipBody(rows: Int32Array, at: number, len: number): boolean {
+  const w = rows[at]!;
+  if ((w & (ST_STAGE_MASK | ST_KEEP_ON | ST_HAS_COPY)) !== S_BODY << 16) return false;
+  const pos = w & 0xffff;
+  const f = rows[at + 1]!;
+  const fragLen = f & 0xffff;
+  if (pos + len >= fragLen) return false;
+  const authLen = rows[at + 2]! & 0xffff;
+  if (authLen !== 0) {
+    const a = fragLen - authLen - SEC_TRAILER_LEN + TRAILER_OFF_AUTH_LEVEL;
+    if (a >= pos && a < pos + len) return false;
+  }
+  rows[at] = w + len; // pos + len < fragLen <= 0xffff: stays in the low 16 bits
+  return true;
 }
 
 /** Framing scratch shared by every cursor (used only inside one synchronous next()). */

@@ -8,6 +8,8 @@
  *
  *   Int32 words, LW a row (192 bytes: three cache lines)
  *   0      context table: slots in use (8) | awaiting an ack << 8 | grown into its own array << 9
+ *          | the proposal's slots in the map << 10 | else inline: their count (3) << 12 and up
+ *          to PEND_INLINE of them, slot + 1 in 3 bits each, from bit 16
  *   1      the leg's flags
  *   2-11   client→server cursor (CoStream.save)      12-21  server→client cursor
  *   22-47  the context table inline: CTX_INLINE_SLOTS * CTX_SLOT_LEN bytes (through `ctx`, a
@@ -15,9 +17,12 @@
  * One array, so that a packet's flags, cursor and (for a request) first context slots share
  * cache lines: with a million connections each packet's row is a cache miss.
  * Rare or short-lived parts live in maps by row only while they exist: a context table grown
- * past the inline slots, the proposal awaiting its ack, a kept PDU copy spanning segments.
+ * past the inline slots, a proposal awaiting its ack that does not fit the context word (more
+ * than PEND_INLINE elements, or a slot past PEND_SLOT_MAX), a kept PDU copy spanning segments.
+ * The usual bind (one to three elements) leaves no map entry: every connection binds once, and a
+ * map entry per bind, deleted at its ack, made the map grow and shrink (rehash) all the time.
  */
-import { CO_STATE_WORDS, CoStream, coSavedAtBoundary, coSavedHasCopy } from '../dcerpc/co-stream.js';
+import { CO_STATE_WORDS, CoStream, coSavedAtBoundary, coSavedHasCopy, coSkipBody } from '../dcerpc/co-stream.js';
 import { CTX_INLINE_SLOTS, CTX_SLOT_LEN, PresentationContexts } from '../dcerpc/context.js';
 
 const W_CTX = 0;
@@ -29,6 +34,13 @@ const CTX_ROW = CTX_INLINE_SLOTS * CTX_SLOT_LEN;
 const LW = W_TABLE + CTX_ROW / 4;
 const C_AWAITING = 1 << 8;
 const C_OWN = 1 << 9;
+const C_PEND_MAP = 1 << 10;
+const C_PEND_COUNT_SHIFT = 12;
+const C_PEND_SHIFT = 16;
+const PEND_INLINE = 4;
+const PEND_BITS = 3;
+/** Largest slot an inline entry holds (slot + 1 in PEND_BITS bits; -1, a full table, is 0). */
+const PEND_SLOT_MAX = (1 << PEND_BITS) - 2;
 const NO_PENDING: readonly number[] = [];
 const INITIAL_ROWS = 64;
 
@@ -37,6 +49,8 @@ export class LegRows {
   private ctx = new Uint8Array(this.words.buffer);
   private readonly bigCtx = new Map<number, Uint8Array>();
   private readonly pending = new Map<number, readonly number[]>();
+  /** An inline proposal handed to the table, by element count (read only until the next attach). */
+  private readonly pendingOf: number[][] = [[], [-1], [-1, -1], [-1, -1, -1], [-1, -1, -1, -1]];
   /** Kept copies of PDUs in progress, by row * 2 + (0 client→server | 1 server→client). */
   private readonly copies = new Map<number, Uint8Array>();
 
@@ -67,10 +81,10 @@ export class LegRows {
       this.copies.delete(row * 2 + d);
       this.words[at] = 0;
     }
-    // The context word's bits say which maps hold the row (C_OWN: bigCtx, C_AWAITING: pending).
+    // The context word's bits say which maps hold the row (C_OWN: bigCtx, C_PEND_MAP: pending).
     const c = this.words[row * LW + W_CTX]!;
     if ((c & C_OWN) !== 0) this.bigCtx.delete(row);
-    if ((c & C_AWAITING) !== 0) this.pending.delete(row);
+    if ((c & C_PEND_MAP) !== 0) this.pending.delete(row);
     this.words[row * LW + W_CTX] = 0;
   }
 
@@ -98,6 +112,11 @@ export class LegRows {
     c.load(this.words, at, coSavedHasCopy(this.words, at) ? this.copies.get(row * 2 + (fromClient ? 0 : 1))! : null);
   }
 
+  /** coSkipBody on a direction's saved cursor: true when `len` body bytes only moved it on. */
+  skipBody(row: number, fromClient: boolean, len: number): boolean {
+    return coSkipBody(this.words, row * LW + (fromClient ? W_C2S : W_S2C), len);
+  }
+
   /** Writes `c` back as the direction's cursor. */
   saveCursor(row: number, fromClient: boolean, c: CoStream): void {
     const at = row * LW + (fromClient ? W_C2S : W_S2C);
@@ -112,7 +131,17 @@ export class LegRows {
   attachContexts(row: number, t: PresentationContexts): void {
     const c = this.words[row * LW + W_CTX]!;
     const awaiting = (c & C_AWAITING) !== 0;
-    const pending = awaiting ? (this.pending.get(row) ?? NO_PENDING) : NO_PENDING;
+    let pending = NO_PENDING;
+    if (awaiting) {
+      if ((c & C_PEND_MAP) !== 0) {
+        pending = this.pending.get(row) ?? NO_PENDING;
+      } else {
+        const n = (c >>> C_PEND_COUNT_SHIFT) & 7;
+        const p = this.pendingOf[n]!;
+        for (let i = 0; i < n; i++) p[i] = ((c >>> (C_PEND_SHIFT + i * PEND_BITS)) & 7) - 1;
+        pending = p;
+      }
+    }
     const own = (c & C_OWN) !== 0 ? this.bigCtx.get(row) : undefined;
     if (own !== undefined) t.attach(own, 0, own.length / CTX_SLOT_LEN, c & 0xff, awaiting, pending);
     else t.attach(this.ctx, (row * LW + W_TABLE) * 4, CTX_INLINE_SLOTS, c & 0xff, awaiting, pending);
@@ -122,11 +151,19 @@ export class LegRows {
   detachContexts(row: number, t: PresentationContexts): void {
     const at = row * LW + W_CTX;
     let c = t.usedSlots;
+    const had = this.words[at]! & C_PEND_MAP;
     if (t.awaiting) {
       c |= C_AWAITING;
-      if (t.pendingSlots.length > 0) this.pending.set(row, t.pendingSlots);
-      else this.pending.delete(row);
-    } else if ((this.words[at]! & C_AWAITING) !== 0) {
+      const p = t.pendingSlots;
+      const inline = pendInline(p);
+      if (inline >= 0) {
+        c |= inline;
+        if (had !== 0) this.pending.delete(row);
+      } else {
+        c |= C_PEND_MAP;
+        this.pending.set(row, p);
+      }
+    } else if (had !== 0) {
       this.pending.delete(row);
     }
     if (t.storage !== this.ctx) {
@@ -139,4 +176,17 @@ export class LegRows {
   bytes(): number {
     return this.words.byteLength;
   }
+}
+
+/** A proposal's slots as the context word's inline bits, or -1 when they do not fit there. */
+function pendInline(p: readonly number[]): number {
+  const n = p.length;
+  if (n > PEND_INLINE) return -1;
+  let bits = n << C_PEND_COUNT_SHIFT;
+  for (let i = 0; i < n; i++) {
+    const s = p[i]!;
+    if (s < -1 || s > PEND_SLOT_MAX) return -1;
+    bits |= (s + 1) << (C_PEND_SHIFT + i * PEND_BITS);
+  }
+  return bits;
 }

@@ -186,6 +186,8 @@ export class MappedLeg implements Leg {
 
   feed(flow: number, fromClient: boolean, data: Uint8Array, off: number, len: number, seq: number): number {
     if ((this.rows.flags(flow) & F_PASS_THROUGH) !== 0) return PASS;
+    // Most segments of a large call or answer are body bytes between headers: counted in the row.
+    if (this.rows.skipBody(flow, fromClient, len)) return PASS;
     this.open(flow);
     const c = fromClient ? this.c2s : this.s2c;
     this.rows.loadCursor(flow, fromClient, c);

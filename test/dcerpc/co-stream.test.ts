@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_PDU, CoStream,
+  CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_PDU, CO_STATE_WORDS, CoStream, coSkipBody,
 } from '../../src/dcerpc/co-stream.js';
 import { encode, writeBind, writeRequest, writeResponse, writeShutdown } from '../../src/dcerpc/pdu-write.js';
 import { PTYPE_BIND, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN } from '../../src/dcerpc/constants.js';
@@ -207,5 +207,65 @@ describe('CoStream: what does not frame', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('coSkipBody: the body-bytes fast path on a saved cursor', () => {
+  it('property: when it takes a chunk, the row is what load, begin, next and save leave, and next saw nothing but CO_INCOMPLETE', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(fc.array(fc.nat(STREAM.length), { maxLength: 40 }), fc.boolean(), (cuts, keepBinds) => {
+        const s = new CoStream();
+        const rows = new Int32Array(CO_STATE_WORDS + 2).fill(0x5a5a5a5a);
+        rows.fill(0, 1, 1 + CO_STATE_WORDS); // the cursor's row at 1, between guard words
+        let copy: Uint8Array | null = null;
+        const bounds = [0, ...cuts.filter((c) => c > 0).sort((a, b) => a - b), STREAM.length];
+        for (let i = 0; i + 1 < bounds.length; i++) {
+          const n = bounds[i + 1]! - bounds[i]!;
+          if (n === 0) continue;
+          const fast = rows.slice();
+          const took = coSkipBody(fast, 1, n);
+          if (!took) expect(fast).toEqual(rows);
+          const buf = new Uint8Array(n + 5).fill(0xa5);
+          buf.set(STREAM.subarray(bounds[i]!, bounds[i]! + n), 3);
+          s.load(rows, 1, copy);
+          s.begin(buf, 3, n, (SEQ0 + bounds[i]!) >>> 0);
+          const events: number[] = [];
+          for (let ev = s.next(); ; ev = s.next()) {
+            events.push(ev);
+            if (ev === CO_INCOMPLETE || ev === CO_ERROR) break;
+            if (ev === CO_FRAMED && keepBinds && s.ptype === PTYPE_BIND) s.keepWhole();
+            if (ev === CO_PDU) s.reset();
+          }
+          copy = s.save(rows, 1);
+          if (took) {
+            taken++;
+            expect(events).toEqual([CO_INCOMPLETE]);
+            expect(rows).toEqual(fast);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+    expect(taken).toBeGreaterThan(0);
+  });
+
+  it('leaves alone a chunk that ends the PDU or carries its auth_level', () => {
+    const s = new CoStream();
+    const rows = new Int32Array(CO_STATE_WORDS);
+    const sealed = PDUS[1]!; // auth_level at fragLen - 16 - 8 + 1
+    s.begin(sealed, 0, 30, 0);
+    while (s.next() !== CO_INCOMPLETE);
+    s.save(rows, 0);
+    const at = sealed.length - 16 - 8 + 1;
+    expect(coSkipBody(rows.slice(), 0, at - 30)).toBe(true); // up to the byte before auth_level
+    expect(coSkipBody(rows.slice(), 0, at - 30 + 1)).toBe(false); // the auth_level byte
+    const plain = PDUS[4]!;
+    s.reset();
+    s.begin(plain, 0, 30, 0);
+    while (s.next() !== CO_INCOMPLETE);
+    s.save(rows, 0);
+    expect(coSkipBody(rows.slice(), 0, plain.length - 31)).toBe(true);
+    expect(coSkipBody(rows.slice(), 0, plain.length - 30)).toBe(false); // its last byte: CO_PDU is due
   });
 });
