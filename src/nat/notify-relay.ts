@@ -18,9 +18,13 @@ export class NotifyRelay {
   private readonly serverIpOf: Uint32Array;
   private readonly extIpOf: Uint32Array;
   private readonly portOf: Uint16Array;
-  /** Free rows as a stack (free[0..freeTop)): a typed array, not a 64k-element JS array built per engine. */
+  /**
+   * Released rows as a stack (free[0..freeTop)), taken before the never-used rows [unused, max):
+   * rows go out in the order a full stack would give them, without a 64k-step fill at start-up.
+   */
   private readonly free: Int32Array;
-  private freeTop: number;
+  private freeTop = 0;
+  private unused = 0;
   private readonly byFlow = new Map<number, number[]>();
   /** clientIp → serverIp → { sessions, extIp, lo, hi } for encrypted registrations. */
   private readonly pinholes = new Map<number, Map<number, { flows: Set<number>; extIp: number; lo: number; hi: number }>>();
@@ -36,15 +40,17 @@ export class NotifyRelay {
     this.extIpOf = new Uint32Array(maxRegistrations);
     this.portOf = new Uint16Array(maxRegistrations);
     this.free = new Int32Array(maxRegistrations);
-    for (let i = 0; i < maxRegistrations; i++) this.free[i] = maxRegistrations - 1 - i;
-    this.freeTop = maxRegistrations;
+  }
+
+  private full(): boolean {
+    return this.freeTop === 0 && this.unused === this.maxRegistrations;
   }
 
   /** A relay port in [lo, hi] for this registration (the same one again for a repeated registration), or -1. */
   register(flow: number, clientIp: number, clientPort: number, serverIp: number, extIp: number, lo: number, hi: number): number {
     const mine = this.byFlow.get(flow);
     if (mine !== undefined) for (const id of mine) if (this.clientPortOf[id] === clientPort) return this.portOf[id]!;
-    if (this.freeTop === 0 || hi < lo) return -1;
+    if (this.full() || hi < lo) return -1;
     const span = hi - lo + 1;
     for (let i = 0; i < span; i++) {
       const port = lo + ((this.cursor + i) % span);
@@ -138,14 +144,14 @@ export class NotifyRelay {
    * told that address). False if the port is taken or outside [lo, hi], or the table is full.
    */
   restore(flow: number, clientIp: number, clientPort: number, serverIp: number, extIp: number, port: number, lo: number, hi: number): boolean {
-    if (port < lo || port > hi || port < 1 || port > 0xffff || this.byPort[port]! >= 0 || this.freeTop === 0) return false;
+    if (port < lo || port > hi || port < 1 || port > 0xffff || this.byPort[port]! >= 0 || this.full()) return false;
     this.add(flow, clientIp, clientPort, serverIp, extIp, port);
     return true;
   }
 
   /** A registration on a free port (the caller checked there is a free row). */
   private add(flow: number, clientIp: number, clientPort: number, serverIp: number, extIp: number, port: number): void {
-    const id = this.free[--this.freeTop]!;
+    const id = this.freeTop > 0 ? this.free[--this.freeTop]! : this.unused++;
     this.byPort[port] = id;
     this.flowOf[id] = flow;
     this.clientIpOf[id] = clientIp;
