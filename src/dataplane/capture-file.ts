@@ -64,13 +64,16 @@ export interface CaptureFileReader {
   close(): void;
 }
 
-/** Opens a capture file for reading; throws CaptureFileError if it cannot be read or is not a capture. */
-export function openCaptureFile(path: string): CaptureFileReader {
+/**
+ * Opens a capture file for reading; throws CaptureFileError if it cannot be read or is not a
+ * capture. `buffer`: where pcap/pcapng bytes are read to until a record outgrows it.
+ */
+export function openCaptureFile(path: string, buffer?: Uint8Array): CaptureFileReader {
   const fd = openOrThrow(path, 'r');
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new CaptureFileError(path, 0, 'is a directory');
-    const parser = new CaptureParser();
+    const parser = new CaptureParser(buffer);
     let pos = 0;
     let eof = false;
     for (;;) {
@@ -301,7 +304,6 @@ export type CaptureWriteFormat = 'pcap' | 'pcap-ns' | 'pcapng';
 
 /** Writes a capture file, buffering records and flushing in CAPTURE_IO_CHUNK blocks. */
 export class CaptureFileWriter {
-  private buf = new Uint8Array(CAPTURE_IO_CHUNK);
   private used = 0;
   private closed = false;
   private interfaces = 0;
@@ -314,12 +316,16 @@ export class CaptureFileWriter {
     readonly path: string,
     readonly format: CaptureWriteFormat,
     private readonly fd: number,
+    private buf: Uint8Array,
   ) {}
 
-  /** Creates (truncates) `path` and writes the file header; for pcapng, interface 0 gets `linkType`. */
-  static create(path: string, format: CaptureWriteFormat, linkType: number, interfaceName = ''): CaptureFileWriter {
+  /**
+   * Creates (truncates) `path` and writes the file header; for pcapng, interface 0 gets
+   * `linkType`. `buffer` (default: a new CAPTURE_IO_CHUNK one) collects records between writes.
+   */
+  static create(path: string, format: CaptureWriteFormat, linkType: number, interfaceName = '', buffer?: Uint8Array): CaptureFileWriter {
     const fd = openOrThrow(path, 'w');
-    const w = new CaptureFileWriter(path, format, fd);
+    const w = new CaptureFileWriter(path, format, fd, buffer ?? new Uint8Array(CAPTURE_IO_CHUNK));
     if (format === 'pcapng') {
       w.used += writePcapngShb(w.buf, w.used);
       w.addInterface(linkType, interfaceName);
