@@ -19,6 +19,7 @@
  * Sequence edits after a length change live in a map, only for the connections that have them.
  */
 import { FLOW_ST_RST } from '../nat/flow-table.js';
+import { HashIndex3 } from '../nat/hash-index.js';
 import { CLOSE_CLOSED, CLOSE_RESET } from './events.js';
 import { HeldStream } from '../stream/held-stream.js';
 import type { Replacement, StreamEdit } from '../stream/seqadj.js';
@@ -55,6 +56,8 @@ const F_OWN = 128;
 /** An EPM connection that closed (FIN both ways or RST): it lingers, but no longer counts toward the limits. */
 const F_UNCOUNTED = 512;
 const INITIAL_ROWS = 64;
+/** Plain HeldStreams kept for the next direction that must hold something (a connection that left gives its own back). */
+const MAX_SPARE_STREAMS = 64;
 
 /** How a connection that left the table ended, from its flow-table state. */
 export function closedReason(state: number): number {
@@ -70,8 +73,12 @@ export class Conns {
   /** Lent by stream() to a direction without its own HeldStream; the flow each is loaded with (-1: none). */
   private readonly scratch = [new HeldStream(), new HeldStream()];
   private readonly scratchFlow = [-1, -1];
-  /** Live EPM connections per client address. */
-  private readonly epmPerClient = new Map<number, number>();
+  /**
+   * Live EPM connections per client address (key: the address, 0, 0): numeric slots, where a Map
+   * keyed by a u32 address made a heap number per new connection.
+   */
+  private readonly epmPerClient = new HashIndex3(MAX_EPM_CONNECTIONS, 0x3c6ef372, 64);
+  private readonly spare: HeldStream[] = [];
   private epmCount = 0;
   private mapped: MappedLeg | null = null;
   private epmReader: EpmLeg | null = null;
@@ -121,14 +128,14 @@ export class Conns {
 
   /** Whether `clientIp` may have one more EPM connection. */
   epmRoom(clientIp: number): boolean {
-    return (this.epmPerClient.get(clientIp) ?? 0) < MAX_EPM_CONNECTIONS_PER_CLIENT && this.epmCount < MAX_EPM_CONNECTIONS;
+    return Math.max(0, this.epmPerClient.get(clientIp, 0, 0)) < MAX_EPM_CONNECTIONS_PER_CLIENT && this.epmCount < MAX_EPM_CONNECTIONS;
   }
 
   /** The EPM leg reads connection `flow` of `clientIp` (picked up mid-stream or not). */
   addEpm(flow: number, clientIp: number, pickedUp: boolean): void {
     this.open(flow, F_LIVE | F_EPM);
     this.epm.init(flow, pickedUp);
-    this.epmPerClient.set(clientIp, (this.epmPerClient.get(clientIp) ?? 0) + 1);
+    this.epmPerClient.set(clientIp, 0, 0, Math.max(0, this.epmPerClient.get(clientIp, 0, 0)) + 1);
     this.epmCount++;
   }
 
@@ -152,9 +159,10 @@ export class Conns {
 
   private uncountEpm(clientIp: number): void {
     this.epmCount--;
-    const n = (this.epmPerClient.get(clientIp) ?? 1) - 1;
-    if (n > 0) this.epmPerClient.set(clientIp, n);
-    else this.epmPerClient.delete(clientIp);
+    const had = this.epmPerClient.get(clientIp, 0, 0);
+    const n = (had < 0 ? 1 : had) - 1;
+    if (n > 0) this.epmPerClient.set(clientIp, 0, 0, n);
+    else this.epmPerClient.delete(clientIp, 0, 0);
   }
 
   /** Connection `flow` (of `clientIp`) left the table: its state goes (whatever it held: StreamPath.forget first). */
@@ -280,7 +288,7 @@ export class Conns {
     // It holds something now: it stays with the connection, and a fresh scratch takes its place.
     this.own.set(flow * 2 + d, hs);
     this.words[flow * CW + W_FLAGS] = this.words[flow * CW + W_FLAGS]! | (F_OWN << d);
-    this.scratch[d] = new HeldStream();
+    this.scratch[d] = this.spare.pop() ?? new HeldStream();
   }
 
   private writeCursor(flow: number, d: number, hs: HeldStream): void {
@@ -312,10 +320,20 @@ export class Conns {
     if (this.scratchFlow[1] === flow) this.scratchFlow[1] = -1;
     // The row's F_OWN bits say which directions have an entry (open clears the row after this).
     if (flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & (F_OWN | (F_OWN << 1))) !== 0) {
-      this.own.delete(flow * 2);
-      this.own.delete(flow * 2 + 1);
+      this.giveBack(flow * 2);
+      this.giveBack(flow * 2 + 1);
     }
     if (this.editsBy.size > 0) this.editsBy.delete(flow);
+  }
+
+  /** A direction's own HeldStream leaves with its connection: emptied, it waits for the next one that must hold. */
+  private giveBack(key: number): void {
+    const hs = this.own.get(key);
+    if (hs === undefined) return;
+    this.own.delete(key);
+    if (this.spare.length >= MAX_SPARE_STREAMS) return;
+    hs.load(false, 0, 0);
+    this.spare.push(hs);
   }
 
   // ---- the read in progress -------------------------------------------------------------

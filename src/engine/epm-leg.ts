@@ -190,7 +190,7 @@ export class EpmLeg implements Leg {
 
   private readonly rows = new LegRows();
   /** EPM row of each flow id (-1: none); rows no connection uses. */
-  private readonly rowOf: number[] = [];
+  private rowOf = new Int32Array(64).fill(-1);
   private readonly freeRows: number[] = [];
   private rowsMade = 0;
   /** By row (null: none); arrays, not maps: every call of every connection reads and writes them. */
@@ -233,7 +233,13 @@ export class EpmLeg implements Leg {
       this.pendingBy.push(null);
       this.callBy.push(null);
     }
-    while (this.rowOf.length <= flow) this.rowOf.push(-1);
+    if (flow >= this.rowOf.length) {
+      let n = this.rowOf.length;
+      while (n <= flow) n *= 2;
+      const a = new Int32Array(n).fill(-1);
+      a.set(this.rowOf);
+      this.rowOf = a;
+    }
     this.rowOf[flow] = row;
     this.rows.clear(row, C2S);
     this.rows.setFlags(row, (pickedUp ? F_PICKED_UP : 0) | (MIN_FRAG << 16));
@@ -241,7 +247,7 @@ export class EpmLeg implements Leg {
 
   /** Connection `flow` left: its row and what it held go back to their pools. */
   release(flow: number): void {
-    const row = this.rowOf[flow] ?? -1;
+    const row = flow < this.rowOf.length ? this.rowOf[flow]! : -1;
     if (row < 0) return;
     this.rowOf[flow] = -1;
     this.rows.release(row, C2S);

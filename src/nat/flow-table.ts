@@ -222,14 +222,16 @@ export class FlowTable {
     idleTimeoutMs: number,
   ): number {
     if (!(Number.isInteger(ruleIdx) && ruleIdx >= -1 && ruleIdx < 0xffff)) throw new RangeError(`FlowTable.create: ruleIdx must be an integer in -1..65534, got ${ruleIdx}`);
-    clientIp >>>= 0;
-    extIp >>>= 0;
-    gwIp >>>= 0;
-    serverIp >>>= 0;
+    // Words as int32 from here on (the indexes and the rows keep the same 32 bits): a u32 above
+    // 2^31 is a heap number, and each one handed to a call was an allocation per new flow.
+    clientIp |= 0;
+    extIp |= 0;
+    gwIp |= 0;
+    serverIp |= 0;
     clientPort &= 0xffff;
     extPort &= 0xffff;
     serverPort &= 0xffff;
-    const extPorts = ((clientPort << 16) | extPort) >>> 0;
+    const extPorts = (clientPort << 16) | extPort;
     if (this.byExternal.get(clientIp, extIp, extPorts) >= 0) return FLOW_ERR_EXISTS;
     if (this.slots.count >= this.maxFlows) return FLOW_ERR_TABLE_FULL;
     const gwPort = this.pickGwPort(this.byInternal, serverIp, gwIp, serverPort, clientIp, clientPort);
@@ -237,7 +239,7 @@ export class FlowTable {
     const id = this.slots.alloc();
     if (id < 0) return FLOW_ERR_TABLE_FULL; // unreachable: count < maxFlows was checked
 
-    this.insert(id, kind, ruleIdx, mappingIdx, 0, clientIp, extIp, gwIp, serverIp, extPorts, ((serverPort << 16) | gwPort) >>> 0, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
+    this.insert(id, kind, ruleIdx, mappingIdx, 0, clientIp, extIp, gwIp, serverIp, extPorts, (serverPort << 16) | gwPort, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
     return id;
   }
 
@@ -259,19 +261,19 @@ export class FlowTable {
     idleTimeoutMs: number,
   ): number {
     if (!(Number.isInteger(ruleIdx) && ruleIdx >= -1 && ruleIdx < 0xffff)) throw new RangeError(`FlowTable.createOutbound: ruleIdx must be an integer in -1..65534, got ${ruleIdx}`);
-    clientIp >>>= 0;
-    serverIp >>>= 0;
-    extIp >>>= 0;
+    clientIp |= 0;
+    serverIp |= 0;
+    extIp |= 0;
     clientPort &= 0xffff;
     serverPort &= 0xffff;
-    const intPorts = ((clientPort << 16) | serverPort) >>> 0;
+    const intPorts = (clientPort << 16) | serverPort;
     if (this.byInternal.get(clientIp, serverIp, intPorts) >= 0) return FLOW_ERR_EXISTS;
     if (this.slots.count >= this.maxFlows) return FLOW_ERR_TABLE_FULL;
     const natPort = this.pickGwPort(this.byExternal, serverIp, extIp, serverPort, clientIp, clientPort);
     if (natPort < 0) return FLOW_ERR_NO_GW_PORT;
     const id = this.slots.alloc();
     if (id < 0) return FLOW_ERR_TABLE_FULL;
-    this.insert(id, kind | FLOW_OUTBOUND, ruleIdx, mappingIdx, 0, serverIp, extIp, serverIp, clientIp, ((serverPort << 16) | natPort) >>> 0, intPorts, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
+    this.insert(id, kind | FLOW_OUTBOUND, ruleIdx, mappingIdx, 0, serverIp, extIp, serverIp, clientIp, (serverPort << 16) | natPort, intPorts, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
     return id;
   }
 
@@ -477,7 +479,8 @@ export class FlowTable {
   /**
    * Writes a new flow's rows (counters from `counts`: packets and bytes from the client, from
    * the server), indexes both tuples and arms its timer for the
-   * state's timeout from lastSeenMs (embryonic for a new flow). Addresses already u32.
+   * state's timeout from lastSeenMs (embryonic for a new flow). Address and port words as u32 or
+   * int32 (the same bits are stored).
    */
   private insert(
     id: number,
