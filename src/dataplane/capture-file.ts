@@ -64,16 +64,13 @@ export interface CaptureFileReader {
   close(): void;
 }
 
-/**
- * Opens a capture file for reading; throws CaptureFileError if it cannot be read or is not a
- * capture. `buffer`: where pcap/pcapng bytes are read to until a record outgrows it.
- */
-export function openCaptureFile(path: string, buffer?: Uint8Array): CaptureFileReader {
+/** Opens a capture file for reading; throws CaptureFileError if it cannot be read or is not a capture. */
+export function openCaptureFile(path: string): CaptureFileReader {
   const fd = openOrThrow(path, 'r');
   try {
     const st = fstatSync(fd);
     if (st.isDirectory()) throw new CaptureFileError(path, 0, 'is a directory');
-    const parser = new CaptureParser(buffer);
+    const parser = new CaptureParser();
     let pos = 0;
     let eof = false;
     for (;;) {
@@ -304,6 +301,7 @@ export type CaptureWriteFormat = 'pcap' | 'pcap-ns' | 'pcapng';
 
 /** Writes a capture file, buffering records and flushing in CAPTURE_IO_CHUNK blocks. */
 export class CaptureFileWriter {
+  private buf = new Uint8Array(CAPTURE_IO_CHUNK);
   private used = 0;
   private closed = false;
   private interfaces = 0;
@@ -316,16 +314,12 @@ export class CaptureFileWriter {
     readonly path: string,
     readonly format: CaptureWriteFormat,
     private readonly fd: number,
-    private buf: Uint8Array,
   ) {}
 
-  /**
-   * Creates (truncates) `path` and writes the file header; for pcapng, interface 0 gets
-   * `linkType`. `buffer` (default: a new CAPTURE_IO_CHUNK one) collects records between writes.
-   */
-  static create(path: string, format: CaptureWriteFormat, linkType: number, interfaceName = '', buffer?: Uint8Array): CaptureFileWriter {
+  /** Creates (truncates) `path` and writes the file header; for pcapng, interface 0 gets `linkType`. */
+  static create(path: string, format: CaptureWriteFormat, linkType: number, interfaceName = ''): CaptureFileWriter {
     const fd = openOrThrow(path, 'w');
-    const w = new CaptureFileWriter(path, format, fd, buffer ?? new Uint8Array(CAPTURE_IO_CHUNK));
+    const w = new CaptureFileWriter(path, format, fd);
     if (format === 'pcapng') {
       w.used += writePcapngShb(w.buf, w.used);
       w.addInterface(linkType, interfaceName);

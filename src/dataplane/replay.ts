@@ -26,7 +26,7 @@
  * replay of millions of connections holds none of them in memory. `REPLAY_REPORT_SCHEMA`
  * describes the JSON-lines form the CLI writes.
  */
-import { CAPTURE_IO_CHUNK, CaptureFileWriter, openCaptureFile } from './capture-file.js';
+import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
 import { wr16, wr32 } from '../dcerpc/ndr.js';
 import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
@@ -52,9 +52,6 @@ import {
 } from '../engine/events.js';
 
 export type ReplayMode = 'auto' | 'gateway' | 'direct';
-
-/** The reader's buffer: room for a read of CAPTURE_IO_CHUNK after an unconsumed record of up to as much again. */
-const READ_BUFFER = 2 * CAPTURE_IO_CHUNK + (64 << 10);
 
 export interface ReplayOptions {
   capture: string;
@@ -115,12 +112,9 @@ export interface ReplayReport {
 
 export function replayCapture(opts: ReplayOptions): ReplayReport {
   const rules = opts.rules;
-  // The reader's and the writer's buffers are two parts of one ArrayBuffer, so that writing a
-  // packet the engine forwarded in place is a copyWithin (copyBytes), with no view made for it.
-  const arena = new ArrayBuffer(READ_BUFFER + CAPTURE_IO_CHUNK);
-  const reader = openCaptureFile(opts.capture, new Uint8Array(arena, 0, READ_BUFFER));
+  const reader = openCaptureFile(opts.capture);
   const pcapng = opts.out.endsWith('.pcapng');
-  const writer = CaptureFileWriter.create(opts.out, pcapng ? 'pcapng' : 'pcap', LINKTYPE_RAW, SIDE_NAMES[SIDE_EXTERNAL], new Uint8Array(arena, READ_BUFFER, CAPTURE_IO_CHUNK));
+  const writer = CaptureFileWriter.create(opts.out, pcapng ? 'pcapng' : 'pcap', LINKTYPE_RAW, SIDE_NAMES[SIDE_EXTERNAL]);
   const ifaceOf = [0, pcapng ? writer.addInterface(LINKTYPE_RAW, SIDE_NAMES[SIDE_INTERNAL]) : 0];
   const inbound = pcapng ? EPB_FLAG_INBOUND : 0;
   const outbound = pcapng ? EPB_FLAG_OUTBOUND : 0;

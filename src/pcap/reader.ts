@@ -62,18 +62,13 @@ export class CaptureParser {
 
   private state = ST_MAGIC;
   private failStatus: Status = OK;
-  private buf: Uint8Array;
+  private buf = new Uint8Array(INITIAL_CAPACITY);
   /** First unconsumed byte. */
   private rpos = 0;
   /** One past the last byte pushed. */
   private wpos = 0;
   /** File offset of buf[0]. */
   private base = 0;
-
-  /** `buffer`: where to keep bytes until it is outgrown (default: a new 64 KiB one). */
-  constructor(buffer?: Uint8Array) {
-    this.buf = buffer ?? new Uint8Array(INITIAL_CAPACITY);
-  }
 
   /** Appends bytes (copied). Invalidates the last record returned. */
   push(chunk: Uint8Array): void {

@@ -133,27 +133,10 @@ const words = new U64Words();
 /** Below this a byte loop beats allocating a subarray view for TypedArray.set. */
 const COPY_LOOP_MAX = 64;
 
-// A view over the whole ArrayBuffer last copied within, made once per buffer, not per copy.
-let wholeOf: ArrayBufferLike | null = null;
-let whole: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
-
-/**
- * Copies src[srcOff..srcOff+len) to dst[dstOff..] (ranges that do not overlap, as memcpy);
- * allocation-free for short copies, and for
- * long ones when both views share one ArrayBuffer (replay reads into and writes from two halves
- * of one: copyWithin is a memmove with no subarray view made for it).
- */
+/** Copies src[srcOff..srcOff+len) to dst[dstOff..]; allocation-free for short copies. */
 export function copyBytes(src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number, len: number): void {
   if (len <= COPY_LOOP_MAX) {
     for (let i = 0; i < len; i++) dst[dstOff + i] = src[srcOff + i]!;
-  } else if (src.buffer === dst.buffer && srcOff >= 0 && dstOff >= 0 && srcOff + len <= src.length && dstOff + len <= dst.length) {
-    const ab = src.buffer;
-    if (ab !== wholeOf) {
-      whole = new Uint8Array(ab);
-      wholeOf = ab;
-    }
-    const s = src.byteOffset + srcOff;
-    whole.copyWithin(dst.byteOffset + dstOff, s, s + len);
   } else {
     dst.set(src.subarray(srcOff, srcOff + len), dstOff);
   }
