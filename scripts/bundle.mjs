@@ -55,7 +55,10 @@ const chunk = output.find((o) => o.type === 'chunk');
 if (chunk === undefined || output.length !== 1) throw new Error(`bundle: expected one chunk, got ${output.map((o) => o.fileName).join(', ')}`);
 // The launcher runs the text inside a function: no dynamic import() (vm.Script would refuse it).
 if (/\bimport\(/.test(chunk.code.replace(/\/\/.*$|\/\*[\s\S]*?\*\//gm, ''))) throw new Error('bundle: a dynamic import() is left in the bundle');
-const code = chunk.code.replace(/^#!.*\n/, '');
+// ASCII only (the few other characters, in strings and comments, as \u escapes: same values), so
+// the launcher decodes it as Latin-1, half the time of UTF-8. Only a template's .raw would differ.
+if (chunk.code.includes('String.raw')) throw new Error('bundle: String.raw would see the \\u escapes');
+const code = chunk.code.replace(/^#!.*\n/, '').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 // The id ties a code cache to this exact text (src/cli/main.ts compares it with the cache's header).
 const id = createHash('sha256').update(code).digest('hex').slice(0, 32);
 writeFileSync(`${bundle}.tmp`, `${code}\n//# rpcgw-bundle ${id}\n`);

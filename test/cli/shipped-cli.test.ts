@@ -141,9 +141,13 @@ describe('an installed copy with a damaged or stale bundle', () => {
     const header = goodCache().subarray(0, goodCache().indexOf(10) + 1);
     writeFileSync(cache, Buffer.concat([header, Buffer.alloc(goodCache().length - header.length, 0x5a)]));
     same();
-    // The bundle edited by hand after the build: the cache's header no longer names it.
+    // The bundle edited by hand after the build, with UTF-8 text where the build wrote ASCII
+    // escapes (replay's summary line prints U+2192): the cache's header no longer names it, and
+    // the text is decoded as UTF-8.
     writeFileSync(cache, goodCache());
-    writeFileSync(bundle, `${readFileSync(builtBundle, 'utf8')}// edited\n`);
+    const edited = readFileSync(builtBundle, 'utf8').replaceAll('\\u2192', '\u2192');
+    expect(edited).not.toBe(readFileSync(builtBundle, 'utf8'));
+    writeFileSync(bundle, edited);
     same();
   });
 
