@@ -55,8 +55,9 @@ export class Output {
   readonly counters = new EngineCounters();
   /** The engine's clock: the time of the packet (or tick) being handled. */
   nowMs = 0;
-  /** send() toward the clients, made once: a PacketEmit for the sequence adjustment. */
+  /** send() to each side, made once: PacketEmits for the sequence adjustment (toward the RPC client). */
   readonly toExternal: PacketEmit;
+  readonly toInternal: PacketEmit;
 
   /** IP MTU by side. */
   private readonly mtu = new Int32Array(2);
@@ -94,6 +95,7 @@ export class Output {
     this.segScratch = new Uint8Array(Math.max(this.mtu[0]!, this.mtu[1]!));
     this.segSink = { segment: (seg, len) => this.sendSegment(seg, len) };
     this.toExternal = (pkt, off, len) => this.send(SIDE_EXTERNAL, pkt, off, len);
+    this.toInternal = (pkt, off, len) => this.send(SIDE_INTERNAL, pkt, off, len);
   }
 
   /** Emits a packet on `side`; longer than the way out allows (`flow`'s learnt limit, else the MTU), it is re-cut. */

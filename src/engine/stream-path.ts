@@ -72,7 +72,9 @@ export class StreamPath {
       // Patches the other direction remembers are pruned (a direction without its own stream has none).
       const other = cs.ownStream(flow, !fromClient);
       if (other !== null) {
-        const edits = fromClient ? cs.edits(flow) : null;
+        // Length changes are made in the RPC server→client stream: the RPC client's ACKs name
+        // its numbering (the RPC client is inside on an outbound flow).
+        const edits = fromClient !== this.flows.outbound(flow) ? cs.edits(flow) : null;
         other.acked(edits === null ? v.tcpAck : serverSideAck(edits, v.tcpAck));
       }
     }
@@ -127,13 +129,19 @@ export class StreamPath {
     return holding + len <= this.maxHeldPerFlow && this.heldTotal + len <= this.maxHeldTotal;
   }
 
-  /** A packet of `flow` on its way (to the server from the client, else to the client), renumbered after a length change. */
-  private forward(flow: number, toServer: boolean, pkt: Uint8Array, off: number, len: number): void {
+  /**
+   * A packet of `flow` on its way (to the internal side if it came from the external one, else to
+   * the external side), renumbered after a length change: the edited stream (RPC server→client)
+   * toward the RPC client, the RPC client's ACKs toward the RPC server.
+   */
+  private forward(flow: number, toInternal: boolean, pkt: Uint8Array, off: number, len: number): void {
     const edits = this.conns.edits(flow);
-    if (edits === null) return this.out.send(toServer ? SIDE_INTERNAL : SIDE_EXTERNAL, pkt, off, len, flow);
-    if (!toServer) return shiftToClient(edits, pkt, off, len, this.out.toExternal);
+    const side = toInternal ? SIDE_INTERNAL : SIDE_EXTERNAL;
+    if (edits === null) return this.out.send(side, pkt, off, len, flow);
+    // The RPC client is outside, or inside on an outbound flow.
+    if (toInternal === this.flows.outbound(flow)) return shiftToClient(edits, pkt, off, len, toInternal ? this.out.toInternal : this.out.toExternal);
     shiftToServer(edits, pkt, off);
-    this.out.send(SIDE_INTERNAL, pkt, off, len, flow);
+    this.out.send(side, pkt, off, len, flow);
   }
 
   /** A segment that starts at or before the next expected byte and brings new bytes. */
@@ -157,7 +165,7 @@ export class StreamPath {
     hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
     const reps = cs.takeReplacements();
     if (verdict !== PASS) return this.refuse(flow, verdict, leg.refuseDetail, leg.lastInterface);
-    if (reps !== null) return this.replaced(flow, fromClient, reps, buf, off, v);
+    if (reps !== null) return this.replaced(flow, fromClient, rpcFromClient, hs, reps, buf, off, v);
     if (leg.midPdu(flow, rpcFromClient)) {
       if (!this.mayHold(hs.heldBytes, len)) {
         return this.refuse(flow, REFUSE_HOLD_LIMIT, `more than ${this.maxHeldPerFlow} bytes held for one PDU`, leg.interfaceOf(flow));
@@ -184,23 +192,24 @@ export class StreamPath {
   }
 
   /**
-   * The leg replaced calls (a length change): the held region up to the end of this packet goes
-   * out re-cut; what follows the last replaced call is held (as a segment of its own) while its
-   * PDU is still being read.
+   * The leg replaced calls (a length change) in the direction `hs` just read, arrived on the
+   * external side if `fromClient` (the RPC server's answers: inside, or outside on an outbound
+   * flow, `rpcFromClient` false): the held region up to the end of this packet goes out re-cut
+   * to the other side; what follows the last replaced call is held (as a segment of its own)
+   * while its PDU is still being read. Side and role as inOrder has them, so the two agree.
    */
-  private replaced(flow: number, fromClient: boolean, reps: Replacement[], buf: Uint8Array, off: number, v: PacketView): void {
-    const hs = this.conns.stream(flow, false);
+  private replaced(flow: number, fromClient: boolean, rpcFromClient: boolean, hs: HeldStream, reps: Replacement[], buf: Uint8Array, off: number, v: PacketView): void {
     this.heldTotal -= hs.heldBytes;
-    const tail = emitReplaced(hs, this.conns.editsFor(flow), reps, buf, off, v, this.out.toExternal);
+    const tail = emitReplaced(hs, this.conns.editsFor(flow), reps, buf, off, v, fromClient ? this.out.toInternal : this.out.toExternal);
     if (tail === null) return;
     const hdrLen = v.ipHdrLen + v.tcpHdrLen;
-    if (this.conns.leg(flow).midPdu(flow, fromClient)) {
+    if (this.conns.leg(flow).midPdu(flow, rpcFromClient)) {
       hs.hold(tail, 0, tail.length, hs.releasedSeq, hdrLen, tail.length - hdrLen);
       this.heldTotal += tail.length;
       return;
     }
     hs.releasedSeq = hs.nextSeq;
-    this.forward(flow, false, tail, 0, tail.length);
+    this.forward(flow, fromClient, tail, 0, tail.length);
   }
 
   /**
