@@ -45,7 +45,7 @@ import { interfaceLabel } from '../dcerpc/label.js';
 import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from '../epm/constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest } from '../epm/ept-map.js';
 import { EptLookupResponseView, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
-import { mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
+import { decodeMapRequest, readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
 import { writeResponse } from '../dcerpc/pdu-write.js';
 import { asciiAt, type TowerView } from '../epm/tower.js';
 import { seqAdd } from '../stream/seq.js';
@@ -443,8 +443,9 @@ export class EpmLeg implements Leg {
         if (!first || !last) return this.refuse(REFUSE_MALFORMED, 'ept_map request in several fragments');
         if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT_PRIVACY) return this.refuse(REFUSE_ENCRYPTED, 'encrypted ept_map request: its interface cannot be checked');
         const m = SHARED_MAPREQ;
-        const ndr64 = mapRequestNdr64(syntaxOrder(CONTEXTS.syntaxOf(r.ctxId)), buf, r.stubOff, r.stubLen, r.littleEndian, m);
-        const ms = readEptMapRequest(buf, r.stubOff, r.stubLen, ndr64, r.littleEndian, m);
+        const order = syntaxOrder(CONTEXTS.syntaxOf(r.ctxId));
+        // Decoded once; when no syntax reads it, the refusal names the first syntax's failure.
+        const ms = decodeMapRequest(order, buf, r.stubOff, r.stubLen, r.littleEndian, m) >= 0 ? OK : readEptMapRequest(buf, r.stubOff, r.stubLen, order[0]!, r.littleEndian, m);
         if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
         if (!m.towerPresent || m.tower.ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
         const t = m.tower;

@@ -26,8 +26,21 @@ export function syntaxOrder(known: number): readonly boolean[] {
  * decode), or `order[0]` when none does (`view` then holds the last failure).
  */
 export function mapRequestNdr64(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean, view: EptMapRequestView): boolean {
-  for (const ndr64 of order) if (readEptMapRequest(buf, off, len, ndr64, le, view) === OK) return ndr64;
-  return order[0]!;
+  const got = decodeMapRequest(order, buf, off, len, le, view);
+  return got < 0 ? order[0]! : got === 1;
+}
+
+/**
+ * An ept_map request stub decoded with the first syntax of `order` that reads it: 1 (NDR64) or 0
+ * (NDR), `view` holding that decode; -1 when none does (`view` holds the last failure). One
+ * decode where mapRequestNdr64 and a readEptMapRequest with its answer made two.
+ */
+export function decodeMapRequest(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean, view: EptMapRequestView): number {
+  for (let i = 0; i < order.length; i++) {
+    const ndr64 = order[i]!;
+    if (readEptMapRequest(buf, off, len, ndr64, le, view) === OK) return ndr64 ? 1 : 0;
+  }
+  return -1;
 }
 
 /** Set by readEpmResponse: the syntax the stub decoded with. */

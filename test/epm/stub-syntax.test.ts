@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { SYNTAX_NDR, SYNTAX_NDR64, SYNTAX_UNKNOWN } from '../../src/dcerpc/constants.js';
 import { EPT_LOOKUP, EPT_MAP } from '../../src/epm/constants.js';
-import { EptMapRequestView, EptMapResponseView } from '../../src/epm/ept-map.js';
+import { EptMapRequestView, EptMapResponseView, readEptMapRequest } from '../../src/epm/ept-map.js';
+import { OK } from '../../src/wire/status.js';
 import { EptLookupResponseView } from '../../src/epm/ept-lookup.js';
-import { mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from '../../src/epm/stub-syntax.js';
+import { decodeMapRequest, mapRequestNdr64, readEpmResponse, responseGuess, syntaxOrder } from '../../src/epm/stub-syntax.js';
 import {
   IMPACKET_LOOKUP_RESP_NDR, IMPACKET_LOOKUP_RESP_NDR64, IMPACKET_MAP_REQ_NP_NDR, IMPACKET_MAP_REQ_NP_NDR64,
   IMPACKET_MAP_RESP_TCP_NP_NDR, IMPACKET_MAP_RESP_TCP_NP_NDR64,
@@ -57,5 +58,22 @@ describe('EPM stub syntax', () => {
     expect(mapRequestNdr64(syntaxOrder(-1), s, 0, s.length, true, v)).toBe(false);
     expect(mapRequestNdr64(syntaxOrder(SYNTAX_NDR64), s, 0, s.length, true, v)).toBe(true);
     expect(mapRequestNdr64(syntaxOrder(-1), new Uint8Array(3), 0, 3, true, v)).toBe(false);
+  });
+
+  it('ept_map request decoded once: the view holds what a second decode with the found syntax would', () => {
+    const once = new EptMapRequestView();
+    const twice = new EptMapRequestView();
+    for (const s of [IMPACKET_MAP_REQ_NP_NDR64, IMPACKET_MAP_REQ_NP_NDR]) {
+      for (const known of [-1, SYNTAX_NDR, SYNTAX_NDR64]) {
+        const order = syntaxOrder(known);
+        const got = decodeMapRequest(order, s, 0, s.length, true, once);
+        const ndr64 = mapRequestNdr64(order, s, 0, s.length, true, twice);
+        const st = readEptMapRequest(s, 0, s.length, ndr64, true, twice);
+        expect(got >= 0).toBe(st === OK);
+        if (got >= 0) expect(got === 1).toBe(ndr64);
+        expect({ ...once, tower: { ...once.tower } }).toEqual({ ...twice, tower: { ...twice.tower } });
+      }
+    }
+    expect(decodeMapRequest(syntaxOrder(-1), new Uint8Array(3), 0, 3, true, once)).toBe(-1);
   });
 });
