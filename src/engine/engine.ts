@@ -19,8 +19,7 @@
  * hash lookups, four in-place field rewrites under one RFC 1624 update per checksum (IP, TCP),
  * emit. No allocation.
  */
-import { LINKTYPE_RAW } from '../wire/link.js';
-import { IPPROTO_TCP, IPPROTO_UDP, PacketView, readPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/packet.js';
+import { IPPROTO_TCP, IPPROTO_UDP, PacketView, readRawIpv4Tcp, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../wire/packet.js';
 import { translateTcp4 } from '../wire/translate.js';
 import { ipv4HeaderChecksumOk, L4_CSUM_BAD, L4_CSUM_COMPLETED, L4_CSUM_OK, verifyL4ChecksumV4 } from '../wire/checksum.js';
 import { IPPROTO_ICMP } from '../wire/ipproto.js';
@@ -198,7 +197,7 @@ export class Engine implements EpmLegHost {
     c.packetsIn[side]!++;
     c.bytesIn[side]! += len;
     const v = this.view;
-    if (readPacket(buf, off, len, LINKTYPE_RAW, v) !== OK) return out.drop(DROP_MALFORMED, side, v);
+    if (readRawIpv4Tcp(buf, off, len, v) !== OK) return out.drop(DROP_MALFORMED, side, v);
     if (v.ipVersion !== 4) return out.drop(DROP_NOT_IPV4, side, v);
     if (!ipv4HeaderChecksumOk(buf, v)) return out.drop(DROP_BAD_IP_CHECKSUM, side, v);
     if (v.isFragment) return out.drop(DROP_FRAGMENT, side, v);

@@ -160,7 +160,15 @@ export function pseudoSumV6(buf: Uint8Array, ipOff: number, proto: number, l4Len
 /** True when the IPv4 header checksum verifies (false for non-IPv4 views). */
 export function ipv4HeaderChecksumOk(buf: Uint8Array, view: PacketView): boolean {
   if (view.ipVersion !== 4) return false;
-  return fold(onesSum(buf, view.l3Off, view.ipHdrLen, 0)) === 0xffff;
+  const o = view.l3Off;
+  if (view.ipHdrLen !== 20) return fold(onesSum(buf, o, view.ipHdrLen, 0)) === 0xffff;
+  // The usual header without options: ten words read in place.
+  const sum =
+    ((buf[o]! << 8) | buf[o + 1]!) + ((buf[o + 2]! << 8) | buf[o + 3]!) + ((buf[o + 4]! << 8) | buf[o + 5]!) +
+    ((buf[o + 6]! << 8) | buf[o + 7]!) + ((buf[o + 8]! << 8) | buf[o + 9]!) + ((buf[o + 10]! << 8) | buf[o + 11]!) +
+    ((buf[o + 12]! << 8) | buf[o + 13]!) + ((buf[o + 14]! << 8) | buf[o + 15]!) + ((buf[o + 16]! << 8) | buf[o + 17]!) +
+    ((buf[o + 18]! << 8) | buf[o + 19]!);
+  return fold(sum) === 0xffff;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** One-call decoding of a captured frame: link -> IPv4/IPv6 -> TCP/UDP, into a reusable PacketView (view.ts). */
 import { MALFORMED, OK, UNSUPPORTED, fail, type Status } from './status.js';
 import { PacketView, R_BUFFER_RANGE, R_NOT_IP, resetPacketView } from './view.js';
-import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, readLink } from './link.js';
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, LINKTYPE_RAW, readLink } from './link.js';
 import { readIpv4 } from './ipv4.js';
 import { readIpv6 } from './ipv6.js';
 import { readTcp } from './tcp.js';
@@ -55,5 +55,32 @@ export function readL4(buf: Uint8Array, out: PacketView): Status {
   if (out.l4Off < 0) return OK;
   if (out.ipProto === IPPROTO_TCP) return readTcp(buf, out.l4Off, out.l4Len, out);
   if (out.ipProto === IPPROTO_UDP) return readUdp(buf, out.l4Off, out.l4Len, out);
+  return OK;
+}
+
+/**
+ * readPacket(buf, off, len, LINKTYPE_RAW, out) for the engine's usual packet, an unfragmented
+ * IPv4 TCP segment: the same view (test/wire/raw-ipv4-tcp.test.ts checks it field by field), without
+ * first resetting the fields the IPv4 and TCP decoders write anyway. Anything else — another
+ * protocol or version, a fragment, a header that does not decode — goes through readPacket.
+ */
+export function readRawIpv4Tcp(buf: Uint8Array, off: number, len: number, out: PacketView): Status {
+  if (!(off >= 0 && len > 0 && off + len <= buf.length) || buf[off]! >> 4 !== 4 || buf[off + 9] !== IPPROTO_TCP) {
+    return readPacket(buf, off, len, LINKTYPE_RAW, out);
+  }
+  if (readIpv4(buf, off, len, out) !== OK || out.l4Off < 0 || readTcp(buf, out.l4Off, out.l4Len, out) !== OK) {
+    return readPacket(buf, off, len, LINKTYPE_RAW, out);
+  }
+  // What resetPacketView and readRawIp leave on this path (readIpv4 and readTcp set the rest).
+  out.errOffset = 0;
+  out.errReason = '';
+  out.needed = 0;
+  out.linkType = LINKTYPE_RAW;
+  out.l2Off = off;
+  out.linkPktType = -1;
+  out.ifIndex = -1;
+  out.vlanCount = 0;
+  out.vlanId = -1;
+  out.etherType = ETHERTYPE_IPV4;
   return OK;
 }

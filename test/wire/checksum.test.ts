@@ -11,6 +11,7 @@ import {
   finishUdpChecksumV4,
   finishTcpChecksumV4,
   pseudoSumV4,
+  finishIpv4Checksum,
 } from '../../src/wire/checksum.js';
 import { PacketView, readPacket } from '../../src/wire/packet.js';
 import { buildUdpV4Frame } from '../../src/wire/build.js';
@@ -183,6 +184,20 @@ describe('verification of real headers', () => {
     frame[22] = frame[22]! ^ 0x01; // TTL
     expect(ipv4HeaderChecksumOk(frame, v)).toBe(false);
     expect(ipv4HeaderChecksumOk(V.ethIpv6Udp, decoded(V.ethIpv6Udp))).toBe(false);
+  });
+
+  it('property: IPv4 header checksum verdict is the full sum\'s, with and without options, at any offset', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 60, maxLength: 60 }), fc.constantFrom(20, 24, 60), fc.nat(3), fc.boolean(), (bytes, hdrLen, off, fix) => {
+        const buf = new Uint8Array(off + 60);
+        buf.set(bytes, off);
+        if (fix) finishIpv4Checksum(buf, off, hdrLen);
+        const v = { ipVersion: 4, l3Off: off, ipHdrLen: hdrLen } as PacketView;
+        expect(ipv4HeaderChecksumOk(buf, v)).toBe(fold(onesSum(buf, off, hdrLen, 0)) === 0xffff);
+        if (fix) expect(ipv4HeaderChecksumOk(buf, v)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('TCP/UDP/ICMP over v4 and v6 pseudo-headers: good, then corrupted', () => {

@@ -79,7 +79,7 @@ describe('translateTcp4: one checksum update for the four NAT fields', () => {
     expect(ipv4HeaderChecksumOk(good, back)).toBe(true);
     expect(l4ChecksumOk(good, back)).toBe(true);
     const bad = packet(0, [0xc6336401, 0xcb007105, 49152, 40000, 7, 9], payload, null, null);
-    bad[45] ^= 0x40; // a payload bit flipped in flight
+    bad[45] = bad[45]! ^ 0x40; // a payload bit flipped in flight
     const vb = decode(bad, 0);
     expect(l4ChecksumOk(bad, vb)).toBe(false);
     translateTcp4(bad, vb, 0xc0000201, 50001, 0xc0000202, 49700);
