@@ -15,7 +15,10 @@
  *   22-47  the context table inline: CTX_INLINE_SLOTS * CTX_SLOT_LEN bytes (through `ctx`, a
  *          byte view of the same memory)
  * One array, so that a packet's flags, cursor and (for a request) first context slots share
- * cache lines: with a million connections each packet's row is a cache miss.
+ * cache lines: with a million connections each packet's row is a cache miss. The rows live in
+ * pages of PAGE_ROWS that never move: a table that grows adds a page instead of copying every
+ * row into an array half again as large (churn x100 copied ~50 MB a run that way, and each
+ * large allocation pushed the GC).
  * Rare or short-lived parts live in maps by row only while they exist: a context table grown
  * past the inline slots, a proposal awaiting its ack that does not fit the context word (more
  * than PEND_INLINE elements, or a slot past PEND_SLOT_MAX), a kept PDU copy spanning segments.
@@ -42,11 +45,14 @@ const PEND_BITS = 3;
 /** Largest slot an inline entry holds (slot + 1 in PEND_BITS bits; -1, a full table, is 0). */
 const PEND_SLOT_MAX = (1 << PEND_BITS) - 2;
 const NO_PENDING: readonly number[] = [];
-const INITIAL_ROWS = 64;
+const PAGE_SHIFT = 8;
+const PAGE_ROWS = 1 << PAGE_SHIFT;
+const PAGE_MASK = PAGE_ROWS - 1;
 
 export class LegRows {
-  private words = new Int32Array(INITIAL_ROWS * LW);
-  private ctx = new Uint8Array(this.words.buffer);
+  /** Rows [k * PAGE_ROWS, (k + 1) * PAGE_ROWS) in pages[k]; ctxPages[k] is a byte view of the same page. */
+  private readonly pages: Int32Array[] = [];
+  private readonly ctxPages: Uint8Array[] = [];
   private readonly bigCtx = new Map<number, Uint8Array>();
   private readonly pending = new Map<number, readonly number[]>();
   /** An inline proposal handed to the table, by element count (read only until the next attach). */
@@ -57,79 +63,82 @@ export class LegRows {
   /** A fresh row (a new connection); `scratch` gives back what the row's last user left. */
   clear(row: number, scratch: CoStream): void {
     this.release(row, scratch);
-    const rows = this.words.length / LW;
-    if (row >= rows) {
-      // By half again (not doubling): rows are most of a connection's bytes.
-      let n = rows;
-      while (n <= row) n = Math.ceil(n * 1.5);
-      const w = new Int32Array(n * LW);
-      w.set(this.words);
-      this.words = w;
-      this.ctx = new Uint8Array(w.buffer);
+    while (row >= this.pages.length << PAGE_SHIFT) {
+      const w = new Int32Array(PAGE_ROWS * LW);
+      this.pages.push(w);
+      this.ctxPages.push(new Uint8Array(w.buffer));
     }
-    this.words.fill(0, row * LW, (row + 1) * LW);
+    const at = (row & PAGE_MASK) * LW;
+    this.pages[row >>> PAGE_SHIFT]!.fill(0, at, at + LW);
   }
 
   /** The row's connection left: a PDU copy goes back to the pool (through `scratch`), maps forget it. */
   release(row: number, scratch: CoStream): void {
-    if (row >= this.words.length / LW) return;
+    if (row >= this.pages.length << PAGE_SHIFT) return;
+    const w = this.pages[row >>> PAGE_SHIFT]!;
+    const base = (row & PAGE_MASK) * LW;
     for (let d = 0; d < 2; d++) {
-      const at = row * LW + (d === 0 ? W_C2S : W_S2C);
-      if (!coSavedHasCopy(this.words, at)) continue;
-      scratch.load(this.words, at, this.copies.get(row * 2 + d) ?? null);
+      const at = base + (d === 0 ? W_C2S : W_S2C);
+      if (!coSavedHasCopy(w, at)) continue;
+      scratch.load(w, at, this.copies.get(row * 2 + d) ?? null);
       scratch.reset();
       this.copies.delete(row * 2 + d);
-      this.words[at] = 0;
+      w[at] = 0;
     }
     // The context word's bits say which maps hold the row (C_OWN: bigCtx, C_PEND_MAP: pending).
-    const c = this.words[row * LW + W_CTX]!;
+    const c = w[base + W_CTX]!;
     if ((c & C_OWN) !== 0) this.bigCtx.delete(row);
     if ((c & C_PEND_MAP) !== 0) this.pending.delete(row);
-    this.words[row * LW + W_CTX] = 0;
+    w[base + W_CTX] = 0;
   }
 
   flags(row: number): number {
-    return this.words[row * LW + W_FLAGS]!;
+    return this.pages[row >>> PAGE_SHIFT]![(row & PAGE_MASK) * LW + W_FLAGS]!;
   }
 
   setFlags(row: number, f: number): void {
-    this.words[row * LW + W_FLAGS] = f;
+    this.pages[row >>> PAGE_SHIFT]![(row & PAGE_MASK) * LW + W_FLAGS] = f;
   }
 
   /** Both directions are between PDUs. */
   atBoundary(row: number): boolean {
-    return coSavedAtBoundary(this.words, row * LW + W_C2S) && coSavedAtBoundary(this.words, row * LW + W_S2C);
+    const w = this.pages[row >>> PAGE_SHIFT]!;
+    const base = (row & PAGE_MASK) * LW;
+    return coSavedAtBoundary(w, base + W_C2S) && coSavedAtBoundary(w, base + W_S2C);
   }
 
   /** Whether a direction is inside a PDU. */
   midPdu(row: number, fromClient: boolean): boolean {
-    return !coSavedAtBoundary(this.words, row * LW + (fromClient ? W_C2S : W_S2C));
+    return !coSavedAtBoundary(this.pages[row >>> PAGE_SHIFT]!, (row & PAGE_MASK) * LW + (fromClient ? W_C2S : W_S2C));
   }
 
   /** Loads a direction's cursor into `c`. */
   loadCursor(row: number, fromClient: boolean, c: CoStream): void {
-    const at = row * LW + (fromClient ? W_C2S : W_S2C);
-    c.load(this.words, at, coSavedHasCopy(this.words, at) ? this.copies.get(row * 2 + (fromClient ? 0 : 1))! : null);
+    const w = this.pages[row >>> PAGE_SHIFT]!;
+    const at = (row & PAGE_MASK) * LW + (fromClient ? W_C2S : W_S2C);
+    c.load(w, at, coSavedHasCopy(w, at) ? this.copies.get(row * 2 + (fromClient ? 0 : 1))! : null);
   }
 
   /** coSkipBody on a direction's saved cursor: true when `len` body bytes only moved it on. */
   skipBody(row: number, fromClient: boolean, len: number): boolean {
-    return coSkipBody(this.words, row * LW + (fromClient ? W_C2S : W_S2C), len);
+    return coSkipBody(this.pages[row >>> PAGE_SHIFT]!, (row & PAGE_MASK) * LW + (fromClient ? W_C2S : W_S2C), len);
   }
 
   /** Writes `c` back as the direction's cursor. */
   saveCursor(row: number, fromClient: boolean, c: CoStream): void {
-    const at = row * LW + (fromClient ? W_C2S : W_S2C);
+    const w = this.pages[row >>> PAGE_SHIFT]!;
+    const at = (row & PAGE_MASK) * LW + (fromClient ? W_C2S : W_S2C);
     const key = row * 2 + (fromClient ? 0 : 1);
-    const had = coSavedHasCopy(this.words, at);
-    const copy = c.save(this.words, at);
+    const had = coSavedHasCopy(w, at);
+    const copy = c.save(w, at);
     if (copy !== null) this.copies.set(key, copy);
     else if (had) this.copies.delete(key);
   }
 
   /** Points `t` at the row's context table (until detachContexts). */
   attachContexts(row: number, t: PresentationContexts): void {
-    const c = this.words[row * LW + W_CTX]!;
+    const base = (row & PAGE_MASK) * LW;
+    const c = this.pages[row >>> PAGE_SHIFT]![base + W_CTX]!;
     const awaiting = (c & C_AWAITING) !== 0;
     let pending = NO_PENDING;
     if (awaiting) {
@@ -144,14 +153,15 @@ export class LegRows {
     }
     const own = (c & C_OWN) !== 0 ? this.bigCtx.get(row) : undefined;
     if (own !== undefined) t.attach(own, 0, own.length / CTX_SLOT_LEN, c & 0xff, awaiting, pending);
-    else t.attach(this.ctx, (row * LW + W_TABLE) * 4, CTX_INLINE_SLOTS, c & 0xff, awaiting, pending);
+    else t.attach(this.ctxPages[row >>> PAGE_SHIFT]!, (base + W_TABLE) * 4, CTX_INLINE_SLOTS, c & 0xff, awaiting, pending);
   }
 
   /** Writes back what `t` (attached to the row) changed. */
   detachContexts(row: number, t: PresentationContexts): void {
-    const at = row * LW + W_CTX;
+    const w = this.pages[row >>> PAGE_SHIFT]!;
+    const at = (row & PAGE_MASK) * LW + W_CTX;
     let c = t.usedSlots;
-    const had = this.words[at]! & C_PEND_MAP;
+    const had = w[at]! & C_PEND_MAP;
     if (t.awaiting) {
       c |= C_AWAITING;
       const p = t.pendingSlots;
@@ -166,15 +176,15 @@ export class LegRows {
     } else if (had !== 0) {
       this.pending.delete(row);
     }
-    if (t.storage !== this.ctx) {
+    if (t.storage !== this.ctxPages[row >>> PAGE_SHIFT]) {
       c |= C_OWN;
       this.bigCtx.set(row, t.storage);
     }
-    this.words[at] = c;
+    w[at] = c;
   }
 
   bytes(): number {
-    return this.words.byteLength;
+    return this.pages.length * PAGE_ROWS * LW * 4;
   }
 }
 

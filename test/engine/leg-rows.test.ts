@@ -20,9 +20,13 @@ function stateOf(n: number, pending: number[], awaitingAck: boolean): ContextsSt
   };
 }
 
+/** Rows on both sides of page boundaries (pages of 256 rows), the last one made only by a later clear. */
+const ROWS = [0, 1, 2, 255, 256, 257, 511, 700];
+const rowArb = fc.constantFrom(...ROWS);
+
 const write = fc.integer({ min: 1, max: 9 }).chain((n) =>
   fc.record({
-    row: fc.integer({ min: 0, max: 7 }),
+    row: rowArb,
     n: fc.constant(n),
     // Up to 6 elements: four or fewer fit the row, more go to the map; so do slots past 6.
     pending: fc.array(fc.integer({ min: -1, max: n - 1 }), { maxLength: 6 }),
@@ -31,7 +35,7 @@ const write = fc.integer({ min: 1, max: 9 }).chain((n) =>
 );
 const op = fc.oneof(
   write.map((w) => ({ kind: 'write' as const, ...w })),
-  fc.record({ kind: fc.constant('clear' as const), row: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant('clear' as const), row: rowArb }),
 );
 
 describe('LegRows context rows', () => {
@@ -42,7 +46,7 @@ describe('LegRows context rows', () => {
         const scratch = new CoStream();
         const t = new PresentationContexts();
         const model = new Map<number, ContextsState>();
-        for (let r = 0; r < 8; r++) rows.clear(r, scratch);
+        for (const r of ROWS) rows.clear(r, scratch);
         for (const o of ops) {
           if (o.kind === 'clear') {
             rows.clear(o.row, scratch);
@@ -55,7 +59,7 @@ describe('LegRows context rows', () => {
           rows.detachContexts(o.row, t);
           model.set(o.row, s);
         }
-        for (let r = 0; r < 8; r++) {
+        for (const r of ROWS) {
           const u = new PresentationContexts();
           rows.attachContexts(r, u);
           const want = model.get(r) ?? stateOf(0, [], false);
@@ -72,19 +76,19 @@ describe('LegRows context rows', () => {
     const rows = new LegRows();
     const scratch = new CoStream();
     rows.clear(0, scratch);
-    rows.clear(1, scratch);
+    rows.clear(300, scratch);
     const t = new PresentationContexts();
     rows.attachContexts(0, t);
     t.importState(stateOf(3, [2, 0, -1], true));
     rows.detachContexts(0, t);
-    // Another connection's proposal in between (through the map: five elements).
-    rows.attachContexts(1, t);
+    // Another connection's proposal in between (through the map: five elements), on another page.
+    rows.attachContexts(300, t);
     t.importState(stateOf(2, [0, 1, 0, 1, 0], true));
-    rows.detachContexts(1, t);
+    rows.detachContexts(300, t);
     rows.attachContexts(0, t);
     expect([...t.pendingSlots]).toEqual([2, 0, -1]);
     rows.detachContexts(0, t);
-    rows.attachContexts(1, t);
+    rows.attachContexts(300, t);
     expect([...t.pendingSlots]).toEqual([0, 1, 0, 1, 0]);
   });
 });
