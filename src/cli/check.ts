@@ -13,7 +13,7 @@ import { readRulesFile } from './rules-file.js';
 import { RulesError, type RuleProblem } from '../policy/errors.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { EXIT_DATAERR } from './errors.js';
-import { checkHttpsFiles } from '../https/check.js';
+import type { HttpsCheck } from '../https/check.js';
 
 /** Ranges the daemon owns that this host's ephemeral range overlaps (read-only look at /proc/sys). */
 function ephemeralOverlaps(rules: CompiledRules): { what: string; lo: number; hi: number; local: string }[] {
@@ -27,15 +27,22 @@ function overlapWarning(o: { what: string; lo: number; hi: number; local: string
     'net.ipv4.ip_local_reserved_ports while running (and refuses to start where /proc/sys is read-only); a range outside avoids that';
 }
 
+/** The HTTPS sections' files; their checker (crypto, tls, bcryptjs) is loaded only when there are some (start-up). */
+async function httpsFiles(h: CompiledRules['https']): Promise<HttpsCheck> {
+  if (h === undefined || h.listeners.length + h.rpcOverHttp.length + h.webPublishing.length === 0) return { errors: [], warnings: [], info: [] };
+  const { checkHttpsFiles } = await import('../https/check.js');
+  return checkHttpsFiles(h, Date.now());
+}
+
 function problemJson(severity: 'error' | 'warning', p: RuleProblem): Record<string, unknown> {
   return { severity, file: p.file, line: p.line ?? null, column: p.column ?? null, path: p.path, rule: p.rule ?? null, message: p.message };
 }
 
 /** `check --json`: one JSON object; exit 65 when the file is invalid. */
-function checkJson(file: string, write: (line: string) => void): number {
+async function checkJson(file: string, write: (line: string) => void): Promise<number> {
   try {
     const { rules, warnings } = readRulesFile(file);
-    const files = checkHttpsFiles(rules.https, Date.now());
+    const files = await httpsFiles(rules.https);
     write(JSON.stringify({
       file, valid: files.errors.length === 0, rules: rules.rules.length, enabled: rules.rules.filter((r) => r.enabled).length,
       problems: warnings.map((w) => problemJson('warning', w)),
@@ -51,14 +58,14 @@ function checkJson(file: string, write: (line: string) => void): number {
   }
 }
 
-export function runCheck(file: string, write: (line: string) => void, opts: { json?: boolean } = {}): number {
+export async function runCheck(file: string, write: (line: string) => void, opts: { json?: boolean } = {}): Promise<number> {
   if (opts.json === true) return checkJson(file, write);
   const { rules, warnings } = readRulesFile(file);
   const g = rules.gateway;
   write(`${file}: valid, ${rules.rules.length} rule(s), ${rules.rules.filter((r) => r.enabled).length} enabled`);
   for (const w of warnings) write(`warning: ${formatProblem(w)}`);
   for (const o of ephemeralOverlaps(rules)) write(`warning: ${overlapWarning(o)}`);
-  const files = checkHttpsFiles(rules.https, Date.now());
+  const files = await httpsFiles(rules.https);
   for (const w of files.warnings) write(`warning: ${w}`);
   for (const e of files.errors) write(`error: ${e}`);
   write('');

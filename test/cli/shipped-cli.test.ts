@@ -26,6 +26,7 @@ interface Run {
 const sample = path.join(projectRoot, 'samples', 'exchange-epm.pcap');
 const exchangeRules = path.join(projectRoot, 'rules', 'exchange.json');
 const badRules = path.join(work, 'bad.json');
+const httpsRules = path.join(work, 'https.json');
 const outDir = path.join(work, 'out');
 
 /** Commands covering the grammar, rules loading (valid and not), replay and inspect. */
@@ -44,8 +45,17 @@ const COMMANDS: { name: string; args: string[]; files?: string[] }[] = [
     name: 'replay', args: ['replay', sample, '--rules', exchangeRules, '--out', path.join(outDir, 'o.pcapng'), '--report', path.join(outDir, 'r.jsonl')],
     files: ['o.pcapng', 'r.jsonl'],
   },
+  { name: 'check, HTTPS sections (their files missing)', args: ['check', '--rules', httpsRules] },
+  { name: 'check --json, HTTPS sections', args: ['check', '--json', '--rules', httpsRules] },
   { name: 'replay, missing capture', args: ['replay', path.join(work, 'none.pcap'), '--rules', exchangeRules, '--out', path.join(outDir, 'x.pcap')] },
 ];
+
+/** A command's index in COMMANDS, by name. */
+function at(name: string): number {
+  const i = COMMANDS.findIndex((c) => c.name === name);
+  if (i < 0) throw new Error(`no command ${name}`);
+  return i;
+}
 
 function run(entry: string, args: string[], files: string[] = [], nodeArgs: string[] = []): Run {
   rmSync(outDir, { recursive: true, force: true });
@@ -66,6 +76,13 @@ let modules: Run[];
 
 beforeAll(() => {
   if (!existsSync(builtBundle)) throw new Error(`${builtBundle} is missing: run \`npm run build\` first (npm test does)`);
+  const https = path.join(work, 'no-such-dir');
+  writeFileSync(httpsRules, JSON.stringify({
+    gateway: { external: { interface: 'gw-ext', address: '198.51.100.1' }, internal: { interface: 'gw-int', address: '192.0.2.1' } },
+    rules: [{ name: 'exchange', server: '192.0.2.10', interfaces: ['exchange'], mappedPorts: '40000-40999' }],
+    httpsListeners: [{ name: 'mail', address: '198.51.100.1', certificates: [{ cert: `${https}/mail.pem`, key: `${https}/mail.key` }], users: `${https}/htpasswd` }],
+    webPublishing: [{ name: 'owa', listener: 'mail', paths: ['/owa/'], backend: 'https://192.0.2.10', backendCa: `${https}/ca.pem` }],
+  }));
   writeFileSync(badRules, '{ "gateway": { "external": { "interface": "e", "address": "198.51.100.1" } }, "rules": [ { "name": 7 } ] }\n');
   modules = runAll(path.join(projectRoot, 'dist', 'cli', 'commands.js'));
 }, 120_000);
@@ -82,11 +99,12 @@ describe('the shipped rpcgw', () => {
     const shipped = runAll(builtMain);
     COMMANDS.forEach((c, i) => expect(shipped[i], c.name).toEqual(modules[i]));
     // The commands ran for real: help, a valid and an invalid rules file, a replay with output.
-    expect(modules[0]!.stdout).toContain('replay');
-    expect(modules[5]!.code).toBe(0);
-    expect(modules[6]!.code).toBe(65);
-    expect(modules[10]!.code).toBe(0);
-    expect(modules[10]!.files['r.jsonl']).not.toBe('(missing)');
+    expect(modules[at('help')]!.stdout).toContain('replay');
+    expect(modules[at('check')]!.code).toBe(0);
+    expect(modules[at('check --json, invalid')]!.code).toBe(65);
+    expect(modules[at('check, HTTPS sections (their files missing)')]!.stdout).toContain('cannot read users file');
+    expect(modules[at('replay')]!.code).toBe(0);
+    expect(modules[at('replay')]!.files['r.jsonl']).not.toBe('(missing)');
   });
 
   it('has a code cache this Node accepts for this bundle', () => {
@@ -101,16 +119,21 @@ describe('the shipped rpcgw', () => {
     expect(probe.stdout.trim()).toBe('true false');
   });
 
-  it('replay loads no package from node_modules and none of the daemon\'s built-ins', () => {
+  // What each command may load: nothing from node_modules; none of the daemon's built-ins (check
+  // still reaches child_process through the guard's module, see docs/performance.md).
+  it.each([
+    ['replay', ['http', 'https', 'tls', 'child_process', 'crypto', 'zlib', 'dgram']],
+    ['check', ['http', 'https', 'tls', 'crypto', 'zlib']],
+  ])('%s loads no package from node_modules and none of the daemon\'s built-ins', (name, forbidden) => {
     const hook = path.join(work, 'loaded.cjs');
     const report = path.join(work, 'loaded.json');
     writeFileSync(hook, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({
       cjs: Object.keys(require.cache), builtins: process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice(13)) })));\n`);
-    const r = run(builtMain, COMMANDS[10]!.args, [], ['-r', hook]);
+    const r = run(builtMain, COMMANDS[at(name)]!.args, COMMANDS[at(name)]!.files, ['-r', hook]);
     expect(r.code, r.stderr).toBe(0);
     const loaded = JSON.parse(readFileSync(report, 'utf8')) as { cjs: string[]; builtins: string[] };
     expect(loaded.cjs.filter((f) => f.includes(`${path.sep}node_modules${path.sep}`))).toEqual([]);
-    for (const b of ['http', 'https', 'tls', 'child_process', 'crypto', 'zlib', 'dgram']) expect(loaded.builtins).not.toContain(b);
+    for (const b of forbidden) expect(loaded.builtins).not.toContain(b);
   });
 });
 
@@ -129,7 +152,7 @@ describe('an installed copy with a damaged or stale bundle', () => {
 
   // A few commands per variant (the full set runs above): help, rules loading, replay.
   const same = (): void => {
-    for (const i of [0, 6, 10]) expect(run(main, COMMANDS[i]!.args, COMMANDS[i]!.files), COMMANDS[i]!.name).toEqual(modules[i]);
+    for (const i of [at('help'), at('check --json, invalid'), at('replay')]) expect(run(main, COMMANDS[i]!.args, COMMANDS[i]!.files), COMMANDS[i]!.name).toEqual(modules[i]);
   };
 
   it('a cache that is missing, cut short, garbage, or for another text changes nothing', { timeout: 300_000 }, () => {
