@@ -236,7 +236,8 @@ export class Engine implements EpmLegHost {
   private fromExternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
     const flags = v.tcpFlags;
     const isSyn = (flags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-    const flow = this.connectionFor(SIDE_EXTERNAL, this.flows.lookupExternal(v.src4, v.srcPort, v.dst4, v.dstPort), isSyn, v, nowMs);
+    // Addresses as int32 into the numeric indexes (same key): a u32 above 2^31 handed to a call was a heap number per packet.
+    const flow = this.connectionFor(SIDE_EXTERNAL, this.flows.lookupExternal(v.src4 | 0, v.srcPort, v.dst4 | 0, v.dstPort), isSyn, v, nowMs);
     if (flow < 0) return;
     if (!this.manners.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) {
       // A SYN that expires here never reached the server: it leaves no embryonic connection.
@@ -285,12 +286,12 @@ export class Engine implements EpmLegHost {
       const r = selectRule(rules, v.dst4, v.src4);
       if (r < 0) return -(this.isExternalAddress(v.dst4) ? DROP_CLIENT_NOT_ALLOWED : DROP_NOT_FOR_GATEWAY);
       if (!isSyn && !pickup) return -DROP_NO_FLOW;
-      if (!this.conns.epmRoom(v.src4)) return -DROP_EPM_CONNECTION_LIMIT;
+      if (!this.conns.epmRoom(v.src4 | 0)) return -DROP_EPM_CONNECTION_LIMIT;
       const rule = rules.rules[r]!;
-      const flow = this.flows.create(FLOW_EPM, this.slots.slotOf(r), -1, v.src4, v.srcPort, v.dst4, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
-      return this.epmCreated(flow, v.src4, pickup);
+      const flow = this.flows.create(FLOW_EPM, this.slots.slotOf(r), -1, v.src4 | 0, v.srcPort, v.dst4 | 0, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
+      return this.epmCreated(flow, v.src4 | 0, pickup);
     }
-    const m = this.mappings.lookup(v.src4, v.dst4, v.dstPort);
+    const m = this.mappings.lookup(v.src4 | 0, v.dst4 | 0, v.dstPort);
     if (m < 0) {
       if (ruleForMappedPort(rules, v.dst4, v.dstPort) >= 0) return -DROP_NO_PINHOLE;
       return -(this.isExternalAddress(v.dst4) ? DROP_PORT_NOT_PUBLISHED : DROP_NOT_FOR_GATEWAY);
@@ -300,7 +301,7 @@ export class Engine implements EpmLegHost {
     const rule = this.slots.rule(slot)!;
     if (rule.mappedInspection === INSPECT_KERNEL && this.handoff.sink !== null) return -DROP_KERNEL_PORT;
     const flow = this.flows.create(
-      FLOW_MAPPED, slot, m, v.src4, v.srcPort, v.dst4, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
+      FLOW_MAPPED, slot, m, v.src4 | 0, v.srcPort, v.dst4 | 0, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
     );
     return this.mappedCreated(flow, m, pickup, nowMs);
   }
@@ -335,7 +336,7 @@ export class Engine implements EpmLegHost {
   private fromInternal(buf: Uint8Array, off: number, len: number, v: PacketView, nowMs: number): void {
     const fl = this.flows;
     const isSyn = (v.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
-    const flow = this.connectionFor(SIDE_INTERNAL, fl.lookupInternal(v.src4, v.srcPort, v.dst4, v.dstPort), isSyn, v, nowMs);
+    const flow = this.connectionFor(SIDE_INTERNAL, fl.lookupInternal(v.src4 | 0, v.srcPort, v.dst4 | 0, v.dstPort), isSyn, v, nowMs);
     if (flow < 0) return;
     if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) {
       if (this.openedNow) this.closeUnused(flow);
