@@ -359,6 +359,22 @@ export class CoStream {
   /** Moves chunk bytes into the header words (and a kept copy) until `target` PDU bytes are in. */
   private takeHeader(target: number): void {
     const data = this.data;
+    // Whole words while they are there (a header word not yet begun is 0): the usual PDU starts
+    // with its header in one segment.
+    while ((this.pos & 3) === 0 && this.pos + 4 <= target && this.at + 4 <= this.end && this.keep === EMPTY) {
+      const a = this.at;
+      const v = data[a]! | (data[a + 1]! << 8) | (data[a + 2]! << 16) | (data[a + 3]! << 24);
+      switch (this.pos >> 2) {
+        case 0: this.w0 = v; break;
+        case 1: this.w1 = v; break;
+        case 2: this.w2 = v; break;
+        case 3: this.w3 = v; break;
+        case 4: this.w4 = v; break;
+        default: this.w5 = v;
+      }
+      this.pos += 4;
+      this.at = a + 4;
+    }
     while (this.pos < target && this.at < this.end) {
       const b = data[this.at++]!;
       const i = this.pos++;
