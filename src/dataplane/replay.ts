@@ -12,8 +12,9 @@
  *   follow-up connection to a dynamic port, to the mapped port the engine gave that client);
  *   server packets to the client are readdressed to the gateway's internal address and the
  *   source port the engine chose for that connection. Checksums are recomputed after that
- *   readdressing (captures taken with checksum offload carry partial ones), so the engine's
- *   incremental updates start from valid packets.
+ *   readdressing (captures taken with checksum offload carry partial ones, a bad one is thus
+ *   repaired), so the engine's incremental updates start from valid packets; the engine is told
+ *   so and does not sum those bytes a second time.
  * Replays pick up connections that start mid-stream (many captures have no SYN).
  *
  * The output shows each of the gateway's interfaces as a capture on it would: the packets that
