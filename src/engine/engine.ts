@@ -134,6 +134,8 @@ export class Engine implements EpmLegHost {
   private readonly tables: EngineTables;
   private readonly handoff: KernelHandoff;
   private readonly view = new PacketView();
+  /** The source and destination address a packet is translated to (translateTcp4). */
+  private readonly addrs = new Uint32Array(2);
   private lastTickMs = -1;
   /** Whether connectionFor opened the packet's connection (a SYN expiring here must not leave it). */
   private openedNow = false;
@@ -250,7 +252,10 @@ export class Engine implements EpmLegHost {
     fl.onPacket(flow, !fl.outbound(flow), flags, v.payloadLen, nowMs);
     if ((flags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, this.rpcClientIp(flow));
     // The gateway's internal address, or for an outbound flow the server itself (gwIp names it).
-    translateTcp4(buf, v, fl.gwIp(flow), fl.gwPort(flow), fl.serverIp(flow), fl.serverPort(flow));
+    const a = this.addrs;
+    a[0] = fl.gwIp(flow);
+    a[1] = fl.serverIp(flow);
+    translateTcp4(buf, v, a, fl.gwPort(flow), fl.serverPort(flow));
     if (this.handoff.count > 0) this.out.holdQueue = this.handoff.queueOf(flow);
     this.path.packet(flow, true, buf, off, len, v);
     this.out.holdQueue = null;
@@ -346,7 +351,10 @@ export class Engine implements EpmLegHost {
     // From the server unless the flow is outbound (then this is its RPC client).
     fl.onPacket(flow, fl.outbound(flow), v.tcpFlags, v.payloadLen, nowMs);
     if ((v.tcpFlags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, this.rpcClientIp(flow));
-    translateTcp4(buf, v, fl.extIp(flow), fl.extPort(flow), fl.clientIp(flow), fl.clientPort(flow));
+    const a = this.addrs;
+    a[0] = fl.extIp(flow);
+    a[1] = fl.clientIp(flow);
+    translateTcp4(buf, v, a, fl.extPort(flow), fl.clientPort(flow));
     if (this.handoff.count > 0) this.out.holdQueue = this.handoff.queueOf(flow);
     this.path.packet(flow, false, buf, off, len, v);
     this.out.holdQueue = null;

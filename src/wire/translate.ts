@@ -18,51 +18,53 @@ import { IPV4_OFF_CHECKSUM, IPV4_OFF_DST, IPV4_OFF_SRC } from './ipv4.js';
 import { TCP_OFF_CHECKSUM } from './tcp.js';
 
 /**
- * Rewrites the decoded IPv4 TCP segment in `buf` (view `v`) to src:srcPort -> dst:dstPort and
- * keeps the view in step. The caller has checked it is IPv4 + TCP with a TCP header (l4Off >= 0).
+ * Rewrites the decoded IPv4 TCP segment in `buf` (view `v`) to src:srcPort -> dst:dstPort, the
+ * addresses given as addrs[0] (src) and addrs[1] (dst), and keeps the view in step. The caller
+ * has checked it is IPv4 + TCP with a TCP header (l4Off >= 0). Addresses in a reused Uint32Array
+ * rather than as arguments: a number above 2^31 passed to a call V8 does not inline is boxed,
+ * an allocation a packet.
  */
-export function translateTcp4(buf: Uint8Array, v: PacketView, src: number, srcPort: number, dst: number, dstPort: number): void {
+export function translateTcp4(buf: Uint8Array, v: PacketView, addrs: Uint32Array, srcPort: number, dstPort: number): void {
   const ip = v.l3Off;
   const l4 = v.l4Off;
-  src >>>= 0;
-  dst >>>= 0;
+  const src = addrs[0]!;
+  const dst = addrs[1]!;
   srcPort &= 0xffff;
   dstPort &= 0xffff;
   const s = ip + IPV4_OFF_SRC;
   const d = ip + IPV4_OFF_DST;
-  const oldSrcHi = (buf[s]! << 8) | buf[s + 1]!;
-  const oldSrcLo = (buf[s + 2]! << 8) | buf[s + 3]!;
-  const oldDstHi = (buf[d]! << 8) | buf[d + 1]!;
-  const oldDstLo = (buf[d + 2]! << 8) | buf[d + 3]!;
-  const oldSport = (buf[l4]! << 8) | buf[l4 + 1]!;
-  const oldDport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
   // ~m + m' for each address word: the change both checksums see (the TCP one via the pseudo-header).
-  const addrDelta =
-    (~oldSrcHi & 0xffff) + (~oldSrcLo & 0xffff) + (src >>> 16) + (src & 0xffff) +
-    (~oldDstHi & 0xffff) + (~oldDstLo & 0xffff) + (dst >>> 16) + (dst & 0xffff);
-  const portDelta = (~oldSport & 0xffff) + srcPort + (~oldDport & 0xffff) + dstPort;
+  const addrDelta = notWord(buf, s) + notWord(buf, s + 2) + notWord(buf, d) + notWord(buf, d + 2) +
+    (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+  const portDelta = notWord(buf, l4) + srcPort + notWord(buf, l4 + 2) + dstPort;
   const ipc = ip + IPV4_OFF_CHECKSUM;
   const tcpc = l4 + TCP_OFF_CHECKSUM;
-  const ipCsum = ~fold((~((buf[ipc]! << 8) | buf[ipc + 1]!) & 0xffff) + addrDelta) & 0xffff;
-  const tcpCsum = ~fold((~((buf[tcpc]! << 8) | buf[tcpc + 1]!) & 0xffff) + addrDelta + portDelta) & 0xffff;
-  buf[s] = src >>> 24;
-  buf[s + 1] = src >>> 16;
-  buf[s + 2] = src >>> 8;
-  buf[s + 3] = src;
-  buf[d] = dst >>> 24;
-  buf[d + 1] = dst >>> 16;
-  buf[d + 2] = dst >>> 8;
-  buf[d + 3] = dst;
-  buf[l4] = srcPort >>> 8;
-  buf[l4 + 1] = srcPort;
-  buf[l4 + 2] = dstPort >>> 8;
-  buf[l4 + 3] = dstPort;
-  buf[ipc] = ipCsum >>> 8;
-  buf[ipc + 1] = ipCsum;
-  buf[tcpc] = tcpCsum >>> 8;
-  buf[tcpc + 1] = tcpCsum;
+  const ipCsum = ~fold(notWord(buf, ipc) + addrDelta) & 0xffff;
+  const tcpCsum = ~fold(notWord(buf, tcpc) + addrDelta + portDelta) & 0xffff;
+  put32(buf, s, src);
+  put32(buf, d, dst);
+  put32(buf, l4, (srcPort << 16) | dstPort);
+  put16(buf, ipc, ipCsum);
+  put16(buf, tcpc, tcpCsum);
   v.src4 = src;
   v.dst4 = dst;
   v.srcPort = srcPort;
   v.dstPort = dstPort;
+}
+
+/** ~w of the big-endian 16-bit word at `at`, as 16 bits. */
+function notWord(buf: Uint8Array, at: number): number {
+  return ~((buf[at]! << 8) | buf[at + 1]!) & 0xffff;
+}
+
+function put16(buf: Uint8Array, at: number, x: number): void {
+  buf[at] = x >>> 8;
+  buf[at + 1] = x;
+}
+
+function put32(buf: Uint8Array, at: number, x: number): void {
+  buf[at] = x >>> 24;
+  buf[at + 1] = x >>> 16;
+  buf[at + 2] = x >>> 8;
+  buf[at + 3] = x;
 }

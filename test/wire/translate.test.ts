@@ -60,7 +60,7 @@ describe('translateTcp4: one checksum update for the four NAT fields', () => {
           setSrcPort(a, va, sport);
           setIpv4Dst(a, va, dst);
           setDstPort(a, va, dport);
-          translateTcp4(b, vb, src, sport, dst, dport);
+          translateTcp4(b, vb, Uint32Array.of(src, dst), sport, dport);
           expect(b).toEqual(a);
           expect(vb).toEqual(va);
         },
@@ -73,7 +73,7 @@ describe('translateTcp4: one checksum update for the four NAT fields', () => {
     const payload = Uint8Array.from([5, 0, 0, 3, 0x10, 0, 0, 0, 0x40, 0]);
     const good = packet(1, [0xc6336401, 0xcb007105, 49152, 40000, 7, 9], payload, null, null);
     const v = decode(good, 1);
-    translateTcp4(good, v, 0xc0000201, 50001, 0xc0000202, 49700);
+    translateTcp4(good, v, Uint32Array.of(0xc0000201, 0xc0000202), 50001, 49700);
     const back = decode(good, 1);
     expect([back.src4, back.srcPort, back.dst4, back.dstPort]).toEqual([0xc0000201, 50001, 0xc0000202, 49700]);
     expect(ipv4HeaderChecksumOk(good, back)).toBe(true);
@@ -82,7 +82,7 @@ describe('translateTcp4: one checksum update for the four NAT fields', () => {
     bad[45] = bad[45]! ^ 0x40; // a payload bit flipped in flight
     const vb = decode(bad, 0);
     expect(l4ChecksumOk(bad, vb)).toBe(false);
-    translateTcp4(bad, vb, 0xc0000201, 50001, 0xc0000202, 49700);
+    translateTcp4(bad, vb, Uint32Array.of(0xc0000201, 0xc0000202), 50001, 49700);
     expect(l4ChecksumOk(bad, decode(bad, 0))).toBe(false);
   });
 });
