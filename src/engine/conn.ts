@@ -3,15 +3,17 @@
  * on mapped ports), by flow id. The flow table (nat/flow-table.ts) keeps the translation and TCP
  * state in typed-array rows; Conns adds what reading needs, in rows of its own:
  *
- *   Int32 words, CW (8: 32 bytes, 7 used) a row, by flow id (dense from 0: grown by half again)
+ *   Int32 words, CW (8: 32 bytes) a row, by flow id (dense from 0: grown by half again)
  *   0  flags (F_*: in use, EPM, refused, which end's ACK was seen, each direction synced / has
  *      its own HeldStream)
  *   1  clientExpects   2  serverExpects     next sequence number each end expects (the ACK it
  *                                            last sent): where a RST must land
  *   3  c2s nextSeq     4  c2s releasedSeq    5  s2c nextSeq     6  s2c releasedSeq
+ *   7  prunedEnd of the one direction flagged F_PRUNED (HeldStream.prunedOnly)
  *
  * A direction is a HeldStream (stream/held-stream.ts) only while it holds or waits for segments
- * or remembers patches for retransmissions; otherwise its cursor is the row's three numbers and
+ * or remembers patches for retransmissions; otherwise its cursor is the row's three numbers (with
+ * the end of its last acknowledged patch, for one direction: every EPM answer leaves one) and
  * stream() lends one of two scratch HeldStreams loaded from them, written back (or kept as the
  * direction's own object if it now holds something) when another connection needs it or the
  * packet is done (settle). The readers are handed the flow id: one MappedLeg for every mapped
@@ -43,7 +45,8 @@ const W_SERVER_EXPECTS = 2;
 /** nextSeq, releasedSeq of a direction: W_C2S.. or W_S2C.. */
 const W_C2S = 3;
 const W_S2C = 5;
-/** 7 words used, 8 a row: 32 bytes, so a row never straddles two cache lines. */
+const W_PRUNED = 7;
+/** 8 words a row: 32 bytes, so a row never straddles two cache lines. */
 const CW = 8;
 const F_LIVE = 1;
 const F_EPM = 2;
@@ -55,6 +58,8 @@ const F_SYNCED = 32;
 const F_OWN = 128;
 /** An EPM connection that closed (FIN both ways or RST): it lingers, but no longer counts toward the limits. */
 const F_UNCOUNTED = 512;
+/** Per direction: its stream is prunedOnly, prunedEnd in W_PRUNED (one direction at a time). */
+const F_PRUNED = 1024;
 const INITIAL_ROWS = 64;
 /** Plain HeldStreams kept for the next direction that must hold something (a connection that left gives its own back). */
 const MAX_SPARE_STREAMS = 64;
@@ -242,7 +247,8 @@ export class Conns {
     if (this.scratchFlow[d] !== flow) {
       if (this.scratchFlow[d]! >= 0) this.store(d);
       const w = at + (d === 0 ? W_C2S : W_S2C);
-      hs.load((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.words[w + 1]! >>> 0);
+      if ((f & (F_PRUNED << d)) !== 0) hs.loadPruned((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.words[w + 1]! >>> 0, this.words[at + W_PRUNED]! >>> 0);
+      else hs.load((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.words[w + 1]! >>> 0);
       this.scratchFlow[d] = flow;
     }
     return hs;
@@ -274,7 +280,7 @@ export class Conns {
     const at = flow * CW;
     if ((this.words[at + W_FLAGS]! & (F_OWN << d)) === 0) return;
     const hs = this.own.get(flow * 2 + d)!;
-    if (!hs.plain) return;
+    if (!this.rowCarries(flow, d, hs)) return;
     this.own.delete(flow * 2 + d);
     this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_OWN << d));
     this.writeCursor(flow, d, hs);
@@ -284,11 +290,16 @@ export class Conns {
     const flow = this.scratchFlow[d]!;
     this.scratchFlow[d] = -1;
     const hs = this.scratch[d]!;
-    if (hs.plain) return this.writeCursor(flow, d, hs);
+    if (this.rowCarries(flow, d, hs)) return this.writeCursor(flow, d, hs);
     // It holds something now: it stays with the connection, and a fresh scratch takes its place.
     this.own.set(flow * 2 + d, hs);
-    this.words[flow * CW + W_FLAGS] = this.words[flow * CW + W_FLAGS]! | (F_OWN << d);
+    this.words[flow * CW + W_FLAGS] = (this.words[flow * CW + W_FLAGS]! | (F_OWN << d)) & ~(F_PRUNED << d);
     this.scratch[d] = this.spare.pop() ?? new HeldStream();
+  }
+
+  /** Whether the row can carry the direction's stream: plain, or prunedOnly while the other direction does not use W_PRUNED. */
+  private rowCarries(flow: number, d: number, hs: HeldStream): boolean {
+    return hs.plain || (hs.prunedOnly && (this.words[flow * CW + W_FLAGS]! & (F_PRUNED << (d ^ 1))) === 0);
   }
 
   private writeCursor(flow: number, d: number, hs: HeldStream): void {
@@ -296,6 +307,12 @@ export class Conns {
     const w = at + (d === 0 ? W_C2S : W_S2C);
     this.words[w] = hs.nextSeq | 0;
     this.words[w + 1] = hs.releasedSeq | 0;
+    if (hs.prunedOnly) {
+      this.words[at + W_PRUNED] = hs.prunedUpTo | 0;
+      this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! | (F_PRUNED << d);
+    } else {
+      this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & ~(F_PRUNED << d);
+    }
     if (hs.synced) this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! | (F_SYNCED << d);
     else this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_SYNCED << d));
   }

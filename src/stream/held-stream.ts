@@ -111,6 +111,26 @@ export class HeldStream {
     return this.held.length === 0 && this.ahead.length === 0 && this.patchCount === 0 && !this.forgotten && !this.pruned;
   }
 
+  /**
+   * Nothing but the cursor and the end of the last patch the receiver acknowledged (prunedEnd): a
+   * row can carry it too, with that one number (loadPruned). Every EPM answer ends like this.
+   */
+  get prunedOnly(): boolean {
+    return this.held.length === 0 && this.ahead.length === 0 && this.patchCount === 0 && !this.forgotten && this.pruned;
+  }
+
+  /** End of the last acknowledged patch (meaningful when prunedOnly). */
+  get prunedUpTo(): number {
+    return this.prunedEnd;
+  }
+
+  /** load(), then the pruned mark a prunedOnly stream left: retransmissions before `prunedEnd` stay refused. */
+  loadPruned(synced: boolean, nextSeq: number, releasedSeq: number, prunedEnd: number): void {
+    this.load(synced, nextSeq, releasedSeq);
+    this.pruned = true;
+    this.prunedEnd = prunedEnd;
+  }
+
   /** First data byte is isn + 1. */
   onSyn(isn: number): void {
     if (this.synced) return;

@@ -6,13 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  CLIENT, CLIENT2, EXT, EngineHarness, SERVER, SIDE_INTERNAL, epmSession, eptMapRequest, eptMapResponseStub, ip, responseFragments, tcpTower,
+  CLIENT, CLIENT2, EXT, EngineHarness, SERVER, SIDE_EXTERNAL, SIDE_INTERNAL, epmSession, eptMapRequest, eptMapResponseStub, ip, responseFragments, tcpTower,
 } from '../helpers/engine-harness.js';
 import {
   EMSMDB, NDR64_SYNTAX, WKSSVC, accept, bindAckPdu, bindPdu, connectMapped, ctx, expectResetBothWays, openMapped, patternStub,
   policyDoc, registerPushPdu, requestPdu, sendSegments, verbatimProblems,
 } from '../helpers/policy-harness.js';
 import { RESULT_PROVIDER_REJECTION } from '../../src/dcerpc/constants.js';
+import { TCP_ACK } from '../../src/wire/packet.js';
 import { sockaddrIn } from '../../src/exchange/push-notification.js';
 import type { TcpConn } from '../helpers/engine-harness.js';
 import type { Emitted } from '../helpers/engine-harness.js';
@@ -111,6 +112,34 @@ describe('EPM connections read in turn', () => {
     expect(h.rewrites().map((r) => [r.flow, r.original])).toEqual(expect.arrayContaining([0, 1, 2].map((i) => [flowOf(i), `${SERVER}:${1032 + i}`])));
     expect(h.rewrites().length).toBe(3);
     expect(h.heldTotal).toBe(0);
+  });
+});
+
+describe('an acknowledged rewrite carried by the row', () => {
+  it('answers acknowledged, other connections between: a retransmission of one is dropped, of an unacknowledged one rewritten again', () => {
+    const h = new EngineHarness(EMSMDB_ONLY);
+    const conns = [0, 1, 2].map((i) => epmSession(h, { client: i === 1 ? CLIENT2 : CLIENT, cport: 51000 + i }));
+    const answers = conns.map((c, i) => {
+      c.clientSend(eptMapRequest({ callId: 7 + i }));
+      const a = responseFragments(eptMapResponseStub([tcpTower(EMSMDB, 0, 81, SERVER, 1040 + i)]), 7 + i);
+      const at = c.sSent;
+      const out = c.serverSend(a);
+      expect(out.length).toBe(1);
+      return { at, bytes: a, first: out[0]!.pkt };
+    });
+    expect(h.rewrites().length).toBe(3);
+    // Clients 0 and 1 acknowledge their answers (a pure ACK); client 2 does not.
+    for (const i of [0, 1]) expect(conns[i]!.clientSeg(conns[i]!.cSent, new Uint8Array(0), TCP_ACK).length).toBe(1);
+    // Every connection's packets pass in between, so each keeps its state in its row alone
+    // (client 2's ACK still names the start of its answer).
+    conns.forEach((c, i) => expect(h.inject(SIDE_EXTERNAL, c.clientPacket(c.cSent, new Uint8Array(0), TCP_ACK, i === 2 ? answers[2]!.at : c.sSent)).length).toBe(1));
+    const forgotten = (): number => h.engine.counters.dropsByName()['retransmission-of-acknowledged-rewrite'] ?? 0;
+    for (const i of [0, 1]) expect(conns[i]!.serverSeg(answers[i]!.at, answers[i]!.bytes)).toEqual([]);
+    expect(forgotten()).toBe(2);
+    const again = conns[2]!.serverSeg(answers[2]!.at, answers[2]!.bytes);
+    expect(again.length).toBe(1);
+    expect(again[0]!.pkt).toEqual(answers[2]!.first);
+    expect(forgotten()).toBe(2);
   });
 });
 
