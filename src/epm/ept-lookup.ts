@@ -14,7 +14,7 @@ import type { TowerView } from './tower.js';
 import {
   checkStub, countSize, EPM_ERR_ANNOTATION_PAST_END, EPM_ERR_ANNOTATION_TOO_LONG,
   EPM_ERR_COUNT_TOO_LARGE, EPM_ERR_ENTRIES_PAST_END, EPM_ERR_TOO_MANY, EPM_ERR_TRUNCATED, isNonNull,
-  makeTowerViews, rdCount, readArrayHeader, readTail, readTwr, writeCount, writeHandle, writeNdrUuid,
+  growTowerViews, rdCount, readArrayHeader, readTail, readTwr, writeCount, writeHandle, writeNdrUuid,
   writeTwr, writeU32, zeroPad,
 } from './ndr-stub.js';
 
@@ -138,8 +138,8 @@ export class EptLookupResponseView extends DecodeResult {
   /** Absolute offset and length of each entry's tower octets; -1/0 for a null tower referent. */
   towerOff = new Int32Array(MAX_ENTRIES);
   towerLen = new Int32Array(MAX_ENTRIES);
-  /** towers[i] is entry i's tower (valid when towerOff[i] >= 0). */
-  towers: TowerView[] = makeTowerViews(MAX_ENTRIES);
+  /** towers[i] is entry i's tower (valid when towerOff[i] >= 0); at least entryCount views. */
+  towers: TowerView[] = [];
   status = 0;
   statusOff = -1;
 }
@@ -187,6 +187,7 @@ export function readEptLookupResponse(
     return fail(out, MALFORMED, pos, EPM_ERR_ENTRIES_PAST_END);
   }
   if (n > MAX_ENTRIES) return fail(out, UNSUPPORTED, pos, EPM_ERR_TOO_MANY);
+  growTowerViews(out.towers, n);
   for (let i = 0; i < n; i++) {
     pos = readEntry(buf, base, pos, end, ndr64, le, i, out);
     if (pos < 0) return MALFORMED;

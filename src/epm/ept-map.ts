@@ -12,7 +12,7 @@ import { CONTEXT_HANDLE_LEN, MAX_TOWERS, UUID_LEN } from './constants.js';
 import { TowerView } from './tower.js';
 import {
   checkStub, countSize, EPM_ERR_REFERENTS_PAST_END, EPM_ERR_TOO_MANY, EPM_ERR_TRUNCATED, isNonNull,
-  makeTowerViews, NIL_UUID, readArrayHeader, readTail, readTwr, writeCount, writeHandle, writeNdrUuid,
+  growTowerViews, NIL_UUID, readArrayHeader, readTail, readTwr, writeCount, writeHandle, writeNdrUuid,
   writeTwr, writeU32,
 } from './ndr-stub.js';
 
@@ -113,7 +113,7 @@ export class EptMapResponseView extends DecodeResult {
   actualCount = 0;
   /** Towers decoded (non-null referents); towers[0..towerCount) are valid. */
   towerCount = 0;
-  towers: TowerView[] = makeTowerViews(MAX_TOWERS);
+  towers: TowerView[] = [];
   /** Absolute offset and length of each decoded tower's octets. */
   towerOff = new Int32Array(MAX_TOWERS);
   towerLen = new Int32Array(MAX_TOWERS);
@@ -156,6 +156,7 @@ export function readEptMapResponse(
   const n = out.actualCount;
   if (n > (end - pos) / cs) return fail(out, MALFORMED, pos, EPM_ERR_REFERENTS_PAST_END);
   if (n > MAX_TOWERS) return fail(out, UNSUPPORTED, pos, EPM_ERR_TOO_MANY);
+  growTowerViews(out.towers, n);
   const refsOff = pos;
   pos += n * cs;
   let k = 0;

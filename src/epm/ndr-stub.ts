@@ -137,11 +137,13 @@ export function readArrayHeader(
   return p + 3 * cs;
 }
 
-/** `n` preallocated tower views (once per response view, never per packet). */
-export function makeTowerViews(n: number): TowerView[] {
-  const views: TowerView[] = [];
-  for (let i = 0; i < n; i++) views.push(new TowerView());
-  return views;
+/**
+ * Grows a response view's `views` to at least `n` (a decoder calls it once `n` is within the
+ * bound): views are made when a response first has that many towers, never again after, instead
+ * of the bound's 512 + 1,024 at every start (1.5 ms of an empty `rpcgw replay`).
+ */
+export function growTowerViews(views: TowerView[], n: number): void {
+  for (let i = views.length; i < n; i++) views.push(new TowerView());
 }
 
 // ---- encoder helpers ----
