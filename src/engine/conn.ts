@@ -61,7 +61,7 @@ const F_UNCOUNTED = 512;
 /** Per direction: its stream is prunedOnly, prunedEnd in W_PRUNED (one direction at a time). */
 const F_PRUNED = 1024;
 const INITIAL_ROWS = 64;
-/** Plain HeldStreams kept for the next direction that must hold something (a connection that left gives its own back). */
+/** Emptied HeldStreams kept for the next direction that must hold something (given back by a connection that left, or by a direction its row carries again). */
 const MAX_SPARE_STREAMS = 64;
 
 /** How a connection that left the table ended, from its flow-table state. */
@@ -284,6 +284,7 @@ export class Conns {
     this.own.delete(flow * 2 + d);
     this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_OWN << d));
     this.writeCursor(flow, d, hs);
+    this.recycle(hs);
   }
 
   private store(d: number): void {
@@ -348,6 +349,11 @@ export class Conns {
     const hs = this.own.get(key);
     if (hs === undefined) return;
     this.own.delete(key);
+    this.recycle(hs);
+  }
+
+  /** A HeldStream no direction uses any more, emptied, for the next store() (bounded). */
+  private recycle(hs: HeldStream): void {
     if (this.spare.length >= MAX_SPARE_STREAMS) return;
     hs.load(false, 0, 0);
     this.spare.push(hs);
