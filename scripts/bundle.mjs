@@ -4,7 +4,7 @@
 // bin) runs them; see src/cli/main.ts for when it does not.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,8 @@ const inlineValidator = {
   },
 };
 
-rmSync(cache, { force: true });
+// The old cache stays until the new one replaces it (renamed into place): its header names the old
+// bundle, so it is ignored meanwhile, and a CLI started during a build never finds none.
 const build = await rolldown({
   input: path.join(cliDir, 'commands.js'), cwd: root, platform: 'node', plugins: [lazyExternals, inlineValidator], logLevel: 'warn',
 });
@@ -61,7 +62,8 @@ if (chunk.code.includes('String.raw')) throw new Error('bundle: String.raw would
 const code = chunk.code.replace(/^#!.*\n/, '').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 // The id ties a code cache to this exact text (src/cli/main.ts compares it with the cache's header).
 const id = createHash('sha256').update(code).digest('hex').slice(0, 32);
-writeFileSync(`${bundle}.tmp`, `${code}\n//# rpcgw-bundle ${id}\n`);
+const text = `${code}\n//# rpcgw-bundle ${id}\n`;
+writeFileSync(`${bundle}.tmp`, text);
 renameSync(`${bundle}.tmp`, bundle);
 
 // Seed the cache with a replay: most of the engine's functions are compiled into it.
@@ -71,7 +73,9 @@ try {
     path.join(cliDir, 'main.js'), 'replay', path.join(root, 'samples', 'exchange-epm.pcap'),
     '--rules', path.join(root, 'rules', 'exchange.json'), '--out', path.join(tmp, 'out.pcapng'), '--report', path.join(tmp, 'report.jsonl'),
   ], { encoding: 'utf8', env: { ...process.env, RPCGW_WRITE_CODE_CACHE: cache } });
-  if (run.status !== 0 || !existsSync(cache)) throw new Error(`bundle: the seeding replay failed (exit ${run.status}): ${run.stderr}`);
+  const header = `rpcgw-code-cache ${id} ${text.length}\n`;
+  const made = existsSync(cache) && readFileSync(cache).subarray(0, header.length).toString('latin1') === header;
+  if (run.status !== 0 || !made) throw new Error(`bundle: the seeding replay failed to write the code cache (exit ${run.status}): ${run.stderr}`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
