@@ -67,6 +67,12 @@ function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
 
+/** The command line that made this run, its options included (so a figure can be made again). */
+export function benchCommand(quick: boolean, args: Map<string, string>): string {
+  const opts = [...args].filter(([k]) => k !== 'quick').flatMap(([k, v]) => (v === '' ? [`--${k}`] : [`--${k}`, v]));
+  return shellQuote([...(quick ? ['npm', 'run', 'bench:quick'] : ['npm', 'run', 'bench']), ...(opts.length > 0 ? ['--', ...opts] : [])]);
+}
+
 export async function runBench(args: Map<string, string>): Promise<BenchResult> {
   const quick = args.has('quick');
   requireBuiltCli();
@@ -208,7 +214,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
     env.loadAverageEnd = os.loadavg();
     const result: BenchResult = {
       schema: RESULT_SCHEMA, mode: quick ? 'quick' : 'full', startedAt: started.toISOString(), finishedAt: new Date().toISOString(),
-      durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, command: quick ? 'npm run bench:quick' : 'npm run bench', environment: env,
+      durationSeconds: Number(process.hrtime.bigint() - t0) / 1e9, command: benchCommand(quick, args), environment: env,
       workload: { ...summary, file: rel(capture), selfCheck },
       engine: {
         inMemory, latency, gc, startup, startupCommands,
