@@ -9,6 +9,8 @@
  *   1  clientExpects   2  serverExpects     next sequence number each end expects (the ACK it
  *                                            last sent): where a RST must land
  *   3  c2s nextSeq     4  c2s releasedSeq    5  s2c nextSeq     6  s2c releasedSeq
+ *      (a direction with its own HeldStream keeps its cursor there: word 3 or 5 then holds the
+ *      stream's index in `owned`, so no map is probed or grown per packet or per answer)
  *   7  prunedEnd of the one direction flagged F_PRUNED (HeldStream.prunedOnly)
  *
  * A direction is a HeldStream (stream/held-stream.ts) only while it holds or waits for segments
@@ -72,8 +74,9 @@ export function closedReason(state: number): number {
 /** The connections the gateway reads, by flow id, and the bounds on EPM connections. */
 export class Conns {
   private words = new Int32Array(INITIAL_ROWS * CW);
-  /** Directions that hold something, by flow * 2 + direction. */
-  private readonly own = new Map<number, HeldStream>();
+  /** Directions that hold something, by the index their row keeps (free slots null, reused from freeOwned). */
+  private readonly owned: (HeldStream | null)[] = [];
+  private readonly freeOwned: number[] = [];
   private readonly editsBy = new Map<number, StreamEdit[]>();
   /** Lent by stream() to a direction without its own HeldStream; the flow each is loaded with (-1: none). */
   private readonly scratch = [new HeldStream(), new HeldStream()];
@@ -242,7 +245,7 @@ export class Conns {
     const d = fromClient ? 0 : 1;
     const at = flow * CW;
     const f = this.words[at + W_FLAGS]!;
-    if ((f & (F_OWN << d)) !== 0) return this.own.get(flow * 2 + d)!;
+    if ((f & (F_OWN << d)) !== 0) return this.owned[this.words[at + (d === 0 ? W_C2S : W_S2C)]!]!;
     const hs = this.scratch[d]!;
     if (this.scratchFlow[d] !== flow) {
       if (this.scratchFlow[d]! >= 0) this.store(d);
@@ -260,7 +263,7 @@ export class Conns {
    */
   ownStream(flow: number, fromClient: boolean): HeldStream | null {
     const d = fromClient ? 0 : 1;
-    if ((this.words[flow * CW + W_FLAGS]! & (F_OWN << d)) !== 0) return this.own.get(flow * 2 + d)!;
+    if ((this.words[flow * CW + W_FLAGS]! & (F_OWN << d)) !== 0) return this.owned[this.words[flow * CW + (d === 0 ? W_C2S : W_S2C)]!]!;
     return this.scratchFlow[d] === flow ? this.scratch[d]! : null;
   }
 
@@ -279,9 +282,11 @@ export class Conns {
   private demote(flow: number, d: number): void {
     const at = flow * CW;
     if ((this.words[at + W_FLAGS]! & (F_OWN << d)) === 0) return;
-    const hs = this.own.get(flow * 2 + d)!;
+    const i = this.words[at + (d === 0 ? W_C2S : W_S2C)]!;
+    const hs = this.owned[i]!;
     if (!this.rowCarries(flow, d, hs)) return;
-    this.own.delete(flow * 2 + d);
+    this.owned[i] = null;
+    this.freeOwned.push(i);
     this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_OWN << d));
     this.writeCursor(flow, d, hs);
     this.recycle(hs);
@@ -292,8 +297,16 @@ export class Conns {
     this.scratchFlow[d] = -1;
     const hs = this.scratch[d]!;
     if (this.rowCarries(flow, d, hs)) return this.writeCursor(flow, d, hs);
-    // It holds something now: it stays with the connection, and a fresh scratch takes its place.
-    this.own.set(flow * 2 + d, hs);
+    // It holds something now: it stays with the connection (its index in the cursor's first
+    // word), and a fresh scratch takes its place.
+    let i = this.freeOwned.pop() ?? -1;
+    if (i < 0) {
+      i = this.owned.length;
+      this.owned.push(hs);
+    } else {
+      this.owned[i] = hs;
+    }
+    this.words[flow * CW + (d === 0 ? W_C2S : W_S2C)] = i;
     this.words[flow * CW + W_FLAGS] = (this.words[flow * CW + W_FLAGS]! | (F_OWN << d)) & ~(F_PRUNED << d);
     this.scratch[d] = this.spare.pop() ?? new HeldStream();
   }
@@ -338,17 +351,21 @@ export class Conns {
     if (this.scratchFlow[1] === flow) this.scratchFlow[1] = -1;
     // The row's F_OWN bits say which directions have an entry (open clears the row after this).
     if (flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & (F_OWN | (F_OWN << 1))) !== 0) {
-      this.giveBack(flow * 2);
-      this.giveBack(flow * 2 + 1);
+      this.giveBack(flow, 0);
+      this.giveBack(flow, 1);
     }
     if (this.editsBy.size > 0) this.editsBy.delete(flow);
   }
 
   /** A direction's own HeldStream leaves with its connection: emptied, it waits for the next one that must hold. */
-  private giveBack(key: number): void {
-    const hs = this.own.get(key);
-    if (hs === undefined) return;
-    this.own.delete(key);
+  private giveBack(flow: number, d: number): void {
+    const at = flow * CW;
+    if ((this.words[at + W_FLAGS]! & (F_OWN << d)) === 0) return;
+    const i = this.words[at + (d === 0 ? W_C2S : W_S2C)]!;
+    const hs = this.owned[i]!;
+    this.owned[i] = null;
+    this.freeOwned.push(i);
+    this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & ~(F_OWN << d);
     this.recycle(hs);
   }
 
