@@ -36,6 +36,13 @@ import {
 
 /** Size of each read (and of the writer's buffer). */
 export const CAPTURE_IO_CHUNK = 1 << 20;
+/**
+ * The first read and the writer's first buffer are short, so the reader's refill path (a record
+ * cut by the chunk's end) and the writer's flush first run while those functions are still
+ * interpreted: reached first after V8 had optimised them, each deoptimised and recompiled them
+ * in every replay.
+ */
+const FIRST_CHUNK = 1 << 16;
 
 export const R_NETMON_FRAME_PAST_EOF = 'NetMon frame extends past end of file';
 
@@ -81,7 +88,7 @@ export function openCaptureFile(path: string): CaptureFileReader {
         parser.end();
         throw new CaptureFileError(path, parser.errOffset, parser.errReason);
       }
-      const n = readInto(parser, fd, pos, path);
+      const n = readInto(parser, fd, pos, path, pos === 0 ? FIRST_CHUNK : CAPTURE_IO_CHUNK);
       pos += n;
       eof = n === 0;
     }
@@ -129,15 +136,15 @@ function describeFsError(e: unknown): string {
 }
 
 /**
- * One sequential read of up to CAPTURE_IO_CHUNK bytes straight into the parser's buffer;
+ * One sequential read of up to `size` bytes straight into the parser's buffer;
  * returns bytes read (0 = EOF). Sequential (position null) so pipes work too; `pos` is only
  * for error messages.
  */
-function readInto(parser: CaptureParser, fd: number, pos: number, path: string): number {
-  const buf = parser.reserve(CAPTURE_IO_CHUNK);
+function readInto(parser: CaptureParser, fd: number, pos: number, path: string, size = CAPTURE_IO_CHUNK): number {
+  const buf = parser.reserve(size);
   let n: number;
   try {
-    n = readSync(fd, buf, parser.tail, CAPTURE_IO_CHUNK, null);
+    n = readSync(fd, buf, parser.tail, size, null);
   } catch (e) {
     throw new CaptureFileError(path, pos, describeFsError(e));
   }
@@ -299,9 +306,9 @@ class NetmonFileReader implements CaptureFileReader {
 
 export type CaptureWriteFormat = 'pcap' | 'pcap-ns' | 'pcapng';
 
-/** Writes a capture file, buffering records and flushing in CAPTURE_IO_CHUNK blocks. */
+/** Writes a capture file, buffering records and flushing in CAPTURE_IO_CHUNK blocks (the first in FIRST_CHUNK). */
 export class CaptureFileWriter {
-  private buf = new Uint8Array(CAPTURE_IO_CHUNK);
+  private buf = new Uint8Array(FIRST_CHUNK);
   private used = 0;
   private closed = false;
   private interfaces = 0;
@@ -351,17 +358,18 @@ export class CaptureFileWriter {
       this.used += writePcapngEpb(this.buf, this.used, interfaceId, tsSec, tsNsec, data, off, len, origLen, true, epbFlags);
     } else {
       const frac = this.format === 'pcap-ns' ? tsNsec : Math.floor(tsNsec / 1000);
-      this.ensure(PCAP_REC_HDR_LEN);
-      this.used += writePcapRecordHeader(this.buf, this.used, tsSec, frac, len, origLen);
-      if (len > this.buf.length - this.used) {
-        // Larger than what is left: flush and hand the frame to the kernel as it is.
+      if (PCAP_REC_HDR_LEN + len > this.buf.length) {
+        // Larger than the buffer: the header through it, the frame to the kernel as it is.
+        this.ensure(PCAP_REC_HDR_LEN);
+        this.used += writePcapRecordHeader(this.buf, this.used, tsSec, frac, len, origLen);
         this.flush();
-        if (len > this.buf.length) {
-          this.writeAll(data, off, len);
-          this.count++;
-          return;
-        }
+        this.writeAll(data, off, len);
+        this.count++;
+        return;
       }
+      // One flush site for a record that does not fit (see FIRST_CHUNK).
+      this.ensure(PCAP_REC_HDR_LEN + len);
+      this.used += writePcapRecordHeader(this.buf, this.used, tsSec, frac, len, origLen);
       copyBytes(data, off, this.buf, this.used, len);
       this.used += len;
     }
@@ -373,6 +381,7 @@ export class CaptureFileWriter {
     if (this.used === 0) return;
     this.writeAll(this.buf, 0, this.used);
     this.used = 0;
+    if (this.buf.length < CAPTURE_IO_CHUNK) this.buf = new Uint8Array(CAPTURE_IO_CHUNK);
   }
 
   close(): void {

@@ -114,9 +114,10 @@ export function readPcapHeader(buf: Uint8Array, off: number, len: number, out: P
  * the whole record's size; errOffset is `off` (the record) for every failure.
  */
 export function readPcapRecord(buf: Uint8Array, off: number, len: number, hdr: PcapHeader, out: CaptureRecord): Status {
-  if (len < PCAP_REC_HDR_LEN) return needMore(out, off, PCAP_REC_HDR_LEN, R_PCAP_REC_TRUNCATED);
   const big = hdr.bigEndian;
-  const capLen = rd32(buf, off + PCAP_REC_OFF_CAPLEN, big);
+  // One NEED_MORE exit for a short header and a short body: the reader meets it at every chunk
+  // end, and a second exit first reached in optimised code would deoptimise it there.
+  const capLen = len < PCAP_REC_HDR_LEN ? 0 : rd32(buf, off + PCAP_REC_OFF_CAPLEN, big);
   if (capLen > MAX_RECORD_LEN) return fail(out, MALFORMED, off, R_PCAP_CAPLEN_BOUND);
   const total = PCAP_REC_HDR_LEN + capLen;
   if (len < total) return needMore(out, off, total, R_PCAP_REC_TRUNCATED);

@@ -100,6 +100,21 @@ describe('CaptureFileWriter then openCaptureFile', () => {
       expect(recs[1]!.bytes).toBe(Buffer.from(big).toString('hex'));
     }
   });
+
+  it('frames that fill, straddle or exceed the first (short) and the later write buffers', () => {
+    const sizes = [60, (1 << 16) - 16 - 24 - 16, 1, 1 << 16, 70_000, 200_000, CAPTURE_IO_CHUNK - 16, 3, CAPTURE_IO_CHUNK + 1, 1514];
+    const bytesOf = (k: number): Uint8Array => new Uint8Array(sizes[k]!).map((_, i) => (i * 31 + k) & 0xff);
+    for (const format of ['pcap', 'pcap-ns', 'pcapng'] as CaptureWriteFormat[]) {
+      const p = path.join(dir, `edges.${format}`);
+      const w = CaptureFileWriter.create(p, format, 1);
+      sizes.forEach((_, k) => w.write(10 + k, k * 1000, bytesOf(k), 0, sizes[k]!));
+      w.close();
+      const { recs, truncated } = readAll(p);
+      expect(truncated).toBe(false);
+      expect(recs.map((r) => [r.tsSec, r.capLen])).toEqual(sizes.map((n, k) => [10 + k, n]));
+      recs.forEach((r, k) => expect(r.bytes).toBe(Buffer.from(bytesOf(k)).toString('hex')));
+    }
+  });
 });
 
 describe('openCaptureFile errors', () => {
