@@ -460,7 +460,8 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
     }
     case 'flush': {
       ruleArg(ctx, req.rule);
-      return { flushed: dp.engine.flush(req.rule ?? null, clientArg(req.client)), flushedKernel: ctx.kernel.flush(req.rule ?? null, clientArg(req.client)) };
+      const flushed = dp.engine.flush(req.rule ?? null, clientArg(req.client));
+      return ctx.kernel.flush(req.rule ?? null, clientArg(req.client)).then((flushedKernel) => ({ flushed, flushedKernel }));
     }
     case 'reload':
       return ctx.reload();

@@ -241,20 +241,23 @@ export class KernelMode {
     }
   }
 
-  /** `rpcgw flush [--rule R] [--client IP]` for kernel pinholes and their connections. */
-  flush(rule: string | null, clientIp: number): { pinholes: number; connections: number } {
-    let n = 0;
+  /**
+   * `rpcgw flush [--rule R] [--client IP]` for kernel pinholes and their connections. Resolves once
+   * nftables has answered every delete, so what `nft list` shows after the reply is the result.
+   */
+  async flush(rule: string | null, clientIp: number): Promise<{ pinholes: number; connections: number }> {
+    const deletes: Promise<string | null>[] = [];
     for (const [k, p] of this.pinholes) {
       if ((rule !== null && p.rule !== rule) || (clientIp >= 0 && p.clientIp !== clientIp >>> 0)) continue;
       this.pinholes.delete(k);
-      this.channel.submit(pinholeDeleteCommand(this.table, p), () => {});
-      n++;
+      deletes.push(this.channel.run(pinholeDeleteCommand(this.table, p)));
     }
+    await Promise.all(deletes);
     const client = clientIp >= 0 ? ipv4ToString(clientIp) : null;
     const connections = this.active
       ? deleteKernelConnections(this.rules, (c) => (rule === null || c.rule === rule) && (client === null || c.client.startsWith(`${client}:`)))
       : 0;
-    return { pinholes: n, connections };
+    return { pinholes: deletes.length, connections };
   }
 
   /** The kernel's view: @kpin elements (with the rule that made each) and conntrack's connections. */

@@ -56,6 +56,12 @@ function connection(sock: net.Socket, handle: AdminHandler): void {
     } catch (e) {
       reply = { error: (e as Error).message };
     }
+    if (reply instanceof Promise) {
+      // A command that answers once the host confirmed it (flush of kernel pinholes): the
+      // socket's 5 s timeout still bounds the wait.
+      reply.then((r: unknown) => sock.end(JSON.stringify(r) + '\n'), (e: unknown) => sock.end(JSON.stringify({ error: (e as Error).message }) + '\n'));
+      return;
+    }
     if (!isStream(reply)) return void sock.end(JSON.stringify(reply) + '\n');
     sock.setTimeout(0);
     const stop = reply.stream((rec) => {

@@ -41,6 +41,18 @@ describe('admin socket', () => {
     await new Promise<void>((r) => second.close(() => r()));
   });
 
+  it('answers a command that completes later (a flush waiting for nftables) when it completes, or with its error', async () => {
+    const sock = path.join(tmp(), 'admin.sock');
+    let done = false;
+    const server = await serveAdmin(sock, (req) => (req.cmd === 'flush'
+      ? new Promise((r) => setTimeout(() => { done = true; r({ flushedKernel: { pinholes: 2, connections: 1 } }); }, 50))
+      : Promise.reject(new Error('nft channel closed'))));
+    expect(await adminRequest(sock, { cmd: 'flush' })).toEqual({ flushedKernel: { pinholes: 2, connections: 1 } });
+    expect(done).toBe(true);
+    expect(await adminRequest(sock, { cmd: 'status' })).toEqual({ error: 'nft channel closed' });
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
   it('streams events to a subscriber with its filters until it goes away', async () => {
     const sock = path.join(tmp(), 'admin.sock');
     const hub = new EventHub();
