@@ -4,7 +4,7 @@
  * all (see run.ts); the other subcommands are the pieces, runnable alone:
  *   gen --out F [--clients N | --packets N] [--seed S] [--pcapng]   the workload capture
  *   inmem --capture F [--passes N] [--latency] [--gc]               the engine in memory
- *   profile --capture F [--passes N] [--dir D] [--json]             the same under node --cpu-prof
+ *   profile --capture F [--rules R] [--passes N] [--dir D] [--json]  the same under node --cpu-prof
  *   scale-point --mappings N [--packets M] [--passes P] [--budget-mib B]
  *   expiry [--count K] [--budget-mib B]
  *   epm-idle [--count K]                                              heap per idle EPM connection
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'profile': {
-      const s = profileInMemory(args.get('capture')!, Number(args.get('passes') ?? 3), args.get('dir'));
+      const s = profileInMemory(args.get('capture')!, Number(args.get('passes') ?? 3), args.get('dir'), args.get('rules'));
       process.stdout.write((args.has('json') ? JSON.stringify(s, null, 2) : profileText(s)) + '\n');
       return;
     }

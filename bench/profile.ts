@@ -67,10 +67,11 @@ export function summarizeProfile(file: string, top = 25): Omit<ProfileSummary, '
   };
 }
 
-/** Profiles `inmem --capture F --passes N` in a child process. */
-export function profileInMemory(capture: string, passes: number, dir?: string): ProfileSummary {
+/** Profiles `inmem --capture F --passes N [--rules R]` in a child process (the rules the capture was made for). */
+export function profileInMemory(capture: string, passes: number, dir?: string, rules?: string): ProfileSummary {
   const out = dir ?? mkdtempSync(path.join(tmpdir(), 'rpcgw-prof-'));
-  const args = ['--cpu-prof', `--cpu-prof-dir=${out}`, '--cpu-prof-interval', '200', benchMain, 'inmem', '--capture', capture, '--passes', String(passes)];
+  const args = ['--cpu-prof', `--cpu-prof-dir=${out}`, '--cpu-prof-interval', '200', benchMain, 'inmem', '--capture', capture, '--passes', String(passes),
+    ...(rules !== undefined ? ['--rules', rules] : [])];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`profile run failed: ${r.stderr}`);
   const f = readdirSync(out).filter((x) => x.endsWith('.cpuprofile')).sort().pop();
