@@ -11,7 +11,6 @@ import {
   FLOW_ST_ACK_CLIENT, FLOW_ST_ACK_SERVER, FLOW_ST_ESTABLISHED, FLOW_ST_FIN_CLIENT, FLOW_ST_FIN_SERVER, FLOW_ST_RST, FLOW_ST_SYNACK_SERVER, FLOW_ST_SYN_CLIENT,
 } from '../nat/flow-table.js';
 import type { MappingListing } from '../engine/records.js';
-import type { Engine } from '../engine/engine.js';
 
 /** Gateway fields a reload applies in place, and those that need a restart (capture, guard, sockets and tables were built for them). */
 export function gatewayChanges(a: CompiledGateway, b: CompiledGateway): { applied: string[]; needRestart: string[] } {
@@ -96,21 +95,8 @@ function ruleWords(r: CompiledRule): string[] {
   ];
 }
 
-/** A client's live pinholes, found by a numeric pass (no listing of everyone's). */
+/** What explain reads of a client's live pinholes (engine.listMappings filtered by client). */
 export type ClientPinhole = Pick<MappingListing, 'rule' | 'client' | 'external' | 'server'>;
-
-export function pinholesOfClient(engine: Engine, client: number): ClientPinhole[] {
-  const m = engine.mappings;
-  const out: ClientPinhole[] = [];
-  m.forEach((id) => {
-    if (m.clientIp(id) !== client >>> 0) return;
-    out.push({
-      rule: engine.ruleNameOfSlot(m.ruleIdx(id)), client: ipv4ToString(client),
-      external: `${ipv4ToString(m.extIp(id))}:${m.extPort(id)}`, server: `${ipv4ToString(m.serverIp(id))}:${m.serverPort(id)}`,
-    });
-  });
-  return out;
-}
 
 /** Which rule `client` meets on each published address and what it may do (on `port` when given). */
 export function explainClient(rules: CompiledRules, client: number, port: number | null, mappings: readonly ClientPinhole[] = []): Explanation {

@@ -31,7 +31,7 @@ import { sdNotify } from '../ops/sd-notify.js';
 import { readRulesFile } from './rules-file.js';
 import { defaultStatePath, readStateFile, retireStateFile, writeStateFile } from '../ops/state-file.js';
 import { CliError, EXIT_FAILURE, EXIT_NOPERM, describeError, exitCodeOf } from './errors.js';
-import { explainClient, flowStateName, gatewayChanges, httpsChanges, pinholesOfClient, rulesDiff } from './admin-view.js';
+import { explainClient, flowStateName, gatewayChanges, httpsChanges, rulesDiff } from './admin-view.js';
 import { HttpsFrontend } from '../https/frontend.js';
 
 export interface RunArgs {
@@ -474,7 +474,9 @@ function handleAdmin(ctx: AdminContext, req: AdminRequest): unknown {
     case 'explain': {
       const client = clientArg(req.client);
       if (client < 0) throw new Error('explain: --client is required');
-      return explainClient(ctx.rules(), client, req.port ?? null, pinholesOfClient(dp.engine, client));
+      // The client's pinholes by a numeric pass (no listing of everyone's).
+      const mt = dp.engine.mappings;
+      return explainClient(ctx.rules(), client, req.port ?? null, dp.engine.listMappings(now, (id) => mt.clientIp(id) === client >>> 0));
     }
     default:
       return { error: `unknown command ${String((req as { cmd?: unknown }).cmd)}` };
