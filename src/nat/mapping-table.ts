@@ -466,7 +466,7 @@ export class MappingTable {
     this.byPinhole.setAbsent(clientIp, extIp, port, id);
     if (this.byTarget.get(clientIp, serverIp, targetKey) < 0) this.byTarget.setAbsent(clientIp, serverIp, targetKey, id);
     this.perClient.set(clientIp, ruleIdx, 0, held + 1);
-    if (rule.pool.contains(port)) rule.pool.ref(port); // outbound pinholes are outside any pool
+    rule.pool.ref(port); // a no-op outside the pool (outbound pinholes are in none)
     rule.count++;
     this.wheel.schedule(id, lastActivityMs + this.timeoutsMs[id]!);
     return id;
@@ -494,7 +494,7 @@ export class MappingTable {
     for (let id = 0; id < end; id++) {
       if (!this.slots.inUse(id) || this.ruleIdxs[id] !== ruleIdx) continue;
       const p = this.extPorts[id]!;
-      if (pool.contains(p)) pool.ref(p);
+      pool.ref(p);
     }
     return pool;
   }

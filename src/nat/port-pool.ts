@@ -69,8 +69,9 @@ export class PortPool {
     return n === NIL ? -1 : this.lo + n;
   }
 
-  /** One more client holds `port` (must be in range). */
+  /** One more client holds `port`; no-op when out of range (a pinhole outside the pool: unref likewise). */
   ref(port: number): void {
+    if (!this.contains(port)) return;
     const off = port - this.lo;
     const c = this.refs[off]!;
     if (c === 0) this.unlinkZero(off);
