@@ -3,7 +3,7 @@
  * install (capture filters, nftables guard) without touching the host. `--json` gives tools one
  * object: every problem located (file, line, column, JSON path, rule), errors and warnings.
  */
-import { ipv4ToString } from '../wire/addr.js';
+import { cidr4ToString, ipv4ToString } from '../wire/addr.js';
 import { formatProblem } from '../policy/errors.js';
 import { INSPECT_KERNEL, INSPECT_NAMES, KERNEL_MODE_GIVES_UP, LOOKUP_NAMES } from '../policy/compiled.js';
 import { captureFilters } from '../dataplane/bpf.js';
@@ -73,7 +73,7 @@ export async function runCheck(file: string, write: (line: string) => void, opts
   for (const r of rules.rules) {
     const ifs = r.anyInterface ? 'any interface' : r.ifLabel.join(', ');
     if (r.outbound) {
-      const nets = (net: Uint32Array, mask: Uint32Array): string => [...net].map((n, i) => `${ipv4ToString(n)}/${Math.clz32(~mask[i]! >>> 0)}`).join(' ');
+      const nets = (net: Uint32Array, mask: Uint32Array): string => [...net].map((n, i) => cidr4ToString(n, mask[i]!)).join(' ');
       write(
         `rule ${r.name}${r.enabled ? '' : ' (disabled)'}: outbound, clients ${nets(r.clientNet, r.clientMask)} -> servers ${nets(r.serverNet, r.serverMask)}:135 ` +
           `from ${ipv4ToString(r.externalIp)}:${g.natPortLo}-${g.natPortHi}, ${ifs}; pinhole ${r.pinholeTimeoutMs / 1000}s, idle ${r.idleTimeoutMs / 1000}s`,

@@ -16,7 +16,7 @@
  *             servers): the engine translates those about a connection it carries (Path MTU
  *             discovery through the gateway); the kernel still sees them too
  */
-import { ipv4ToString } from '../wire/addr.js';
+import { cidr4ToString, ipv4ToString } from '../wire/addr.js';
 import { INSPECT_KERNEL, NOTIFY_PINHOLE, type CompiledRules } from '../policy/compiled.js';
 
 /** ICMP destination unreachable (3) or time exceeded (11) whose quoted IPv4 header says TCP (byte 8 + 9). */
@@ -33,7 +33,7 @@ export function netsCidrs(net: Uint32Array, mask: Uint32Array): string[] | null 
   for (let i = 0; i < net.length; i++) {
     const m = mask[i]! >>> 0;
     if (m === 0) return null;
-    out.push(`${ipv4ToString(net[i]!)}/${Math.clz32(~m >>> 0)}`); // contiguous masks: prefix = leading ones
+    out.push(cidr4ToString(net[i]!, m));
   }
   return out;
 }

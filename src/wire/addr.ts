@@ -141,6 +141,11 @@ export function prefixToMask4(prefixLen: number): number {
   return prefixLen <= 0 ? 0 : prefixLen >= 32 ? 0xffffffff : (0xffffffff << (32 - prefixLen)) >>> 0;
 }
 
+/** "a.b.c.d/len" of a network and its contiguous mask (the prefix is the mask's leading ones). */
+export function cidr4ToString(network: number, mask: number): string {
+  return `${ipv4ToString(network)}/${Math.clz32(~mask >>> 0)}`;
+}
+
 /**
  * Parses "a.b.c.d/len" (or a bare address, as /32). Host bits are allowed and cleared in
  * `network`; compare with `addr` to refuse them. Null if invalid.
