@@ -250,7 +250,7 @@ export class Engine implements EpmLegHost {
     const fl = this.flows;
     // From the RPC client unless the flow is outbound (then this is its server answering).
     fl.onPacket(flow, !fl.outbound(flow), flags, v.payloadLen, nowMs);
-    if ((flags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, this.rpcClientIp(flow));
+    if ((flags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, fl.rpcClientIp(flow));
     // The gateway's internal address, or for an outbound flow the server itself (gwIp names it).
     const a = this.addrs;
     a[0] = fl.gwIp(flow);
@@ -350,7 +350,7 @@ export class Engine implements EpmLegHost {
     if ((v.tcpFlags & TCP_SYN) !== 0 && v.tcpMss > 0) this.out.limitPath(flow, true, v.tcpMss + TCP_IP_MIN_HDRS);
     // From the server unless the flow is outbound (then this is its RPC client).
     fl.onPacket(flow, fl.outbound(flow), v.tcpFlags, v.payloadLen, nowMs);
-    if ((v.tcpFlags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, this.rpcClientIp(flow));
+    if ((v.tcpFlags & (TCP_FIN | TCP_RST)) !== 0 && fl.isClosed(flow)) this.conns.closed(flow, fl.rpcClientIp(flow));
     const a = this.addrs;
     a[0] = fl.extIp(flow);
     a[1] = fl.clientIp(flow);
@@ -386,12 +386,6 @@ export class Engine implements EpmLegHost {
     if (!isSyn && !pickup) return -DROP_NO_FLOW;
     const flow = this.flows.createOutbound(FLOW_MAPPED, slot, m, v.src4, v.srcPort, v.dst4, v.dstPort, ext, nowMs, rule.idleTimeoutMs);
     return this.mappedCreated(flow, m, pickup, nowMs);
-  }
-
-  /** The RPC client of a connection: the external peer, or for an outbound flow the internal one. */
-  private rpcClientIp(flow: number): number {
-    const fl = this.flows;
-    return fl.outbound(flow) ? fl.serverIp(flow) : fl.clientIp(flow);
   }
 
   // ---- the EPM leg's callbacks: each is handed its connection (flow id) ------------------------
@@ -505,7 +499,7 @@ export class Engine implements EpmLegHost {
     if (this.conns.has(flow)) {
       this.path.forget(flow);
       if (this.conns.refused(flow)) reason = CLOSE_REFUSED;
-      this.conns.remove(flow, this.rpcClientIp(flow));
+      this.conns.remove(flow, fl.rpcClientIp(flow));
     }
     this.notify.removeFlow(flow);
     this.out.forgetFlow(flow);

@@ -43,8 +43,8 @@ export class Notifications implements MappedLegHost {
     const fl = this.flows;
     const g = this.slots.rules.gateway;
     const out = fl.outbound(flow);
-    const client = out ? fl.serverIp(flow) : fl.clientIp(flow);
-    const server = out ? fl.clientIp(flow) : fl.serverIp(flow);
+    const client = fl.rpcClientIp(flow);
+    const server = fl.rpcServerIp(flow);
     const port = this.relay.register(flow, client, clientPort, server, out ? server : fl.extIp(flow), g.notifyRelayLo, g.notifyRelayHi);
     // A failure is reported by the leg (registrationNotRewritten), once.
     if (port >= 0) {

@@ -294,6 +294,14 @@ export class FlowTable {
   outbound(id: number): boolean {
     return (((this.tup[id * TUP_ROW + T_META] ?? 0) >>> 8) & FLOW_OUTBOUND) !== 0;
   }
+  /** The RPC client's address: the external peer, or for an outbound flow the internal one (rows name sides, see the header). */
+  rpcClientIp(id: number): number {
+    return this.outbound(id) ? this.serverIp(id) : this.clientIp(id);
+  }
+  /** The RPC server's address: the internal peer, or for an outbound flow the external one. */
+  rpcServerIp(id: number): number {
+    return this.outbound(id) ? this.clientIp(id) : this.serverIp(id);
+  }
   /** Rule index (-1..65534). */
   ruleIdx(id: number): number {
     const r = (this.tup[id * TUP_ROW + T_META] ?? 0xffff0000) >>> 16;
