@@ -206,8 +206,11 @@ function readPem(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
+/** One RPC proxy's counters and its open virtual connections. */
+export type RpchCounters = ProxyCounters & { active: number };
+
 export interface HttpsCounters {
-  rpch: Map<string, ProxyCounters & { active: number }>;
+  rpch: Map<string, RpchCounters>;
   web: Map<string, WebCounters>;
 }
 

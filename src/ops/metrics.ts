@@ -7,7 +7,7 @@
  * refused (rpcgw_refusals_total{rule,reason}) are separate: the engine counts a refusal in its
  * drop array too, so the refusals seen in its events are subtracted from the drop series.
  */
-import type { HttpsCounters } from '../https/frontend.js';
+import type { HttpsCounters, RpchCounters } from '../https/frontend.js';
 import http from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Engine } from '../engine/engine.js';
@@ -208,7 +208,7 @@ export function gatewayRegistry(src: MetricsSources): Registry {
 
 /** RPC over HTTPS and web publishing, labelled by the rpcOverHttp / webPublishing entry. */
 function httpsMetrics(reg: Registry, h: { counters(): HttpsCounters }): void {
-  const rpch = (read: (c: HttpsCounters['rpch'] extends Map<string, infer V> ? V : never, set: (l: Labels, v: number) => void, name: string) => void) =>
+  const rpch = (read: (c: RpchCounters, set: (l: Labels, v: number) => void, name: string) => void) =>
     (set: (l: Labels, v: number) => void): void => {
       for (const [name, c] of h.counters().rpch) read(c, set, name);
     };
