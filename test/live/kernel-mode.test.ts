@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { IFACES, LAB, Lab, isRefusal, isRewrite, ruleInterfaces, type AuthLevel, type CallIface } from '../../src/lab/lab.js';
 import { exec, execOk, findTool, isAlive } from '../../src/lab/netns.js';
-import { LIVE_TIMEOUT_MS, PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL, becomeRouter, repoRoot, skipLive } from './live.js';
+import { LIVE_TIMEOUT_MS, PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL, becomeRouter, gatewayForwarding, repoRoot, skipLive } from './live.js';
 
 const skip = skipLive('kernel-mode.test.ts (rpcgw run with a "kernel" rule)', { rpcclient: true }) || findTool('conntrack') === null;
 if (findTool('conntrack') === null) console.warn('[rpcgw live tests] kernel-mode.test.ts: SKIPPED, needs conntrack (apt-get install conntrack)');
@@ -23,8 +23,7 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
   const mapped = new Map<CallIface, number>();
   const gw = (): string => lab.nsName('gateway');
   const nftMap = async (): Promise<string> => (await exec(gw(), [findTool('nft')!, 'list', 'map', 'inet', 'rpcgw', 'kpin'])).stdout;
-  const forwarding = async (): Promise<string[]> =>
-    Promise.all(['gw-ext', 'gw-int'].map(async (i) => (await exec(gw(), [findTool('sysctl')!, '-n', `net.ipv4.conf.${i}.forwarding`])).stdout.trim()));
+  const forwarding = (): Promise<string[]> => gatewayForwarding(lab);
   const conntrack = async (): Promise<string> => (await exec(gw(), [findTool('conntrack')!, '-L', '-p', 'tcp'])).stdout;
 
   const RULES = { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny', mappedInspection: 'kernel', pinholeTimeoutSeconds: PINHOLE_S } as const;
@@ -253,7 +252,6 @@ describe.skipIf(skip)('rpcgw run with a "kernel" rule, peers\' offloads at kerne
 describe.skipIf(skip).each([PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL])('rpcgw run with a "kernel" rule ($name)', { timeout: LIVE_TIMEOUT_MS }, ({ net, router }) => {
   const lab = new Lab();
   const RULES = { interfaces: ruleInterfaces(PUBLISHED), lookup: 'deny', mappedInspection: 'kernel', pinholeTimeoutSeconds: 30 } as const;
-  const sysctl = async (key: string): Promise<string> => (await exec(lab.nsName('gateway'), [findTool('sysctl')!, '-n', key])).stdout.trim();
 
   beforeAll(async () => {
     await lab.up({ repoRoot, net, daemon: router !== true, rules: { ...RULES } });
@@ -293,6 +291,6 @@ describe.skipIf(skip).each([PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL])('rp
     expect(lab.nftTablesAfterStop).not.toContain('table inet rpcgw');
     expect(lab.nftTablesAfterStop!.includes('table inet admin')).toBe(router === true);
     const want = router === true ? '1' : '0';
-    expect([await sysctl('net.ipv4.conf.gw-ext.forwarding'), await sysctl('net.ipv4.conf.gw-int.forwarding')]).toEqual([want, want]);
+    expect(await gatewayForwarding(lab)).toEqual([want, want]);
   });
 });

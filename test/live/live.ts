@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { missingLabPrereqs } from '../../src/lab/prereqs.js';
 import type { Lab } from '../../src/lab/lab.js';
-import { execOk, findTool, type LabNetOptions } from '../../src/lab/netns.js';
+import { exec, execOk, findTool, type LabNetOptions } from '../../src/lab/netns.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -49,4 +49,9 @@ export async function becomeRouter(lab: Lab): Promise<void> {
   const gw = lab.nsName('gateway');
   await execOk(gw, [findTool('sysctl')!, '-q', '-w', 'net.ipv4.ip_forward=1']);
   await execOk(gw, [findTool('nft')!, '-f', '-'], { input: ADMIN_FIREWALL });
+}
+
+/** `net.ipv4.conf.<i>.forwarding` of the lab gateway's two interfaces, gw-ext then gw-int ('0' or '1'). */
+export async function gatewayForwarding(lab: Lab): Promise<string[]> {
+  return Promise.all(['gw-ext', 'gw-int'].map(async (i) => (await exec(lab.nsName('gateway'), [findTool('sysctl')!, '-n', `net.ipv4.conf.${i}.forwarding`])).stdout.trim()));
 }
