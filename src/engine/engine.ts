@@ -491,8 +491,7 @@ export class Engine implements EpmLegHost {
     this.flows.remove(flow);
   }
 
-  /** A connection leaves the table: release its reading state and its hold on the mapping. */
-  /** `reason`: CLOSE_*. */
+  /** A connection leaves the table (`reason`: CLOSE_*): release its reading state and its hold on the mapping. */
   private flowGone(flow: number, reason: number): void {
     const fl = this.flows;
     this.counters.connectionsClosed++;
