@@ -278,9 +278,10 @@ export class EpmLeg implements Leg {
   importState(flow: number, s: EpmLegState): boolean {
     this.open(flow);
     this.rows.attachContexts(this.row, CONTEXTS);
-    const ok = CONTEXTS.importState(s.contexts);
+    const contextsOk = CONTEXTS.importState(s.contexts);
     this.rows.detachContexts(this.row, CONTEXTS);
-    if (ok && s.pending.length <= MAX_PENDING_CALLS) {
+    const ok = contextsOk && s.pending.length <= MAX_PENDING_CALLS;
+    if (ok) {
       this.pickedUp = s.pickedUp;
       this.dropPending();
       for (const [callId, opnum] of s.pending) this.expectResponse(callId, opnum | 0);
@@ -288,7 +289,7 @@ export class EpmLeg implements Leg {
       this.clientMaxRecvFrag = Math.max(MIN_FRAG, Math.min(0xffff, s.clientMaxRecvFrag | 0));
     }
     this.close();
-    return ok && s.pending.length <= MAX_PENDING_CALLS;
+    return ok;
   }
 
   /** The interface of the last ept_map (what a refusal from outside the leg names). */
