@@ -179,7 +179,9 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   for (const r of rules.rules) if (r.enabled && !r.outbound && !servers.has(r.serverIp)) servers.set(r.serverIp, r.index);
   // Outbound rules: a direct capture's client is inside (fed as is on the internal side), its
   // server outside (fed on the external side, addressed to the NAT source the engine chose).
-  const outboundPair = (src: number, dst: number): boolean => selectOutboundRule(rules, src, dst) >= 0;
+  // Without one (the usual replay) a frame to or from no published server costs no rule walk.
+  const anyOutbound = rules.rules.some((r) => r.enabled && r.outbound);
+  const outboundPair = (src: number, dst: number): boolean => anyOutbound && selectOutboundRule(rules, src, dst) >= 0;
   const externals = new Set<number>([rules.gateway.externalIp, ...rules.rules.map((r) => r.externalIp)]);
   const gwIp = rules.gateway.internalIp;
 
