@@ -213,7 +213,7 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     expect(c.bytesOut).toBeGreaterThan(0);
   });
 
-  it('a reload that moves a listener or adds one is refused by name, and changes nothing', () => {
+  it('a reload that moves a listener or adds one is refused by name, and changes nothing', async () => {
     const listener = { name: 'l', address: '127.0.0.1', port: PORT, certificates: [{ cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') }], users: path.join(dir, 'users'), headersTimeoutSeconds: 1 };
     const doc = {
       ...minimalDoc(),
@@ -225,6 +225,26 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
       'httpsListeners "new" added',
     ]);
     expect(frontend.counters().rpch.has('p')).toBe(true);
+    // Nothing of the refused document took effect: the listener still answers where it was, with
+    // the old validPorts (the refused document's "other" is not a valid RemoteName) ...
+    const refusedName = new Chan();
+    refusedName.request('RPC_IN_DATA', `other:${serverPort}`, 0);
+    await refusedName.until((c) => /^HTTP\/1\.1 503 Invalid RPC Port/.test(c.text()));
+    const oldName = new Chan();
+    oldName.request('RPC_OUT_DATA', `srv:${serverPort}`, 76);
+    oldName.sock.write(a1(cookie(11)));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(oldName.text()).toBe(''); // accepted: waiting for its IN channel
+    refusedName.sock.destroy();
+    oldName.sock.destroy();
+    // ... and nothing listens where the refused document wanted one.
+    for (const port of [PORT + 1, PORT + 2]) {
+      const refused = await new Promise<boolean>((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(false); });
+        s.on('error', () => resolve(true));
+      });
+      expect(refused, `port ${port}`).toBe(true);
+    }
   });
 
   it('a reload applies new validPorts to new virtual connections and says which listener changes need a restart', async () => {
