@@ -1,6 +1,7 @@
 /** The human side of a result: a markdown table and an SVG plot of packets/s and memory against live mappings. */
 import { liveMarkdown } from './live.js';
-import type { BenchResult, ScaleEntry } from './result.js';
+import type { BenchResult, Flatness, ScaleEntry } from './result.js';
+import type { FlatEstimate } from './scale.js';
 
 const f = (x: number | null | undefined, digits = 2): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(digits));
 const si = (x: number | null | undefined): string => {
@@ -63,7 +64,7 @@ export function markdown(r: BenchResult, name: string): string {
   L.push('| mappings | connections | bytes/mapping | bytes/connection | RSS with connections | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of r.scaling.points) L.push(scaleRow(s));
   const fl = r.scaling.flatness;
-  if (fl !== null) L.push('', `Cost per packet at ${si(fl.toMappings)} over ${si(fl.fromMappings)} connections: random ${ratio(fl.random)}, burst ${ratio(fl.burst)} (1x = flat).`);
+  if (fl !== null) L.push('', ...flatLines(fl, ''));
   for (const s of r.scaling.points) if (s.point?.stoppedReason) L.push('', `At ${si(s.mappings)} mappings: ${s.point.stoppedReason}.`);
   const x = r.scaling.expiry;
   if (x !== null) {
@@ -142,6 +143,7 @@ function beforeMarkdown(r: BenchResult): string[] {
     L.push('', 'Scaling, before:', '', '| mappings | connections | bytes/mapping | bytes/connection | RSS with connections | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const s of b.scaling) L.push(scaleRow(s));
     for (const s of b.scaling) if (s.point?.stoppedReason) L.push('', `Before, at ${si(s.mappings)} mappings: ${s.point.stoppedReason}.`);
+    if (b.flatness) L.push('', ...flatLines(b.flatness, 'Before: '));
   }
   if (b.epmIdle !== null) {
     const v = b.epmIdle.value;
@@ -149,6 +151,19 @@ function beforeMarkdown(r: BenchResult): string[] {
   }
   L.push('');
   return L;
+}
+
+/** The flat-cost ratio, how it was estimated, and what the other estimators give on the same runs. */
+function flatLines(fl: Flatness, prefix: string): string[] {
+  const est = (e: FlatEstimate): string =>
+    `${ratio(e.ratio)} (pairs ${e.pairRatios.map((x) => ratio(x)).join(', ')}; ratio of medians ${ratio(e.ratioOfMedians)}, of bests ${ratio(e.ratioOfBests)}; ` +
+    `ns ${e.fromNs.map((x) => f(x, 0)).join('/')} -> ${e.toNs.map((x) => f(x, 0)).join('/')})`;
+  // A result written before the runs were repeated has one pair and no estimates.
+  if (fl.estimates === undefined) return [`${prefix}Cost per packet at ${si(fl.toMappings)} over ${si(fl.fromMappings)} connections: random ${ratio(fl.random)}, burst ${ratio(fl.burst)} (1x = flat).`];
+  return [
+    `${prefix}Cost per packet at ${si(fl.toMappings)} over ${si(fl.fromMappings)} connections (1x = flat), median of ${fl.runs} pair ratios of alternated runs: ` +
+      `random ${est(fl.estimates.random)}, burst ${est(fl.estimates.burst)}.`,
+  ];
 }
 
 function scaleRow(s: ScaleEntry): string {

@@ -6,7 +6,7 @@
 import type { CommandTiming } from './peers.js';
 import type { CorpusResult } from './corpus.js';
 import type { ChurnResult } from './churn.js';
-import type { EpmIdleResult, ExpiryResult, ScalePoint } from './scale.js';
+import type { EpmIdleResult, ExpiryResult, FlatEstimate, ScalePoint } from './scale.js';
 import type { Environment } from './sysinfo.js';
 import type { LiveResult } from './live.js';
 import type { InMemoryResult, LatencyResult, SteadyStateGc } from './engine-replay.js';
@@ -39,7 +39,24 @@ export interface BeforeResult {
   /** The public captures, the same work files as this build's rows. */
   corpus: { name: string; replay: CommandTiming }[];
   scaling: ScaleEntry[];
+  /** The same flat-cost runs of this build, alternated with the others (null without scale points). */
+  flatness?: Flatness | null;
   epmIdle: { value: EpmIdleResult | null; error: string | null; command: string } | null;
+}
+
+/**
+ * Cost per packet at the largest point whose connections all opened over the smallest: random and
+ * burst are the median of the pair ratios of `runs` alternated runs (scale.ts FlatEstimate).
+ */
+export interface Flatness {
+  fromMappings: number;
+  toMappings: number;
+  random: number | null;
+  burst: number | null;
+  runs: number;
+  estimates: { random: FlatEstimate; burst: FlatEstimate };
+  /** One run of each point. */
+  commands: string[];
 }
 
 export interface ScaleEntry {
@@ -98,7 +115,7 @@ export interface BenchResult {
   scaling: {
     points: ScaleEntry[];
     /** Cost per packet at the largest point whose connections all opened, over the cost at the smallest. */
-    flatness: { fromMappings: number; toMappings: number; random: number | null; burst: number | null } | null;
+    flatness: Flatness | null;
     expiry: ExpiryResult | null;
     expiryError: string | null;
     expiryCommand: string;

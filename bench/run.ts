@@ -8,7 +8,8 @@
  * the work directory with the generated capture), --work DIR, --skip-live, --live (quick mode:
  * run the live stage too), --live-seconds S (measurement 4 in network namespaces: needs root, ip,
  * ethtool and nft; skipped with a message otherwise), --churn 100,450 (churn multipliers),
- * --skip-churn, --before DIR (also measure the build in DIR, side by side: see before.ts).
+ * --skip-churn, --before DIR (also measure the build in DIR, side by side: see before.ts),
+ * --flat-runs N (runs of the smallest and largest scale point, alternated, for the flat-cost ratio).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,8 +27,8 @@ import { benchMain, benchRules, cliMain, requireBuiltCli, resultsDir } from './p
 import { shellQuote, timeCommand } from './peers.js';
 import { emptyLiveResult, liveSkipReason, runLive, type LiveResult } from './live.js';
 import { markdown, svgPlot } from './report.js';
-import { RESULT_SCHEMA, type BeforeResult, type BenchResult, type ScaleEntry, type Target } from './result.js';
-import type { EpmIdleResult, ExpiryResult, ScalePoint } from './scale.js';
+import { RESULT_SCHEMA, type BeforeResult, type BenchResult, type Flatness, type ScaleEntry, type Target } from './result.js';
+import { flatEstimate, type EpmIdleResult, type ExpiryResult, type FlatEstimate, type ScalePoint } from './scale.js';
 import { environment } from './sysinfo.js';
 import { FRAMES_PER_CLIENT_ESTIMATE, generateWorkload } from './workload.js';
 
@@ -39,6 +40,8 @@ interface Plan {
   scale: number[];
   trafficPackets: number;
   trafficPasses: number;
+  /** Runs of the smallest and the largest scale point, alternated, for the flat-cost ratio (the points' own runs are the first). */
+  flatRuns: number;
   expiry: number;
   corpusFrames: number;
   corpusRuns: number;
@@ -53,12 +56,12 @@ interface Plan {
 }
 
 const FULL: Plan = {
-  packets: 1_000_000, passes: 5, peerRuns: 5, tsharkRuns: 2, scale: [1000, 10_000, 100_000, 1_000_000], trafficPackets: 200_000, trafficPasses: 3,
+  packets: 1_000_000, passes: 5, peerRuns: 5, tsharkRuns: 2, scale: [1000, 10_000, 100_000, 1_000_000], trafficPackets: 200_000, trafficPasses: 3, flatRuns: 3,
   expiry: 100_000, corpusFrames: 40_000, corpusRuns: 3, corpusFiles: Infinity, budgetMiB: 4096, childTimeoutS: 900,
   churn: [100, 450], churnInMemory: [100], churnRuns: 2, epmIdle: 4000,
 };
 const QUICK: Plan = {
-  packets: 8_000, passes: 3, peerRuns: 2, tsharkRuns: 1, scale: [1000, 4000], trafficPackets: 10_000, trafficPasses: 2,
+  packets: 8_000, passes: 3, peerRuns: 2, tsharkRuns: 1, scale: [1000, 4000], trafficPackets: 10_000, trafficPasses: 2, flatRuns: 1,
   expiry: 2000, corpusFrames: 0, corpusRuns: 1, corpusFiles: 2, budgetMiB: 1024, childTimeoutS: 120,
   churn: [2, 6], churnInMemory: [2], churnRuns: 1, epmIdle: 1000,
 };
@@ -81,6 +84,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
   if (args.has('scale')) plan.scale = args.get('scale')!.split(',').filter((x) => x !== '').map(Number);
   if (args.has('skip-scale')) plan.scale = [];
   if (args.has('budget-mib')) plan.budgetMiB = Number(args.get('budget-mib'));
+  if (args.has('flat-runs')) plan.flatRuns = Math.max(1, Number(args.get('flat-runs')));
   if (args.has('churn')) plan.churn = args.get('churn')!.split(',').filter((x) => x !== '').map(Number);
   if (args.has('skip-churn')) plan.churn = [];
   const before = args.has('before') && args.get('before') !== '' ? beforeBuild(path.resolve(args.get('before')!)) : null;
@@ -190,6 +194,17 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
         beforeResult.scaling.push(scaleChild(n, plan, before.bench));
       }
     }
+    const flatBuilds: FlatBuild[] = [{ main: benchMain, runs: flatPair(points) }];
+    if (beforeResult !== null && before !== null) flatBuilds.push({ main: before.bench, runs: flatPair(beforeResult.scaling) });
+    for (let run = 1; run < plan.flatRuns; run++) {
+      for (const b of flatBuilds) {
+        if (b.runs === null) continue;
+        log(`flat cost: ${b.runs.from[0]!.mappings} and ${b.runs.to[0]!.mappings} mappings, run ${run + 1} of ${plan.flatRuns}${b.main === benchMain ? '' : ', before'}`);
+        b.runs.from.push(scaleChild(b.runs.from[0]!.mappings, plan, b.main));
+        b.runs.to.push(scaleChild(b.runs.to[0]!.mappings, plan, b.main));
+      }
+    }
+    if (beforeResult !== null) beforeResult.flatness = flatness(flatBuilds[1]?.runs ?? null);
     let expiry: ExpiryResult | null = null;
     let expiryError: string | null = null;
     const expiryArgs = ['--expose-gc', benchMain, 'expiry', '--count', String(plan.expiry), '--budget-mib', String(plan.budgetMiB)];
@@ -233,7 +248,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       publicCorpus: corpus,
       churn,
       before: beforeResult,
-      scaling: { points, flatness: flatness(points), expiry, expiryError, epmIdle, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
+      scaling: { points, flatness: flatness(flatBuilds[0]!.runs), expiry, expiryError, epmIdle, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
       live,
       targets: [],
     };
@@ -301,15 +316,42 @@ function scaleChild(n: number, plan: Plan, main: string): ScaleEntry {
   return { mappings: n, point: r.value, error: r.error, command: shellQuote(['node', ...args.map((a) => (a === main ? path.relative(process.cwd(), main) : a))]) };
 }
 
-function flatness(points: ScaleEntry[]): BenchResult['scaling']['flatness'] {
+interface FlatBuild {
+  main: string;
+  runs: { from: ScaleEntry[]; to: ScaleEntry[] } | null;
+}
+
+/** The smallest point and the largest whose connections all opened (else the largest): the flat-cost pair, its first runs. */
+function flatPair(points: ScaleEntry[]): { from: ScaleEntry[]; to: ScaleEntry[] } | null {
   const ok = points.filter((p) => p.point !== null && p.point.traffic.length === 2);
   if (ok.length < 2) return null;
-  const first = ok[0]!.point!;
   const complete = ok.filter((p) => p.point!.connectionsComplete);
-  const last = (complete.length > 1 ? complete[complete.length - 1]! : ok[ok.length - 1]!).point!;
-  const cost = (p: ScalePoint, pat: string): number | null => p.traffic.find((t) => t.pattern === pat)?.nsPerPacket ?? null;
-  const q = (a: number | null, b: number | null): number | null => (a === null || b === null || b <= 0 ? null : a / b);
-  return { fromMappings: first.mappings, toMappings: last.mappings, random: q(cost(last, 'random'), cost(first, 'random')), burst: q(cost(last, 'burst'), cost(first, 'burst')) };
+  return { from: [ok[0]!], to: [complete.length > 1 ? complete[complete.length - 1]! : ok[ok.length - 1]!] };
+}
+
+/** The flat-cost ratios of alternated runs (scale.ts flatEstimate); a pair with a failed run is left out. */
+function flatness(runs: { from: ScaleEntry[]; to: ScaleEntry[] } | null): Flatness | null {
+  if (runs === null) return null;
+  const cost = (e: ScaleEntry | undefined, pat: string): number | null => e?.point?.traffic.find((t) => t.pattern === pat)?.nsPerPacket ?? null;
+  const estimate = (pat: string): FlatEstimate => {
+    const from: number[] = [];
+    const to: number[] = [];
+    runs.from.forEach((e, i) => {
+      const a = cost(e, pat);
+      const b = cost(runs.to[i], pat);
+      if (a !== null && b !== null) {
+        from.push(a);
+        to.push(b);
+      }
+    });
+    return flatEstimate(from, to);
+  };
+  const random = estimate('random');
+  const burst = estimate('burst');
+  return {
+    fromMappings: runs.from[0]!.mappings, toMappings: runs.to[0]!.mappings, random: random.ratio, burst: burst.ratio, runs: random.pairRatios.length,
+    estimates: { random, burst }, commands: [runs.from[0]!.command, runs.to[0]!.command],
+  };
 }
 
 const MIB = 2 ** 20;
@@ -334,7 +376,7 @@ function targets(r: BenchResult): Target[] {
   add('1M connections in 1 GiB RSS', '1M concurrent mapped connections (with their pinholes) in at most 1024 MiB RSS', rss, 'MiB', 1024, false,
     big === null ? 'no 1M point in this run' : big.connectionsComplete ? '' : `not measured: ${big.stoppedReason ?? `${big.connections} connections opened`}`);
   const fl = r.scaling.flatness;
-  const flNote = fl !== null ? `${fl.fromMappings} -> ${fl.toMappings} connections` : '';
+  const flNote = fl !== null ? `${fl.fromMappings} -> ${fl.toMappings} connections, median of ${fl.runs} alternated pair ratios` : '';
   add('flat cost per packet (random)', 'cost per packet at the largest point within 1.5x of 1k, every packet on a random connection', fl?.random ?? null, 'x', 1.5, false, flNote);
   add('flat cost per packet (bursts)', 'the same in bursts of 8 packets of one connection', fl?.burst ?? null, 'x', 1.5, false, flNote);
   const ours = (pt: ChurnResult['points'][number] | undefined): number | null => {

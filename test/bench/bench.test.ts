@@ -89,7 +89,7 @@ describe('npm run bench:quick on a tiny input', () => {
     spawnSync(process.execPath, [path.join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(projectRoot, 'bench', 'tsconfig.json')], { encoding: 'utf8' });
     const main = path.join(projectRoot, 'bench', 'dist', 'bench', 'main.js');
     expect(existsSync(main)).toBe(true);
-    const run = spawnSync(process.execPath, ['--expose-gc', main, '--quick', '--out', out, '--name', 'smoke', '--packets', '2500', '--scale', scale.join(',')], {
+    const run = spawnSync(process.execPath, ['--expose-gc', main, '--quick', '--out', out, '--name', 'smoke', '--packets', '2500', '--scale', scale.join(','), '--flat-runs', '2'], {
       encoding: 'utf8', cwd: projectRoot, timeout: 120_000,
     });
     if (run.status !== 0) throw new Error(`bench failed (${run.status}): ${run.stderr}`);
@@ -110,7 +110,7 @@ describe('npm run bench:quick on a tiny input', () => {
 
   it('records the commands, versions and machine', () => {
     // With its options, so the figure can be made again.
-    expect(r.command).toBe(`npm run bench:quick -- --out ${out} --name smoke --packets 2500 --scale ${scale.join(',')}`);
+    expect(r.command).toBe(`npm run bench:quick -- --out ${out} --name smoke --packets 2500 --scale ${scale.join(',')} --flat-runs 2`);
     const e = r.environment;
     expect(e.node).toBe(process.version);
     for (const k of ['v8', 'kernel', 'cpuModel', 'sourceDigest', 'rpcgw'] as const) expect(typeof e[k]).toBe('string');
@@ -256,6 +256,17 @@ describe('npm run bench:quick on a tiny input', () => {
     expect(fl.toMappings).toBe(scale[1]);
     positive(fl.random);
     positive(fl.burst);
+    // The smallest and largest points ran twice each, alternated: the ratio is the median of the two pairs' ratios.
+    expect(fl.runs).toBe(2);
+    for (const [pat, e] of [['random', fl.estimates.random], ['burst', fl.estimates.burst]] as const) {
+      expect(e.fromNs).toHaveLength(2);
+      expect(e.fromNs[0]).toBe(r.scaling.points[0]!.point!.traffic.find((t) => t.pattern === pat)!.nsPerPacket);
+      expect(e.toNs[0]).toBe(r.scaling.points[1]!.point!.traffic.find((t) => t.pattern === pat)!.nsPerPacket);
+      expect(e.pairRatios).toEqual([e.toNs[0]! / e.fromNs[0]!, e.toNs[1]! / e.fromNs[1]!]);
+      expect(e.ratio).toBeCloseTo((e.pairRatios[0]! + e.pairRatios[1]!) / 2, 12);
+    }
+    expect(fl.random).toBe(fl.estimates.random.ratio);
+    expect(readFileSync(path.join(out, 'smoke.md'), 'utf8')).toContain('median of 2 pair ratios of alternated runs');
     const x = r.scaling.expiry!;
     expect(r.scaling.expiryError).toBeNull();
     expect(x.pinholesExpired).toBe(x.count);
