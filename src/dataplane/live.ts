@@ -44,6 +44,16 @@ const IPPROTO_RAW = 255;
 
 export class LiveError extends Error {}
 
+/**
+ * Every cap handle this process made, kept until it exits. cap (its binding.cc) never
+ * uv_close()s the poll handle inside each handle on Linux: once a closed handle, or one whose
+ * open failed, is garbage-collected, its destructor frees (or stops, uninitialised) a libuv handle
+ * still linked in the event loop, and the process dies later, at random (SIGSEGV, or a libuv
+ * assertion). Two handles are made per start and two per capture-filter change, a few hundred
+ * bytes each. test/dataplane/live-capture-handles.test.ts reproduces the crash without this.
+ */
+const capHandles: Array<InstanceType<typeof cap.Cap>> = [];
+
 class CaptureSide {
   cap: InstanceType<typeof cap.Cap> | null = null;
   readonly buf = Buffer.alloc(FRAME_BUFFER_BYTES);
@@ -64,6 +74,7 @@ class CaptureSide {
   open(filter: string): void {
     if (this.cap !== null && filter === this.filter) return;
     const next = new cap.Cap();
+    capHandles.push(next);
     let name: string;
     try {
       name = next.open(this.iface, filter, CAPTURE_RING_BYTES, this.buf);
