@@ -22,7 +22,8 @@
  */
 import { NEED_MORE, OK } from '../wire/status.js';
 import {
-  DCERPC_FRAME_PEEK_LEN, DCERPC_OFF_AUTH_LEN, MAX_FRAG_LEN, REQ_HDR_LEN, SEC_TRAILER_LEN,
+  DCERPC_FRAME_PEEK_LEN, DCERPC_HDR_LEN, DCERPC_OFF_AUTH_LEN, DREP_LITTLE_ENDIAN, MAX_FRAG_LEN, REQ_HDR_LEN, RPC_VERS,
+  RPC_VERS_MINOR_MAX, SEC_TRAILER_LEN,
 } from './constants.js';
 import { FrameInfo, framePdu } from './framer.js';
 
@@ -273,6 +274,7 @@ export class CoStream {
         this.startSeq = (this.seqBase + this.at) >>> 0;
       }
       this.takeHeader(DCERPC_FRAME_PEEK_LEN);
+      if (this.pos === DCERPC_FRAME_PEEK_LEN && this.framedFromWords()) return CO_FRAMED;
       const st = framePdu(this.peek(), 0, this.pos, FRAME);
       // FRAME keeps errOffset/errReason for the caller.
       if (st !== OK && st !== NEED_MORE) return CO_ERROR;
@@ -389,6 +391,28 @@ export class CoStream {
       }
       if (this.keep !== EMPTY) this.keep[i] = b;
     }
+  }
+
+  /**
+   * framePdu's verdict on the 10 bytes in w0..w2 when it is "frames" (then the state moves to
+   * S_FRAMED); false sends the caller to framePdu, which locates what does not frame. The usual
+   * PDU, without the byte-by-byte copy into the scratch and framePdu's NEED_MORE record into the
+   * shared FrameInfo (test/dcerpc/co-stream.test.ts: the same verdict as framePdu, however cut).
+   */
+  private framedFromWords(): boolean {
+    const w0 = this.w0;
+    const drep0 = this.w1 & 0xff;
+    if ((w0 & 0xff) !== RPC_VERS || ((w0 >>> 8) & 0xff) > RPC_VERS_MINOR_MAX || drep0 >>> 4 > 1) return false;
+    const le = (drep0 & 0xf0) === DREP_LITTLE_ENDIAN;
+    const b8 = this.w2 & 0xff;
+    const b9 = (this.w2 >>> 8) & 0xff;
+    const fragLen = le ? b8 | (b9 << 8) : (b8 << 8) | b9;
+    if (fragLen < DCERPC_HDR_LEN) return false;
+    this.fragLen = fragLen;
+    this.ptype = (w0 >>> 16) & 0xff;
+    this.littleEndian = le;
+    this.stage = S_FRAMED;
+    return true;
   }
 
   /** The header bytes seen so far, in the shared scratch. */

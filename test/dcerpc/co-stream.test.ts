@@ -11,6 +11,8 @@ import {
 import { encode, writeBind, writeRequest, writeResponse, writeShutdown } from '../../src/dcerpc/pdu-write.js';
 import { PTYPE_BIND, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN } from '../../src/dcerpc/constants.js';
 import { ERR_BAD_RPC_VERS, ERR_FRAG_LEN_SHORT } from '../../src/dcerpc/reasons.js';
+import { FrameInfo, framePdu } from '../../src/dcerpc/framer.js';
+import { MALFORMED } from '../../src/wire/status.js';
 import { hex } from './bytes.js';
 import { concat } from '../pcap/bytes.js';
 
@@ -185,6 +187,40 @@ describe('CoStream: what does not frame', () => {
     s.begin(PDUS[0]!, 0, PDUS[0]!.length, 5);
     expect([s.next(), s.next(), s.next()]).toEqual([CO_FRAMED, CO_HEADER, CO_PDU]);
     expect(s.startSeq).toBe(5);
+  });
+
+  it('property: the first ten bytes, however cut, frame exactly as framePdu says (verdict, frag_length, ptype, byte order, error place)', () => {
+    // Each header byte either valid or any value, so both the framing and every refusal are drawn.
+    const byte = (valid: number[]): fc.Arbitrary<number> => fc.oneof(fc.constantFrom(...valid), fc.integer({ min: 0, max: 255 }));
+    const header = fc.tuple(
+      byte([5]), byte([0, 1]), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), byte([0x10, 0x00, 0x11, 0x01]),
+      fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }),
+      byte([0, 16, 24]), byte([0, 16, 24]),
+    );
+    fc.assert(
+      fc.property(header, fc.array(fc.integer({ min: 1, max: 10 }), { minLength: 1, maxLength: 10 }), (bytes, sizes) => {
+        const h = Uint8Array.from(bytes);
+        const f = new FrameInfo();
+        const want = framePdu(h, 0, h.length, f);
+        const s = new CoStream();
+        let at = 0;
+        let ev = CO_INCOMPLETE;
+        for (let k = 0; at < h.length && ev === CO_INCOMPLETE; k++) {
+          const n = Math.min(sizes[k % sizes.length]!, h.length - at);
+          s.begin(h, at, n, at);
+          ev = s.next();
+          at += s.consumed;
+        }
+        if (want === MALFORMED) {
+          expect(ev).toBe(CO_ERROR);
+          expect([s.errOffset, s.errReason]).toEqual([f.errOffset, f.errReason]);
+        } else {
+          expect(ev).toBe(CO_FRAMED);
+          expect([s.fragLen, s.ptype, s.littleEndian]).toEqual([f.pduLen, f.ptype, f.littleEndian]);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('random bytes, cut anywhere: never throws, every event is one of the five', () => {
