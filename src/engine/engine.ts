@@ -241,7 +241,7 @@ export class Engine implements EpmLegHost {
     // Addresses as int32 into the numeric indexes (same key): a u32 above 2^31 handed to a call was a heap number per packet.
     const flow = this.connectionFor(SIDE_EXTERNAL, this.flows.lookupExternal(v.src4 | 0, v.srcPort, v.dst4 | 0, v.dstPort), isSyn, v, nowMs);
     if (flow < 0) return;
-    if (!this.manners.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) {
+    if (!this.manners.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4 | 0)) {
       // A SYN that expires here never reached the server: it leaves no embryonic connection.
       if (this.openedNow) this.closeUnused(flow);
       return;
@@ -293,7 +293,7 @@ export class Engine implements EpmLegHost {
       if (!isSyn && !pickup) return -DROP_NO_FLOW;
       if (!this.conns.epmRoom(v.src4 | 0)) return -DROP_EPM_CONNECTION_LIMIT;
       const rule = rules.rules[r]!;
-      const flow = this.flows.create(FLOW_EPM, this.slots.slotOf(r), -1, v.src4 | 0, v.srcPort, v.dst4 | 0, EPM_PORT, this.gwIp, rule.serverIp, EPM_PORT, nowMs, rule.idleTimeoutMs);
+      const flow = this.flows.create(FLOW_EPM, this.slots.slotOf(r), -1, v.src4 | 0, v.srcPort, v.dst4 | 0, EPM_PORT, this.gwIp | 0, rule.serverIp | 0, EPM_PORT, nowMs, rule.idleTimeoutMs);
       return this.epmCreated(flow, v.src4 | 0, pickup);
     }
     const m = this.mappings.lookup(v.src4 | 0, v.dst4 | 0, v.dstPort);
@@ -306,7 +306,7 @@ export class Engine implements EpmLegHost {
     const rule = this.slots.rule(slot)!;
     if (rule.mappedInspection === INSPECT_KERNEL && this.handoff.sink !== null) return -DROP_KERNEL_PORT;
     const flow = this.flows.create(
-      FLOW_MAPPED, slot, m, v.src4 | 0, v.srcPort, v.dst4 | 0, v.dstPort, this.gwIp, this.mappings.serverIp(m), this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
+      FLOW_MAPPED, slot, m, v.src4 | 0, v.srcPort, v.dst4 | 0, v.dstPort, this.gwIp | 0, this.mappings.serverIp(m) | 0, this.mappings.serverPort(m), nowMs, rule.idleTimeoutMs,
     );
     return this.mappedCreated(flow, m, pickup, nowMs);
   }
@@ -343,7 +343,7 @@ export class Engine implements EpmLegHost {
     const isSyn = (v.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN;
     const flow = this.connectionFor(SIDE_INTERNAL, fl.lookupInternal(v.src4 | 0, v.srcPort, v.dst4 | 0, v.dstPort), isSyn, v, nowMs);
     if (flow < 0) return;
-    if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) {
+    if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp | 0)) {
       if (this.openedNow) this.closeUnused(flow);
       return;
     }

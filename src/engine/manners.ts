@@ -49,18 +49,19 @@ export class Manners {
    * DF against the egress MTU; then the TTL is decremented. A packet longer than the MTU it came
    * in by is not a datagram anyone sent but an offload merge (GRO, a neighbour's TSO): send()
    * re-segments it. False when the packet was dropped (and answered from `local`, the gateway's
-   * address on the arrival side).
+   * address on the arrival side, as int32 or u32: callers pass int32, since a u32 above 2^31
+   * handed to a call is a heap number, one a packet).
    */
   forwardable(side: number, buf: Uint8Array, off: number, len: number, v: PacketView, local: number): boolean {
     if (v.ttl <= 1) {
       this.out.drop(DROP_TTL_EXCEEDED, side, v);
-      this.sendIcmpError(side, local, ICMP_TIME_EXCEEDED, ICMP_CODE_TTL_EXCEEDED, 0, buf, off, len);
+      this.sendIcmpError(side, local >>> 0, ICMP_TIME_EXCEEDED, ICMP_CODE_TTL_EXCEEDED, 0, buf, off, len);
       return false;
     }
     const egressMtu = this.out.mtuOf(side ^ 1);
     if (len > egressMtu && len <= this.out.mtuOf(side) && (buf[off + IPV4_OFF_FRAG]! & IP_FLAG_DF_BYTE) !== 0) {
       this.out.drop(DROP_TOO_BIG, side, v);
-      this.sendIcmpError(side, local, ICMP_DEST_UNREACH, ICMP_CODE_FRAG_NEEDED, egressMtu, buf, off, len);
+      this.sendIcmpError(side, local >>> 0, ICMP_DEST_UNREACH, ICMP_CODE_FRAG_NEEDED, egressMtu, buf, off, len);
       return false;
     }
     decrementTtl(buf, v);

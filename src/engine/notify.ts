@@ -87,7 +87,7 @@ export class Notifications implements MappedLegHost {
       const id = relay.lookup(v.dstPort);
       if (id < 0) return out.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
       if (relay.serverIp(id) !== v.src4) return out.drop(DROP_NO_PINHOLE, SIDE_INTERNAL, v); // only that server
-      if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
+      if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp | 0)) return;
       setIpv4Src(buf, v, relay.extIp(id));
       setIpv4Dst(buf, v, relay.clientIp(id));
       setDstPort(buf, v, relay.clientPort(id));
@@ -96,7 +96,7 @@ export class Notifications implements MappedLegHost {
     }
     const ph = relay.pinhole(v.dst4, v.src4);
     if (ph === undefined || v.dstPort < ph.lo || v.dstPort > ph.hi) return out.drop(DROP_NO_NOTIFICATION, SIDE_INTERNAL, v);
-    if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp)) return;
+    if (!this.manners.forwardable(SIDE_INTERNAL, buf, off, len, v, this.gwIp | 0)) return;
     setIpv4Src(buf, v, ph.extIp);
     out.counters.notificationsRelayed++;
     return out.send(SIDE_EXTERNAL, buf, off, len);
@@ -113,7 +113,7 @@ export class Notifications implements MappedLegHost {
     const id = v.dst4 === this.slots.rules.gateway.externalIp ? relay.lookup(v.dstPort) : -1;
     if (id < 0 || !this.flows.outbound(relay.flow(id))) return out.drop(DROP_UNSUPPORTED_PROTOCOL, SIDE_EXTERNAL, v);
     if (relay.serverIp(id) !== v.src4) return out.drop(DROP_NO_PINHOLE, SIDE_EXTERNAL, v); // only that server
-    if (!this.manners.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4)) return;
+    if (!this.manners.forwardable(SIDE_EXTERNAL, buf, off, len, v, v.dst4 | 0)) return;
     setIpv4Dst(buf, v, relay.clientIp(id));
     setDstPort(buf, v, relay.clientPort(id));
     out.counters.notificationsRelayed++;
