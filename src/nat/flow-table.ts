@@ -38,7 +38,9 @@
  *   tup: Uint32Array, 8 a flow (32 B): clientIp, extIp, gwIp, serverIp,
  *        clientPort<<16 | extPort, serverPort<<16 | gwPort, ruleIdx<<16 | kind<<8 | state,
  *        mappingIdx
- * plus the allocator (5 B), the wheel (16 B) and two HashIndex3 (16 B a slot, load <= 0.5):
+ * plus the allocator (5 B), the wheel (16 B), two HashIndex3 (16 B a slot, load <= 0.5) and,
+ * per server endpoint (at most 64), a bitmap of the gwPorts its flows hold (UsedPortHints, a hint
+ * that spares pickGwPort an index probe per port it knows is taken):
  *   byExternal (clientIp, extIp, clientPort<<16 | extPort)   -> id
  *   byInternal (serverIp, gwIp, serverPort<<16 | gwPort)     -> id
  * ruleIdx is kept in 16 bits: -1..65534 (-1 stored as 0xffff); mappingIdx is any int32.
@@ -53,6 +55,7 @@
  */
 import { HashIndex3 } from './hash-index.js';
 import { SlotAllocator } from './slots.js';
+import { UsedPortHints } from './port-hints.js';
 import { TimerWheel } from './timer-wheel.js';
 
 export const FLOW_EPM = 1;
@@ -88,6 +91,9 @@ export const FLOW_ST_RST = 64;
 export const FLOW_ST_ESTABLISHED = 128;
 
 const FIN_BOTH = FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER;
+
+/** Server endpoints whose used gwPorts are kept as bitmaps (UsedPortHints): at most 64 x 8 KiB. */
+const MAX_PORT_HINT_SETS = 64;
 
 /** A new flow's counters. */
 const NO_COUNTS: readonly number[] = [0, 0, 0, 0];
@@ -134,6 +140,8 @@ export interface FlowTableOptions {
    */
   gwPortLo?: number;
   gwPortHi?: number;
+  /** Server endpoints whose taken gwPorts are kept as bitmaps (default 64; 0: none, every probe asks the index). */
+  portHintSets?: number;
 }
 
 function gcd(a: number, b: number): number {
@@ -160,6 +168,10 @@ export class FlowTable {
   private readonly wheel: TimerWheel;
   private readonly byExternal: HashIndex3;
   private readonly byInternal: HashIndex3;
+  /** gwPorts known taken per server endpoint (a hint: pickGwPort skips their index probes). */
+  private readonly usedPorts: UsedPortHints;
+  /** The endpoint's hint set found by the last pickGwPort over byInternal (-1: none). */
+  private pickedSet = -1;
   private num: Float64Array;
   private tup: Uint32Array;
 
@@ -192,6 +204,7 @@ export class FlowTable {
     this.wheel = new TimerWheel(cap, opts.timerResolutionMs ?? 1000, opts.timerBuckets ?? 4096);
     this.byExternal = new HashIndex3(max, (seed ^ 0x165667b1) >>> 0, initial);
     this.byInternal = new HashIndex3(max, (seed ^ 0xd3a2646c) >>> 0, initial);
+    this.usedPorts = new UsedPortHints(lo, hi, opts.portHintSets ?? MAX_PORT_HINT_SETS, (seed ^ 0x2545f491) >>> 0);
     this.num = new Float64Array(cap * NUM_ROW);
     this.tup = new Uint32Array(cap * TUP_ROW);
     this.expireOne = (id: number) => this.reap(id);
@@ -238,6 +251,7 @@ export class FlowTable {
     if (gwPort < 0) return FLOW_ERR_NO_GW_PORT;
     const id = this.slots.alloc();
     if (id < 0) return FLOW_ERR_TABLE_FULL; // unreachable: count < maxFlows was checked
+    this.usedPorts.mark(this.pickedSet, serverIp, gwIp, serverPort, gwPort);
 
     this.insert(id, kind, ruleIdx, mappingIdx, 0, clientIp, extIp, gwIp, serverIp, extPorts, (serverPort << 16) | gwPort, nowMs, nowMs, idleTimeoutMs, NO_COUNTS);
     return id;
@@ -413,7 +427,10 @@ export class FlowTable {
     const u = this.tup;
     const t = id * TUP_ROW;
     this.byExternal.delete(u[t + T_CLIENT_IP]!, u[t + T_EXT_IP]!, u[t + T_EXT_PORTS]!);
-    this.byInternal.delete(u[t + T_SERVER_IP]!, u[t + T_GW_IP]!, u[t + T_INT_PORTS]!);
+    const intPorts = u[t + T_INT_PORTS]!;
+    this.byInternal.delete(u[t + T_SERVER_IP]!, u[t + T_GW_IP]!, intPorts);
+    // Outbound rows' internal tuples are never marked (their ports come from byExternal's walk).
+    if ((u[t + T_META]! & (FLOW_OUTBOUND << 8)) === 0) this.usedPorts.unmark(u[t + T_SERVER_IP]! | 0, u[t + T_GW_IP]! | 0, intPorts >>> 16, intPorts & 0xffff);
     this.wheel.cancel(id);
     this.slots.free(id);
     if (id === this.reapingId) this.reapingRemoved = true;
@@ -446,7 +463,8 @@ export class FlowTable {
       this.slots.memoryBytes() +
       this.wheel.memoryBytes() +
       this.byExternal.memoryBytes() +
-      this.byInternal.memoryBytes()
+      this.byInternal.memoryBytes() +
+      this.usedPorts.memoryBytes()
     );
   }
 
@@ -561,7 +579,12 @@ export class FlowTable {
     const hi = serverPort << 16;
     const lo = this.gwPortLo;
     const span = this.gwPortSpan;
-    if (clientPort >= lo && clientPort <= this.gwPortHi && index.get(serverIp, gwIp, hi | clientPort) < 0) return clientPort;
+    // Over byInternal, ports marked in the endpoint's hint set are taken without asking the index;
+    // an unmarked one is asked as before, so the port chosen is the same.
+    const hints = this.usedPorts;
+    const set = index === this.byInternal ? hints.setOf(serverIp, gwIp, serverPort) : -1;
+    this.pickedSet = set;
+    if (clientPort >= lo && clientPort <= this.gwPortHi && !(set >= 0 && hints.used(set, clientPort)) && index.get(serverIp, gwIp, hi | clientPort) < 0) return clientPort;
     let h = Math.imul(clientIp ^ Math.imul(clientPort + 0x9e3779b9, 0x85ebca6b), 0xc2b2ae35);
     h ^= h >>> 15;
     h = Math.imul(h, 0x27d4eb2f) >>> 0;
@@ -570,7 +593,7 @@ export class FlowTable {
     while (step > 1 && gcd(step, span) !== 1) step = step + 2 < span ? step + 2 : 1;
     for (let i = 0; i < span; i++) {
       const p = lo + off;
-      if (index.get(serverIp, gwIp, hi | p) < 0) return p;
+      if (!(set >= 0 && hints.used(set, p)) && index.get(serverIp, gwIp, hi | p) < 0) return p;
       off += step;
       if (off >= span) off -= span;
     }
