@@ -16,6 +16,7 @@ import { Engine } from '../src/engine/engine.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from '../src/engine/events.js';
 import type { CompiledRules } from '../src/policy/compiled.js';
 import { PacketView, readPacket } from '../src/wire/packet.js';
+import { checksumBytes } from '../src/wire/checksum-wasm.js';
 import { OK } from '../src/wire/status.js';
 import { fullGc, traceGc, type GcTrace } from './memtrace.js';
 
@@ -68,7 +69,8 @@ export function loadCapture(file: string, rules: CompiledRules): LoadedCapture {
     bytes += len;
   });
   const cap: LoadedCapture = {
-    packets: n, ipBytes: bytes, skipped, arena: new Uint8Array(bytes), off: new Float64Array(n), len: new Int32Array(n), side: new Uint8Array(n),
+    // The arena is a checksumBytes buffer, like the live adapter's receive buffers: checksums over it take the SIMD path.
+    packets: n, ipBytes: bytes, skipped, arena: checksumBytes(bytes), off: new Float64Array(n), len: new Int32Array(n), side: new Uint8Array(n),
     nowMs: new Float64Array(n), pristine: new Uint8Array(0),
   };
   let i = 0;
