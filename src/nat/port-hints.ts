@@ -147,3 +147,25 @@ export class UsedPortHints {
     return true;
   }
 }
+
+/** The odd primes dividing n (n >= 1), ascending. */
+export function oddPrimeFactors(n: number): number[] {
+  const ps: number[] = [];
+  while (n % 2 === 0 && n > 1) n /= 2;
+  for (let p = 3; p * p <= n; p += 2) {
+    if (n % p !== 0) continue;
+    ps.push(p);
+    while (n % p === 0) n /= p;
+  }
+  if (n > 1) ps.push(n);
+  return ps;
+}
+
+/**
+ * gcd(step, span) === 1 for an odd step, given the span's odd prime factors: a division or two a
+ * prime instead of Euclid's ~10 (pickGwPort's stride runs it for each new flow whose port is taken).
+ */
+export function oddCoprime(step: number, spanOddPrimes: readonly number[]): boolean {
+  for (let i = 0; i < spanOddPrimes.length; i++) if (step % spanOddPrimes[i]! === 0) return false;
+  return true;
+}

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { FlowTable, FLOW_EPM, FLOW_MAPPED, TCP_ACK, TCP_RST } from '../../src/nat/flow-table.js';
-import { UsedPortHints } from '../../src/nat/port-hints.js';
+import { UsedPortHints, oddCoprime, oddPrimeFactors } from '../../src/nat/port-hints.js';
 
 const ip = (a: number, b: number, c: number, d: number): number => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
 const EXT = ip(203, 0, 113, 10);
@@ -102,6 +102,74 @@ describe('FlowTable with port hints picks exactly the gwPorts it picks without t
         expect(tables[1]!.count).toBe(tables[0]!.count);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+/** The walk as first written (Euclid's gcd for the stride), kept here as the model. */
+function modelPick(used: Set<number>, lo: number, hi: number, clientIp: number, clientPort: number): number {
+  const span = hi - lo + 1;
+  if (clientPort >= lo && clientPort <= hi && !used.has(clientPort)) return clientPort;
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let h = Math.imul(clientIp ^ Math.imul(clientPort + 0x9e3779b9, 0x85ebca6b), 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x27d4eb2f) >>> 0;
+  let off = h % span;
+  let step = ((h >>> 16) % span) | 1;
+  while (step > 1 && gcd(step, span) !== 1) step = step + 2 < span ? step + 2 : 1;
+  for (let i = 0; i < span; i++) {
+    if (!used.has(lo + off)) return lo + off;
+    off += step;
+    if (off >= span) off -= span;
+  }
+  return -1;
+}
+
+describe('FlowTable.pickGwPort strided walk', () => {
+  it('picks what the gcd-stride walk picks, on ranges of every factorisation, until the range is full', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1024, max: 60_000 }),
+        fc.oneof(fc.integer({ min: 1, max: 300 }), fc.constantFrom(63, 105, 210, 1155, 3 * 5 * 7 * 11 * 13, 4536, 22_768, 64_512)),
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 0x7ffffffe }), fc.integer({ min: 1000, max: 65_535 })), { minLength: 1, maxLength: 120 }),
+        (lo, spanWanted, clients) => {
+          const hi = Math.min(65_535, lo + spanWanted - 1);
+          const t = new FlowTable({ maxFlows: 1000, gwPortLo: lo, gwPortHi: hi });
+          const used = new Set<number>();
+          const seen = new Set<string>();
+          for (const [c, p] of clients) {
+            // The same client tuple again is FLOW_ERR_EXISTS, not a pick.
+            if (seen.has(`${c}:${p}`)) continue;
+            seen.add(`${c}:${p}`);
+            const want = modelPick(used, lo, hi, c >>> 0, p);
+            const id = t.create(FLOW_EPM, 0, -1, c >>> 0, p, EXT, 135, GW, SRV[0]!, 135, 0, IDLE_MS);
+            if (want < 0) {
+              expect(id).toBeLessThan(0);
+              continue;
+            }
+            expect(id).toBeGreaterThanOrEqual(0);
+            expect(t.gwPort(id)).toBe(want);
+            used.add(want);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('oddCoprime', () => {
+  it('says what gcd(step, span) === 1 says for every odd step', () => {
+    const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+    expect(oddPrimeFactors(64_512)).toEqual([3, 7]);
+    expect(oddPrimeFactors(1)).toEqual([]);
+    expect(oddPrimeFactors(65_521)).toEqual([65_521]);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 65_535 }), fc.integer({ min: 0, max: 32_767 }), (span, k) => {
+        const step = 2 * k + 1;
+        expect(oddCoprime(step, oddPrimeFactors(span))).toBe(gcd(step, span) === 1);
+      }),
+      { numRuns: 2000 },
     );
   });
 });
