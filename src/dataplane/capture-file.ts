@@ -71,11 +71,8 @@ export interface CaptureFileReader {
   close(): void;
 }
 
-/** What makes the reader of an opened pcap or pcapng file (its header parsed); replay's reader thread gives its own. */
-export type StreamReaderFactory = (path: string, fd: number, parser: CaptureParser, pos: number) => CaptureFileReader;
-
 /** Opens a capture file for reading; throws CaptureFileError if it cannot be read or is not a capture. */
-export function openCaptureFile(path: string, makeStream?: StreamReaderFactory): CaptureFileReader {
+export function openCaptureFile(path: string): CaptureFileReader {
   const fd = openOrThrow(path, 'r');
   try {
     const st = fstatSync(fd);
@@ -99,7 +96,7 @@ export function openCaptureFile(path: string, makeStream?: StreamReaderFactory):
       if (!st.isFile()) throw new CaptureFileError(path, 0, 'NetMon files must be regular files (they are read through a frame table)');
       return new NetmonFileReader(path, fd, st.size);
     }
-    return makeStream !== undefined ? makeStream(path, fd, parser, pos) : new StreamFileReader(path, fd, parser, pos);
+    return new StreamFileReader(path, fd, parser, pos);
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -145,22 +142,18 @@ function describeFsError(e: unknown): string {
  */
 function readInto(parser: CaptureParser, fd: number, pos: number, path: string, size = CAPTURE_IO_CHUNK): number {
   const buf = parser.reserve(size);
-  const n = readNext(fd, buf, parser.tail, size, path, pos);
+  let n: number;
+  try {
+    n = readSync(fd, buf, parser.tail, size, null);
+  } catch (e) {
+    throw new CaptureFileError(path, pos, describeFsError(e));
+  }
   parser.commit(n);
   return n;
 }
 
-/** One sequential read into buf[off..off+size); a failure is a CaptureFileError at file offset `pos`. */
-export function readNext(fd: number, buf: Uint8Array, off: number, size: number, path: string, pos: number): number {
-  try {
-    return readSync(fd, buf, off, size, null);
-  } catch (e) {
-    throw new CaptureFileError(path, pos, describeFsError(e));
-  }
-}
-
 /** pcap / pcapng: sequential reads through the streaming parser. */
-export class StreamFileReader implements CaptureFileReader {
+class StreamFileReader implements CaptureFileReader {
   frameNumber = 0;
   truncatedAtEnd = false;
   readonly format: CaptureFormat;
@@ -169,10 +162,9 @@ export class StreamFileReader implements CaptureFileReader {
 
   constructor(
     readonly path: string,
-    protected readonly fd: number,
-    protected readonly parser: CaptureParser,
-    /** File offset of the next byte to read. */
-    protected pos: number,
+    private readonly fd: number,
+    private readonly parser: CaptureParser,
+    private pos: number,
   ) {
     this.format = parser.format;
   }
@@ -187,7 +179,7 @@ export class StreamFileReader implements CaptureFileReader {
       }
       if (st !== NEED_MORE) throw new CaptureFileError(this.path, out.errOffset, out.errReason);
       if (!this.eof) {
-        const n = this.fill(out.needed);
+        const n = readInto(this.parser, this.fd, this.pos, this.path);
         this.pos += n;
         this.eof = n === 0;
         continue;
@@ -206,11 +198,6 @@ export class StreamFileReader implements CaptureFileReader {
     if (this.closed) return;
     this.closed = true;
     closeSync(this.fd);
-  }
-
-  /** Reads more of the file into the parser; returns the bytes read (0: end of file). `needed`: the pending record's whole size, when known. */
-  protected fill(_needed: number): number {
-    return readInto(this.parser, this.fd, this.pos, this.path);
   }
 }
 

@@ -27,8 +27,7 @@
  * replay of millions of connections holds none of them in memory. `REPLAY_REPORT_SCHEMA`
  * describes the JSON-lines form the CLI writes.
  */
-import { CaptureFileWriter } from './capture-file.js';
-import { openReplayReader, ThreadedCaptureReader } from './replay-reader.js';
+import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
 import { wr16, wr32 } from '../dcerpc/ndr.js';
 import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
@@ -73,13 +72,6 @@ export interface ReplayOptions {
   allRecords?: boolean;
   /** Tests: the engine verifies again the checksums direct mode recomputed (the slow path, for comparison). */
   verifyRecomputed?: boolean;
-  /**
-   * Read the capture on a second thread (replay-reader.ts): true for any pcap/pcapng file, false
-   * never, default from READER_THREAD_MIN_BYTES on. Only from the built files (the thread's script).
-   */
-  readerThread?: boolean;
-  /** Tests: the reader thread fails after this many frames. */
-  readerThreadFailAfter?: number;
 }
 
 /** The kinds of record a replay streams, in the `record` field of each JSON line. */
@@ -121,9 +113,7 @@ export interface ReplayReport {
 
 export function replayCapture(opts: ReplayOptions): ReplayReport {
   const rules = opts.rules;
-  const reader = openReplayReader(opts.capture, opts.readerThread, opts.readerThreadFailAfter);
-  // The reader thread decoded each frame already: gateway mode needs no second readPacket.
-  const pre = reader instanceof ThreadedCaptureReader ? reader : null;
+  const reader = openCaptureFile(opts.capture);
   const pcapng = opts.out.endsWith('.pcapng');
   const writer = CaptureFileWriter.create(opts.out, pcapng ? 'pcapng' : 'pcap', LINKTYPE_RAW, SIDE_NAMES[SIDE_EXTERNAL]);
   const ifaceOf = [0, pcapng ? writer.addInterface(LINKTYPE_RAW, SIDE_NAMES[SIDE_INTERNAL]) : 0];
@@ -205,41 +195,33 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
     while (reader.next(rec)) {
       frame = reader.frameNumber;
       report.frames++;
-      let ipOff, ipLen, dst4;
-      if (pre !== null && mode === 'gateway' && pre.status === OK) {
-        if (pre.ipVersion !== 4) {
-          skip('not IPv4');
-          continue;
-        }
-        ipOff = pre.l3Off;
-        ipLen = pre.ipTotalLen;
-        dst4 = pre.dst4;
-        if (pre.ipLenFromCapture) fixIpLength(rec.data, ipOff, ipLen, pre.ipHdrLen);
-      } else {
-        if (readPacket(rec.data, rec.dataOff, rec.capLen, rec.linkType, v) !== OK) {
-          skip(`undecodable frame: ${v.errReason}`);
-          continue;
-        }
-        if (v.ipVersion !== 4) {
-          skip('not IPv4');
-          continue;
-        }
-        ipOff = v.l3Off;
-        ipLen = v.ipTotalLen;
-        dst4 = v.dst4;
-        if (v.ipLenFromCapture) fixIpLength(rec.data, ipOff, ipLen, v.ipHdrLen);
+      if (readPacket(rec.data, rec.dataOff, rec.capLen, rec.linkType, v) !== OK) {
+        skip(`undecodable frame: ${v.errReason}`);
+        continue;
+      }
+      if (v.ipVersion !== 4) {
+        skip('not IPv4');
+        continue;
       }
       tsSec = rec.tsSec;
       tsNsec = rec.tsNsec;
       const nowMs = rec.tsSec * 1000 + Math.floor(rec.tsNsec / 1e6);
       const buf = rec.data;
+      const ipOff = v.l3Off;
+      const ipLen = v.ipTotalLen;
+      if (v.ipLenFromCapture) {
+        // Write the real length back, as the sending host's NIC would have on the wire.
+        buf[ipOff + 2] = ipLen >>> 8;
+        buf[ipOff + 3] = ipLen & 0xff;
+        finishIpv4Checksum(buf, ipOff, v.ipHdrLen);
+      }
       if (mode === null) {
         mode = externals.has(v.dst4) || v.dst4 === gwIp ? 'gateway'
           : servers.has(v.dst4) || servers.has(v.src4) || outboundPair(v.src4, v.dst4) || outboundPair(v.dst4, v.src4) ? 'direct' : null;
       }
       if (mode === 'gateway' || mode === null) {
-        if (externals.has(dst4)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs, false);
-        else if (dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false);
+        if (externals.has(v.dst4)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs, false);
+        else if (v.dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false);
         else skip('not addressed to the gateway');
         continue;
       }
@@ -326,12 +308,5 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   report.liveMappingsAtEnd = engine.pinholeCount;
   report.liveConnectionsAtEnd = engine.connectionCount;
   return report;
-}
-
-/** A segment captured with TSO carries IPv4 length 0: writes the real one back, as the sending host's NIC would have on the wire. */
-function fixIpLength(buf: Uint8Array, ipOff: number, ipLen: number, ipHdrLen: number): void {
-  buf[ipOff + 2] = ipLen >>> 8;
-  buf[ipOff + 3] = ipLen & 0xff;
-  finishIpv4Checksum(buf, ipOff, ipHdrLen);
 }
 

@@ -62,7 +62,7 @@ export class CaptureParser {
 
   private state = ST_MAGIC;
   private failStatus: Status = OK;
-  private buf: Uint8Array = new Uint8Array(INITIAL_CAPACITY);
+  private buf = new Uint8Array(INITIAL_CAPACITY);
   /** First unconsumed byte. */
   private rpos = 0;
   /** One past the last byte pushed. */
@@ -100,34 +100,6 @@ export class CaptureParser {
       this.buf = grown;
     }
     return this.buf;
-  }
-
-  /**
-   * Parses from a buffer the caller fills instead of its own: buf[rpos..wpos) are the file's bytes
-   * from `fileOffset` on; commit() adds bytes written at `tail`. Records point into `buf`. Never mix
-   * with reserve() (it would compact or replace the caller's buffer). Replay's reader thread reads
-   * into a shared ring this way.
-   */
-  setWindow(buf: Uint8Array, rpos: number, wpos: number, fileOffset: number): void {
-    this.buf = buf;
-    this.rpos = rpos;
-    this.wpos = wpos;
-    this.base = fileOffset - rpos;
-  }
-
-  /** Offset in the buffer of the first unconsumed byte. */
-  get head(): number {
-    return this.rpos;
-  }
-
-  /** The buffer records point into. */
-  get buffer(): Uint8Array {
-    return this.buf;
-  }
-
-  /** The unconsumed bytes (a view, valid until the buffer changes). */
-  bufferBytes(): Uint8Array {
-    return this.buf.subarray(this.rpos, this.wpos);
   }
 
   /** Offset in the reserve()d buffer where new bytes go. */
