@@ -26,6 +26,7 @@ import { SIDE_EXTERNAL, SIDE_INTERNAL } from '../engine/events.js';
 import type { CompiledRules } from '../policy/compiled.js';
 import { captureFilters } from './bpf.js';
 import { ipv4ToString } from '../wire/addr.js';
+import { checksumBytes } from '../wire/checksum-wasm.js';
 import { ETH_HDR_LEN, ETHERTYPE_IPV4, LINKTYPE_ETHERNET } from '../wire/link.js';
 import { PacketView } from '../wire/view.js';
 import { capLinkType, ipv4Offset, liveLinkSupported } from './live-frame.js';
@@ -54,9 +55,16 @@ export class LiveError extends Error {}
  */
 const capHandles: Array<InstanceType<typeof cap.Cap>> = [];
 
+/** A zeroed Buffer of `n` bytes over a checksumBytes array (cap writes frames into a Buffer). */
+function receiveBuffer(n: number): Buffer {
+  const b = checksumBytes(n);
+  return Buffer.from(b.buffer, b.byteOffset, n);
+}
+
 class CaptureSide {
   cap: InstanceType<typeof cap.Cap> | null = null;
-  readonly buf = Buffer.alloc(FRAME_BUFFER_BYTES);
+  /** Over wasm memory (wire/checksum-wasm.ts): the engine's checksums of captured packets take the SIMD path. */
+  readonly buf = receiveBuffer(FRAME_BUFFER_BYTES);
   /** LINKTYPE_* of the open handle (-1 before open). */
   linkType = -1;
   filter = '';
