@@ -30,15 +30,21 @@
  *   fires, tick() recomputes lastSeenMs + timeout and re-arms if the flow was active since.
  *   So the per-packet cost is a few array writes.
  *
- * Storage: two typed arrays holding one fixed-size ROW per flow (not one array per field), so
- * the per-packet path touches two cache lines instead of a dozen:
- *   num: Float64Array, 8 a flow (64 B): lastSeenMs, createdMs, packets and bytes from the
- *        client, packets and bytes from the server (exact up to 2^53), the deadline armed in the
- *        wheel, idleTimeoutMs
- *   tup: Uint32Array, 8 a flow (32 B): clientIp, extIp, gwIp, serverIp,
- *        clientPort<<16 | extPort, serverPort<<16 | gwPort, ruleIdx<<16 | kind<<8 | state,
- *        mappingIdx
- * plus the allocator (5 B), the wheel (16 B), two HashIndex3 (16 B a slot, load <= 0.5) and,
+ * Storage: one fixed-size ROW of 96 bytes per flow (not one array per field), seen through two
+ * typed arrays over the same memory:
+ *   bytes 0-63    num: Float64Array, 12 a row, words 0-7: lastSeenMs, createdMs, packets and
+ *                 bytes from the client, packets and bytes from the server (exact up to 2^53),
+ *                 the deadline armed in the wheel, idleTimeoutMs
+ *   bytes 64-95   tup: Uint32Array, 24 a row, words 16-23: clientIp, extIp, gwIp, serverIp,
+ *                 clientPort<<16 | extPort, serverPort<<16 | gwPort,
+ *                 ruleIdx<<16 | kind<<8 | state (kind bit 0x40: in use), mappingIdx
+ * A packet reads and writes both parts. With a million flows each row is a cache (and TLB) miss:
+ * one row, starting on a 32-byte boundary, lies in two cache lines of (nearly always) one page,
+ * where two rows in two arrays were three or four lines in two pages (the arrays' data started
+ * 16 bytes into a page, so a 64-byte row straddled two lines). The row's kind byte also says
+ * whether it is in use, so a packet does not read the allocator's in-use byte (another line and
+ * page at that size).
+ * Plus the allocator (5 B), the wheel (16 B), two HashIndex3 (16 B a slot, load <= 0.5) and,
  * per server endpoint (at most 64), a bitmap of the gwPorts its flows hold (UsedPortHints, a hint
  * that spares pickGwPort an index probe per port it knows is taken):
  *   byExternal (clientIp, extIp, clientPort<<16 | extPort)   -> id
@@ -55,10 +61,12 @@
  */
 import { HashIndex3 } from './hash-index.js';
 import { SlotAllocator } from './slots.js';
-import { UsedPortHints } from './port-hints.js';
+import { UsedPortHints, oddCoprime, oddPrimeFactors } from './port-hints.js';
 import { TimerWheel } from './timer-wheel.js';
 
 export const FLOW_EPM = 1;
+/** Kind-byte bit of a row in use (onPacket reads it instead of the allocator's in-use byte). */
+const FLOW_LIVE = 0x40;
 export const FLOW_MAPPED = 2;
 /** Kind-byte bit of an outbound flow (see the header); kind(id) leaves it out. */
 const FLOW_OUTBOUND = 0x80;
@@ -102,8 +110,9 @@ const NO_COUNTS: readonly number[] = [0, 0, 0, 0];
 export const GW_PORT_MIN = 1024;
 export const GW_PORT_MAX = 65535;
 
-// Row layouts (see the header comment).
-const NUM_ROW = 8;
+// Row layout (see the header comment).
+const ROW_BYTES = 96;
+const NUM_ROW = ROW_BYTES / 8;
 const N_LAST_SEEN = 0;
 const N_CREATED = 1;
 const N_PKTS_CLIENT = 2;
@@ -112,15 +121,21 @@ const N_PKTS_SERVER = 4;
 const N_BYTES_SERVER = 5;
 const N_ARMED = 6;
 const N_IDLE = 7;
-const TUP_ROW = 8;
-const T_CLIENT_IP = 0;
-const T_EXT_IP = 1;
-const T_GW_IP = 2;
-const T_SERVER_IP = 3;
-const T_EXT_PORTS = 4; // clientPort << 16 | extPort
-const T_INT_PORTS = 5; // serverPort << 16 | gwPort
-const T_META = 6; // ruleIdx << 16 | kind << 8 | state
-const T_MAPPING = 7;
+const TUP_ROW = ROW_BYTES / 4;
+const T_CLIENT_IP = 16;
+const T_EXT_IP = 17;
+const T_GW_IP = 18;
+const T_SERVER_IP = 19;
+const T_EXT_PORTS = 20; // clientPort << 16 | extPort
+const T_INT_PORTS = 21; // serverPort << 16 | gwPort
+const T_META = 22; // ruleIdx << 16 | kind << 8 | state
+const T_MAPPING = 23;
+/**
+ * Where the rows start in their ArrayBuffer. A large buffer's memory comes from mmap through the
+ * C library's allocator, 16 bytes into a page (glibc's chunk header), so 48 more put the first
+ * row on a cache-line boundary and every row on a 32-byte one. Elsewhere it is 48 unused bytes.
+ */
+const ROWS_OFFSET = 48;
 
 export interface FlowTableOptions {
   /** Global bound on live flows. */
@@ -144,14 +159,6 @@ export interface FlowTableOptions {
   portHintSets?: number;
 }
 
-function gcd(a: number, b: number): number {
-  while (b !== 0) {
-    const t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
 
 export function isClosedState(st: number): boolean {
   return (st & FLOW_ST_RST) !== 0 || (st & FIN_BOTH) === FIN_BOTH;
@@ -164,6 +171,8 @@ export class FlowTable {
   readonly gwPortLo: number;
   readonly gwPortHi: number;
   private readonly gwPortSpan: number;
+  /** The span's odd prime factors: the walk's stride test (oddCoprime). */
+  private readonly spanOddPrimes: number[];
   private readonly slots: SlotAllocator;
   private readonly wheel: TimerWheel;
   private readonly byExternal: HashIndex3;
@@ -197,6 +206,7 @@ export class FlowTable {
     this.gwPortLo = lo;
     this.gwPortHi = hi;
     this.gwPortSpan = hi - lo + 1;
+    this.spanOddPrimes = oddPrimeFactors(this.gwPortSpan);
     const seed = opts.seed ?? 0x9e3779b9;
     const initial = Math.max(1, Math.min(max, opts.initialFlows ?? 1024));
     this.slots = new SlotAllocator(max, initial, (n) => this.growRows(n));
@@ -205,8 +215,9 @@ export class FlowTable {
     this.byExternal = new HashIndex3(max, (seed ^ 0x165667b1) >>> 0, initial);
     this.byInternal = new HashIndex3(max, (seed ^ 0xd3a2646c) >>> 0, initial);
     this.usedPorts = new UsedPortHints(lo, hi, opts.portHintSets ?? MAX_PORT_HINT_SETS, (seed ^ 0x2545f491) >>> 0);
-    this.num = new Float64Array(cap * NUM_ROW);
-    this.tup = new Uint32Array(cap * TUP_ROW);
+    const rows = newRows(cap);
+    this.num = rows.num;
+    this.tup = rows.tup;
     this.expireOne = (id: number) => this.reap(id);
   }
 
@@ -302,7 +313,7 @@ export class FlowTable {
   }
 
   kind(id: number): number {
-    return ((this.tup[id * TUP_ROW + T_META] ?? 0) >>> 8) & 0x7f;
+    return ((this.tup[id * TUP_ROW + T_META] ?? 0) >>> 8) & 0x3f;
   }
   /** An internal client's connection to an external server (createOutbound). */
   outbound(id: number): boolean {
@@ -396,7 +407,9 @@ export class FlowTable {
    * TCP_RST, TCP_ACK); bytes whatever the caller counts (e.g. IP length).
    */
   onPacket(id: number, fromClient: boolean, tcpFlags: number, bytes: number, nowMs: number): void {
-    if (!this.slots.inUse(id)) return;
+    const m = id * TUP_ROW + T_META;
+    const meta = this.tup[m] ?? 0;
+    if ((meta & (FLOW_LIVE << 8)) === 0) return; // not in use, or beyond the rows
     const f = this.num;
     const n = id * NUM_ROW;
     if (fromClient) {
@@ -407,8 +420,6 @@ export class FlowTable {
       f[n + N_BYTES_SERVER] = f[n + N_BYTES_SERVER]! + bytes;
     }
     f[n + N_LAST_SEEN] = nowMs;
-    const m = id * TUP_ROW + T_META;
-    const meta = this.tup[m]!;
     const before = meta & 0xff;
     const st = nextState(before, fromClient, tcpFlags);
     if (st !== before) {
@@ -429,6 +440,7 @@ export class FlowTable {
     this.byExternal.delete(u[t + T_CLIENT_IP]!, u[t + T_EXT_IP]!, u[t + T_EXT_PORTS]!);
     const intPorts = u[t + T_INT_PORTS]!;
     this.byInternal.delete(u[t + T_SERVER_IP]!, u[t + T_GW_IP]!, intPorts);
+    u[t + T_META] = u[t + T_META]! & ~(FLOW_LIVE << 8); // onPacket reads this instead of the allocator's byte; the rest stays readable
     // Outbound rows' internal tuples are never marked (their ports come from byExternal's walk).
     if ((u[t + T_META]! & (FLOW_OUTBOUND << 8)) === 0) this.usedPorts.unmark(u[t + T_SERVER_IP]! | 0, u[t + T_GW_IP]! | 0, intPorts >>> 16, intPorts & 0xffff);
     this.wheel.cancel(id);
@@ -458,8 +470,7 @@ export class FlowTable {
 
   memoryBytes(): number {
     return (
-      this.num.byteLength +
-      this.tup.byteLength +
+      this.num.buffer.byteLength +
       this.slots.memoryBytes() +
       this.wheel.memoryBytes() +
       this.byExternal.memoryBytes() +
@@ -533,7 +544,7 @@ export class FlowTable {
     u[t + T_SERVER_IP] = serverIp;
     u[t + T_EXT_PORTS] = extPorts;
     u[t + T_INT_PORTS] = intPorts;
-    u[t + T_META] = (((ruleIdx & 0xffff) << 16) | ((kind & 0xff) << 8) | state) >>> 0;
+    u[t + T_META] = (((ruleIdx & 0xffff) << 16) | (((kind & 0xbf) | FLOW_LIVE) << 8) | state) >>> 0;
     u[t + T_MAPPING] = mappingIdx >>> 0;
     const f = this.num;
     const n = id * NUM_ROW;
@@ -590,7 +601,7 @@ export class FlowTable {
     h = Math.imul(h, 0x27d4eb2f) >>> 0;
     let off = h % span;
     let step = ((h >>> 16) % span) | 1;
-    while (step > 1 && gcd(step, span) !== 1) step = step + 2 < span ? step + 2 : 1;
+    while (step > 1 && !oddCoprime(step, this.spanOddPrimes)) step = step + 2 < span ? step + 2 : 1;
     for (let i = 0; i < span; i++) {
       const p = lo + off;
       if (!(set >= 0 && hints.used(set, p)) && index.get(serverIp, gwIp, hi | p) < 0) return p;
@@ -626,14 +637,18 @@ export class FlowTable {
   }
 
   private growRows(n: number): void {
-    const num = new Float64Array(n * NUM_ROW);
-    num.set(this.num);
-    const tup = new Uint32Array(n * TUP_ROW);
-    tup.set(this.tup);
-    this.num = num;
-    this.tup = tup;
+    const rows = newRows(n);
+    rows.num.set(this.num);
+    this.num = rows.num;
+    this.tup = rows.tup;
     this.wheel.grow(n);
   }
+}
+
+/** Rows for `n` flows: one buffer, both views from ROWS_OFFSET (see the header). */
+function newRows(n: number): { num: Float64Array; tup: Uint32Array } {
+  const buf = new ArrayBuffer(ROWS_OFFSET + n * ROW_BYTES);
+  return { num: new Float64Array(buf, ROWS_OFFSET, n * NUM_ROW), tup: new Uint32Array(buf, ROWS_OFFSET, n * TUP_ROW) };
 }
 
 /** State bits after one packet with TCP flags `flags` in the given direction. */

@@ -18,6 +18,7 @@ import {
   TCP_FIN,
   TCP_RST,
   TCP_SYN,
+  nextState,
 } from '../../src/nat/flow-table.js';
 
 const ip = (a: number, b: number, c: number, d: number): number => ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
@@ -370,6 +371,89 @@ describe('FlowTable fields and invariants', () => {
             const g = t.gwPort(id);
             expect(g === t.clientPort(id) || (g >= 1024 && g <= 65_535)).toBe(true);
             expect(t.expiresAtMs(id)).toBeGreaterThan(t.lastSeenMs(id));
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('FlowTable rows against a model', () => {
+  it('every field of every flow reads back as a Map model says, through growth, removal and reuse of ids', () => {
+    interface M { kind: number; rule: number; mapping: number; c: number; cp: number; ep: number; out: boolean; st: number; pc: number; bc: number; ps: number; bs: number; seen: number; created: number }
+    type Op =
+      | { t: 'create'; c: number; cp: number; ep: number; mapped: boolean; out: boolean; rule: number }
+      | { t: 'pkt'; pick: number; fromClient: boolean; flags: number; bytes: number }
+      | { t: 'gone'; pick: number; fromClient: boolean };
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ t: fc.constant('create' as const), c: fc.integer({ min: 0, max: 255 }), cp: fc.integer({ min: 1, max: 65_535 }), ep: fc.integer({ min: 1, max: 65_535 }), mapped: fc.boolean(), out: fc.boolean(), rule: fc.integer({ min: -1, max: 65_534 }) }) },
+      { weight: 5, arbitrary: fc.record({ t: fc.constant('pkt' as const), pick: fc.nat(), fromClient: fc.boolean(), flags: fc.constantFrom(TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, TCP_FIN | TCP_ACK, TCP_RST), bytes: fc.integer({ min: 0, max: 2 ** 31 }) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('gone' as const), pick: fc.nat(), fromClient: fc.boolean() }) },
+    );
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => {
+        const t = new FlowTable({ maxFlows: 40, initialFlows: 1, gwPortLo: 10_000, gwPortHi: 10_100 });
+        const model = new Map<number, M>();
+        let now = 1_704_067_200_000;
+        for (const op of ops) {
+          now += 7;
+          if (op.t === 'create') {
+            const kind = op.mapped ? FLOW_MAPPED : FLOW_EPM;
+            const mapping = op.mapped ? op.c * 3 : -1;
+            const cip = ip(198, 51, 100, op.c);
+            const id = op.out
+              ? t.createOutbound(kind, op.rule, mapping, cip, op.cp, SRV, op.ep, EXT, now, IDLE_MS)
+              : t.create(kind, op.rule, mapping, cip, op.cp, EXT, op.ep, GW, SRV, 135, now, IDLE_MS);
+            if (id < 0) continue;
+            expect(model.has(id)).toBe(false);
+            model.set(id, { kind, rule: op.rule, mapping, c: cip, cp: op.cp, ep: op.ep, out: op.out, st: 0, pc: 0, bc: 0, ps: 0, bs: 0, seen: now, created: now });
+          } else {
+            // A packet on a flow that left (its id not reused yet) changes nothing: half of the picks are past the live ones.
+            const ids = [...model.keys()];
+            const n = ids.length;
+            const id = op.pick % (2 * n + 1) < n ? ids[op.pick % (2 * n + 1)]! : op.pick % 41;
+            const m = model.get(id);
+            if (op.t === 'gone') {
+              expect(t.remove(id)).toBe(m !== undefined);
+              model.delete(id);
+              continue;
+            }
+            t.onPacket(id, op.fromClient, op.flags, op.bytes, now);
+            if (m === undefined) continue;
+            const st = nextState(m.st, op.fromClient, op.flags);
+            if (op.fromClient) {
+              m.pc++;
+              m.bc += op.bytes;
+            } else {
+              m.ps++;
+              m.bs += op.bytes;
+            }
+            const wasClosed = (m.st & FLOW_ST_RST) !== 0 || (m.st & (FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER)) === (FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER);
+            const isClosedNow = (st & FLOW_ST_RST) !== 0 || (st & (FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER)) === (FLOW_ST_FIN_CLIENT | FLOW_ST_FIN_SERVER);
+            if (st !== m.st && wasClosed && !isClosedNow) m.created = now;
+            m.st = st;
+            m.seen = now;
+          }
+          expect(t.count).toBe(model.size);
+          for (const [id, m] of model) {
+            expect(t.isLive(id)).toBe(true);
+            expect(t.kind(id)).toBe(m.kind);
+            expect(t.outbound(id)).toBe(m.out);
+            expect(t.ruleIdx(id)).toBe(m.rule);
+            expect(t.mappingIdx(id)).toBe(m.mapping);
+            expect(t.state(id)).toBe(m.st);
+            expect([t.packetsFromClient(id), t.bytesFromClient(id), t.packetsFromServer(id), t.bytesFromServer(id)]).toEqual([m.pc, m.bc, m.ps, m.bs]);
+            expect(t.lastSeenMs(id)).toBe(m.seen);
+            expect(t.createdMs(id)).toBe(m.created);
+            expect(t.idleTimeoutMs(id)).toBe(IDLE_MS);
+            if (m.out) {
+              expect([t.serverIp(id), t.serverPort(id), t.clientIp(id), t.clientPort(id), t.extIp(id)]).toEqual([m.c, m.cp, SRV, m.ep, EXT]);
+              expect(t.lookupInternal(m.c, m.cp, SRV, m.ep)).toBe(id);
+            } else {
+              expect([t.clientIp(id), t.clientPort(id), t.extIp(id), t.extPort(id), t.gwIp(id), t.serverIp(id), t.serverPort(id)]).toEqual([m.c, m.cp, EXT, m.ep, GW, SRV, 135]);
+              expect(t.lookupExternal(m.c, m.cp, EXT, m.ep)).toBe(id);
+            }
           }
         }
       }),
