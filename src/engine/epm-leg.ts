@@ -78,8 +78,6 @@ const pendingPool: PendingCalls[] = [];
 const MAX_PENDING_POOLED = 256;
 /** Fragments of one response call that are tracked for rewriting. */
 const MAX_FRAGMENTS = 64;
-/** Fragment stubs up to this many bytes are copied byte by byte (no view object made). */
-const STUB_LOOP_MAX = 512;
 
 /** What the leg needs from the engine: patching, mappings, and the report of rewrites; `flow` is the leg's connection. */
 export interface EpmLegHost {
@@ -576,11 +574,7 @@ export class EpmLeg implements Leg {
       next.set(call.stub.subarray(0, call.stubLen));
       call.stub = next;
     }
-    const stub = call.stub;
-    const at = call.stubLen;
-    // An ept_map answer's stub is a few hundred bytes: a loop, not a subarray object per fragment.
-    if (len <= STUB_LOOP_MAX) for (let k = 0; k < len; k++) stub[at + k] = buf[off + k]!;
-    else stub.set(buf.subarray(off, off + len), at);
+    call.stub.set(buf.subarray(off, off + len), call.stubLen);
     const i = call.fragCount++;
     call.fragStubStart[i] = call.stubLen;
     call.fragSeq[i] = seq;
