@@ -120,6 +120,11 @@ export class Conns {
     return flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & F_LIVE) !== 0;
   }
 
+  /** Loads connection `flow`'s row (its flags word), so its cache miss overlaps others (Engine.touch). */
+  touch(flow: number): number {
+    return this.words[flow * CW + W_FLAGS] ?? 0;
+  }
+
   isEpm(flow: number): boolean {
     return (this.words[flow * CW + W_FLAGS]! & F_EPM) !== 0;
   }

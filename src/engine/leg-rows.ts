@@ -92,6 +92,19 @@ export class LegRows {
     w[base + W_CTX] = 0;
   }
 
+  /**
+   * Reads the words of the row a packet `fromClient` will use (flags, that direction's cursor, the
+   * first context slot) and returns a number made of them, so a caller can load them as soon as
+   * it knows the row: with a million connections they are cache misses, which then overlap the
+   * others the packet takes (flow row, connection row) instead of following them one by one.
+   */
+  touch(row: number, fromClient: boolean): number {
+    const w = this.pages[row >>> PAGE_SHIFT];
+    if (w === undefined) return 0;
+    const base = (row & PAGE_MASK) * LW;
+    return (w[base + W_FLAGS]! ^ w[base + (fromClient ? W_C2S : W_S2C)]! ^ w[base + W_TABLE]!) | 0;
+  }
+
   flags(row: number): number {
     return this.pages[row >>> PAGE_SHIFT]![(row & PAGE_MASK) * LW + W_FLAGS]!;
   }

@@ -145,6 +145,11 @@ export class MappedLeg implements Leg {
     return label;
   }
 
+  /** Loads what a packet of `flow` will read (LegRows.touch). */
+  touch(flow: number, fromClient: boolean): number {
+    return this.rows.touch(flow, fromClient);
+  }
+
   midPdu(flow: number, fromClient: boolean): boolean {
     return fromClient && (this.rows.flags(flow) & F_HOLDING) !== 0;
   }
