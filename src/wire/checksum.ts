@@ -34,6 +34,11 @@ let simd: WasmWordSum | null = null;
 let simd2: WasmWordSum | null = null;
 /** Below this many aligned 16-byte blocks the call into wasm costs more than the JS loop. */
 const SIMD_MIN_BLOCKS = 4;
+// The array last summed and its byteOffset (its buffer is wordsOf): the same array again, the
+// usual case, skips the buffer and byteOffset getters (a megamorphic load in the profile: arrays
+// and Buffers of several shapes come here).
+let lastView: Uint8Array | null = null;
+let lastBase = 0;
 
 /**
  * Ones'-complement sum of `len` bytes at `off` (big-endian 16-bit words counted from `off`),
@@ -78,25 +83,29 @@ function onesSumBytes(buf: Uint8Array, off: number, len: number, initial: number
  * bytes up (bench: the engine checks the TCP checksum of every segment that carries data).
  */
 function onesSumWords(buf: Uint8Array, off: number, len: number, initial: number): number {
-  const ab = buf.buffer;
-  if (ab !== wordsOf) {
-    const prevOf = wordsOf;
-    const prev = words;
-    const prevSimd = simd;
-    if (ab === wordsOf2) {
-      words = words2;
-      simd = simd2;
-    } else {
-      words = new Uint32Array(ab, 0, ab.byteLength >>> 2);
-      simd = wasmSumOf(ab);
+  if (buf !== lastView) {
+    const ab = buf.buffer;
+    if (ab !== wordsOf) {
+      const prevOf = wordsOf;
+      const prev = words;
+      const prevSimd = simd;
+      if (ab === wordsOf2) {
+        words = words2;
+        simd = simd2;
+      } else {
+        words = new Uint32Array(ab, 0, ab.byteLength >>> 2);
+        simd = wasmSumOf(ab);
+      }
+      wordsOf = ab;
+      wordsOf2 = prevOf;
+      words2 = prev;
+      simd2 = prevSimd;
     }
-    wordsOf = ab;
-    wordsOf2 = prevOf;
-    words2 = prev;
-    simd2 = prevSimd;
+    lastView = buf;
+    lastBase = buf.byteOffset;
   }
   const w = words;
-  const abs = buf.byteOffset + off;
+  const abs = lastBase + off;
   const head = (4 - (abs & 3)) & 3;
   const n = (len - head) >>> 2;
   let k = (abs + head) >>> 2;
