@@ -31,8 +31,8 @@ import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
 import { wr16, wr32 } from '../dcerpc/ndr.js';
 import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
-import { LINKTYPE_RAW } from '../wire/link.js';
-import { IPPROTO_TCP, PacketView, readPacket, TCP_ACK } from '../wire/packet.js';
+import { ETH_HDR_LEN, LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../wire/link.js';
+import { IPPROTO_TCP, PacketView, readPacket, readRawIpv4Tcp, TCP_ACK } from '../wire/packet.js';
 import { finishIpv4Checksum, finishTcpChecksumV4 } from '../wire/checksum.js';
 import { OK } from '../wire/status.js';
 import type { CompiledRules } from '../policy/compiled.js';
@@ -109,6 +109,21 @@ export interface ReplayReport {
   liveMappingsAtEnd: number;
   liveConnectionsAtEnd: number;
   truncatedAtEnd: boolean;
+}
+
+/**
+ * readPacket of a captured frame. `ipOnly` (gateway mode reads only the IP header's fields): an
+ * Ethernet frame of IPv4 is decoded from its IP header on, without the link stage and the view's
+ * reset, as readPacket would decode it there; any failure is decoded again in full, for its reason.
+ */
+export function decodeFrame(rec: CaptureRecord, v: PacketView, ipOnly: boolean): number {
+  const buf = rec.data;
+  const off = rec.dataOff;
+  if (ipOnly && rec.linkType === LINKTYPE_ETHERNET && rec.capLen > ETH_HDR_LEN && buf[off + 12] === 0x08 && buf[off + 13] === 0x00 && buf[off + ETH_HDR_LEN]! >> 4 === 4) {
+    // (A version nibble other than 4 goes the whole way: the raw-IP decoder would take it as IPv6.)
+    if (readRawIpv4Tcp(buf, off + ETH_HDR_LEN, rec.capLen - ETH_HDR_LEN, v) === OK) return OK;
+  }
+  return readPacket(buf, off, rec.capLen, rec.linkType, v);
 }
 
 export function replayCapture(opts: ReplayOptions): ReplayReport {
@@ -195,7 +210,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
     while (reader.next(rec)) {
       frame = reader.frameNumber;
       report.frames++;
-      if (readPacket(rec.data, rec.dataOff, rec.capLen, rec.linkType, v) !== OK) {
+      if (decodeFrame(rec, v, mode === 'gateway') !== OK) {
         skip(`undecodable frame: ${v.errReason}`);
         continue;
       }
