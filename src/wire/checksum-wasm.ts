@@ -106,7 +106,14 @@ function compiled(): WebAssembly.Module | null {
 export function checksumBytes(n: number): Uint8Array {
   const m = compiled();
   if (m === null) return new Uint8Array(n);
-  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(n / WASM_PAGE)) });
+  let memory: WebAssembly.Memory;
+  try {
+    // V8 reserves ~10 GiB of address space (guard regions) per memory, not RSS: under an address
+    // space limit (ulimit -v) this fails, and the buffer is a plain one.
+    memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(n / WASM_PAGE)) });
+  } catch {
+    return new Uint8Array(n);
+  }
   const instance = new WebAssembly.Instance(m, { env: { mem: memory } });
   sums.set(memory.buffer, instance.exports['sum'] as WasmWordSum);
   return new Uint8Array(memory.buffer, 0, n);
