@@ -190,14 +190,15 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
     },
   });
 
-  const servers = new Map<number, number>(); // server ip → rule index
-  for (const r of rules.rules) if (r.enabled && !r.outbound && !servers.has(r.serverIp)) servers.set(r.serverIp, r.index);
+  // Addresses as int32 keys (ip | 0): a u32 above 2^31 looked up as is was a heap number per frame.
+  const servers = new Map<number, number>(); // server ip | 0 → rule index
+  for (const r of rules.rules) if (r.enabled && !r.outbound && !servers.has(r.serverIp | 0)) servers.set(r.serverIp | 0, r.index);
   // Outbound rules: a direct capture's client is inside (fed as is on the internal side), its
   // server outside (fed on the external side, addressed to the NAT source the engine chose).
   // Without one (the usual replay) a frame to or from no published server costs no rule walk.
   const anyOutbound = rules.rules.some((r) => r.enabled && r.outbound);
   const outboundPair = (src: number, dst: number): boolean => anyOutbound && selectOutboundRule(rules, src, dst) >= 0;
-  const externals = new Set<number>([rules.gateway.externalIp, ...rules.rules.map((r) => r.externalIp)]);
+  const externals = new Set<number>([rules.gateway.externalIp | 0, ...rules.rules.map((r) => r.externalIp | 0)]);
   const gwIp = rules.gateway.internalIp;
 
   const rec = new CaptureRecord();
@@ -231,22 +232,22 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
         finishIpv4Checksum(buf, ipOff, v.ipHdrLen);
       }
       if (mode === null) {
-        mode = externals.has(v.dst4) || v.dst4 === gwIp ? 'gateway'
-          : servers.has(v.dst4) || servers.has(v.src4) || outboundPair(v.src4, v.dst4) || outboundPair(v.dst4, v.src4) ? 'direct' : null;
+        mode = externals.has(v.dst4 | 0) || v.dst4 === gwIp ? 'gateway'
+          : servers.has(v.dst4 | 0) || servers.has(v.src4 | 0) || outboundPair(v.src4, v.dst4) || outboundPair(v.dst4, v.src4) ? 'direct' : null;
       }
       if (mode === 'gateway' || mode === null) {
-        if (externals.has(v.dst4)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs, false);
+        if (externals.has(v.dst4 | 0)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs, false);
         else if (v.dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false);
         else skip('not addressed to the gateway');
         continue;
       }
       // direct mode
       if (v.ipProto !== IPPROTO_TCP || v.l4Off < 0 || v.isFragment) {
-        skip(servers.has(v.dst4) || servers.has(v.src4) ? 'not TCP (only TCP is published)' : 'not to or from a published server');
+        skip(servers.has(v.dst4 | 0) || servers.has(v.src4 | 0) ? 'not TCP (only TCP is published)' : 'not to or from a published server');
         continue;
       }
-      const toRule = servers.get(v.dst4);
-      const fromRule = servers.get(v.src4);
+      const toRule = servers.get(v.dst4 | 0);
+      const fromRule = servers.get(v.src4 | 0);
       let side = -1;
       // Client → server: to 135, or to a port the engine mapped for this client.
       if (toRule !== undefined) {
