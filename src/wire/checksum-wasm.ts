@@ -103,7 +103,7 @@ function compiled(): WebAssembly.Module | null {
  * `n` zeroed bytes whose checksums take the SIMD sum: a long-lived buffer that packets are read
  * into (a capture arena, a receive buffer). Where WebAssembly SIMD is missing, a plain array.
  */
-export function checksumBytes(n: number): Uint8Array {
+export function checksumBytes(n: number): Uint8Array<ArrayBuffer> {
   const m = compiled();
   if (m === null) return new Uint8Array(n);
   let memory: WebAssembly.Memory;
