@@ -6,6 +6,7 @@
  *   inmem --capture F [--passes N] [--latency] [--gc]               the engine in memory
  *   profile --capture F [--rules R] [--passes N] [--dir D] [--json]  the same under node --cpu-prof
  *   scale-point --mappings N [--packets M] [--passes P] [--budget-mib B]
+ *   scale-flat [--from 1000] [--to 1000000] [--packets M] [--rounds R]   the flat-cost ratio in one process (busy machines)
  *   expiry [--count K] [--budget-mib B]
  *   epm-idle [--count K]                                              heap per idle EPM connection
  *   churn [--copies 100,450] [--before DIR] [--runs N] [--inmem 100] [--work DIR] [--out F.json]   churn workload (issue 10)
@@ -23,7 +24,7 @@ import { runBench } from './run.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resultsDir } from './paths.js';
-import { epmIdlePoint, expiryPoint, scalePoint } from './scale.js';
+import { epmIdlePoint, expiryPoint, flatInProcess, scalePoint } from './scale.js';
 import { churnCommand } from './churn-cli.js';
 
 function parseArgs(argv: string[]): { cmd: string; args: Map<string, string> } {
@@ -78,6 +79,9 @@ async function main(): Promise<void> {
     case 'scale-point':
       process.stdout.write(JSON.stringify(scalePoint(rulesOf(args), Number(args.get('mappings')), Number(args.get('packets') ?? 100_000), Number(args.get('passes') ?? 3), budget(args))) + '\n');
       return;
+    case 'scale-flat':
+      process.stdout.write(JSON.stringify(flatInProcess(rulesOf(args), Number(args.get('from') ?? 1000), Number(args.get('to') ?? 1_000_000), Number(args.get('packets') ?? 200_000), Number(args.get('rounds') ?? 10))) + '\n');
+      return;
     case 'expiry':
       process.stdout.write(JSON.stringify(expiryPoint(rulesOf(args), Number(args.get('count') ?? 100_000), budget(args))) + '\n');
       return;
@@ -108,7 +112,7 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, expiry, epm-idle, churn, live, nft-channel)`);
+      throw new Error(`unknown command ${cmd} (run, gen, inmem, profile, scale-point, scale-flat, expiry, epm-idle, churn, live, nft-channel)`);
   }
 }
 

@@ -541,3 +541,46 @@ export function flatEstimate(fromNs: readonly number[], toNs: readonly number[])
     toNs: [...toNs],
   };
 }
+
+/** The flat-cost ratio measured inside one process (flatInProcess). */
+export interface FlatInProcess {
+  fromMappings: number;
+  toMappings: number;
+  /** Rounds counted (the first, warming the code, is not). */
+  rounds: number;
+  packets: number;
+  random: FlatEstimate;
+  burst: FlatEstimate;
+}
+
+/**
+ * The flat-cost ratio where separate processes are too noisy (a machine others share): one
+ * process holds a population of `from` and one of `to` connections, and each round times a pass
+ * on each, back to back, for both patterns; every round is a pair, so load that comes and goes
+ * between rounds cancels. Not the bench's figure (its points run in fresh processes, one
+ * population each): a way to compare builds, or check a change, on a busy machine.
+ */
+export function flatInProcess(rules: CompiledRules, from: number, to: number, packets: number, rounds: number): FlatInProcess {
+  const pops = [from, to].map((n) => {
+    const p = new Population(rules, n);
+    const rng = new Rng(0x5ca1e ^ n);
+    for (let i = 0; i < n; i++) p.acquire(i);
+    for (let i = 0; i < n; i++) if (!p.open(i, rng)) throw new Error(`scale-flat: the engine did not open connection ${i} of ${n}`);
+    return { p, n, rng };
+  });
+  const ns: number[][] = [[], [], [], []]; // random from, random to, burst from, burst to
+  for (let r = 0; r <= rounds; r++) {
+    for (let k = 0; k < 4; k++) {
+      const { p, n, rng } = pops[k & 1]!;
+      const t = buildTraffic(p, n, packets, k < 2 ? 2 : BURST, rng);
+      const e = p.engine;
+      const now = p.nowMs;
+      fullGc();
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < packets; i++) e.onPacket(t.side[i]!, t.buf, t.off[i]!, t.len[i]!, now);
+      const perPacket = Number(process.hrtime.bigint() - t0) / packets;
+      if (r > 0) ns[k]!.push(perPacket);
+    }
+  }
+  return { fromMappings: from, toMappings: to, rounds, packets, random: flatEstimate(ns[0]!, ns[1]!), burst: flatEstimate(ns[2]!, ns[3]!) };
+}

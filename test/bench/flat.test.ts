@@ -1,6 +1,10 @@
-/** The flat-cost estimators of bench/scale.ts on runs given by hand (no timing is judged). */
+/** The flat-cost estimators of bench/scale.ts (no timing is judged). */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { flatEstimate, median } from '../../bench/scale.js';
+import { flatEstimate, flatInProcess, median } from '../../bench/scale.js';
+import { loadRules } from '../../src/policy/load.js';
+import { projectRoot } from '../helpers/shared.js';
 
 describe('flatEstimate', () => {
   it('judges on the median of the pair ratios and keeps the other estimators beside it', () => {
@@ -24,5 +28,19 @@ describe('flatEstimate', () => {
     expect(e.ratio).toBeNull();
     expect(e.ratioOfMedians).toBeNull();
     expect(e.ratioOfBests).toBeNull();
+  });
+});
+
+describe('flatInProcess', () => {
+  it('pairs a pass on each population per round, both patterns, and judges on the median pair ratio', () => {
+    const file = path.join(projectRoot, 'bench', 'rules.json');
+    const r = flatInProcess(loadRules(readFileSync(file, 'utf8'), file).rules, 40, 300, 400, 3);
+    expect([r.fromMappings, r.toMappings, r.rounds, r.packets]).toEqual([40, 300, 3, 400]);
+    for (const e of [r.random, r.burst]) {
+      expect(e.fromNs).toHaveLength(3);
+      expect(e.toNs).toHaveLength(3);
+      for (const x of [...e.fromNs, ...e.toNs]) expect(x).toBeGreaterThan(0);
+      expect(e.ratio).toBe(median(e.fromNs.map((x, i) => e.toNs[i]! / x)));
+    }
   });
 });
