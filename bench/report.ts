@@ -65,6 +65,11 @@ export function markdown(r: BenchResult, name: string): string {
   for (const s of r.scaling.points) L.push(scaleRow(s));
   const fl = r.scaling.flatness;
   if (fl !== null) L.push('', ...flatLines(fl, ''));
+  const fp = r.scaling.flatInProcess;
+  if (fp?.value) {
+    const e = (x: FlatEstimate): string => `${ratio(x.ratio)} (rounds ${f(Math.min(...x.pairRatios))}-${f(Math.max(...x.pairRatios))}; ratio of medians ${ratio(x.ratioOfMedians)}, of bests ${ratio(x.ratioOfBests)})`;
+    L.push('', `The same ratio in one process (a pass on each population per round, ${fp.value.rounds} rounds; fresh processes differ in their compiled code): random ${e(fp.value.random)}, burst ${e(fp.value.burst)}; \`${fp.command}\`.`);
+  } else if (fp?.error) L.push('', `The same ratio in one process: ${fp.error}`);
   for (const s of r.scaling.points) if (s.point?.stoppedReason) L.push('', `At ${si(s.mappings)} mappings: ${s.point.stoppedReason}.`);
   const x = r.scaling.expiry;
   if (x !== null) {

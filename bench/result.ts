@@ -6,7 +6,7 @@
 import type { CommandTiming } from './peers.js';
 import type { CorpusResult } from './corpus.js';
 import type { ChurnResult } from './churn.js';
-import type { EpmIdleResult, ExpiryResult, FlatEstimate, ScalePoint } from './scale.js';
+import type { EpmIdleResult, ExpiryResult, FlatEstimate, FlatInProcess, ScalePoint } from './scale.js';
 import type { Environment } from './sysinfo.js';
 import type { LiveResult } from './live.js';
 import type { InMemoryResult, LatencyResult, SteadyStateGc } from './engine-replay.js';
@@ -116,6 +116,8 @@ export interface BenchResult {
     points: ScaleEntry[];
     /** Cost per packet at the largest point whose connections all opened, over the cost at the smallest. */
     flatness: Flatness | null;
+    /** The same ratio in one process (scale-flat; null when not run): a 1k and a 1M population, passes paired per round. */
+    flatInProcess?: { value: FlatInProcess | null; error: string | null; command: string } | null;
     expiry: ExpiryResult | null;
     expiryError: string | null;
     expiryCommand: string;

@@ -28,7 +28,7 @@ import { shellQuote, timeCommand } from './peers.js';
 import { emptyLiveResult, liveSkipReason, runLive, type LiveResult } from './live.js';
 import { markdown, svgPlot } from './report.js';
 import { RESULT_SCHEMA, type BeforeResult, type BenchResult, type Flatness, type ScaleEntry, type Target } from './result.js';
-import { flatEstimate, type EpmIdleResult, type ExpiryResult, type FlatEstimate, type ScalePoint } from './scale.js';
+import { flatEstimate, type EpmIdleResult, type ExpiryResult, type FlatEstimate, type FlatInProcess, type ScalePoint } from './scale.js';
 import { environment } from './sysinfo.js';
 import { FRAMES_PER_CLIENT_ESTIMATE, generateWorkload } from './workload.js';
 
@@ -205,6 +205,15 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       }
     }
     if (beforeResult !== null) beforeResult.flatness = flatness(flatBuilds[1]?.runs ?? null);
+    // The same ratio inside one process (scale.ts flatInProcess): fresh processes differ in their compiled code.
+    let flatInProcess: BenchResult['scaling']['flatInProcess'] = null;
+    const fr = flatBuilds[0]!.runs;
+    if (fr !== null) {
+      const a = ['--expose-gc', `--max-old-space-size=${plan.budgetMiB + 1024}`, benchMain, 'scale-flat', '--from', String(fr.from[0]!.mappings), '--to', String(fr.to[0]!.mappings),
+        '--packets', String(plan.trafficPackets), '--rounds', String(plan.flatRuns > 1 ? 10 : 2)];
+      log(`flat cost in one process: ${fr.from[0]!.mappings} and ${fr.to[0]!.mappings} mappings`);
+      flatInProcess = { ...childJson<FlatInProcess>(a, plan.childTimeoutS), command: shellQuote(['node', ...a.map((x) => (x === benchMain ? rel(benchMain) : x))]) };
+    }
     let expiry: ExpiryResult | null = null;
     let expiryError: string | null = null;
     const expiryArgs = ['--expose-gc', benchMain, 'expiry', '--count', String(plan.expiry), '--budget-mib', String(plan.budgetMiB)];
@@ -248,7 +257,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       publicCorpus: corpus,
       churn,
       before: beforeResult,
-      scaling: { points, flatness: flatness(flatBuilds[0]!.runs), expiry, expiryError, epmIdle, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
+      scaling: { points, flatness: flatness(flatBuilds[0]!.runs), flatInProcess, expiry, expiryError, epmIdle, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
       live,
       targets: [],
     };

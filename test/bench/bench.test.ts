@@ -267,6 +267,14 @@ describe('npm run bench:quick on a tiny input', () => {
     }
     expect(fl.random).toBe(fl.estimates.random.ratio);
     expect(readFileSync(path.join(out, 'smoke.md'), 'utf8')).toContain('median of 2 pair ratios of alternated runs');
+    // And once inside one process (scale-flat), between the same two points.
+    const fp = r.scaling.flatInProcess!;
+    expect(fp.error).toBeNull();
+    expect(fp.command).toContain(`scale-flat --from ${scale[0]} --to ${scale[1]}`);
+    expect([fp.value!.fromMappings, fp.value!.toMappings]).toEqual(scale);
+    expect(fp.value!.random.pairRatios).toHaveLength(fp.value!.rounds);
+    positive(fp.value!.random.ratio);
+    positive(fp.value!.burst.ratio);
     const x = r.scaling.expiry!;
     expect(r.scaling.expiryError).toBeNull();
     expect(x.pinholesExpired).toBe(x.count);
