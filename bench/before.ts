@@ -41,5 +41,11 @@ export function beforeInMemory(b: BeforeBuild, capture: string, rules: string, p
 }
 
 export function beforeReplay(b: BeforeBuild, replayArgs: string[], runs: number): CommandTiming {
-  return timeCommand([process.execPath, b.cli, ...replayArgs], runs, ['node', path.join(b.dir, 'dist/cli/main.js'), ...replayArgs]);
+  const c = beforeReplayCommand(b, replayArgs);
+  return timeCommand(c.argv, runs, c.display);
+}
+
+/** The before build's `rpcgw` with `replayArgs`, to run and to show. */
+export function beforeReplayCommand(b: BeforeBuild, replayArgs: string[]): { argv: string[]; display: string[] } {
+  return { argv: [process.execPath, b.cli, ...replayArgs], display: ['node', path.join(b.dir, 'dist/cli/main.js'), ...replayArgs] };
 }

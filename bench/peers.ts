@@ -39,46 +39,60 @@ export function shellQuote(args: readonly string[]): string {
 
 /** Runs `argv` `runs` times (stdout and stderr discarded) and keeps the timings. */
 export function timeCommand(argv: readonly string[], runs: number, display?: readonly string[]): CommandTiming {
-  const command = shellQuote(display ?? argv);
-  const exe = argv[0]!;
-  const resolved = exe.includes('/') ? (existsSync(exe) ? exe : null) : which(exe);
-  const base: CommandTiming = {
-    command, available: false, runs: 0, wallSeconds: [], bestWallSeconds: 0, medianWallSeconds: 0, bestCpuSeconds: null, maxRssKiB: null,
-  };
-  if (resolved === null) return { ...base, error: `${exe} not found` };
-  const useTime = existsSync(GNU_TIME);
-  const walls: number[] = [];
-  const cpus: (number | null)[] = [];
-  let rss: number | null = null;
-  for (let i = 0; i < runs; i++) {
-    const full = useTime ? [GNU_TIME, '-f', '@@rpcgw-bench %e %U %S %M', resolved, ...argv.slice(1)] : [resolved, ...argv.slice(1)];
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(full[0]!, full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 256 << 20 });
-    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.status !== 0) {
-      const tail = r.stderr.toString('utf8').split('\n').filter((l) => l !== '' && !l.startsWith('@@rpcgw-bench')).slice(-3).join(' | ');
-      return { ...base, error: `exit ${r.status ?? r.signal}: ${tail}` };
-    }
-    walls.push(wall);
-    let cpu: number | null = null;
-    if (useTime) {
-      const line = r.stderr.toString('utf8').split('\n').reverse().find((l) => l.startsWith('@@rpcgw-bench'));
-      const f = line?.split(' ') ?? [];
-      if (f.length >= 5) {
-        cpu = Number(f[2]) + Number(f[3]);
-        rss = Math.max(rss ?? 0, Number(f[4]));
-      }
-    }
-    cpus.push(cpu);
-  }
-  const best = Math.min(...walls);
-  return {
-    ...base, available: true, runs, wallSeconds: walls, bestWallSeconds: best, medianWallSeconds: median(walls),
-    bestCpuSeconds: cpus[walls.indexOf(best)] ?? null, maxRssKiB: rss,
-  };
+  return timeCommandsAlternated([{ argv, display }], runs)[0]!;
 }
 
-/** First line of `tool --version` (or of `tool -v`), or null if the tool is missing. */
+/**
+ * Runs each command `runs` times, in turn (A B A B ...), and keeps each one's timings: a
+ * comparison of two builds then sees the same machine, not whatever the parent or the
+ * machine was doing during one build's block of runs (the first file-to-file runs after the
+ * in-memory passes came out up to 1.3x slower than the same runs later in the bench).
+ */
+export function timeCommandsAlternated(cmds: ReadonlyArray<{ argv: readonly string[]; display?: readonly string[] | undefined }>, runs: number): CommandTiming[] {
+  const useTime = existsSync(GNU_TIME);
+  const state = cmds.map(({ argv, display }) => {
+    const exe = argv[0]!;
+    const resolved = exe.includes('/') ? (existsSync(exe) ? exe : null) : which(exe);
+    const base: CommandTiming = {
+      command: shellQuote(display ?? argv), available: false, runs: 0, wallSeconds: [], bestWallSeconds: 0, medianWallSeconds: 0, bestCpuSeconds: null, maxRssKiB: null,
+    };
+    return { argv, resolved, base, walls: [] as number[], cpus: [] as (number | null)[], rss: null as number | null, error: resolved === null ? `${exe} not found` : null as string | null };
+  });
+  for (let i = 0; i < runs; i++) {
+    for (const c of state) {
+      if (c.error !== null || c.resolved === null) continue;
+      const full = useTime ? [GNU_TIME, '-f', '@@rpcgw-bench %e %U %S %M', c.resolved, ...c.argv.slice(1)] : [c.resolved, ...c.argv.slice(1)];
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(full[0]!, full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 256 << 20 });
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (r.status !== 0) {
+        const tail = r.stderr.toString('utf8').split('\n').filter((l) => l !== '' && !l.startsWith('@@rpcgw-bench')).slice(-3).join(' | ');
+        c.error = `exit ${r.status ?? r.signal}: ${tail}`;
+        continue;
+      }
+      c.walls.push(wall);
+      let cpu: number | null = null;
+      if (useTime) {
+        const line = r.stderr.toString('utf8').split('\n').reverse().find((l) => l.startsWith('@@rpcgw-bench'));
+        const f = line?.split(' ') ?? [];
+        if (f.length >= 5) {
+          cpu = Number(f[2]) + Number(f[3]);
+          c.rss = Math.max(c.rss ?? 0, Number(f[4]));
+        }
+      }
+      c.cpus.push(cpu);
+    }
+  }
+  return state.map((c) => {
+    if (c.error !== null) return { ...c.base, error: c.error };
+    const best = Math.min(...c.walls);
+    return {
+      ...c.base, available: true, runs, wallSeconds: c.walls, bestWallSeconds: best, medianWallSeconds: median(c.walls),
+      bestCpuSeconds: c.cpus[c.walls.indexOf(best)] ?? null, maxRssKiB: c.rss,
+    };
+  });
+}
+
 export function toolVersion(tool: string, args: readonly string[] = ['--version']): string | null {
   if (which(tool) === null) return null;
   const r = spawnSync(tool, args, { encoding: 'utf8' });

@@ -19,12 +19,12 @@ import { readRulesFile } from '../src/cli/rules-file.js';
 import { CaptureFileWriter } from '../src/dataplane/capture-file.js';
 import { LINKTYPE_ETHERNET } from '../src/wire/link.js';
 import { corpusCaptures, noStartupRatio, runCorpus, type Startups } from './corpus.js';
-import { beforeBuild, beforeInMemory, beforeReplay } from './before.js';
+import { beforeBuild, beforeInMemory, beforeReplay, beforeReplayCommand } from './before.js';
 import { runChurn, type Build, type ChurnResult } from './churn.js';
 import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
 import { fullGc } from './memtrace.js';
 import { benchMain, benchRules, cliMain, requireBuiltCli, resultsDir } from './paths.js';
-import { shellQuote, timeCommand } from './peers.js';
+import { shellQuote, timeCommand, timeCommandsAlternated } from './peers.js';
 import { emptyLiveResult, liveSkipReason, runLive, type LiveResult } from './live.js';
 import { markdown, svgPlot } from './report.js';
 import { RESULT_SCHEMA, type BeforeResult, type BenchResult, type Flatness, type ScaleEntry, type Target } from './result.js';
@@ -142,11 +142,15 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       help: timeCommand([process.execPath, cliMain, '--help'], plan.peerRuns, ['rpcgw', '--help']),
       check: timeCommand([process.execPath, cliMain, 'check', '--rules', benchRules], plan.peerRuns, ['rpcgw', 'check', '--rules', rel(benchRules)]),
     };
-    const f2f = timeCommand([process.execPath, cliMain, ...replayArgs(capture, '/dev/null')], plan.peerRuns, ['rpcgw', ...replayArgs(rel(capture), '/dev/null')]);
+    const f2fCommand = { argv: [process.execPath, cliMain, ...replayArgs(capture, '/dev/null')], display: ['rpcgw', ...replayArgs(rel(capture), '/dev/null')] };
+    // With a before build the two builds' runs alternate, so both see the same machine.
+    const [f2f, beforeF2f] = before === null
+      ? [timeCommand(f2fCommand.argv, plan.peerRuns, f2fCommand.display), null]
+      : timeCommandsAlternated([f2fCommand, beforeReplayCommand(before, replayArgs(capture, '/dev/null'))], plan.peerRuns);
     let beforeResult: BeforeResult | null = null;
     if (before !== null) {
       log(`before (${before.dir}, ${before.commit ?? '?'}): file-to-file and in memory on the same workload`);
-      const fileToFile = beforeReplay(before, replayArgs(capture, '/dev/null'), plan.peerRuns);
+      const fileToFile = beforeF2f!;
       const im = beforeInMemory(before, capture, benchRules, plan.passes);
       beforeResult = {
         dir: before.dir, commit: before.commit, startup: beforeReplay(before, replayArgs(empty, '/dev/null'), plan.peerRuns),
