@@ -7,7 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchMain, cliMain } from './paths.js';
+import { benchMain, cliMain, requireBuiltCli } from './paths.js';
 import { runChurn, type Build } from './churn.js';
 
 export function churnBuilds(before: string | undefined): Build[] {
@@ -17,6 +17,7 @@ export function churnBuilds(before: string | undefined): Build[] {
 }
 
 export function churnCommand(args: Map<string, string>): void {
+  requireBuiltCli();
   const copies = (args.get('copies') ?? '100,450').split(',').filter((x) => x !== '').map(Number);
   const inmem = (args.get('inmem') ?? String(copies[0] ?? 100)).split(',').filter((x) => x !== '').map(Number);
   const work = args.get('work') ?? mkdtempSync(path.join(os.tmpdir(), 'rpcgw-churn-'));

@@ -16,7 +16,7 @@
 import { readRulesFile } from '../src/cli/rules-file.js';
 import { loadCapture, runGcPass, runInMemory, runLatency } from './engine-replay.js';
 import { genCommand } from './gen-cli.js';
-import { benchRules, ensureRulesSchema } from './paths.js';
+import { benchRules, ensureRulesSchema, requireBuiltCli } from './paths.js';
 import { profileInMemory, profileText } from './profile.js';
 import { liveMarkdown, runLive, LIVE_MODES, type LiveModeName } from './live.js';
 import { nftChannelMarkdown, runNftChannel } from './nft-channel.js';
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'live': {
+      requireBuiltCli();
       const modes = (args.get('modes')?.split(',').filter((m) => m !== '') ?? [...LIVE_MODES]) as LiveModeName[];
       for (const m of modes) if (!LIVE_MODES.includes(m)) throw new Error(`unknown live mode ${m} (${LIVE_MODES.join(', ')})`);
       const offloads = args.get('offloads') ?? 'off';
