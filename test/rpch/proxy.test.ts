@@ -74,6 +74,24 @@ class Chan {
   }
 }
 
+/** An IN channel to `target` (RemoteName:port) is refused: not in validPorts. */
+async function expectInvalidPort(target: string): Promise<void> {
+  const c = new Chan();
+  c.request('RPC_IN_DATA', target, 0);
+  await c.until((x) => /^HTTP\/1\.1 503 Invalid RPC Port/.test(x.text()));
+  c.sock.destroy();
+}
+
+/** An OUT channel to `target` with its CONN/A1 is accepted: nothing comes back while it waits for its IN channel. */
+async function expectOutChannelAccepted(target: string, cookieId: number): Promise<void> {
+  const c = new Chan();
+  c.request('RPC_OUT_DATA', target, 76);
+  c.sock.write(a1(cookie(cookieId)));
+  await new Promise((r) => setTimeout(r, 200));
+  expect(c.text()).toBe('');
+  c.sock.destroy();
+}
+
 describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad input', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rpcgw-rpch-'));
   let frontend: HttpsFrontend;
@@ -227,16 +245,8 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     expect(frontend.counters().rpch.has('p')).toBe(true);
     // Nothing of the refused document took effect: the listener still answers where it was, with
     // the old validPorts (the refused document's "other" is not a valid RemoteName) ...
-    const refusedName = new Chan();
-    refusedName.request('RPC_IN_DATA', `other:${serverPort}`, 0);
-    await refusedName.until((c) => /^HTTP\/1\.1 503 Invalid RPC Port/.test(c.text()));
-    const oldName = new Chan();
-    oldName.request('RPC_OUT_DATA', `srv:${serverPort}`, 76);
-    oldName.sock.write(a1(cookie(11)));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(oldName.text()).toBe(''); // accepted: waiting for its IN channel
-    refusedName.sock.destroy();
-    oldName.sock.destroy();
+    await expectInvalidPort(`other:${serverPort}`);
+    await expectOutChannelAccepted(`srv:${serverPort}`, 11);
     // ... and nothing listens where the refused document wanted one.
     for (const port of [PORT + 1, PORT + 2]) {
       const refused = await new Promise<boolean>((resolve) => {
@@ -254,16 +264,8 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
       rpcOverHttp: [{ name: 'p', listener: 'l', validPorts: [{ remoteNames: ['other'], server: '127.0.0.1', ports: String(serverPort) }], interfaces: [`${SAMR}@1.0`] }],
     };
     expect(frontend.applyRules(loadDoc(doc).rules.https!)).toEqual([]);
-    const old = new Chan();
-    old.request('RPC_IN_DATA', `srv:${serverPort}`, 0);
-    await old.until((c) => /^HTTP\/1\.1 503 Invalid RPC Port/.test(c.text()));
-    const renamed = new Chan();
-    renamed.request('RPC_OUT_DATA', `other:${serverPort}`, 76);
-    renamed.sock.write(a1(cookie(9)));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(renamed.text()).toBe(''); // accepted: waiting for its IN channel
-    old.sock.destroy();
-    renamed.sock.destroy();
+    await expectInvalidPort(`srv:${serverPort}`);
+    await expectOutChannelAccepted(`other:${serverPort}`, 9);
   });
 
   it('an unpublished path gets 404', async () => {
