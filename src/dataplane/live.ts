@@ -51,7 +51,7 @@ export class LiveError extends Error {}
  * open failed, is garbage-collected, its destructor frees (or stops, uninitialised) a libuv handle
  * still linked in the event loop, and the process dies later, at random (SIGSEGV, or a libuv
  * assertion). Two handles are made per start and two per capture-filter change, a few hundred
- * bytes each. test/dataplane/live-capture-handles.test.ts reproduces the crash without this.
+ * bytes each. test/live/capture-handles.test.ts reproduces the crash without this.
  */
 const capHandles: Array<InstanceType<typeof cap.Cap>> = [];
 

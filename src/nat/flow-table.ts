@@ -159,7 +159,6 @@ export interface FlowTableOptions {
   portHintSets?: number;
 }
 
-
 export function isClosedState(st: number): boolean {
   return (st & FLOW_ST_RST) !== 0 || (st & FIN_BOTH) === FIN_BOTH;
 }
