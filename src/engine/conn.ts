@@ -12,20 +12,25 @@
  *      (a direction with its own HeldStream keeps its cursor there: word 3 or 5 then holds the
  *      stream's index in `owned`, so no map is probed or grown per packet or per answer)
  *   7  prunedEnd of the one direction flagged F_PRUNED (HeldStream.prunedOnly)
+ *      (a direction flagged F_SLOT keeps its nextSeq in word 3 or 5 and, in word 4 or 6, the
+ *      index of its slot in `slab`: its releasedSeq is its nextSeq)
  *
  * A direction is a HeldStream (stream/held-stream.ts) only while it holds or waits for segments
  * or remembers patches for retransmissions; otherwise its cursor is the row's three numbers (with
  * the end of its last acknowledged patch, for one direction: every EPM answer leaves one) and
  * stream() lends one of two scratch HeldStreams loaded from them, written back (or kept as the
  * direction's own object if it now holds something) when another connection needs it or the
- * packet is done (settle). The readers are handed the flow id: one MappedLeg for every mapped
+ * packet is done (settle). A direction whose only state is a few patches the receiver has not
+ * acknowledged yet (every EPM answer until its client's ACK) keeps them in a slot of SLOT_BYTES
+ * in `slab`, a byte array by slot index, rather than in a HeldStream of its own (~300 bytes on
+ * V8's heap for each EPM connection whose ACK never comes). The readers are handed the flow id: one MappedLeg for every mapped
  * connection and one EpmLeg for every EPM connection, each keeping its rows (leg-rows.ts).
  * Sequence edits after a length change live in a map, only for the connections that have them.
  */
 import { FLOW_ST_RST } from '../nat/flow-table.js';
 import { HashIndex3 } from '../nat/hash-index.js';
 import { CLOSE_CLOSED, CLOSE_RESET } from './events.js';
-import { HeldStream } from '../stream/held-stream.js';
+import { HeldStream, SLOT_BYTES } from '../stream/held-stream.js';
 import type { Replacement, StreamEdit } from '../stream/seqadj.js';
 import type { PacketView } from '../wire/packet.js';
 import type { EpmLeg } from './epm-leg.js';
@@ -62,7 +67,10 @@ const F_OWN = 128;
 const F_UNCOUNTED = 512;
 /** Per direction: its stream is prunedOnly, prunedEnd in W_PRUNED (one direction at a time). */
 const F_PRUNED = 1024;
+/** Per direction: its stream's patches are in slot words[W_C2S/W_S2C + 1] of `slab` (HeldStream.slotFits). */
+const F_SLOT = 4096;
 const INITIAL_ROWS = 64;
+const INITIAL_SLOTS = 64;
 /** Emptied HeldStreams kept for the next direction that must hold something (given back by a connection that left, or by a direction its row carries again). */
 const MAX_SPARE_STREAMS = 64;
 
@@ -87,6 +95,11 @@ export class Conns {
    */
   private readonly epmPerClient = new HashIndex3(MAX_EPM_CONNECTIONS, 0x3c6ef372, 64);
   private readonly spare: HeldStream[] = [];
+  /** Slots of SLOT_BYTES (HeldStream.saveSlot), by index; free ones on a stack, the rest above `slotTop`. */
+  private slab = new Uint8Array(INITIAL_SLOTS * SLOT_BYTES);
+  private slotFree = new Int32Array(INITIAL_SLOTS);
+  private slotFreeCount = 0;
+  private slotTop = 0;
   private epmCount = 0;
   private mapped: MappedLeg | null = null;
   private epmReader: EpmLeg | null = null;
@@ -255,7 +268,14 @@ export class Conns {
     if (this.scratchFlow[d] !== flow) {
       if (this.scratchFlow[d]! >= 0) this.store(d);
       const w = at + (d === 0 ? W_C2S : W_S2C);
-      if ((f & (F_PRUNED << d)) !== 0) hs.loadPruned((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.words[w + 1]! >>> 0, this.words[at + W_PRUNED]! >>> 0);
+      if ((f & (F_SLOT << d)) !== 0) {
+        // The slot goes back to the free stack: store() gives the direction one again if it still needs it.
+        const slot = this.words[w + 1]!;
+        hs.loadSlot((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.slab, slot * SLOT_BYTES);
+        this.freeSlot(slot);
+        this.words[at + W_FLAGS] = f & ~(F_SLOT << d);
+        this.words[w + 1] = this.words[w]!;
+      } else if ((f & (F_PRUNED << d)) !== 0) hs.loadPruned((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.words[w + 1]! >>> 0, this.words[at + W_PRUNED]! >>> 0);
       else hs.load((f & (F_SYNCED << d)) !== 0, this.words[w]! >>> 0, this.words[w + 1]! >>> 0);
       this.scratchFlow[d] = flow;
     }
@@ -263,13 +283,15 @@ export class Conns {
   }
 
   /**
-   * The direction's own HeldStream, or null while its row carries it (then it remembers no patch,
-   * so an ACK has nothing to prune there).
+   * The direction's own HeldStream (or the scratch loaded from its slot), or null while its row
+   * alone carries it (then it remembers no patch, so an ACK has nothing to prune there).
    */
   ownStream(flow: number, fromClient: boolean): HeldStream | null {
     const d = fromClient ? 0 : 1;
-    if ((this.words[flow * CW + W_FLAGS]! & (F_OWN << d)) !== 0) return this.owned[this.words[flow * CW + (d === 0 ? W_C2S : W_S2C)]!]!;
-    return this.scratchFlow[d] === flow ? this.scratch[d]! : null;
+    const f = this.words[flow * CW + W_FLAGS]!;
+    if ((f & (F_OWN << d)) !== 0) return this.owned[this.words[flow * CW + (d === 0 ? W_C2S : W_S2C)]!]!;
+    if (this.scratchFlow[d] === flow) return this.scratch[d]!;
+    return (f & (F_SLOT << d)) !== 0 ? this.stream(flow, fromClient) : null;
   }
 
   /** The packet of `flow` is done: lent streams go back to the row (or stay as its own if they hold something). */
@@ -289,11 +311,13 @@ export class Conns {
     if ((this.words[at + W_FLAGS]! & (F_OWN << d)) === 0) return;
     const i = this.words[at + (d === 0 ? W_C2S : W_S2C)]!;
     const hs = this.owned[i]!;
-    if (!this.rowCarries(flow, d, hs)) return;
+    const row = this.rowCarries(flow, d, hs);
+    if (!row && !hs.slotFits) return;
     this.owned[i] = null;
     this.freeOwned.push(i);
     this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_OWN << d));
-    this.writeCursor(flow, d, hs);
+    if (row) this.writeCursor(flow, d, hs);
+    else this.writeSlot(flow, d, hs);
     this.recycle(hs);
   }
 
@@ -302,6 +326,7 @@ export class Conns {
     this.scratchFlow[d] = -1;
     const hs = this.scratch[d]!;
     if (this.rowCarries(flow, d, hs)) return this.writeCursor(flow, d, hs);
+    if (hs.slotFits) return this.writeSlot(flow, d, hs);
     // It holds something now: it stays with the connection (its index in the cursor's first
     // word), and a fresh scratch takes its place.
     let i = this.freeOwned.pop() ?? -1;
@@ -336,6 +361,43 @@ export class Conns {
     else this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & (~(F_SYNCED << d));
   }
 
+  /** The direction's cursor into the row and its patches into a slot (hs.slotFits; the row has no slot for it). */
+  private writeSlot(flow: number, d: number, hs: HeldStream): void {
+    const at = flow * CW;
+    const w = at + (d === 0 ? W_C2S : W_S2C);
+    const slot = this.allocSlot();
+    hs.saveSlot(this.slab, slot * SLOT_BYTES);
+    this.words[w] = hs.nextSeq | 0;
+    this.words[w + 1] = slot;
+    const f = (this.words[at + W_FLAGS]! | (F_SLOT << d)) & ~(F_PRUNED << d);
+    this.words[at + W_FLAGS] = hs.synced ? f | (F_SYNCED << d) : f & ~(F_SYNCED << d);
+  }
+
+  private allocSlot(): number {
+    if (this.slotFreeCount > 0) return this.slotFree[--this.slotFreeCount]!;
+    const slot = this.slotTop++;
+    if (slot * SLOT_BYTES >= this.slab.length) {
+      const next = new Uint8Array(Math.ceil((this.slab.length / SLOT_BYTES) * 1.5) * SLOT_BYTES);
+      next.set(this.slab);
+      this.slab = next;
+    }
+    return slot;
+  }
+
+  private freeSlot(slot: number): void {
+    if (this.slotFreeCount === this.slotFree.length) {
+      const next = new Int32Array(Math.ceil(this.slotFree.length * 1.5));
+      next.set(this.slotFree);
+      this.slotFree = next;
+    }
+    this.slotFree[this.slotFreeCount++] = slot;
+  }
+
+  /** Slots in use (tests, and a check that none leaks). */
+  get slotsInUse(): number {
+    return this.slotTop - this.slotFreeCount;
+  }
+
   /** A fresh row for `flow`. */
   private open(flow: number, flags: number): void {
     let rows = this.words.length / CW;
@@ -355,7 +417,7 @@ export class Conns {
     if (this.scratchFlow[0] === flow) this.scratchFlow[0] = -1;
     if (this.scratchFlow[1] === flow) this.scratchFlow[1] = -1;
     // The row's F_OWN bits say which directions have an entry (open clears the row after this).
-    if (flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & (F_OWN | (F_OWN << 1))) !== 0) {
+    if (flow < this.words.length / CW && (this.words[flow * CW + W_FLAGS]! & (F_OWN | (F_OWN << 1) | F_SLOT | (F_SLOT << 1))) !== 0) {
       this.giveBack(flow, 0);
       this.giveBack(flow, 1);
     }
@@ -365,6 +427,11 @@ export class Conns {
   /** A direction's own HeldStream leaves with its connection: emptied, it waits for the next one that must hold. */
   private giveBack(flow: number, d: number): void {
     const at = flow * CW;
+    if ((this.words[at + W_FLAGS]! & (F_SLOT << d)) !== 0) {
+      this.freeSlot(this.words[at + (d === 0 ? W_C2S : W_S2C) + 1]!);
+      this.words[at + W_FLAGS] = this.words[at + W_FLAGS]! & ~(F_SLOT << d);
+      return;
+    }
     if ((this.words[at + W_FLAGS]! & (F_OWN << d)) === 0) return;
     const i = this.words[at + (d === 0 ? W_C2S : W_S2C)]!;
     const hs = this.owned[i]!;

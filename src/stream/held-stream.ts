@@ -46,6 +46,19 @@ const P_LEN = 4;
 const P_BYTES = 8;
 const P_STRIDE = P_BYTES + PATCH_MAX;
 
+/**
+ * A slot (saveSlot/loadSlot): a direction whose only state is a few patches the receiver has not
+ * acknowledged yet, in a caller's byte array instead of a HeldStream of its own (every EPM answer
+ * leaves two patches a tower until the client's ACK):
+ *
+ *   0  patch count (<= SLOT_PATCHES)   1  1 if pruned   2..3  0
+ *   4  prunedEnd (u32 LE)
+ *   8  SLOT_PATCHES patches of P_STRIDE bytes, oldest first, laid out as in the ring
+ */
+export const SLOT_PATCHES = 4;
+const SLOT_HDR = 8;
+export const SLOT_BYTES = SLOT_HDR + SLOT_PATCHES * P_STRIDE;
+
 export class HeldSegment {
   constructor(
     readonly pkt: Uint8Array,
@@ -129,6 +142,50 @@ export class HeldStream {
     this.load(synced, nextSeq, releasedSeq);
     this.pruned = true;
     this.prunedEnd = prunedEnd;
+  }
+
+  /**
+   * Nothing held or waiting, every byte read forwarded, no patch forgotten and at most
+   * SLOT_PATCHES remembered: a slot (saveSlot) and the cursor can carry it.
+   */
+  get slotFits(): boolean {
+    return this.held.length === 0 && this.ahead.length === 0 && this.releasedSeq === this.nextSeq && !this.forgotten && this.patchCount <= SLOT_PATCHES;
+  }
+
+  /** Writes the remembered patches and the pruned mark into dst[at, +SLOT_BYTES) (call only when slotFits). */
+  saveSlot(dst: Uint8Array, at: number): void {
+    const n = this.patchCount;
+    dst[at] = n;
+    dst[at + 1] = this.pruned ? 1 : 0;
+    const pe = this.prunedEnd;
+    dst[at + 4] = pe & 0xff;
+    dst[at + 5] = (pe >>> 8) & 0xff;
+    dst[at + 6] = (pe >>> 16) & 0xff;
+    dst[at + 7] = pe >>> 24;
+    const cap = this.patchCap;
+    const pb = this.patches;
+    for (let k = 0; k < n; k++) {
+      const from = ((this.patchHead + k) % cap) * P_STRIDE;
+      const to = at + SLOT_HDR + k * P_STRIDE;
+      for (let b = 0; b < P_STRIDE; b++) dst[to + b] = pb[from + b]!;
+    }
+  }
+
+  /** load() at `nextSeq` (everything before it forwarded), then the patches and pruned mark saveSlot wrote at src[at]. */
+  loadSlot(synced: boolean, nextSeq: number, src: Uint8Array, at: number): void {
+    this.load(synced, nextSeq, nextSeq);
+    const n = src[at]!;
+    while (this.patchCap < n) this.growPatches();
+    const pb = this.patches;
+    for (let k = 0; k < n; k++) {
+      const from = at + SLOT_HDR + k * P_STRIDE;
+      const to = k * P_STRIDE;
+      for (let b = 0; b < P_STRIDE; b++) pb[to + b] = src[from + b]!;
+    }
+    this.patchHead = 0;
+    this.patchCount = n;
+    this.pruned = src[at + 1] !== 0;
+    this.prunedEnd = (src[at + 4]! | (src[at + 5]! << 8) | (src[at + 6]! << 16) | (src[at + 7]! << 24)) >>> 0;
   }
 
   /** First data byte is isn + 1. */
