@@ -1,8 +1,9 @@
 /**
  * The 16-byte common header of every connection-oriented PDU (C706 12.6.1, notes A.1).
  */
-import { DecodeResult, MALFORMED, OK, fail, needMore } from '../wire/status.js';
-import type { Status } from '../wire/status.js';
+import { MALFORMED, OK, fail, needMore } from '../wire/status.js';
+import type { DecodeResult, Status } from '../wire/status.js';
+import { PDU_KIND_HEADER, pduViewClass } from './co-pdu.js';
 import {
   DCERPC_HDR_LEN, DCERPC_OFF_AUTH_LEN, DCERPC_OFF_CALL_ID, DCERPC_OFF_DREP, DCERPC_OFF_FRAG_LEN,
   DCERPC_OFF_PFC_FLAGS, DCERPC_OFF_PTYPE, DCERPC_OFF_RPC_VERS, DCERPC_OFF_RPC_VERS_MINOR,
@@ -16,21 +17,25 @@ import {
   ERR_AUTH_LEN, ERR_BAD_DREP, ERR_BAD_RPC_VERS, ERR_BAD_RPC_VERS_MINOR, ERR_FRAG_LEN_SHORT, ERR_SHORT_HEADER,
 } from './reasons.js';
 
-/** Decoded common header. Every PDU view extends it, so readCoHeader can fill a view directly. */
-export class CoHeader extends DecodeResult {
-  rpcVers = 0;
-  rpcVersMinor = 0;
-  ptype = 0;
-  pfcFlags = 0;
+/**
+ * Decoded common header. Every PDU view has these fields, so readCoHeader can fill a view
+ * directly; at run time a CoHeader and every view are one class, CoPdu (co-pdu.ts says why).
+ */
+export interface CoHeader extends DecodeResult {
+  rpcVers: number;
+  rpcVersMinor: number;
+  ptype: number;
+  pfcFlags: number;
   /** packed_drep byte 0 (0x10 = little-endian integers, ASCII). */
-  drep0 = 0;
+  drep0: number;
   /** Byte order of every integer after the drep, from drep0's high nibble. */
-  littleEndian = true;
-  fragLen = 0;
+  littleEndian: boolean;
+  fragLen: number;
   /** Length of the auth value only (the 8-byte sec_trailer comes on top). */
-  authLen = 0;
-  callId = 0;
+  authLen: number;
+  callId: number;
 }
+export const CoHeader = pduViewClass<CoHeader>(PDU_KIND_HEADER);
 
 /** Smallest fixed header of a bind_ack: up to sec_addr.length, empty sec_addr, pad, n_results. */
 const BIND_ACK_MIN_LEN = 32;

@@ -28,6 +28,10 @@ import {
   UUID_NDR, UUID_NDR64, isBtfnUuid, AUTH3_HDR_LEN,
 } from './constants.js';
 import { CoHeader, headerSizeForPtype, readCoHeader } from './header.js';
+import {
+  PDU_KIND_AUTH3, PDU_KIND_BIND, PDU_KIND_BIND_ACK, PDU_KIND_BIND_NAK, PDU_KIND_FAULT, PDU_KIND_HEADER_ONLY, PDU_KIND_REQUEST,
+  PDU_KIND_RESPONSE, PDU_KIND_RTS, pduViewClass,
+} from './co-pdu.js';
 import { align, rd16, rd32 } from './ndr.js';
 import { uuidEqualsAcrossOrder } from './uuid.js';
 import {
@@ -44,138 +48,153 @@ export * from './pdu-write.js';
 // Views
 // ---------------------------------------------------------------------------------------------
 
+// Each view is an interface over the one runtime class CoPdu (co-pdu.ts: one hidden class, so the
+// header and auth-verifier stores every decoder shares are monomorphic). `new BindView()` etc.
+// return a CoPdu made for that PDU shape.
+
 /** Header plus auth verifier: the part every PDU view shares. */
-export class PduBase extends CoHeader {
+export interface PduBase extends CoHeader {
   /** Absolute offset of the PDU's first byte in the decoded buffer. */
-  pduOff = 0;
+  pduOff: number;
   /** auth_length > 0: a sec_trailer and auth value are present. */
-  hasAuth = false;
-  authType = 0;
-  authLevel = 0;
+  hasAuth: boolean;
+  authType: number;
+  authLevel: number;
   /** Pad bytes between the body/stub and the sec_trailer (they belong to the stub area). */
-  authPadLen = 0;
-  authReserved = 0;
-  authContextId = 0;
+  authPadLen: number;
+  authReserved: number;
+  authContextId: number;
   /** Absolute offset of the 8-byte sec_trailer (0 without auth). */
-  secTrailerOff = 0;
+  secTrailerOff: number;
   /** Absolute offset and length of the auth value (token or signature). */
-  authValueOff = 0;
-  authValueLen = 0;
+  authValueOff: number;
+  authValueLen: number;
 }
+/** A view with only the header and auth verifier (readAuthVerifier's own tests). */
+export const PduBase = pduViewClass<PduBase>(PDU_KIND_HEADER_ONLY);
 
 /** bind (11) and alter_context (14). */
-export class BindView extends PduBase {
-  maxXmitFrag = 0;
-  maxRecvFrag = 0;
-  assocGroup = 0;
-  nContexts = 0;
+export interface BindView extends PduBase {
+  maxXmitFrag: number;
+  maxRecvFrag: number;
+  assocGroup: number;
+  nContexts: number;
   /** p_cont_id of element i. */
-  readonly ctxId = new Uint16Array(MAX_CONTEXTS);
+  readonly ctxId: Uint16Array;
   /** Absolute offset of element i's abstract syntax UUID (drep byte order). */
-  readonly abstractUuidOff = new Uint32Array(MAX_CONTEXTS);
+  readonly abstractUuidOff: Uint32Array;
   /** Abstract interface version: if_version u32 split as major = low 16 bits, minor = high. */
-  readonly ifMajor = new Uint16Array(MAX_CONTEXTS);
-  readonly ifMinor = new Uint16Array(MAX_CONTEXTS);
+  readonly ifMajor: Uint16Array;
+  readonly ifMinor: Uint16Array;
   /** n_transfer_syn of element i (1..MAX_TRANSFER_SYNTAXES). */
-  readonly nTransfer = new Uint8Array(MAX_CONTEXTS);
+  readonly nTransfer: Uint8Array;
   /** Transfer syntax j of element i at index i * MAX_TRANSFER_SYNTAXES + j: UUID offset, u32 version. */
-  readonly transferUuidOff = new Uint32Array(MAX_CONTEXTS * MAX_TRANSFER_SYNTAXES);
-  readonly transferVersion = new Uint32Array(MAX_CONTEXTS * MAX_TRANSFER_SYNTAXES);
+  readonly transferUuidOff: Uint32Array;
+  readonly transferVersion: Uint32Array;
   /** Classification of that transfer syntax: SYNTAX_NDR, SYNTAX_NDR64, SYNTAX_BTFN or SYNTAX_UNKNOWN. */
-  readonly transferSyntax = new Uint8Array(MAX_CONTEXTS * MAX_TRANSFER_SYNTAXES);
+  readonly transferSyntax: Uint8Array;
   /** Absolute offset just after the last context element. */
-  contextsEnd = 0;
+  contextsEnd: number;
 }
+export const BindView = pduViewClass<BindView>(PDU_KIND_BIND);
 
 /** bind_ack (12) and alter_context_resp (15). */
-export class BindAckView extends PduBase {
-  maxXmit = 0;
-  maxRecv = 0;
-  assocGroup = 0;
+export interface BindAckView extends PduBase {
+  maxXmit: number;
+  maxRecv: number;
+  assocGroup: number;
   /** sec_addr.length (includes the NUL; may be 0) and the absolute offset of its bytes. */
-  secAddrLen = 0;
-  secAddrOff = 0;
-  nResults = 0;
+  secAddrLen: number;
+  secAddrOff: number;
+  nResults: number;
   /** Result i answers context element i of the bind (positional): RESULT_*. */
-  readonly result = new Uint16Array(MAX_CONTEXTS);
+  readonly result: Uint16Array;
   /** Provider reason; in a negotiate_ack the BTFN response bitmask. */
-  readonly reason = new Uint16Array(MAX_CONTEXTS);
-  readonly transferUuidOff = new Uint32Array(MAX_CONTEXTS);
-  readonly transferVersion = new Uint32Array(MAX_CONTEXTS);
+  readonly reason: Uint16Array;
+  readonly transferUuidOff: Uint32Array;
+  readonly transferVersion: Uint32Array;
   /** Classification of the returned transfer syntax (SYNTAX_*; BTFN never, it is a result code). */
-  readonly transferSyntax = new Uint8Array(MAX_CONTEXTS);
+  readonly transferSyntax: Uint8Array;
 }
+export const BindAckView = pduViewClass<BindAckView>(PDU_KIND_BIND_ACK);
 
 /** bind_nak (13). */
-export class BindNakView extends PduBase {
+export interface BindNakView extends PduBase {
   /** provider_reject_reason (NAK_REASON_*). */
-  reason = 0;
-  nVersions = 0;
+  reason: number;
+  nVersions: number;
   /** Absolute offset of the {major u8, minor u8} pairs. */
-  versionsOff = 0;
+  versionsOff: number;
   /** MS-RPCE 2.2.2.9: a 16-byte Signature follows the versions iff frag_length leaves room. */
-  hasSignature = false;
-  signatureOff = 0;
+  hasSignature: boolean;
+  signatureOff: number;
   /** The Signature is the extended-error one (90740320-fad0-11d3-82d7-009027b130ab). */
-  signatureIsEeInfo = false;
+  signatureIsEeInfo: boolean;
   /** Bytes after the Signature (extended error information). */
-  extraOff = 0;
-  extraLen = 0;
+  extraOff: number;
+  extraLen: number;
 }
+export const BindNakView = pduViewClass<BindNakView>(PDU_KIND_BIND_NAK);
 
 /** request (0). */
-export class RequestView extends PduBase {
-  allocHint = 0;
-  ctxId = 0;
-  opnum = 0;
-  hasObject = false;
-  objectUuidOff = 0;
+export interface RequestView extends PduBase {
+  allocHint: number;
+  ctxId: number;
+  opnum: number;
+  hasObject: boolean;
+  objectUuidOff: number;
   /** Stub bytes only: excludes the auth pad, sec_trailer and auth value. */
-  stubOff = 0;
-  stubLen = 0;
+  stubOff: number;
+  stubLen: number;
 }
+export const RequestView = pduViewClass<RequestView>(PDU_KIND_REQUEST);
 
 /** response (2). */
-export class ResponseView extends PduBase {
-  allocHint = 0;
-  ctxId = 0;
-  cancelCount = 0;
-  stubOff = 0;
-  stubLen = 0;
+export interface ResponseView extends PduBase {
+  allocHint: number;
+  ctxId: number;
+  cancelCount: number;
+  stubOff: number;
+  stubLen: number;
 }
+export const ResponseView = pduViewClass<ResponseView>(PDU_KIND_RESPONSE);
 
 /** fault (3). */
-export class FaultView extends PduBase {
-  allocHint = 0;
-  ctxId = 0;
-  cancelCount = 0;
+export interface FaultView extends PduBase {
+  allocHint: number;
+  ctxId: number;
+  cancelCount: number;
   /** The reserved byte at 23; MS-RPCE 2.2.2.8: bit 0 = extended error information present. */
-  faultFlags = 0;
-  status = 0;
-  stubOff = 0;
-  stubLen = 0;
+  faultFlags: number;
+  status: number;
+  stubOff: number;
+  stubLen: number;
 }
+export const FaultView = pduViewClass<FaultView>(PDU_KIND_FAULT);
 
 /** rpc_auth_3 (16). */
-export class Auth3View extends PduBase {
+export interface Auth3View extends PduBase {
   /** The 4 pad bytes after the header, read as C706's max_xmit/max_recv (0 if absent). */
-  maxXmitFrag = 0;
-  maxRecvFrag = 0;
+  maxXmitFrag: number;
+  maxRecvFrag: number;
 }
+export const Auth3View = pduViewClass<Auth3View>(PDU_KIND_AUTH3);
 
 /** shutdown (17), co_cancel (18), orphaned (19): header plus optional auth verifier. */
-export class HeaderOnlyView extends PduBase {}
+export type HeaderOnlyView = PduBase;
+export const HeaderOnlyView = pduViewClass<HeaderOnlyView>(PDU_KIND_HEADER_ONLY);
 
 /** RTS (20), MS-RPCH 2.2.3.6. */
-export class RtsView extends PduBase {
+export interface RtsView extends PduBase {
   /** RTS_FLAG_* bits. */
-  flags = 0;
-  numberOfCommands = 0;
+  flags: number;
+  numberOfCommands: number;
   /** Command i: CommandType and the absolute offset of its type field, and its total length. */
-  readonly commandType = new Uint32Array(MAX_RTS_COMMANDS);
-  readonly commandOff = new Uint32Array(MAX_RTS_COMMANDS);
-  readonly commandLen = new Uint32Array(MAX_RTS_COMMANDS);
+  readonly commandType: Uint32Array;
+  readonly commandOff: Uint32Array;
+  readonly commandLen: Uint32Array;
 }
+export const RtsView = pduViewClass<RtsView>(PDU_KIND_RTS);
 
 /** One preallocated sub-view per PDU shape; readPdu fills the one matching `ptype`. */
 export class PduView extends DecodeResult {
