@@ -22,6 +22,7 @@ import {
   PFC_LAST_FRAG,
   PTYPE_ALTER_CONTEXT,
   PTYPE_ALTER_CONTEXT_RESP,
+  DCERPC_OFF_PTYPE,
   PTYPE_AUTH3,
   PTYPE_BIND,
   PTYPE_BIND_ACK,
@@ -395,14 +396,18 @@ export class EpmLeg implements Leg {
 
   /** A PDU from the client: buf[off, off + len). */
   private clientPdu(buf: Uint8Array, off: number, len: number): number {
-    const h = SHARED_HDR;
-    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
-    switch (h.ptype) {
+    // bind and request: their decoder reads the header once (a header it refuses is named as
+    // before by badHeader); the other PTYPEs need only the header.
+    switch (len > DCERPC_OFF_PTYPE ? buf[off + DCERPC_OFF_PTYPE]! : -1) {
       case PTYPE_BIND:
       case PTYPE_ALTER_CONTEXT:
         return this.clientBind(buf, off, len);
       case PTYPE_REQUEST:
         return this.clientRequest(buf, off, len);
+    }
+    const h = SHARED_HDR;
+    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
+    switch (h.ptype) {
       case PTYPE_AUTH3:
       case PTYPE_CO_CANCEL:
       case PTYPE_ORPHANED:
@@ -412,10 +417,23 @@ export class EpmLeg implements Leg {
     }
   }
 
+  /**
+   * After a decoder refused buf[off, off + len): the refusal readCoHeader's verdict gives when the
+   * header itself is what is wrong (the decoders check it first, with the same offsets and reasons),
+   * else -1 and the caller names the PDU's own fault.
+   */
+  private badHeader(buf: Uint8Array, off: number, len: number): number {
+    const h = SHARED_HDR;
+    if (readCoHeader(buf, off, len, h) === OK) return -1;
+    return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
+  }
+
   private clientBind(buf: Uint8Array, pduOff: number, len: number): number {
     const b = SHARED_BIND;
-    const st = readBind(buf, pduOff, len, b);
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[b.ptype] ?? 'bind'} at offset ${b.errOffset - pduOff}: ${b.errReason}`);
+    if (readBind(buf, pduOff, len, b) !== OK) {
+      const bad = this.badHeader(buf, pduOff, len);
+      return bad >= 0 ? bad : this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[b.ptype] ?? 'bind'} at offset ${b.errOffset - pduOff}: ${b.errReason}`);
+    }
     for (let i = 0; i < b.nContexts; i++) {
       const off = b.abstractUuidOff[i]!;
       const major = b.ifMajor[i]!;
@@ -432,8 +450,10 @@ export class EpmLeg implements Leg {
 
   private clientRequest(buf: Uint8Array, pduOff: number, len: number): number {
     const r = SHARED_REQ;
-    const st = readRequest(buf, pduOff, len, r);
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - pduOff}: ${r.errReason}`);
+    if (readRequest(buf, pduOff, len, r) !== OK) {
+      const bad = this.badHeader(buf, pduOff, len);
+      return bad >= 0 ? bad : this.refuse(REFUSE_MALFORMED, `request at offset ${r.errOffset - pduOff}: ${r.errReason}`);
+    }
     if (!CONTEXTS.isAccepted(r.ctxId) && !this.pickedUp) {
       return this.refuse(REFUSE_MALFORMED, `request on presentation context ${r.ctxId}, which no bind_ack accepted`);
     }
@@ -491,18 +511,24 @@ export class EpmLeg implements Leg {
 
   /** A PDU from the server: buf[off, off + len), its first byte at stream sequence `seq`. */
   private serverPdu(buf: Uint8Array, off: number, len: number, seq: number): number {
-    const h = SHARED_HDR;
-    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
-    switch (h.ptype) {
+    // bind_ack and response: their decoder reads the header once (see clientPdu).
+    switch (len > DCERPC_OFF_PTYPE ? buf[off + DCERPC_OFF_PTYPE]! : -1) {
       case PTYPE_BIND_ACK:
       case PTYPE_ALTER_CONTEXT_RESP: {
-        const st = readBindAck(buf, off, len, SHARED_ACK);
-        if (st !== OK) return this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[h.ptype]} at offset ${SHARED_ACK.errOffset - off}: ${SHARED_ACK.errReason}`);
-        CONTEXTS.onBindAck(SHARED_ACK);
+        const a = SHARED_ACK;
+        if (readBindAck(buf, off, len, a) !== OK) {
+          const bad = this.badHeader(buf, off, len);
+          return bad >= 0 ? bad : this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[a.ptype]} at offset ${a.errOffset - off}: ${a.errReason}`);
+        }
+        CONTEXTS.onBindAck(a);
         return PASS;
       }
       case PTYPE_RESPONSE:
         return this.serverResponse(buf, off, len, seq);
+    }
+    const h = SHARED_HDR;
+    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
+    switch (h.ptype) {
       case PTYPE_FAULT:
         this.takePending(h.callId);
         if (this.call !== null && this.call.callId === h.callId) this.endCall();
@@ -517,8 +543,10 @@ export class EpmLeg implements Leg {
 
   private serverResponse(buf: Uint8Array, pduOff: number, len: number, seq: number): number {
     const r = SHARED_RESP;
-    const st = readResponse(buf, pduOff, len, r);
-    if (st !== OK) return this.refuse(REFUSE_MALFORMED, `response at offset ${r.errOffset - pduOff}: ${r.errReason}`);
+    if (readResponse(buf, pduOff, len, r) !== OK) {
+      const bad = this.badHeader(buf, pduOff, len);
+      return bad >= 0 ? bad : this.refuse(REFUSE_MALFORMED, `response at offset ${r.errOffset - pduOff}: ${r.errReason}`);
+    }
     const first = (r.pfcFlags & PFC_FIRST_FRAG) !== 0;
     const last = (r.pfcFlags & PFC_LAST_FRAG) !== 0;
     if (first) {
