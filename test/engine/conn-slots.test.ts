@@ -10,6 +10,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Conns } from '../../src/engine/conn.js';
 import { HeldStream, SLOT_PATCHES } from '../../src/stream/held-stream.js';
+import { decodeSnapshot, encodeSnapshot } from '../../src/engine/snapshot.js';
+import { EngineHarness, SERVER, TcpConn, epmSession, eptMapRequest, eptMapResponseStub, responseFragments, rulesDoc, tcpTower } from '../helpers/engine-harness.js';
+import { EMSMDB } from '../helpers/policy-harness.js';
 import type { EpmLeg } from '../../src/engine/epm-leg.js';
 import type { MappedLeg } from '../../src/engine/mapped-leg.js';
 
@@ -144,5 +147,29 @@ describe('Conns: directions carried in slots', () => {
     expect(cs.slotsInUse).toBe(0);
     expect(cs.stream(0, false).exportState()).toEqual(m.exportState());
     expect(SLOT_PATCHES).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('an unacknowledged EPM answer across a restart', () => {
+  it('its patches leave the slot for the snapshot and come back into one: the retransmission is rewritten as the answer was', () => {
+    const doc = rulesDoc();
+    const h = new EngineHarness(doc);
+    const c = epmSession(h, { cport: 50321 });
+    c.clientSend(eptMapRequest({ callId: 4 }));
+    const answer = responseFragments(eptMapResponseStub([tcpTower(EMSMDB, 0, 81, SERVER, 1044)]), 4);
+    const at = c.sSent;
+    const [first] = c.serverSend(answer);
+    expect(first).toBeDefined();
+    const r = decodeSnapshot(encodeSnapshot(h.engine.snapshot(h.nowMs)));
+    if (!r.ok) throw new Error(r.error);
+    const h2 = new EngineHarness(doc);
+    expect(h2.engine.restore(r.snapshot, h.nowMs, 3_600_000)).toMatchObject({ ok: true });
+    const c2 = new TcpConn(h2, { client: c.client, cport: c.cport, ext: c.ext, eport: c.eport, server: c.server, sport: c.sport, cIsn: c.cIsn, sIsn: c.sIsn });
+    c2.cSent = c.cSent;
+    c2.sSent = c.sSent;
+    c2.gwPort = c.gwPort;
+    const again = c2.serverSeg(at, answer);
+    expect(again).toHaveLength(1);
+    expect(again[0]!.pkt).toEqual(first!.pkt);
   });
 });
