@@ -72,6 +72,8 @@ export interface ReplayOptions {
   allRecords?: boolean;
   /** Tests: the engine verifies again the checksums direct mode recomputed (the slow path, for comparison). */
   verifyRecomputed?: boolean;
+  /** Tests: gateway mode hands the engine raw bytes to decode again (the plain path), not its own decode. */
+  engineDecodes?: boolean;
 }
 
 /** The kinds of record a replay streams, in the `record` field of each JSON line. */
@@ -126,6 +128,19 @@ export function decodeFrame(rec: CaptureRecord, v: PacketView, ipOnly: boolean):
   return readPacket(buf, off, rec.capLen, rec.linkType, v);
 }
 
+/**
+ * Whether the view decodeFrame (ipOnly) just filled with OK is, field for field, what the engine's
+ * own decode, readRawIpv4Tcp(buf, v.l3Off, v.ipTotalLen), would make of the same bytes: it was
+ * decoded that way (from the IP header of an Ethernet frame: linkType raw, l2Off at the IP
+ * header; Ethernet padding after the IP length changes nothing) and its length is the header's,
+ * not the capture's (a TSO length of 0 is written back into the bytes first, and the engine's
+ * view would not accept the 0). Then the engine may take the view as it is (onPacket's `decoded`).
+ * test/dataplane/replay-decode.test.ts compares the two decodes over any frame.
+ */
+export function engineCanTakeDecode(v: PacketView): boolean {
+  return v.linkType === LINKTYPE_RAW && v.l2Off === v.l3Off && v.ipLenFromCapture === 0 && v.ipProto === IPPROTO_TCP && v.l4Off >= 0;
+}
+
 export function replayCapture(opts: ReplayOptions): ReplayReport {
   const rules = opts.rules;
   const reader = openCaptureFile(opts.capture);
@@ -136,6 +151,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const outbound = pcapng ? EPB_FLAG_OUTBOUND : 0;
   const withInput = opts.emittedOnly !== true;
   const trustRecomputed = opts.verifyRecomputed !== true;
+  const reuseDecode = opts.engineDecodes !== true;
   /**
    * Hands a packet to the engine, recording it as it arrived on that side first. `csumDone`:
    * its TCP checksum was just recomputed here (direct mode), so the engine need not verify it.
@@ -236,9 +252,13 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
           : servers.has(v.dst4 | 0) || servers.has(v.src4 | 0) || outboundPair(v.src4, v.dst4) || outboundPair(v.dst4, v.src4) ? 'direct' : null;
       }
       if (mode === 'gateway' || mode === null) {
-        if (externals.has(v.dst4 | 0)) feed(SIDE_EXTERNAL, buf, ipOff, ipLen, nowMs, false);
-        else if (v.dst4 === gwIp) feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false);
-        else skip('not addressed to the gateway');
+        const side = externals.has(v.dst4 | 0) ? SIDE_EXTERNAL : v.dst4 === gwIp ? SIDE_INTERNAL : -1;
+        if (side < 0) skip('not addressed to the gateway');
+        else if (mode === 'gateway' && reuseDecode && engineCanTakeDecode(v)) {
+          // The engine takes this decode rather than making the same one again.
+          if (withInput) writer.write(tsSec, tsNsec, buf, ipOff, ipLen, ipLen, ifaceOf[side], inbound);
+          engine.onPacket(side, buf, ipOff, ipLen, nowMs, false, v);
+        } else feed(side, buf, ipOff, ipLen, nowMs, false);
         continue;
       }
       // direct mode

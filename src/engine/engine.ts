@@ -192,16 +192,20 @@ export class Engine implements EpmLegHost {
    * `l4ChecksumDone`: the caller has just computed this TCP segment's checksum whole over exactly
    * these bytes (replay's direct mode readdresses and recomputes), so verifying it again would
    * only repeat that pass (as the kernel skips it for CHECKSUM_UNNECESSARY). Live input: false.
+   * `decoded`: the caller has just decoded this packet into that view as readRawIpv4Tcp(buf, off,
+   * len, view) does, with OK, and changed neither since (gateway-mode replay decodes each frame to
+   * find its side): the engine takes that decode rather than making it again, may rewrite the
+   * view as it does its own, and keeps no reference to it.
    */
-  onPacket(side: number, buf: Uint8Array, off: number, len: number, nowMs: number, l4ChecksumDone = false): void {
+  onPacket(side: number, buf: Uint8Array, off: number, len: number, nowMs: number, l4ChecksumDone = false, decoded: PacketView | null = null): void {
     const out = this.out;
     out.nowMs = nowMs;
     if (nowMs - this.lastTickMs >= 1000) this.tick(nowMs);
     const c = this.counters;
     c.packetsIn[side]!++;
     c.bytesIn[side]! += len;
-    const v = this.view;
-    if (readRawIpv4Tcp(buf, off, len, v) !== OK) return out.drop(DROP_MALFORMED, side, v);
+    const v = decoded ?? this.view;
+    if (decoded === null && readRawIpv4Tcp(buf, off, len, v) !== OK) return out.drop(DROP_MALFORMED, side, v);
     if (v.ipVersion !== 4) return out.drop(DROP_NOT_IPV4, side, v);
     if (!ipv4HeaderChecksumOk(buf, v)) return out.drop(DROP_BAD_IP_CHECKSUM, side, v);
     if (v.isFragment) return out.drop(DROP_FRAGMENT, side, v);
