@@ -305,3 +305,57 @@ describe('coSkipBody: the body-bytes fast path on a saved cursor', () => {
     expect(coSkipBody(rows.slice(), 0, plain.length - 30)).toBe(false); // its last byte: CO_PDU is due
   });
 });
+
+describe('CoStream: header words however the stream is cut', () => {
+  /**
+   * Every event but CO_INCOMPLETE with the cursor's state and the 24 header bytes, for a stream
+   * fed in chunks of `sizes` (cycled). Chunks of one byte never take takeHeader's whole-word
+   * step (nor any shortcut that needs the header in one chunk): the reference.
+   * A PDU is kept whole when its index in the stream is odd; the trace ends at a CO_ERROR.
+   */
+  function trace(stream: Uint8Array, sizes: number[]): string[] {
+    const s = new CoStream();
+    const out: string[] = [];
+    let pdu = 0;
+    let at = 0;
+    for (let k = 0; at < stream.length; k++) {
+      const n = Math.min(sizes[k % sizes.length]!, stream.length - at);
+      const frame = new Uint8Array(n + 7).fill(0xa5);
+      frame.set(stream.subarray(at, at + n), 7);
+      s.begin(frame, 7, n, at);
+      for (;;) {
+        const ev = s.next();
+        if (ev === CO_INCOMPLETE) break;
+        if (ev === CO_ERROR) {
+          // Where the junk is and why; how many bytes were taken, and what follows, depend on the cut.
+          out.push(`error ${s.errOffset} ${s.errReason}`);
+          return out;
+        }
+        const hdr = Array.from({ length: 24 }, (_, i) => s.hdrByte(i)).join(',');
+        out.push(`${ev} pos=${s.pos} frag=${s.fragLen} ptype=${s.ptype} le=${s.littleEndian} auth=${s.authLen}/${s.authLevel} seq=${s.startSeq} hdr=${hdr}`);
+        if (ev === CO_FRAMED && (pdu & 1) === 1) s.keepWhole();
+        if (ev === CO_PDU) {
+          if ((pdu & 1) === 1) out.push(Array.from(s.pduBuf.subarray(s.pduOff, s.pduOff + s.fragLen)).join(','));
+          pdu++;
+        }
+      }
+      at += n;
+    }
+    return out;
+  }
+
+  it('property: any cut gives the events, state and header bytes that one byte a chunk gives', () => {
+    const pdu = fc.constantFrom(...PDUS);
+    const edit = fc.tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 255 }));
+    fc.assert(
+      fc.property(fc.array(pdu, { minLength: 1, maxLength: 6 }), fc.array(edit, { maxLength: 3 }),
+        fc.array(fc.integer({ min: 1, max: 80 }), { minLength: 1, maxLength: 12 }), (pdus, edits, sizes) => {
+          const stream = concat(...pdus);
+          // A few header bytes changed: short PDUs (frag_length < 24), other byte orders, junk.
+          for (const [i, b] of edits) if (i < stream.length) stream[i] = b;
+          expect(trace(stream, sizes)).toEqual(trace(stream, [1]));
+        }),
+      { numRuns: 1500 },
+    );
+  });
+});
