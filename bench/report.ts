@@ -61,6 +61,8 @@ export function markdown(r: BenchResult, name: string): string {
   }
   L.push(...churnMarkdown(r), ...beforeMarkdown(r));
   L.push('## 3. Scaling with live mappings', '');
+  const env = r.scaling.daemonEnv ?? [];
+  if (env.length > 0) L.push(`Every scale point (both builds) runs with the environment deploy/rpcgw.service gives the daemon: ${env.map((e) => `\`${e}\``).join(', ')}.`, '');
   L.push('| mappings | connections | bytes/mapping | bytes/connection | RSS with connections | setup pkt/s | random ns/pkt | burst ns/pkt | allocated B/pkt (random) |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of r.scaling.points) L.push(scaleRow(s));
   const fl = r.scaling.flatness;

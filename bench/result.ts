@@ -113,6 +113,8 @@ export interface BenchResult {
   before: BeforeResult | null;
   /** Measurement 3. */
   scaling: {
+    /** The variables the scale points ran with: the systemd unit's (unit-env.ts), as NAME=value. */
+    daemonEnv?: string[];
     points: ScaleEntry[];
     /** Cost per packet at the largest point whose connections all opened, over the cost at the smallest. */
     flatness: Flatness | null;

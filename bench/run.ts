@@ -30,6 +30,7 @@ import { markdown, svgPlot } from './report.js';
 import { RESULT_SCHEMA, type BeforeResult, type BenchResult, type Flatness, type ScaleEntry, type Target } from './result.js';
 import { flatEstimate, type EpmIdleResult, type ExpiryResult, type FlatEstimate, type FlatInProcess, type ScalePoint } from './scale.js';
 import { environment } from './sysinfo.js';
+import { daemonEnvironment } from './unit-env.js';
 import { FRAMES_PER_CLIENT_ESTIMATE, generateWorkload } from './workload.js';
 
 interface Plan {
@@ -216,7 +217,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       const a = ['--expose-gc', `--max-old-space-size=${plan.budgetMiB + 1024}`, benchMain, 'scale-flat', '--from', String(fr.from[0]!.mappings), '--to', String(fr.to[0]!.mappings),
         '--packets', String(plan.trafficPackets), '--rounds', String(plan.flatRuns > 1 ? 10 : 2)];
       log(`flat cost in one process: ${fr.from[0]!.mappings} and ${fr.to[0]!.mappings} mappings`);
-      flatInProcess = { ...childJson<FlatInProcess>(a, plan.childTimeoutS), command: shellQuote(['node', ...a.map((x) => (x === benchMain ? rel(benchMain) : x))]) };
+      flatInProcess = { ...childJson<FlatInProcess>(a, plan.childTimeoutS, scaleEnv), command: shellQuote([...scaleEnvWords, 'node', ...a.map((x) => (x === benchMain ? rel(benchMain) : x))]) };
     }
     let expiry: ExpiryResult | null = null;
     let expiryError: string | null = null;
@@ -261,7 +262,7 @@ export async function runBench(args: Map<string, string>): Promise<BenchResult> 
       publicCorpus: corpus,
       churn,
       before: beforeResult,
-      scaling: { points, flatness: flatness(flatBuilds[0]!.runs), flatInProcess, expiry, expiryError, epmIdle, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
+      scaling: { daemonEnv: scaleEnvWords, points, flatness: flatness(flatBuilds[0]!.runs), flatInProcess, expiry, expiryError, epmIdle, expiryCommand: shellQuote(['node', ...expiryArgs.map((a) => (a === benchMain ? rel(benchMain) : a))]) },
       live,
       targets: [],
     };
@@ -308,8 +309,8 @@ function runCorpusOrSkip(args: Map<string, string>, work: string, plan: Plan, st
 }
 
 /** Runs `node ARGS` and parses the JSON it prints; never throws. */
-function childJson<T>(nodeArgs: string[], timeoutS: number): { value: T | null; error: string | null } {
-  const r = spawnSync(process.execPath, nodeArgs, { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 << 20 });
+function childJson<T>(nodeArgs: string[], timeoutS: number, env: Record<string, string> = {}): { value: T | null; error: string | null } {
+  const r = spawnSync(process.execPath, nodeArgs, { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 << 20, env: { ...process.env, ...env } });
   if (r.status !== 0) {
     const why = r.signal !== null ? `killed by ${r.signal}${r.error !== undefined ? ` (${r.error.message})` : ''}` : `exit ${r.status}`;
     return { value: null, error: `${why}: ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}` };
@@ -321,12 +322,16 @@ function childJson<T>(nodeArgs: string[], timeoutS: number): { value: T | null; 
   }
 }
 
+/** The scale points run in the daemon's environment (unit-env.ts), both builds alike; shown as `VAR=value node ...`. */
+const scaleEnv = daemonEnvironment();
+const scaleEnvWords = Object.entries(scaleEnv).map(([k, v]) => `${k}=${v}`);
+
 function scaleChild(n: number, plan: Plan, main: string): ScaleEntry {
   // A point's heap figures must not include the previous point's garbage: one process each.
   const args = ['--expose-gc', `--max-old-space-size=${plan.budgetMiB + 1024}`, main, 'scale-point', '--mappings', String(n),
     '--packets', String(plan.trafficPackets), '--passes', String(plan.trafficPasses), '--budget-mib', String(plan.budgetMiB)];
-  const r = childJson<ScalePoint>(args, plan.childTimeoutS);
-  return { mappings: n, point: r.value, error: r.error, command: shellQuote(['node', ...args.map((a) => (a === main ? path.relative(process.cwd(), main) : a))]) };
+  const r = childJson<ScalePoint>(args, plan.childTimeoutS, scaleEnv);
+  return { mappings: n, point: r.value, error: r.error, command: shellQuote([...scaleEnvWords, 'node', ...args.map((a) => (a === main ? path.relative(process.cwd(), main) : a))]) };
 }
 
 interface FlatBuild {
