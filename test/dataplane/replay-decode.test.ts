@@ -23,7 +23,7 @@ import { buildTcpV4Frame, buildUdpV4Frame } from '../../src/wire/build.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PacketView, readPacket, readRawIpv4Tcp } from '../../src/wire/packet.js';
 import { OK } from '../../src/wire/status.js';
 import { haveSharedPcaps, publicPath } from '../helpers/shared.js';
-import { readOracle } from '../helpers/oracle.js';
+import { publicCaptureRules } from '../helpers/oracle.js';
 
 const frameArb = fc
   .record({
@@ -129,18 +129,6 @@ describe('the engine takes gateway mode\'s decode only when it is the engine\'s 
 const work = mkdtempSync(path.join(tmpdir(), 'rpcgw-replay-decode-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function rulesFor(capture: string): string {
-  const servers = [...new Set(readOracle(publicPath(capture + '.expect.tsv')).map((o) => o.server!.split(':')[0]!))].sort();
-  const rules = servers.map((server, i) => ({
-    name: `srv${i}`, server, externalAddress: `198.51.100.${i + 1}`, interfaces: ['any'], clients: ['0.0.0.0/0'], mappedPorts: '40000-40999', lookup: 'allow',
-  }));
-  const file = path.join(work, capture + '.rules.json');
-  writeFileSync(file, JSON.stringify({
-    gateway: { external: { interface: 'gw-ext', address: '198.51.100.1' }, internal: { interface: 'gw-int', address: '192.0.2.1' } },
-    rules,
-  }));
-  return file;
-}
 
 /** The raw-IP frames of `src` as Ethernet frames (IPv4 ethertype), padded to 60 bytes as a NIC sends them. */
 function asEthernet(src: string, dst: string): void {
@@ -165,7 +153,7 @@ function asEthernet(src: string, dst: string): void {
 describe.skipIf(!haveSharedPcaps)('gateway-mode replay: the engine taking the decode changes no output', () => {
   const captures = ['scapy-drsuapi-krb5-privacy-epm.pcapng', 'pcapattack-impacket-rpcdump-lookup.pcapng', 'pcapattack-zerologon-441-epm-maps.pcapng', 'exchange-outlook-mapi-epm.pcap'];
   it.each(captures)('%s: output file and records equal the engine decoding again (raw IP and Ethernet)', (capture) => {
-    const rulesFile = rulesFor(capture);
+    const rulesFile = publicCaptureRules(capture, publicPath(capture + '.expect.tsv'), work).file;
     const rules = readRulesFile(rulesFile).rules;
     const gwRaw = path.join(work, capture + '.gw.pcapng');
     replayCapture({ capture: publicPath(capture), rules, rulesFile, out: gwRaw, mode: 'direct' });

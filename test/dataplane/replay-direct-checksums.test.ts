@@ -18,25 +18,13 @@ import { OK } from '../../src/wire/status.js';
 import { finishIpv4Checksum } from '../../src/wire/checksum.js';
 import { TCP_ACK, TCP_PSH, TCP_SYN } from '../../src/wire/tcp.js';
 import { haveSharedPcaps, publicCaptures, publicPath } from '../helpers/shared.js';
-import { readOracle } from '../helpers/oracle.js';
+import { publicCaptureRules } from '../helpers/oracle.js';
 import { tcpPacket } from '../helpers/engine-harness.js';
 import { withPartialChecksum, writeRawPcap } from '../helpers/inet-checksum.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'rpcgw-replay-csum-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function rulesFor(capture: string): string {
-  const servers = [...new Set(readOracle(publicPath(capture + '.expect.tsv')).map((o) => o.server!.split(':')[0]!))].sort();
-  const rules = servers.map((server, i) => ({
-    name: `srv${i}`, server, externalAddress: `198.51.100.${i + 1}`, interfaces: ['any'], clients: ['0.0.0.0/0'], mappedPorts: '40000-40999', lookup: 'allow',
-  }));
-  const file = path.join(work, capture + '.rules.json');
-  writeFileSync(file, JSON.stringify({
-    gateway: { external: { interface: 'gw-ext', address: '198.51.100.1' }, internal: { interface: 'gw-int', address: '192.0.2.1' } },
-    rules: rules.length > 0 ? rules : [{ name: 'none', server: '192.0.2.10', interfaces: ['any'], mappedPorts: '40000-40999' }],
-  }));
-  return file;
-}
 
 interface Run {
   out: Buffer;
@@ -82,7 +70,7 @@ function withBadTcpChecksums(src: string, dst: string): number {
 describe.skipIf(!haveSharedPcaps)('direct-mode replay: recomputed checksums are not verified twice', () => {
   for (const capture of publicCaptures()) {
     it(`${capture}: same output, records and counters as with the engine verifying them again`, () => {
-      const rules = rulesFor(capture);
+      const rules = publicCaptureRules(capture, publicPath(capture + '.expect.tsv'), work).file;
       const fast = replay(publicPath(capture), rules, `${capture}.fast`, false);
       const slow = replay(publicPath(capture), rules, `${capture}.slow`, true);
       expect(fast.report.packetsIn).toEqual(slow.report.packetsIn);
@@ -94,7 +82,7 @@ describe.skipIf(!haveSharedPcaps)('direct-mode replay: recomputed checksums are 
 
   it('a capture whose TCP checksums are all bad replays as the intact one (direct mode recomputes them)', () => {
     const capture = 'smbexec-svcctl-epm.pcap';
-    const rules = rulesFor(capture);
+    const rules = publicCaptureRules(capture, publicPath(capture + '.expect.tsv'), work).file;
     const spoiledFile = path.join(work, 'spoiled.pcap');
     expect(withBadTcpChecksums(publicPath(capture), spoiledFile)).toBeGreaterThan(10);
     const intact = replay(publicPath(capture), rules, 'intact', false);

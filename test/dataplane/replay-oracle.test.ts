@@ -12,42 +12,21 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { haveSharedPcaps, publicCaptures, publicPath } from '../helpers/shared.js';
 import { runCli } from '../helpers/cli.js';
 import { readReplayReport } from '../helpers/replay-report.js';
-import { readOracle } from '../helpers/oracle.js';
+import { CORPUS_PORT_HI as PORT_HI, CORPUS_PORT_LO as PORT_LO, publicCaptureRules, readOracle } from '../helpers/oracle.js';
 import { badChecksumFrames, haveTshark, tshark } from '../helpers/tshark.js';
 
 const work = mkdtempSync(path.join(tmpdir(), 'rpcgw-replay-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const GW_INTERNAL = '192.0.2.1';
-const PORT_LO = 40000;
-const PORT_HI = 40999;
 
-/** One rule per EPM server of the oracle, each on its own external address. */
-function rulesFor(capture: string): { file: string; externalOf: Map<string, string> } {
-  const servers = [...new Set(readOracle(publicPath(capture + '.expect.tsv')).map((o) => o.server!.split(':')[0]!))].sort();
-  const externalOf = new Map<string, string>();
-  const rules = servers.map((server, i) => {
-    externalOf.set(server, `198.51.100.${i + 1}`);
-    return {
-      name: `srv${i}`, server, externalAddress: `198.51.100.${i + 1}`, interfaces: ['any'], clients: ['0.0.0.0/0'],
-      mappedPorts: `${PORT_LO}-${PORT_HI}`, lookup: 'allow',
-    };
-  });
-  const doc = {
-    gateway: { external: { interface: 'gw-ext', address: '198.51.100.1' }, internal: { interface: 'gw-int', address: GW_INTERNAL } },
-    rules: rules.length > 0 ? rules : [{ name: 'none', server: '192.0.2.10', interfaces: ['any'], mappedPorts: `${PORT_LO}-${PORT_HI}` }],
-  };
-  const file = path.join(work, capture + '.rules.json');
-  writeFileSync(file, JSON.stringify(doc));
-  return { file, externalOf };
-}
 
 describe.skipIf(!haveSharedPcaps || !haveTshark)('rpcgw replay of the public corpus, checked with tshark', () => {
   for (const capture of publicCaptures()) {
     it(capture, () => {
       const oracle = readOracle(publicPath(capture + '.expect.tsv'));
       const tcpTowers = oracle.filter((o) => o.protocol === 'ncacn_ip_tcp');
-      const { file: rules, externalOf } = rulesFor(capture);
+      const { file: rules, externalOf } = publicCaptureRules(capture, publicPath(capture + '.expect.tsv'), work);
       const out = path.join(work, capture + '.out.pcapng');
       const reportFile = path.join(work, capture + '.report.jsonl');
       const r = runCli(['replay', publicPath(capture), '--rules', rules, '--out', out, '--report', reportFile]);
