@@ -155,10 +155,11 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   /**
    * Hands a packet to the engine, recording it as it arrived on that side first. `csumDone`:
    * its TCP checksum was just recomputed here (direct mode), so the engine need not verify it.
+   * `decoded`: the engine's own decode of these bytes, already made here (onPacket's `decoded`).
    */
-  const feed = (side: number, buf: Uint8Array, off: number, len: number, nowMs: number, csumDone: boolean): void => {
+  const feed = (side: number, buf: Uint8Array, off: number, len: number, nowMs: number, csumDone: boolean, decoded: PacketView | null = null): void => {
     if (withInput) writer.write(tsSec, tsNsec, buf, off, len, len, ifaceOf[side], inbound);
-    engine.onPacket(side, buf, off, len, nowMs, csumDone && trustRecomputed);
+    engine.onPacket(side, buf, off, len, nowMs, csumDone && trustRecomputed, decoded);
   };
   let tsSec = 0;
   let tsNsec = 0;
@@ -253,12 +254,9 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       }
       if (mode === 'gateway' || mode === null) {
         const side = externals.has(v.dst4 | 0) ? SIDE_EXTERNAL : v.dst4 === gwIp ? SIDE_INTERNAL : -1;
+        // The engine takes this decode, when it is the engine's own, rather than making it again.
         if (side < 0) skip('not addressed to the gateway');
-        else if (mode === 'gateway' && reuseDecode && engineCanTakeDecode(v)) {
-          // The engine takes this decode rather than making the same one again.
-          if (withInput) writer.write(tsSec, tsNsec, buf, ipOff, ipLen, ipLen, ifaceOf[side], inbound);
-          engine.onPacket(side, buf, ipOff, ipLen, nowMs, false, v);
-        } else feed(side, buf, ipOff, ipLen, nowMs, false);
+        else feed(side, buf, ipOff, ipLen, nowMs, false, mode === 'gateway' && reuseDecode && engineCanTakeDecode(v) ? v : null);
         continue;
       }
       // direct mode
