@@ -53,6 +53,7 @@ function decodeAll(buf: Uint8Array, off: number, len: number): void {
     readRts(buf, off, len, views.rts),
   ];
   for (const st of results) expect(STATUSES).toContain(st);
+  sameVerdictAsFresh(buf, off, len, results);
   if (results[3] === OK) {
     const v = views.bind;
     expect(v.contextsEnd).toBeLessThanOrEqual(end);
@@ -79,6 +80,42 @@ function decodeAll(buf: Uint8Array, off: number, len: number): void {
     for (let i = 0; i < views.rts.numberOfCommands; i++) {
       expect(views.rts.commandOff[i]! + views.rts.commandLen[i]!).toBeLessThanOrEqual(end);
     }
+  }
+}
+
+type Decoder = (buf: Uint8Array, off: number, len: number, out: never) => number;
+/** decodeAll's decoders that fill a PDU view, by their index in its results: the decoder, the view it reused, a fresh one. */
+const VIEW_DECODERS: [number, Decoder, object, () => object][] = [
+  [0, readCoHeader as Decoder, views.header, () => new CoHeader()],
+  [2, readPdu as Decoder, views.pdu, () => new PduView()],
+  [3, readBind as Decoder, views.bind, () => new BindView()],
+  [4, readBindAck as Decoder, views.ack, () => new BindAckView()],
+  [5, readBindNak as Decoder, views.nak, () => new BindNakView()],
+  [6, readRequest as Decoder, views.req, () => new RequestView()],
+  [7, readResponse as Decoder, views.resp, () => new ResponseView()],
+  [8, readFault as Decoder, views.fault, () => new FaultView()],
+  [9, readAuth3 as Decoder, views.auth3, () => new Auth3View()],
+  [12, readOrphaned as Decoder, views.only, () => new HeaderOnlyView()],
+  [13, readRts as Decoder, views.rts, () => new RtsView()],
+];
+const HEADER_FIELDS = ['rpcVers', 'rpcVersMinor', 'ptype', 'pfcFlags', 'drep0', 'littleEndian', 'fragLen', 'authLen', 'callId'] as const;
+
+/**
+ * Every PDU view is one runtime class (src/dcerpc/co-pdu.ts) and the views here are reused across
+ * PDUs of every type, as the engine reuses its own: a decoder's verdict into a reused view must be
+ * its verdict into a fresh one — status, error offset and reason, how much more it wants, and on
+ * success the common header (readPdu: the status and error). Fields past a refusal or past a count
+ * are left as they were, by design.
+ */
+function sameVerdictAsFresh(buf: Uint8Array, off: number, len: number, results: number[]): void {
+  for (const [i, decode, reused, fresh] of VIEW_DECODERS) {
+    const f = fresh();
+    const st = decode(buf, off, len, f as never);
+    const verdict = (v: object): unknown[] => {
+      const x = v as Record<string, unknown>;
+      return [st, x.errOffset, x.errReason, st === NEED_MORE ? x.needed : 0, ...(st === OK && i !== 2 ? HEADER_FIELDS.map((k) => x[k]) : [])];
+    };
+    expect([i, results[i], ...verdict(reused).slice(1)]).toEqual([i, ...verdict(f)]);
   }
 }
 
