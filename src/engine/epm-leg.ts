@@ -405,8 +405,9 @@ export class EpmLeg implements Leg {
       case PTYPE_REQUEST:
         return this.clientRequest(buf, off, len);
     }
-    const h = SHARED_HDR;
-    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
+    const bad = this.badHeader(buf, off, len);
+    if (bad >= 0) return bad;
+    const h = SHARED_HDR; // badHeader decoded it
     switch (h.ptype) {
       case PTYPE_AUTH3:
       case PTYPE_CO_CANCEL:
@@ -418,9 +419,9 @@ export class EpmLeg implements Leg {
   }
 
   /**
-   * After a decoder refused buf[off, off + len): the refusal readCoHeader's verdict gives when the
-   * header itself is what is wrong (the decoders check it first, with the same offsets and reasons),
-   * else -1 and the caller names the PDU's own fault.
+   * The refusal of a PDU whose common header readCoHeader refuses, else -1 with the header in
+   * SHARED_HDR. After a decoder refused the PDU it tells a bad header (the decoders check it first,
+   * with the same offsets and reasons) from the PDU's own fault, which the caller names.
    */
   private badHeader(buf: Uint8Array, off: number, len: number): number {
     const h = SHARED_HDR;
@@ -526,8 +527,9 @@ export class EpmLeg implements Leg {
       case PTYPE_RESPONSE:
         return this.serverResponse(buf, off, len, seq);
     }
-    const h = SHARED_HDR;
-    if (readCoHeader(buf, off, len, h) !== OK) return this.refuse(REFUSE_MALFORMED, `PDU header at offset ${h.errOffset - off}: ${h.errReason}`);
+    const bad = this.badHeader(buf, off, len);
+    if (bad >= 0) return bad;
+    const h = SHARED_HDR; // badHeader decoded it
     switch (h.ptype) {
       case PTYPE_FAULT:
         this.takePending(h.callId);
