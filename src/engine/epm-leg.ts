@@ -47,6 +47,7 @@ import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from 
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest } from '../epm/ept-map.js';
 import { EptLookupResponseView, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
 import { decodeMapRequest, readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
+import { MapRequestMemo, MapResponseMemo } from '../epm/map-memo.js';
 import { writeResponse } from '../dcerpc/pdu-write.js';
 import { asciiAt, type TowerView } from '../epm/tower.js';
 import { seqAdd } from '../stream/seq.js';
@@ -128,6 +129,9 @@ const SHARED_RESP = new ResponseView();
 const SHARED_MAPREQ = new EptMapRequestView();
 const SHARED_MAPRESP = new EptMapResponseView();
 const SHARED_LOOKUPRESP = new EptLookupResponseView();
+/** The last ept_map request and response decoded, answering the same stub again (map-memo.ts). */
+const MAPREQ_MEMO = new MapRequestMemo();
+const MAPRESP_MEMO = new MapResponseMemo();
 /** Patch bytes handed to the host, which copies them. */
 const SCRATCH = new Uint8Array(4);
 /** A connection's cursors and context table while one of its calls runs (LegRows). */
@@ -464,15 +468,32 @@ export class EpmLeg implements Leg {
       case EPT_MAP: {
         if (!first || !last) return this.refuse(REFUSE_MALFORMED, 'ept_map request in several fragments');
         if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT_PRIVACY) return this.refuse(REFUSE_ENCRYPTED, 'encrypted ept_map request: its interface cannot be checked');
-        const m = SHARED_MAPREQ;
         const order = syntaxOrder(CONTEXTS.syntaxOf(r.ctxId));
-        // Decoded once; when no syntax reads it, the refusal names the first syntax's failure.
-        const ms = decodeMapRequest(order, buf, r.stubOff, r.stubLen, r.littleEndian, m) >= 0 ? OK : readEptMapRequest(buf, r.stubOff, r.stubLen, order[0]!, r.littleEndian, m);
-        if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
-        if (!m.towerPresent || m.tower.ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
-        const t = m.tower;
-        this.setInterface(buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor);
-        if (!interfaceAllowed(this.rule, buf, t.ifUuidOff, true, t.ifMajor, t.ifMinor)) {
+        const memo = MAPREQ_MEMO;
+        let towerPresent: boolean;
+        let ifUuidOff: number;
+        let ifMajor: number;
+        let ifMinor: number;
+        if (memo.matches(order, buf, r.stubOff, r.stubLen, r.littleEndian)) {
+          // The stub the last request decoded from, byte for byte: its decode (map-memo.ts).
+          towerPresent = memo.towerPresent;
+          ifUuidOff = memo.ifUuidRel < 0 ? -1 : r.stubOff + memo.ifUuidRel;
+          ifMajor = memo.ifMajor;
+          ifMinor = memo.ifMinor;
+        } else {
+          const m = SHARED_MAPREQ;
+          // Decoded once; when no syntax reads it, the refusal names the first syntax's failure.
+          const ms = decodeMapRequest(order, buf, r.stubOff, r.stubLen, r.littleEndian, m) >= 0 ? OK : readEptMapRequest(buf, r.stubOff, r.stubLen, order[0]!, r.littleEndian, m);
+          if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
+          memo.remember(order, buf, r.stubOff, r.stubLen, r.littleEndian, m);
+          towerPresent = m.towerPresent;
+          ifUuidOff = m.tower.ifUuidOff;
+          ifMajor = m.tower.ifMajor;
+          ifMinor = m.tower.ifMinor;
+        }
+        if (!towerPresent || ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
+        this.setInterface(buf, ifUuidOff, true, ifMajor, ifMinor);
+        if (!interfaceAllowed(this.rule, buf, ifUuidOff, true, ifMajor, ifMinor)) {
           return this.refuse(REFUSE_MAP_INTERFACE, `ept_map for ${this.lastInterface}, not published by rule "${this.rule.name}"`);
         }
         this.expectResponse(r.callId, EPT_MAP);
@@ -617,15 +638,24 @@ export class EpmLeg implements Leg {
     const stub = call.stub;
     const le = call.littleEndian;
     const order = syntaxOrder(CONTEXTS.syntaxOf(call.ctx));
-    const opnum = readEpmResponse(call.guessed ? -1 : call.opnum, order, stub, 0, call.stubLen, le, SHARED_MAPRESP, SHARED_LOOKUPRESP);
+    let opnum: number;
+    let mapView = SHARED_MAPRESP;
+    if (!call.guessed && call.opnum === EPT_MAP) {
+      // readEpmResponse(EPT_MAP, ...), answered by the memo when the server said the same again (map-memo.ts).
+      mapView = MAPRESP_MEMO.view;
+      opnum = MAPRESP_MEMO.read(order, stub, 0, call.stubLen, le) ? EPT_MAP : -1;
+      if (opnum >= 0) responseGuess.ndr64 = MAPRESP_MEMO.ndr64;
+    } else {
+      opnum = readEpmResponse(call.guessed ? -1 : call.opnum, order, stub, 0, call.stubLen, le, SHARED_MAPRESP, SHARED_LOOKUPRESP);
+    }
     if (opnum < 0) {
       if (call.guessed) return PASS; // not an ept_map/ept_lookup response after all
-      const v = call.opnum === EPT_MAP ? SHARED_MAPRESP : SHARED_LOOKUPRESP;
+      const v = call.opnum === EPT_MAP ? mapView : SHARED_LOOKUPRESP;
       return this.refuse(REFUSE_MALFORMED, `endpoint-mapper response at stub offset ${v.errOffset}: ${v.errReason}`);
     }
     this.lastNdr64 = responseGuess.ndr64;
-    const count = opnum === EPT_MAP ? SHARED_MAPRESP.towerCount : SHARED_LOOKUPRESP.entryCount;
-    const towers: TowerView[] = opnum === EPT_MAP ? SHARED_MAPRESP.towers : SHARED_LOOKUPRESP.towers;
+    const count = opnum === EPT_MAP ? mapView.towerCount : SHARED_LOOKUPRESP.entryCount;
+    const towers: TowerView[] = opnum === EPT_MAP ? mapView.towers : SHARED_LOOKUPRESP.towers;
     if (this.rule.outbound) return this.outboundAnswer(opnum, count, towers, stub);
     if (opnum === EPT_LOOKUP && this.rule.lookup === LOOKUP_PUBLISHED) return this.publishedLookup(call, this.lastNdr64);
     for (let i = 0; i < count; i++) {

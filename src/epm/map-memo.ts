@@ -1,0 +1,123 @@
+/**
+ * One-entry memos of the last ept_map request and response stub the EPM leg decoded: the work of
+ * a decode done once per distinct stub instead of once per connection.
+ *
+ * Why: every client of a rule asks the endpoint mapper the same thing (Outlook: the same ept_map
+ * for EMSMDB, NSPI, ...; a scanner: the same request again and again) and the server answers it
+ * the same way (the same towers, the same ports). Only a few bytes differ from one call to the
+ * next, and none that the decode depends on:
+ * - a request stub is compared whole (its entry handle is the nil handle of a first call);
+ * - a response stub is compared from byte 20 on: its first 20 bytes are the entry_handle the
+ *   server made up for this call, which the decoders (ept-map.ts) never read. Every offset, count
+ *   and tower field of the decode comes from the bytes after it, the stub's length and offset,
+ *   the syntaxes tried (`order`) and the integer byte order.
+ * So when those are all equal to the memo's, the memo's decode IS the decode of the new stub:
+ * the same status, the same view field for field. Only successful decodes are kept; a stub that
+ * differs in any compared byte is decoded as before and becomes the memo.
+ *
+ * Byte compare instead of a hash: the compare touches each byte once (~130 of them), a decode
+ * touches them all and then walks the NDR and tower structure with its checks.
+ */
+import { OK } from '../wire/status.js';
+import { CONTEXT_HANDLE_LEN } from './constants.js';
+import { EptMapResponseView, readEptMapResponse, type EptMapRequestView } from './ept-map.js';
+
+/** Stubs longer than this are decoded every time (an ept_map answer with many towers is rare). */
+const MEMO_MAX = 1024;
+
+/** Whether the memos answer (off only in tests, which compare with and without them). */
+let memoOn = true;
+export function setMapMemo(on: boolean): void {
+  memoOn = on;
+}
+
+/** bytes[0, n) === buf[off, off + n) */
+function sameBytes(bytes: Uint8Array, buf: Uint8Array, off: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (bytes[i] !== buf[off + i]) return false;
+  return true;
+}
+
+/**
+ * The last ept_map request stub decoded successfully, and what the EPM leg reads of its decode:
+ * whether it carries a map tower, and that tower's interface (offset relative to the stub,
+ * version).
+ */
+export class MapRequestMemo {
+  private bytes = new Uint8Array(256);
+  /** Stub length of the memo; -1: empty. */
+  private len = -1;
+  private le = false;
+  private order: readonly boolean[] | null = null;
+  towerPresent = false;
+  /** The map tower's interface uuid, relative to the stub start (-1: none). */
+  ifUuidRel = -1;
+  ifMajor = 0;
+  ifMinor = 0;
+
+  /** Whether buf[off, off + len) read with `order` and `le` is the memo's stub (its fields then apply). */
+  matches(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
+    return memoOn && len === this.len && le === this.le && order === this.order && off >= 0 && off + len <= buf.length && sameBytes(this.bytes, buf, off, len);
+  }
+
+  /** Keeps the stub just decoded successfully (decodeMapRequest with these arguments) into `view`. */
+  remember(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean, view: EptMapRequestView): void {
+    if (len > MEMO_MAX || off < 0 || off + len > buf.length) {
+      this.len = -1;
+      return;
+    }
+    if (this.bytes.length < len) this.bytes = new Uint8Array(Math.max(len, this.bytes.length * 2));
+    for (let i = 0; i < len; i++) this.bytes[i] = buf[off + i]!;
+    this.len = len;
+    this.le = le;
+    this.order = order;
+    this.towerPresent = view.towerPresent;
+    this.ifUuidRel = view.tower.ifUuidOff < 0 ? -1 : view.tower.ifUuidOff - off;
+    this.ifMajor = view.tower.ifMajor;
+    this.ifMinor = view.tower.ifMinor;
+  }
+}
+
+/**
+ * The last ept_map response stub decoded successfully, with its decode in `view` (read only: it
+ * answers every later stub that matches). Its offsets are those of the stub it was decoded at;
+ * a stub at another offset is decoded again.
+ */
+export class MapResponseMemo {
+  readonly view = new EptMapResponseView();
+  /** The syntax it decoded with. */
+  ndr64 = false;
+  /** The stub's bytes after its entry handle. */
+  private bytes = new Uint8Array(256);
+  private len = -1;
+  private off = 0;
+  private le = false;
+  private order: readonly boolean[] | null = null;
+
+  /**
+   * An ept_map response stub read as readEpmResponse(EPT_MAP, order, ...) reads it into `view`:
+   * OK with `view` and `ndr64` its decode, else the last syntax's failure in `view`.
+   */
+  read(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
+    const h = CONTEXT_HANDLE_LEN;
+    if (memoOn && len === this.len && off === this.off && le === this.le && order === this.order && off + len <= buf.length && sameBytes(this.bytes, buf, off + h, len - h)) {
+      return true;
+    }
+    this.len = -1;
+    for (let i = 0; i < order.length; i++) {
+      const ndr64 = order[i]!;
+      if (readEptMapResponse(buf, off, len, ndr64, le, this.view) !== OK) continue;
+      this.ndr64 = ndr64;
+      // A decoded stub holds its entry handle: len >= CONTEXT_HANDLE_LEN.
+      if (len <= MEMO_MAX) {
+        if (this.bytes.length < len - h) this.bytes = new Uint8Array(Math.max(len - h, this.bytes.length * 2));
+        for (let k = 0; k < len - h; k++) this.bytes[k] = buf[off + h + k]!;
+        this.len = len;
+        this.off = off;
+        this.le = le;
+        this.order = order;
+      }
+      return true;
+    }
+    return false;
+  }
+}
