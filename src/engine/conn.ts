@@ -110,6 +110,7 @@ export class Conns {
   private readPkt: Uint8Array | null = null;
   private readView: PacketView | null = null;
   private readSeq = 0;
+  private readFromClient = false;
   /** Calls the leg replaced while reading the last segment, in stream order (null: none). */
   private replacing: Replacement[] | null = null;
 
@@ -236,6 +237,28 @@ export class Conns {
     this.words[at + W_CLIENT_EXPECTS] = clientExpects | 0;
     this.words[at + W_SERVER_EXPECTS] = serverExpects | 0;
     this.words[at + W_FLAGS] = (this.words[at + W_FLAGS]! & ~(F_CLIENT_ACK | F_SERVER_ACK)) | (clientAckSeen ? F_CLIENT_ACK : 0) | (serverAckSeen ? F_SERVER_ACK : 0);
+  }
+
+  /**
+   * The index in rowWords of the direction's nextSeq (releasedSeq the word after) when the row
+   * alone is the connection's whole stream state: live, mapped, not refused, this direction
+   * synced and holding nothing (releasedSeq = nextSeq) and not pruned, neither direction with a
+   * HeldStream, slot or lent scratch of its own, no length change. Else -1. StreamPath's
+   * in-order path reads and moves the cursor there instead of lending a HeldStream.
+   */
+  plainCursor(flow: number, fromClient: boolean): number {
+    const d = fromClient ? 0 : 1;
+    const at = flow * CW;
+    const m = F_LIVE | F_EPM | F_REFUSED | (F_SYNCED << d) | F_OWN | (F_OWN << 1) | F_SLOT | (F_SLOT << 1) | (F_PRUNED << d);
+    if ((this.words[at + W_FLAGS]! & m) !== (F_LIVE | (F_SYNCED << d))) return -1;
+    if (this.scratchFlow[0] === flow || this.scratchFlow[1] === flow || (this.editsBy.size !== 0 && this.editsBy.has(flow))) return -1;
+    const w = at + (d === 0 ? W_C2S : W_S2C);
+    return this.words[w] === this.words[w + 1] ? w : -1;
+  }
+
+  /** The rows (plainCursor's indexes); replaced when a new connection grows them. */
+  get rowWords(): Int32Array {
+    return this.words;
   }
 
   /** Length changes made in the server→client stream (null until the first). */
@@ -450,9 +473,11 @@ export class Conns {
 
   // ---- the read in progress -------------------------------------------------------------
 
-  beginRead(flow: number, dir: HeldStream, pkt: Uint8Array, view: PacketView, seq: number): void {
+  /** `dir` null: the direction `fromClient` of `flow` is lent (stream()) on the leg's first patch, if any (readStream). */
+  beginRead(flow: number, dir: HeldStream | null, pkt: Uint8Array, view: PacketView, seq: number, fromClient = false): void {
     this.readFlow = flow;
     this.readDir = dir;
+    this.readFromClient = fromClient;
     this.readPkt = pkt;
     this.readView = view;
     this.readSeq = seq;
@@ -467,7 +492,12 @@ export class Conns {
 
   /** Rewrites `n` bytes at stream sequence `seq` of the direction of `flow` being read. */
   patch(flow: number, seq: number, bytes: Uint8Array, off: number, n: number): void {
-    if (flow === this.readFlow) this.readDir?.patch(seq, bytes, off, n, this.readPkt, this.readView, this.readSeq);
+    if (flow === this.readFlow) (this.readDir ??= this.stream(flow, this.readFromClient)).patch(seq, bytes, off, n, this.readPkt, this.readView, this.readSeq);
+  }
+
+  /** The direction being read as a HeldStream (null: beginRead had none and no patch lent one). */
+  get readStream(): HeldStream | null {
+    return this.readDir;
   }
 
   /** Replaces the stream bytes [start, end) of the direction of `flow` being read (applied after the read). */

@@ -24,11 +24,21 @@ import { seqAdd, seqDiff } from '../stream/seq.js';
 import { emitReplaced, serverSideAck, shiftToClient, shiftToServer } from '../stream/seqadj.js';
 import type { FlowTable } from '../nat/flow-table.js';
 import type { Conns } from './conn.js';
+import type { Leg } from './leg.js';
 import type { Output } from './output.js';
 import type { RuleSlots } from './rule-slots.js';
 import { SIDE_EXTERNAL, SIDE_INTERNAL } from './events.js';
 import { DROP_DUPLICATE, DROP_HOLD_LIMIT, DROP_PATCH_FORGOTTEN, DROP_REFUSED_CONNECTION, PASS, REFUSE_HOLD_LIMIT } from './reasons.js';
 import { fillRefused } from './records.js';
+
+/**
+ * Whether step() takes the row path (fromRow) when it may: off only in tests, which compare the
+ * two paths packet by packet (test/engine/row-path.test.ts).
+ */
+let rowPath = true;
+export function setRowPath(on: boolean): void {
+  rowPath = on;
+}
 
 /** A RST the gateway makes: IPv4 and TCP headers, no options. */
 const RST_LEN = IPV4_HDR_MIN + TCP_HDR_MIN;
@@ -65,6 +75,12 @@ export class StreamPath {
     const cs = this.conns;
     if (cs.refused(flow)) return this.out.drop(DROP_REFUSED_CONNECTION, side, v);
     const flags = v.tcpFlags;
+    // The usual packet of an established mapped connection: its row is the whole stream state
+    // and it is a pure ACK or the next bytes exactly.
+    if (rowPath && (flags & (TCP_ACK | TCP_SYN | TCP_RST | TCP_FIN)) === TCP_ACK) {
+      const w = cs.plainCursor(flow, fromClient);
+      if (w >= 0 && (v.payloadLen === 0 || cs.rowWords[w] === (v.tcpSeq | 0))) return this.fromRow(flow, fromClient, buf, off, len, v, w);
+    }
     // Inspected bytes are bytes the receiver accepts: onPacket dropped corrupt segments (else a
     // good retransmission would pass as "already inspected").
     if ((flags & TCP_ACK) !== 0) {
@@ -163,7 +179,46 @@ export class StreamPath {
       cs.endRead();
     }
     hs.nextSeq = seqAdd(seq, v.payloadLen + ((v.tcpFlags & TCP_FIN) !== 0 ? 1 : 0));
+    this.afterRead(flow, fromClient, rpcFromClient, leg, hs, verdict, cs.takeReplacements(), buf, off, len, v, seq);
+  }
+
+  /**
+   * step()'s path for a packet of a mapped connection whose row alone carries its stream
+   * (Conns.plainCursor gave `w`): a pure ACK, or a segment starting exactly at nextSeq with
+   * nothing held. What inOrder does, without lending the direction a HeldStream: the leg reads
+   * the bytes, and when it asks for nothing more (no refusal, patch, replacement or hold) the
+   * cursor moves in the row and the packet goes. Otherwise the direction is lent as inOrder has
+   * it after its read (a patch lends it during the read) and inOrder's end takes over.
+   */
+  private fromRow(flow: number, fromClient: boolean, buf: Uint8Array, off: number, len: number, v: PacketView, w: number): void {
+    const cs = this.conns;
+    cs.acked(flow, fromClient, v.tcpAck);
+    const n = v.payloadLen;
+    const to = fromClient ? SIDE_INTERNAL : SIDE_EXTERNAL;
+    if (n === 0) return this.out.send(to, buf, off, len, flow);
+    const seq = v.tcpSeq;
+    const leg = cs.mappedLeg;
+    const rpcFromClient = fromClient !== this.flows.outbound(flow);
+    cs.beginRead(flow, null, buf, v, seq, fromClient);
+    const verdict = leg.feed(flow, rpcFromClient, buf, v.payloadOff, n, seq);
+    let hs = cs.readStream;
+    cs.endRead();
     const reps = cs.takeReplacements();
+    if (hs === null && verdict === PASS && reps === null && !leg.midPdu(flow, rpcFromClient)) {
+      const words = cs.rowWords;
+      words[w] = words[w + 1] = seqAdd(seq, n) | 0;
+      return this.out.send(to, buf, off, len, flow);
+    }
+    hs ??= cs.stream(flow, fromClient);
+    hs.nextSeq = seqAdd(seq, n);
+    this.afterRead(flow, fromClient, rpcFromClient, leg, hs, verdict, reps, buf, off, len, v, seq);
+  }
+
+  /** The end of inOrder: after the leg read a segment (hs.nextSeq past it), refuse, re-cut, hold or forward it. */
+  private afterRead(
+    flow: number, fromClient: boolean, rpcFromClient: boolean, leg: Leg, hs: HeldStream, verdict: number, reps: Replacement[] | null,
+    buf: Uint8Array, off: number, len: number, v: PacketView, seq: number,
+  ): void {
     if (verdict !== PASS) return this.refuse(flow, verdict, leg.refuseDetail, leg.lastInterface);
     if (reps !== null) return this.replaced(flow, fromClient, rpcFromClient, hs, reps, buf, off, v);
     if (leg.midPdu(flow, rpcFromClient)) {
