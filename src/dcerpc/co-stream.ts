@@ -22,7 +22,7 @@
  */
 import { NEED_MORE, OK } from '../wire/status.js';
 import {
-  DCERPC_FRAME_PEEK_LEN, DCERPC_HDR_LEN, DCERPC_OFF_AUTH_LEN, DREP_LITTLE_ENDIAN, MAX_FRAG_LEN, REQ_HDR_LEN, RPC_VERS,
+  DCERPC_FRAME_PEEK_LEN, DCERPC_HDR_LEN, DCERPC_OFF_AUTH_LEN, DREP_LITTLE_ENDIAN, MAX_FRAG_LEN, PTYPE_RESPONSE, REQ_HDR_LEN, RPC_VERS,
   RPC_VERS_MINOR_MAX, SEC_TRAILER_LEN,
 } from './constants.js';
 import { FrameInfo, framePdu } from './framer.js';
@@ -111,6 +111,26 @@ export function coSkipBody(rows: Int32Array, at: number, len: number): boolean {
     if (a >= pos && a < pos + len) return false;
   }
   rows[at] = w + len; // pos + len < fragLen <= 0xffff: stays in the low 16 bits
+  return true;
+}
+
+/**
+ * The last segment of a response on a saved cursor: `len` body bytes that end the PDU in
+ * progress exactly, a response (PTYPE 2) with no copy kept. next() would report CO_PDU, and a
+ * reader that passes responses resets the cursor and finds the chunk used up (CO_INCOMPLETE);
+ * here the row becomes what load, begin, next, reset, next and save leave (a reset cursor
+ * keeping its byte order and the PDU's startSeq) and true is returned. The auth_level byte
+ * that may go by is not read: reset forgets it. False (row untouched) for anything else.
+ */
+export function coEndResponse(rows: Int32Array, at: number, len: number): boolean {
+  const w = rows[at]!;
+  if ((w & (ST_STAGE_MASK | ST_KEEP_ON | ST_HAS_COPY)) !== S_BODY << 16) return false;
+  const f = rows[at + 1]!;
+  if ((w & 0xffff) + len !== (f & 0xffff) || f >>> 16 !== PTYPE_RESPONSE + 1) return false;
+  rows[at] = w & ST_LITTLE;
+  rows[at + 1] = 0;
+  rows[at + 2] = 0;
+  rows[at + 4] = rows[at + 5] = rows[at + 6] = rows[at + 7] = rows[at + 8] = rows[at + 9] = 0;
   return true;
 }
 

@@ -25,7 +25,7 @@
  * The usual bind (one to three elements) leaves no map entry: every connection binds once, and a
  * map entry per bind, deleted at its ack, made the map grow and shrink (rehash) all the time.
  */
-import { CO_STATE_WORDS, CoStream, coSavedAtBoundary, coSavedHasCopy, coSkipBody } from '../dcerpc/co-stream.js';
+import { CO_STATE_WORDS, CoStream, coEndResponse, coSavedAtBoundary, coSavedHasCopy, coSkipBody } from '../dcerpc/co-stream.js';
 import { CTX_INLINE_SLOTS, CTX_SLOT_LEN, PresentationContexts } from '../dcerpc/context.js';
 
 const W_CTX = 0;
@@ -135,6 +135,11 @@ export class LegRows {
   /** coSkipBody on a direction's saved cursor: true when `len` body bytes only moved it on. */
   skipBody(row: number, fromClient: boolean, len: number): boolean {
     return coSkipBody(this.pages[row >>> PAGE_SHIFT]!, (row & PAGE_MASK) * LW + (fromClient ? W_C2S : W_S2C), len);
+  }
+
+  /** coEndResponse on a direction's saved cursor: true when `len` bytes ended a response and the cursor is reset. */
+  endResponse(row: number, fromClient: boolean, len: number): boolean {
+    return coEndResponse(this.pages[row >>> PAGE_SHIFT]!, (row & PAGE_MASK) * LW + (fromClient ? W_C2S : W_S2C), len);
   }
 
   /** Writes `c` back as the direction's cursor. */

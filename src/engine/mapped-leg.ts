@@ -25,6 +25,7 @@ import {
   PTYPE_BIND,
   PTYPE_BIND_ACK,
   PTYPE_REQUEST,
+  PTYPE_RESPONSE,
   SYNTAX_NDR64,
 } from '../dcerpc/constants.js';
 import { CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
@@ -193,6 +194,8 @@ export class MappedLeg implements Leg {
     if ((this.rows.flags(flow) & F_PASS_THROUGH) !== 0) return PASS;
     // Most segments of a large call or answer are body bytes between headers: counted in the row.
     if (this.rows.skipBody(flow, fromClient, len)) return PASS;
+    // And the server's segment that ends a response: passed (serverPdu), the cursor reset in the row.
+    if (!fromClient && this.rows.endResponse(flow, false, len)) return PASS;
     this.open(flow);
     const c = fromClient ? this.c2s : this.s2c;
     this.rows.loadCursor(flow, fromClient, c);
@@ -378,6 +381,9 @@ export class MappedLeg implements Leg {
   }
 
   private serverPdu(c: CoStream): number {
+    // A response (most server PDUs) is passed without touching the context table (serverPduVerdict
+    // passes it as it is): attaching the row's table and writing it back cost more than the rest.
+    if (c.ptype === PTYPE_RESPONSE) return PASS;
     const code = serverPduVerdict(c.ptype, c.pduBuf, c.pduOff, c.fragLen, this.ctx(), SHARED_ACK, 'on a mapped port', VERDICT);
     return code === PASS ? PASS : this.refused(VERDICT, code);
   }

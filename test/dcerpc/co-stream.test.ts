@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_PDU, CO_STATE_WORDS, CoStream, coSkipBody,
+  CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_PDU, CO_STATE_WORDS, CoStream, coEndResponse, coSkipBody,
 } from '../../src/dcerpc/co-stream.js';
 import { encode, writeBind, writeRequest, writeResponse, writeShutdown } from '../../src/dcerpc/pdu-write.js';
 import { PTYPE_BIND, PTYPE_REQUEST, PTYPE_RESPONSE, PTYPE_SHUTDOWN } from '../../src/dcerpc/constants.js';
@@ -357,5 +357,69 @@ describe('CoStream: header words however the stream is cut', () => {
         }),
       { numRuns: 1500 },
     );
+  });
+});
+
+describe('coEndResponse: the last segment of a response on a saved cursor', () => {
+  it('property: when it takes a chunk, next saw CO_PDU of a response then CO_INCOMPLETE, and the row is what load, begin, next, reset and save leave', () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(fc.array(fc.nat(STREAM.length), { maxLength: 40 }), fc.boolean(), (cuts, keepBinds) => {
+        const s = new CoStream();
+        const rows = new Int32Array(CO_STATE_WORDS + 2).fill(0x5a5a5a5a);
+        rows.fill(0, 1, 1 + CO_STATE_WORDS);
+        let copy: Uint8Array | null = null;
+        const bounds = [0, ...cuts.filter((c) => c > 0).sort((a, b) => a - b), STREAM.length];
+        for (let i = 0; i + 1 < bounds.length; i++) {
+          const n = bounds[i + 1]! - bounds[i]!;
+          if (n === 0) continue;
+          const fast = rows.slice();
+          const took = coEndResponse(fast, 1, n);
+          if (!took) expect(fast).toEqual(rows);
+          const buf = new Uint8Array(n + 5).fill(0xa5);
+          buf.set(STREAM.subarray(bounds[i]!, bounds[i]! + n), 3);
+          s.load(rows, 1, copy);
+          s.begin(buf, 3, n, (SEQ0 + bounds[i]!) >>> 0);
+          const events: number[] = [];
+          const ptypes: number[] = [];
+          for (let ev = s.next(); ; ev = s.next()) {
+            events.push(ev);
+            if (ev === CO_INCOMPLETE || ev === CO_ERROR) break;
+            if (ev === CO_FRAMED && keepBinds && s.ptype === PTYPE_BIND) s.keepWhole();
+            if (ev === CO_PDU) {
+              ptypes.push(s.ptype);
+              s.reset();
+            }
+          }
+          copy = s.save(rows, 1);
+          if (took) {
+            taken++;
+            expect(events).toEqual([CO_PDU, CO_INCOMPLETE]);
+            expect(ptypes).toEqual([PTYPE_RESPONSE]);
+            expect(rows).toEqual(fast);
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+    expect(taken).toBeGreaterThan(0);
+  });
+
+  it('leaves alone a chunk that ends a request, or stops short of the response\'s end or runs past it', () => {
+    const s = new CoStream();
+    const rows = new Int32Array(CO_STATE_WORDS);
+    const resp = PDUS[2]!;
+    s.begin(resp, 0, 30, 0);
+    while (s.next() !== CO_INCOMPLETE);
+    s.save(rows, 0);
+    expect(coEndResponse(rows.slice(), 0, resp.length - 31)).toBe(false);
+    expect(coEndResponse(rows.slice(), 0, resp.length - 29)).toBe(false);
+    expect(coEndResponse(rows.slice(), 0, resp.length - 30)).toBe(true);
+    const req = PDUS[4]!;
+    s.load(new Int32Array(CO_STATE_WORDS), 0, null);
+    s.begin(req, 0, 30, 0);
+    while (s.next() !== CO_INCOMPLETE);
+    s.save(rows, 0);
+    expect(coEndResponse(rows.slice(), 0, req.length - 30)).toBe(false);
   });
 });
