@@ -14,7 +14,9 @@
  *   source port the engine chose for that connection. Checksums are recomputed after that
  *   readdressing (captures taken with checksum offload carry partial ones, a bad one is thus
  *   repaired), so the engine's incremental updates start from valid packets; the engine is told
- *   so and does not sum those bytes a second time.
+ *   so and does not sum those bytes a second time. Nor does it decode them again: each field the
+ *   readdressing writes (destination address and port, the client's ACK number) is written into
+ *   the replay's decode too, which the engine then takes (onPacket's `decoded`).
  * Replays pick up connections that start mid-stream (many captures have no SYN).
  *
  * The output shows each of the gateway's interfaces as a capture on it would: the packets that
@@ -72,7 +74,7 @@ export interface ReplayOptions {
   allRecords?: boolean;
   /** Tests: the engine verifies again the checksums direct mode recomputed (the slow path, for comparison). */
   verifyRecomputed?: boolean;
-  /** Tests: gateway mode hands the engine raw bytes to decode again (the plain path), not its own decode. */
+  /** Tests: the engine is handed raw bytes to decode again (the plain path), not the replay's decode. */
   engineDecodes?: boolean;
 }
 
@@ -114,7 +116,7 @@ export interface ReplayReport {
 }
 
 /**
- * readPacket of a captured frame. `ipOnly` (gateway mode reads only the IP header's fields): an
+ * readPacket of a captured frame. `ipOnly` (both modes read only the IP header's fields on): an
  * Ethernet frame of IPv4 is decoded from its IP header on, without the link stage and the view's
  * reset, as readPacket would decode it there; any failure is decoded again in full, for its reason.
  */
@@ -228,7 +230,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
     while (reader.next(rec)) {
       frame = reader.frameNumber;
       report.frames++;
-      if (decodeFrame(rec, v, mode === 'gateway') !== OK) {
+      if (decodeFrame(rec, v, true) !== OK) {
         skip(`undecodable frame: ${v.errReason}`);
         continue;
       }
@@ -266,6 +268,9 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       }
       const toRule = servers.get(v.dst4 | 0);
       const fromRule = servers.get(v.src4 | 0);
+      // Whether the view is the engine's own decode of these bytes: it stays so below, each field
+      // the readdressing writes being written into the view too.
+      const decoded = reuseDecode && engineCanTakeDecode(v) ? v : null;
       let side = -1;
       // Client → server: to 135, or to a port the engine mapped for this client.
       if (toRule !== undefined) {
@@ -275,11 +280,17 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
         if (extPort >= 0) {
           wr32(buf, ipOff + 16, rule.externalIp, false);
           wr16(buf, v.l4Off + 2, extPort, false);
+          v.dst4 = rule.externalIp >>> 0;
+          v.dstPort = extPort;
           side = SIDE_EXTERNAL;
           // A client behind the gateway acknowledges what the gateway sent it (its numbering
           // differs after the gateway changed a PDU's length).
           const flow = engine.connectionOf(v.src4, v.srcPort, rule.externalIp, extPort);
-          if (flow >= 0 && (v.tcpFlags & TCP_ACK) !== 0) wr32(buf, v.l4Off + 8, engine.clientSideSeq(flow, v.tcpAck), false);
+          if (flow >= 0 && (v.tcpFlags & TCP_ACK) !== 0) {
+            const ack = engine.clientSideSeq(flow, v.tcpAck) >>> 0;
+            wr32(buf, v.l4Off + 8, ack, false);
+            v.tcpAck = ack;
+          }
         }
       }
       // Server → client: from 135 or a mapped server port, to the connection the engine opened.
@@ -292,20 +303,25 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
             skip('server packet before any client packet of its connection');
             continue;
           }
+          const gwPort = engine.gatewayPortOf(flow);
           wr32(buf, ipOff + 16, gwIp, false);
-          wr16(buf, v.l4Off + 2, engine.gatewayPortOf(flow), false);
+          wr16(buf, v.l4Off + 2, gwPort, false);
+          v.dst4 = gwIp >>> 0;
+          v.dstPort = gwPort;
           side = SIDE_INTERNAL;
         }
       }
       if (side < 0 && toRule === undefined && fromRule === undefined) {
         if (outboundPair(v.src4, v.dst4)) {
-          feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false);
+          feed(SIDE_INTERNAL, buf, ipOff, ipLen, nowMs, false, decoded);
           continue;
         }
         const natPort = outboundPair(v.dst4, v.src4) ? engine.outboundPortOf(v.dst4, v.dstPort, v.src4, v.srcPort) : -1;
         if (natPort >= 0) {
           wr32(buf, ipOff + 16, rules.gateway.externalIp, false);
           wr16(buf, v.l4Off + 2, natPort, false);
+          v.dst4 = rules.gateway.externalIp >>> 0;
+          v.dstPort = natPort;
           side = SIDE_EXTERNAL;
         }
       }
@@ -315,7 +331,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
       }
       finishIpv4Checksum(buf, ipOff, v.ipHdrLen);
       finishTcpChecksumV4(buf, ipOff, v.l4Off, ipLen - v.ipHdrLen);
-      feed(side, buf, ipOff, ipLen, nowMs, true);
+      feed(side, buf, ipOff, ipLen, nowMs, true, decoded);
     }
     report.truncatedAtEnd = reader.truncatedAtEnd;
   } finally {

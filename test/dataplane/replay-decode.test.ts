@@ -1,8 +1,8 @@
 /**
- * Gateway-mode replay decodes an Ethernet IPv4 frame from its IP header on (decodeFrame with
- * ipOnly), skipping readPacket's link stage. Shown here: for any frame — well formed or with bytes
- * flipped anywhere in its headers, cut short, with a TSO length of 0, another ethertype or link
- * type — the status, the skip reason and every field gateway mode reads are readPacket's.
+ * Replay decodes an Ethernet IPv4 frame from its IP header on (decodeFrame with ipOnly), skipping
+ * readPacket's link stage. Shown here: for any frame — well formed or with bytes flipped anywhere
+ * in its headers, cut short, with a TSO length of 0, another ethertype or link type — the status,
+ * the skip reason and every field gateway and direct mode read are readPacket's.
  *
  * The engine then takes that decode (Engine.onPacket's `decoded`) when engineCanTakeDecode says it is
  * the engine's own: shown field for field against readRawIpv4Tcp over the same frames, and over
@@ -22,7 +22,7 @@ import { CaptureRecord } from '../../src/pcap/record.js';
 import { buildTcpV4Frame, buildUdpV4Frame } from '../../src/wire/build.js';
 import { LINKTYPE_ETHERNET, LINKTYPE_RAW, PacketView, readPacket, readRawIpv4Tcp } from '../../src/wire/packet.js';
 import { OK } from '../../src/wire/status.js';
-import { haveSharedPcaps, publicPath } from '../helpers/shared.js';
+import { haveSharedPcaps, publicCaptures, publicPath } from '../helpers/shared.js';
 import { publicCaptureRules } from '../helpers/oracle.js';
 
 const frameArb = fc
@@ -45,13 +45,13 @@ const frameArb = fc
     return r.raw ? { buf: buf.subarray(14), len: Math.max(0, len - 14), linkType: LINKTYPE_RAW } : { buf, len, linkType: LINKTYPE_ETHERNET };
   });
 
-/** What gateway mode reads of a decoded frame (and its skip reason). */
+/** What gateway and direct mode read of a decoded frame (and its skip reason). */
 function gatewayFields(st: number, v: PacketView): unknown[] {
-  return [st, v.errReason, v.ipVersion, v.l3Off, v.ipTotalLen, v.ipLenFromCapture, v.ipHdrLen, v.dst4, v.src4, v.ipProto, v.isFragment, v.l4Off];
+  return [st, v.errReason, v.ipVersion, v.l3Off, v.ipTotalLen, v.ipLenFromCapture, v.ipHdrLen, v.dst4, v.src4, v.ipProto, v.isFragment, v.l4Off, v.srcPort, v.dstPort, v.tcpFlags, v.tcpAck];
 }
 
-describe('decodeFrame: gateway mode decodes Ethernet IPv4 from the IP header on', () => {
-  it('property: status, reason and the fields gateway mode reads are readPacket\'s', () => {
+describe('decodeFrame: replay decodes Ethernet IPv4 from the IP header on', () => {
+  it('property: status, reason and the fields gateway and direct mode read are readPacket\'s', () => {
     const a = new PacketView();
     const b = new PacketView();
     a.acceptTsoZeroLen = 1;
@@ -171,6 +171,40 @@ describe.skipIf(!haveSharedPcaps)('gateway-mode replay: the engine taking the de
       const plain = run(true);
       const taken = run(false);
       expect(plain.records.length).toBeGreaterThan(0);
+      expect(taken.report).toEqual(plain.report);
+      expect(taken.records).toEqual(plain.records);
+      expect(taken.out.equals(plain.out)).toBe(true);
+    }
+  });
+});
+
+/*
+ * Direct mode decodes each frame the same way and readdresses the bytes (destination address and
+ * port, the client's ACK number), writing each field it changes into the view as well: the engine
+ * then takes that view instead of decoding the readdressed bytes again. Over every public capture
+ * (and the README's sample) the output file, every record and the summary equal those of the
+ * engine decoding again; with the whole output kept (inbound frames too) and with emitted-only.
+ */
+describe('direct-mode replay: the engine taking the readdressed decode changes no output', () => {
+  const sample = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'samples', 'exchange-epm.pcap');
+  const inputs: Array<[string, string, () => string]> = [
+    ['samples/exchange-epm.pcap', sample, () => path.join(path.dirname(sample), '..', 'rules', 'exchange.json')],
+    ...(haveSharedPcaps ? publicCaptures() : []).map((c): [string, string, () => string] => [c, publicPath(c), () => publicCaptureRules(c, publicPath(c + '.expect.tsv'), work).file]),
+  ];
+  it.each(inputs)('%s: output file, records and summary equal the engine decoding again', (_name, input, rulesOf) => {
+    const rulesFile = rulesOf();
+    const rules = readRulesFile(rulesFile).rules;
+    for (const emittedOnly of [false, true]) {
+      const run = (engineDecodes: boolean): { out: Buffer; records: string[]; report: unknown } => {
+        const out = path.join(work, `${path.basename(input)}.direct.${emittedOnly ? 'e' : 'a'}.${engineDecodes ? 'plain' : 'taken'}.pcapng`);
+        const records: string[] = [];
+        const { output: _o, ...report } = replayCapture({
+          capture: input, rules, rulesFile, out, mode: 'direct', emittedOnly, engineDecodes, onRecord: (r: ReplayRecord) => void records.push(JSON.stringify(r)),
+        });
+        return { out: readFileSync(out), records, report };
+      };
+      const plain = run(true);
+      const taken = run(false);
       expect(taken.report).toEqual(plain.report);
       expect(taken.records).toEqual(plain.records);
       expect(taken.out.equals(plain.out)).toBe(true);
