@@ -15,10 +15,11 @@
  * the same status, the same view field for field. Only successful decodes are kept; a stub that
  * differs in any compared byte is decoded as before and becomes the memo.
  *
- * Byte compare instead of a hash: the compare touches each byte once (~130 of them), a decode
- * touches them all and then walks the NDR and tower structure with its checks.
+ * Compare instead of a hash: the compare reads each byte once, four at a time (same-bytes.ts), a
+ * decode reads them all and then walks the NDR and tower structure with its checks.
  */
 import { OK } from '../wire/status.js';
+import { sameBytes, viewOver } from '../dcerpc/same-bytes.js';
 import { CONTEXT_HANDLE_LEN } from './constants.js';
 import { EptMapResponseView, readEptMapResponse, type EptMapRequestView } from './ept-map.js';
 
@@ -31,12 +32,6 @@ export function setMapMemo(on: boolean): void {
   memoOn = on;
 }
 
-/** bytes[0, n) === buf[off, off + n) */
-function sameBytes(bytes: Uint8Array, buf: Uint8Array, off: number, n: number): boolean {
-  for (let i = 0; i < n; i++) if (bytes[i] !== buf[off + i]) return false;
-  return true;
-}
-
 /**
  * The last ept_map request stub decoded successfully, and what the EPM leg reads of its decode:
  * whether it carries a map tower, and that tower's interface (offset relative to the stub,
@@ -44,6 +39,7 @@ function sameBytes(bytes: Uint8Array, buf: Uint8Array, off: number, n: number): 
  */
 export class MapRequestMemo {
   private bytes = new Uint8Array(256);
+  private bytesView = viewOver(this.bytes);
   /** Stub length of the memo; -1: empty. */
   private len = -1;
   private le = false;
@@ -56,7 +52,7 @@ export class MapRequestMemo {
 
   /** Whether buf[off, off + len) read with `order` and `le` is the memo's stub (its fields then apply). */
   matches(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
-    return memoOn && len === this.len && le === this.le && order === this.order && off >= 0 && off + len <= buf.length && sameBytes(this.bytes, buf, off, len);
+    return memoOn && len === this.len && le === this.le && order === this.order && off >= 0 && off + len <= buf.length && sameBytes(this.bytesView, buf, off, len);
   }
 
   /** Keeps the stub just decoded successfully (decodeMapRequest with these arguments) into `view`. */
@@ -65,7 +61,10 @@ export class MapRequestMemo {
       this.len = -1;
       return;
     }
-    if (this.bytes.length < len) this.bytes = new Uint8Array(Math.max(len, this.bytes.length * 2));
+    if (this.bytes.length < len) {
+      this.bytes = new Uint8Array(Math.max(len, this.bytes.length * 2));
+      this.bytesView = viewOver(this.bytes);
+    }
     for (let i = 0; i < len; i++) this.bytes[i] = buf[off + i]!;
     this.len = len;
     this.le = le;
@@ -88,6 +87,7 @@ export class MapResponseMemo {
   ndr64 = false;
   /** The stub's bytes after its entry handle. */
   private bytes = new Uint8Array(256);
+  private bytesView = viewOver(this.bytes);
   private len = -1;
   private off = 0;
   private le = false;
@@ -99,7 +99,7 @@ export class MapResponseMemo {
    */
   read(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
     const h = CONTEXT_HANDLE_LEN;
-    if (memoOn && len === this.len && off === this.off && le === this.le && order === this.order && off + len <= buf.length && sameBytes(this.bytes, buf, off + h, len - h)) {
+    if (memoOn && len === this.len && off === this.off && le === this.le && order === this.order && off + len <= buf.length && sameBytes(this.bytesView, buf, off + h, len - h)) {
       return true;
     }
     this.len = -1;
@@ -109,7 +109,10 @@ export class MapResponseMemo {
       this.ndr64 = ndr64;
       // A decoded stub holds its entry handle: len >= CONTEXT_HANDLE_LEN.
       if (len <= MEMO_MAX) {
-        if (this.bytes.length < len - h) this.bytes = new Uint8Array(Math.max(len - h, this.bytes.length * 2));
+        if (this.bytes.length < len - h) {
+          this.bytes = new Uint8Array(Math.max(len - h, this.bytes.length * 2));
+          this.bytesView = viewOver(this.bytes);
+        }
         for (let k = 0; k < len - h; k++) this.bytes[k] = buf[off + h + k]!;
         this.len = len;
         this.off = off;
