@@ -39,7 +39,12 @@ class LineFile {
   }
 
   line(obj: object): void {
-    const s = JSON.stringify(obj) + '\n';
+    this.text(JSON.stringify(obj));
+  }
+
+  /** Appends one line already made (JSON text without the newline). */
+  text(line: string): void {
+    const s = line + '\n';
     this.parts.push(s);
     this.size += s.length;
     if (this.size >= FLUSH_AT) this.flush();
@@ -88,14 +93,15 @@ export function runReplay(a: ReplayArgs, write: (line: string) => void, warn: (l
   for (const w of loaded.warnings) warn(`warning: ${formatProblem(w)}`);
   const file = a.report !== undefined ? new LineFile(a.report) : null;
   const refusals: string[] = [];
+  // The report file takes every record as its line; the refusals listed on stdout come as records.
   const onRecord = (r: ReplayRecord): void => {
-    file?.line(r);
     if (r.record === 'refusal' && refusals.length < MAX_REFUSALS_SHOWN) refusals.push(`  refused frame ${r.frame} ${r.client} -> ${r.server} (rule ${r.rule}): ${r.reason}: ${r.detail}`);
   };
+  const onReportLine = file !== null ? (line: string): void => file.text(line) : undefined;
   let report;
   try {
     file?.line({ record: 'replay', schema: REPLAY_REPORT_SCHEMA, input: a.capture, rules: a.rules, output: a.out, requestedMode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly });
-    report = withInlineBudget(() => replayCapture({ capture: a.capture, rules: loaded.rules, rulesFile: a.rules, out: a.out, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly, onRecord, allRecords: file !== null }));
+    report = withInlineBudget(() => replayCapture({ capture: a.capture, rules: loaded.rules, rulesFile: a.rules, out: a.out, mode: a.mode, seed: a.seed, emittedOnly: a.emittedOnly, onRecord, onReportLine, allRecords: file !== null }));
     file?.line({ record: 'summary', ...report });
   } finally {
     file?.close();

@@ -31,6 +31,7 @@
  */
 import { CaptureFileWriter, openCaptureFile } from './capture-file.js';
 import { CaptureRecord } from '../pcap/record.js';
+import { ReportLines } from './report-lines.js';
 import { wr16, wr32 } from '../dcerpc/ndr.js';
 import { EPB_FLAG_INBOUND, EPB_FLAG_OUTBOUND } from '../pcap/writer.js';
 import { ETH_HDR_LEN, LINKTYPE_ETHERNET, LINKTYPE_RAW } from '../wire/link.js';
@@ -65,8 +66,17 @@ export interface ReplayOptions {
   seed?: number;
   /** Write only the packets the engine emitted (default: both directions of each interface). */
   emittedOnly?: boolean;
-  /** Receives each record as it is made (the object is the caller's to keep or drop). */
+  /**
+   * Receives each record as it is made (the object is the caller's to keep or drop). With
+   * onReportLine, only refusals and notifications: the other kinds go there as text only.
+   */
   onRecord?: (rec: ReplayRecord) => void;
+  /**
+   * Receives each record as its report line, `JSON.stringify` of the record (no newline), as it
+   * is made: what the CLI's `--report` writes. Connection, closed, rewrite and mapping lines are
+   * written from the engine's numbers without making the record (report-lines.ts).
+   */
+  onReportLine?: (line: string) => void;
   /**
    * false: only refusal and notification records go to onRecord, and the engine makes no others
    * (they cost strings; the summary's counts come from the engine's counters either way).
@@ -176,30 +186,38 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
   const skip = (why: string): void => {
     report.skipped[why] = (report.skipped[why] ?? 0) + 1;
   };
-  const sink = opts.onRecord;
+  const lineSink = opts.onReportLine;
+  // With a line sink the frequent kinds are written as text only; rare ones are made as records for both.
+  const sink = lineSink === undefined ? opts.onRecord : undefined;
+  const rareSink = opts.onRecord;
+  const lines = lineSink !== undefined ? new ReportLines() : null;
   const counts = report.records;
+  const rare = (r: RefusalReport | NotificationReport): void => {
+    rareSink?.(r);
+    lineSink?.(JSON.stringify(r));
+  };
 
   // The report's records are made here from the engine's numbers, only when someone reads them.
   const events: EngineEvents = {
-    opened: (e) => sink?.({ record: 'connection', frame, ...connectionRecordOf(e) }),
-    closed: (e) => sink?.({ record: 'closed', frame, ...closedRecordOf(e) }),
-    rewrote: (e) => sink?.({ record: 'rewrite', frame, ...rewriteRecordOf(e) }),
-    pinholeOpened: (e) => sink?.({ record: 'mapping', frame, ...mappingRecordOf(e) }),
+    opened: (e) => (lines !== null ? lineSink!(lines.connection(frame, e)) : sink?.({ record: 'connection', frame, ...connectionRecordOf(e) })),
+    closed: (e) => (lines !== null ? lineSink!(lines.closed(frame, e)) : sink?.({ record: 'closed', frame, ...closedRecordOf(e) })),
+    rewrote: (e) => (lines !== null ? lineSink!(lines.rewrite(frame, e)) : sink?.({ record: 'rewrite', frame, ...rewriteRecordOf(e) })),
+    pinholeOpened: (e) => (lines !== null ? lineSink!(lines.mapping(frame, e)) : sink?.({ record: 'mapping', frame, ...mappingRecordOf(e) })),
     pinholeExpired: () => {},
     refused: (e) => {
       counts.refusal++;
-      if (sink !== undefined) sink({ record: 'refusal', frame, ...refusalRecordOf(e) });
+      if (rareSink !== undefined || lineSink !== undefined) rare({ record: 'refusal', frame, ...refusalRecordOf(e) });
     },
     notified: (e) => {
       counts.notification++;
-      if (sink !== undefined) sink({ record: 'notification', frame, ...notificationRecordOf(e) });
+      if (rareSink !== undefined || lineSink !== undefined) rare({ record: 'notification', frame, ...notificationRecordOf(e) });
     },
     packetDropped: () => {},
   };
   const engine = new Engine({
     rules,
     events,
-    records: sink !== undefined && opts.allRecords !== false,
+    records: (rareSink !== undefined || lineSink !== undefined) && opts.allRecords !== false,
     seed: opts.seed ?? 1,
     midstreamPickup: true,
     output: {
