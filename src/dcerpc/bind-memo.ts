@@ -16,7 +16,7 @@ import { OK } from '../wire/status.js';
 import type { Status } from '../wire/status.js';
 import { MAX_TRANSFER_SYNTAXES } from './constants.js';
 import { BindView, readBind } from './pdu.js';
-import { sameBytes, viewOver } from './same-bytes.js';
+import { sameBytes, ViewCache, viewOver } from './same-bytes.js';
 
 /** PDUs longer than this are decoded every time. */
 const MEMO_MAX = 1024;
@@ -32,13 +32,14 @@ export class BindMemo {
   readonly view = new BindView();
   private bytes = new Uint8Array(256);
   private bytesView = viewOver(this.bytes);
+  private readonly bufView = new ViewCache();
   /** The memo's PDU length (its frag_length); -1: empty. */
   private len = -1;
 
   /** readBind(buf, off, len, this.view): its status, the decode (or failure) in `view`. */
   read(buf: Uint8Array, off: number, len: number): Status {
     const n = this.len;
-    if (memoOn && n > 0 && len >= n && off >= 0 && off + n <= buf.length && sameBytes(this.bytesView, buf, off, n)) {
+    if (memoOn && n > 0 && len >= n && off >= 0 && off + n <= buf.length && sameBytes(this.bytesView, buf, this.bufView.of(buf), off, n)) {
       this.moveTo(off);
       return OK;
     }

@@ -19,7 +19,7 @@
  * decode reads them all and then walks the NDR and tower structure with its checks.
  */
 import { OK } from '../wire/status.js';
-import { sameBytes, viewOver } from '../dcerpc/same-bytes.js';
+import { sameBytes, ViewCache, viewOver } from '../dcerpc/same-bytes.js';
 import { CONTEXT_HANDLE_LEN } from './constants.js';
 import { EptMapResponseView, readEptMapResponse, type EptMapRequestView } from './ept-map.js';
 
@@ -40,6 +40,7 @@ export function setMapMemo(on: boolean): void {
 export class MapRequestMemo {
   private bytes = new Uint8Array(256);
   private bytesView = viewOver(this.bytes);
+  private readonly bufView = new ViewCache();
   /** Stub length of the memo; -1: empty. */
   private len = -1;
   private le = false;
@@ -52,7 +53,7 @@ export class MapRequestMemo {
 
   /** Whether buf[off, off + len) read with `order` and `le` is the memo's stub (its fields then apply). */
   matches(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
-    return memoOn && len === this.len && le === this.le && order === this.order && off >= 0 && off + len <= buf.length && sameBytes(this.bytesView, buf, off, len);
+    return memoOn && len === this.len && le === this.le && order === this.order && off >= 0 && off + len <= buf.length && sameBytes(this.bytesView, buf, this.bufView.of(buf), off, len);
   }
 
   /** Keeps the stub just decoded successfully (decodeMapRequest with these arguments) into `view`. */
@@ -88,6 +89,7 @@ export class MapResponseMemo {
   /** The stub's bytes after its entry handle. */
   private bytes = new Uint8Array(256);
   private bytesView = viewOver(this.bytes);
+  private readonly bufView = new ViewCache();
   private len = -1;
   private off = 0;
   private le = false;
@@ -99,7 +101,7 @@ export class MapResponseMemo {
    */
   read(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
     const h = CONTEXT_HANDLE_LEN;
-    if (memoOn && len === this.len && off === this.off && le === this.le && order === this.order && off + len <= buf.length && sameBytes(this.bytesView, buf, off + h, len - h)) {
+    if (memoOn && len === this.len && off === this.off && le === this.le && order === this.order && off + len <= buf.length && sameBytes(this.bytesView, buf, this.bufView.of(buf), off + h, len - h)) {
       return true;
     }
     this.len = -1;

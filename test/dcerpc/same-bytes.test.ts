@@ -1,7 +1,7 @@
-/** sameBytes (src/dcerpc/same-bytes.ts), four bytes a step, against a byte loop: every length, offset and differing byte. */
+/** sameBytes (src/dcerpc/same-bytes.ts), four bytes a step, against a byte loop: every length, offset and differing byte; ViewCache follows its buffer. */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { sameBytes, viewOver } from '../../src/dcerpc/same-bytes.js';
+import { sameBytes, ViewCache, viewOver } from '../../src/dcerpc/same-bytes.js';
 
 describe('sameBytes', () => {
   it('is the byte loop', () => {
@@ -14,10 +14,13 @@ describe('sameBytes', () => {
       // A longer memo array than the compared length, as the memos keep.
       const own = new Uint8Array(mine.length + 8);
       own.set(mine);
-      expect(sameBytes(viewOver(own), buf, off, mine.length)).toBe(want);
-      // A second buffer of the same contents elsewhere: the cached view must follow the buffer.
+      const cache = new ViewCache();
+      expect(sameBytes(viewOver(own), buf, cache.of(buf), off, mine.length)).toBe(want);
+      // Another buffer (a differing copy, then the first again): the cached view follows the buffer.
       const other = buf.slice();
-      expect(sameBytes(viewOver(own), other, off, mine.length)).toBe(want);
+      other[off] ^= 0xff;
+      expect(sameBytes(viewOver(own), other, cache.of(other), off, mine.length)).toBe(mine.length === 0);
+      expect(sameBytes(viewOver(own), buf, cache.of(buf), off, mine.length)).toBe(want);
     }), { numRuns: 2000 });
   });
 });
