@@ -39,8 +39,7 @@ import {
 import { CO_ERROR, CO_INCOMPLETE, CoStream } from '../dcerpc/co-stream.js';
 import { PendingCalls } from '../dcerpc/pending-calls.js';
 import { CoHeader, readCoHeader } from '../dcerpc/header.js';
-import { BindAckView, RequestView, ResponseView, readBindAck, readRequest, readResponse } from '../dcerpc/pdu.js';
-import { BindMemo } from '../dcerpc/bind-memo.js';
+import { BindAckView, BindView, RequestView, ResponseView, readBind, readBindAck, readRequest, readResponse } from '../dcerpc/pdu.js';
 import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidEqualsAcrossOrder, uuidToString } from '../dcerpc/uuid.js';
 import { interfaceLabel } from '../dcerpc/label.js';
@@ -123,7 +122,7 @@ const RESP_HDR = 24;
  * were the engine's largest cost (allocation and GC).
  */
 const SHARED_HDR = new CoHeader();
-const BIND_MEMO = new BindMemo();
+const SHARED_BIND = new BindView();
 const SHARED_ACK = new BindAckView();
 const SHARED_REQ = new RequestView();
 const SHARED_RESP = new ResponseView();
@@ -435,9 +434,8 @@ export class EpmLeg implements Leg {
   }
 
   private clientBind(buf: Uint8Array, pduOff: number, len: number): number {
-    // readBind, answered by the memo when the client bound this way before (bind-memo.ts).
-    const b = BIND_MEMO.view;
-    if (BIND_MEMO.read(buf, pduOff, len) !== OK) {
+    const b = SHARED_BIND;
+    if (readBind(buf, pduOff, len, b) !== OK) {
       const bad = this.badHeader(buf, pduOff, len);
       return bad >= 0 ? bad : this.refuse(REFUSE_MALFORMED, `${PTYPE_NAMES[b.ptype] ?? 'bind'} at offset ${b.errOffset - pduOff}: ${b.errReason}`);
     }
