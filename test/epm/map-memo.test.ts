@@ -74,6 +74,8 @@ const arbRun = (pool: { stub: Uint8Array; le: boolean }[]) => fc.tuple(arbWhere(
     const w = st.other ?? base;
     return { ...w, off: st.off ?? w.off, newHandle: st.newHandle, mutate: st.mutate, cut: st.cut };
   }));
+/** One stub of a run, as arbRun draws it. */
+type Case = ReturnType<typeof arbRun> extends fc.Arbitrary<(infer C)[]> ? C : never;
 
 function make(pool: { stub: Uint8Array; le: boolean }[], c: Case, handleAt: number | null): { buf: Uint8Array; off: number; len: number; le: boolean } {
   const base = pool[c.i]!;
@@ -139,7 +141,7 @@ describe('MapResponseMemo', () => {
     memo.view.status = 12345;
     expect(memo.read(ORDERS[0]!, other, 0, other.length, le)).toBe(true);
     expect(memo.view.status).toBe(12345);
-    other[20] ^= 1; // num_towers: decoded again
+    other[20] = other[20]! ^ 1; // num_towers: decoded again
     memo.read(ORDERS[0]!, other, 0, other.length, le);
     expect(memo.view.status).not.toBe(12345);
   });
@@ -177,7 +179,7 @@ describe('MapRequestMemo', () => {
     expect(memo.matches(ORDERS[0]!, buf, 50, stub.length, le)).toBe(true);
     expect(memo.matches(ORDERS[1]!, buf, 50, stub.length, le)).toBe(false);
     expect(memo.matches(ORDERS[0]!, buf, 50, stub.length, !le)).toBe(false);
-    buf[50 + stub.length - 1] ^= 1;
+    buf[50 + stub.length - 1] = buf[50 + stub.length - 1]! ^ 1;
     expect(memo.matches(ORDERS[0]!, buf, 50, stub.length, le)).toBe(false);
   });
 });
