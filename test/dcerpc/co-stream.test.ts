@@ -246,43 +246,63 @@ describe('CoStream: what does not frame', () => {
   });
 });
 
-describe('coSkipBody: the body-bytes fast path on a saved cursor', () => {
-  it('property: when it takes a chunk, the row is what load, begin, next and save leave, and next saw nothing but CO_INCOMPLETE', () => {
-    let taken = 0;
-    fc.assert(
-      fc.property(fc.array(fc.nat(STREAM.length), { maxLength: 40 }), fc.boolean(), (cuts, keepBinds) => {
-        const s = new CoStream();
-        const rows = new Int32Array(CO_STATE_WORDS + 2).fill(0x5a5a5a5a);
-        rows.fill(0, 1, 1 + CO_STATE_WORDS); // the cursor's row at 1, between guard words
-        let copy: Uint8Array | null = null;
-        const bounds = [0, ...cuts.filter((c) => c > 0).sort((a, b) => a - b), STREAM.length];
-        for (let i = 0; i + 1 < bounds.length; i++) {
-          const n = bounds[i + 1]! - bounds[i]!;
-          if (n === 0) continue;
-          const fast = rows.slice();
-          const took = coSkipBody(fast, 1, n);
-          if (!took) expect(fast).toEqual(rows);
-          const buf = new Uint8Array(n + 5).fill(0xa5);
-          buf.set(STREAM.subarray(bounds[i]!, bounds[i]! + n), 3);
-          s.load(rows, 1, copy);
-          s.begin(buf, 3, n, (SEQ0 + bounds[i]!) >>> 0);
-          const events: number[] = [];
-          for (let ev = s.next(); ; ev = s.next()) {
-            events.push(ev);
-            if (ev === CO_INCOMPLETE || ev === CO_ERROR) break;
-            if (ev === CO_FRAMED && keepBinds && s.ptype === PTYPE_BIND) s.keepWhole();
-            if (ev === CO_PDU) s.reset();
-          }
-          copy = s.save(rows, 1);
-          if (took) {
-            taken++;
-            expect(events).toEqual([CO_INCOMPLETE]);
-            expect(rows).toEqual(fast);
+/**
+ * Cuts STREAM into random chunks and runs each through a saved-cursor shortcut (on a copy of the
+ * row) and through the general path (load, begin, next until CO_INCOMPLETE or CO_ERROR, save; a
+ * PDU reset, binds kept whole when `keepBinds`); when the shortcut took the chunk, `check` gets the
+ * general path's events, the PDU types it framed, and both rows. Returns how many chunks it took.
+ */
+function shortcutAgainstGeneralPath(
+  shortcut: (rows: Int32Array, at: number, n: number) => boolean,
+  check: (events: number[], ptypes: number[], rows: Int32Array, fast: Int32Array) => void,
+): number {
+  let taken = 0;
+  fc.assert(
+    fc.property(fc.array(fc.nat(STREAM.length), { maxLength: 40 }), fc.boolean(), (cuts, keepBinds) => {
+      const s = new CoStream();
+      const rows = new Int32Array(CO_STATE_WORDS + 2).fill(0x5a5a5a5a);
+      rows.fill(0, 1, 1 + CO_STATE_WORDS); // the cursor's row at 1, between guard words
+      let copy: Uint8Array | null = null;
+      const bounds = [0, ...cuts.filter((c) => c > 0).sort((a, b) => a - b), STREAM.length];
+      for (let i = 0; i + 1 < bounds.length; i++) {
+        const n = bounds[i + 1]! - bounds[i]!;
+        if (n === 0) continue;
+        const fast = rows.slice();
+        const took = shortcut(fast, 1, n);
+        if (!took) expect(fast).toEqual(rows);
+        const buf = new Uint8Array(n + 5).fill(0xa5);
+        buf.set(STREAM.subarray(bounds[i]!, bounds[i]! + n), 3);
+        s.load(rows, 1, copy);
+        s.begin(buf, 3, n, (SEQ0 + bounds[i]!) >>> 0);
+        const events: number[] = [];
+        const ptypes: number[] = [];
+        for (let ev = s.next(); ; ev = s.next()) {
+          events.push(ev);
+          if (ev === CO_INCOMPLETE || ev === CO_ERROR) break;
+          if (ev === CO_FRAMED && keepBinds && s.ptype === PTYPE_BIND) s.keepWhole();
+          if (ev === CO_PDU) {
+            ptypes.push(s.ptype);
+            s.reset();
           }
         }
-      }),
-      { numRuns: 500 },
-    );
+        copy = s.save(rows, 1);
+        if (took) {
+          taken++;
+          check(events, ptypes, rows, fast);
+        }
+      }
+    }),
+    { numRuns: 500 },
+  );
+  return taken;
+}
+
+describe('coSkipBody: the body-bytes fast path on a saved cursor', () => {
+  it('property: when it takes a chunk, the row is what load, begin, next and save leave, and next saw nothing but CO_INCOMPLETE', () => {
+    const taken = shortcutAgainstGeneralPath(coSkipBody, (events, _ptypes, rows, fast) => {
+      expect(events).toEqual([CO_INCOMPLETE]);
+      expect(rows).toEqual(fast);
+    });
     expect(taken).toBeGreaterThan(0);
   });
 
@@ -362,46 +382,11 @@ describe('CoStream: header words however the stream is cut', () => {
 
 describe('coEndResponse: the last segment of a response on a saved cursor', () => {
   it('property: when it takes a chunk, next saw CO_PDU of a response then CO_INCOMPLETE, and the row is what load, begin, next, reset and save leave', () => {
-    let taken = 0;
-    fc.assert(
-      fc.property(fc.array(fc.nat(STREAM.length), { maxLength: 40 }), fc.boolean(), (cuts, keepBinds) => {
-        const s = new CoStream();
-        const rows = new Int32Array(CO_STATE_WORDS + 2).fill(0x5a5a5a5a);
-        rows.fill(0, 1, 1 + CO_STATE_WORDS);
-        let copy: Uint8Array | null = null;
-        const bounds = [0, ...cuts.filter((c) => c > 0).sort((a, b) => a - b), STREAM.length];
-        for (let i = 0; i + 1 < bounds.length; i++) {
-          const n = bounds[i + 1]! - bounds[i]!;
-          if (n === 0) continue;
-          const fast = rows.slice();
-          const took = coEndResponse(fast, 1, n);
-          if (!took) expect(fast).toEqual(rows);
-          const buf = new Uint8Array(n + 5).fill(0xa5);
-          buf.set(STREAM.subarray(bounds[i]!, bounds[i]! + n), 3);
-          s.load(rows, 1, copy);
-          s.begin(buf, 3, n, (SEQ0 + bounds[i]!) >>> 0);
-          const events: number[] = [];
-          const ptypes: number[] = [];
-          for (let ev = s.next(); ; ev = s.next()) {
-            events.push(ev);
-            if (ev === CO_INCOMPLETE || ev === CO_ERROR) break;
-            if (ev === CO_FRAMED && keepBinds && s.ptype === PTYPE_BIND) s.keepWhole();
-            if (ev === CO_PDU) {
-              ptypes.push(s.ptype);
-              s.reset();
-            }
-          }
-          copy = s.save(rows, 1);
-          if (took) {
-            taken++;
-            expect(events).toEqual([CO_PDU, CO_INCOMPLETE]);
-            expect(ptypes).toEqual([PTYPE_RESPONSE]);
-            expect(rows).toEqual(fast);
-          }
-        }
-      }),
-      { numRuns: 500 },
-    );
+    const taken = shortcutAgainstGeneralPath(coEndResponse, (events, ptypes, rows, fast) => {
+      expect(events).toEqual([CO_PDU, CO_INCOMPLETE]);
+      expect(ptypes).toEqual([PTYPE_RESPONSE]);
+      expect(rows).toEqual(fast);
+    });
     expect(taken).toBeGreaterThan(0);
   });
 
