@@ -21,6 +21,7 @@ import { PacketView, readPacket } from '../wire/packet.js';
 import { LINKTYPE_RAW } from '../wire/link.js';
 import { rewritePayload } from '../wire/rewrite.js';
 import { OK } from '../wire/status.js';
+import { rd32, wr32 } from '../dcerpc/ndr.js';
 import { seqAdd, seqDiff } from './seq.js';
 
 /** How a segment relates to the stream. */
@@ -157,11 +158,7 @@ export class HeldStream {
     const n = this.patchCount;
     dst[at] = n;
     dst[at + 1] = this.pruned ? 1 : 0;
-    const pe = this.prunedEnd;
-    dst[at + 4] = pe & 0xff;
-    dst[at + 5] = (pe >>> 8) & 0xff;
-    dst[at + 6] = (pe >>> 16) & 0xff;
-    dst[at + 7] = pe >>> 24;
+    wr32(dst, at + 4, this.prunedEnd, true);
     const cap = this.patchCap;
     const pb = this.patches;
     for (let k = 0; k < n; k++) {
@@ -185,7 +182,7 @@ export class HeldStream {
     this.patchHead = 0;
     this.patchCount = n;
     this.pruned = src[at + 1] !== 0;
-    this.prunedEnd = (src[at + 4]! | (src[at + 5]! << 8) | (src[at + 6]! << 16) | (src[at + 7]! << 24)) >>> 0;
+    this.prunedEnd = rd32(src, at + 4, true);
   }
 
   /** First data byte is isn + 1. */
@@ -317,10 +314,7 @@ export class HeldStream {
     const i = (this.patchHead + this.patchCount) % this.patchCap;
     const pb = this.patches;
     const at = i * P_STRIDE;
-    pb[at] = seq & 0xff;
-    pb[at + 1] = (seq >>> 8) & 0xff;
-    pb[at + 2] = (seq >>> 16) & 0xff;
-    pb[at + 3] = seq >>> 24;
+    wr32(pb, at, seq, true);
     pb[at + P_LEN] = n;
     // At most PATCH_MAX bytes: a loop, not a subarray object per patch.
     for (let k = 0; k < n; k++) pb[at + P_BYTES + k] = bytes[off + k]!;
@@ -344,9 +338,7 @@ export class HeldStream {
   }
 
   private patchSeqAt(i: number): number {
-    const pb = this.patches;
-    const at = i * P_STRIDE;
-    return (pb[at]! | (pb[at + 1]! << 8) | (pb[at + 2]! << 16) | (pb[at + 3]! << 24)) >>> 0;
+    return rd32(this.patches, i * P_STRIDE, true);
   }
 
   private patchEndAt(i: number): number {
