@@ -44,9 +44,9 @@ import { PresentationContexts, type ContextsState } from '../dcerpc/context.js';
 import { uuidEqualsAcrossOrder, uuidToString } from '../dcerpc/uuid.js';
 import { interfaceLabel } from '../dcerpc/label.js';
 import { EPT_LOOKUP, EPT_LOOKUP_HANDLE_FREE, EPT_MAP, PROTO_NCACN_IP_TCP } from '../epm/constants.js';
-import { EptMapRequestView, EptMapResponseView, readEptMapRequest } from '../epm/ept-map.js';
+import { EptMapResponseView } from '../epm/ept-map.js';
 import { EptLookupResponseView, writeEptLookupResponse, type EptLookupEntrySpec } from '../epm/ept-lookup.js';
-import { decodeMapRequest, readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
+import { readEpmResponse, responseGuess, syntaxOrder } from '../epm/stub-syntax.js';
 import { MapRequestMemo, MapResponseMemo } from '../epm/map-memo.js';
 import { writeResponse } from '../dcerpc/pdu-write.js';
 import { asciiAt, type TowerView } from '../epm/tower.js';
@@ -126,7 +126,6 @@ const SHARED_BIND = new BindView();
 const SHARED_ACK = new BindAckView();
 const SHARED_REQ = new RequestView();
 const SHARED_RESP = new ResponseView();
-const SHARED_MAPREQ = new EptMapRequestView();
 const SHARED_MAPRESP = new EptMapResponseView();
 const SHARED_LOOKUPRESP = new EptLookupResponseView();
 /** The last ept_map request and response decoded, answering the same stub again (map-memo.ts). */
@@ -469,31 +468,11 @@ export class EpmLeg implements Leg {
         if (!first || !last) return this.refuse(REFUSE_MALFORMED, 'ept_map request in several fragments');
         if (r.hasAuth && r.authLevel >= AUTH_LEVEL_PKT_PRIVACY) return this.refuse(REFUSE_ENCRYPTED, 'encrypted ept_map request: its interface cannot be checked');
         const order = syntaxOrder(CONTEXTS.syntaxOf(r.ctxId));
-        const memo = MAPREQ_MEMO;
-        let towerPresent: boolean;
-        let ifUuidOff: number;
-        let ifMajor: number;
-        let ifMinor: number;
-        if (memo.matches(order, buf, r.stubOff, r.stubLen, r.littleEndian)) {
-          // The stub the last request decoded from, byte for byte: its decode (map-memo.ts).
-          towerPresent = memo.towerPresent;
-          ifUuidOff = memo.ifUuidRel < 0 ? -1 : r.stubOff + memo.ifUuidRel;
-          ifMajor = memo.ifMajor;
-          ifMinor = memo.ifMinor;
-        } else {
-          const m = SHARED_MAPREQ;
-          // Decoded once; when no syntax reads it, the refusal names the first syntax's failure.
-          const ms = decodeMapRequest(order, buf, r.stubOff, r.stubLen, r.littleEndian, m) >= 0 ? OK : readEptMapRequest(buf, r.stubOff, r.stubLen, order[0]!, r.littleEndian, m);
-          if (ms !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
-          memo.remember(order, buf, r.stubOff, r.stubLen, r.littleEndian, m);
-          towerPresent = m.towerPresent;
-          ifUuidOff = m.tower.ifUuidOff;
-          ifMajor = m.tower.ifMajor;
-          ifMinor = m.tower.ifMinor;
-        }
-        if (!towerPresent || ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
-        this.setInterface(buf, ifUuidOff, true, ifMajor, ifMinor);
-        if (!interfaceAllowed(this.rule, buf, ifUuidOff, true, ifMajor, ifMinor)) {
+        const m = MAPREQ_MEMO; // the last stub's decode when this one is the same (map-memo.ts)
+        if (m.read(order, buf, r.stubOff, r.stubLen, r.littleEndian) !== OK) return this.refuse(REFUSE_MALFORMED, `ept_map request at stub offset ${m.errOffset - r.stubOff}: ${m.errReason}`);
+        if (!m.towerPresent || m.ifUuidOff < 0) return this.refuse(REFUSE_MAP_INTERFACE, 'ept_map request without a map tower');
+        this.setInterface(buf, m.ifUuidOff, true, m.ifMajor, m.ifMinor);
+        if (!interfaceAllowed(this.rule, buf, m.ifUuidOff, true, m.ifMajor, m.ifMinor)) {
           return this.refuse(REFUSE_MAP_INTERFACE, `ept_map for ${this.lastInterface}, not published by rule "${this.rule.name}"`);
         }
         this.expectResponse(r.callId, EPT_MAP);

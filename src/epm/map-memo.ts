@@ -18,10 +18,11 @@
  * Compare instead of a hash: the compare reads each byte once, four at a time (same-bytes.ts), a
  * decode reads them all and then walks the NDR and tower structure with its checks.
  */
-import { OK } from '../wire/status.js';
+import { OK, type Status } from '../wire/status.js';
 import { sameBytes, ViewCache, viewOver } from '../dcerpc/same-bytes.js';
 import { CONTEXT_HANDLE_LEN } from './constants.js';
-import { EptMapResponseView, readEptMapResponse, type EptMapRequestView } from './ept-map.js';
+import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from './ept-map.js';
+import { decodeMapRequest } from './stub-syntax.js';
 
 /** Stubs longer than this are decoded every time (an ept_map answer with many towers is rare). */
 const MEMO_MAX = 1024;
@@ -51,6 +52,37 @@ export class MapRequestMemo {
   ifMajor = 0;
   ifMinor = 0;
 
+  /** The decode of a stub that is not the memo's (and, when no syntax reads it, the first syntax's failure). */
+  private readonly view = new EptMapRequestView();
+  /** After read: the map tower's interface uuid offset in the buffer read (-1: none). */
+  ifUuidOff = -1;
+  /** After a read that failed: where and why, as readEptMapRequest with the first syntax says. */
+  errOffset = 0;
+  errReason = '';
+
+  /**
+   * The ept_map request stub buf[off, off + len) read with `order` and `le`: OK with towerPresent,
+   * ifUuidOff, ifMajor and ifMinor set, from the memo when the stub is its own (matches), else
+   * decoded (and remembered); when no syntax decodes it, the first syntax's failure (errOffset,
+   * errReason) and the memo is left as it was.
+   */
+  read(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): Status {
+    if (!this.matches(order, buf, off, len, le)) {
+      const m = this.view;
+      if (decodeMapRequest(order, buf, off, len, le, m) < 0) {
+        const st = readEptMapRequest(buf, off, len, order[0]!, le, m);
+        if (st !== OK) {
+          this.errOffset = m.errOffset;
+          this.errReason = m.errReason;
+          return st;
+        }
+      }
+      this.remember(order, buf, off, len, le, m);
+    }
+    this.ifUuidOff = this.ifUuidRel < 0 ? -1 : off + this.ifUuidRel;
+    return OK;
+  }
+
   /** Whether buf[off, off + len) read with `order` and `le` is the memo's stub (its fields then apply). */
   matches(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
     return memoOn && len === this.len && le === this.le && order === this.order && off >= 0 && off + len <= buf.length && sameBytes(this.bytesView, buf, this.bufView.of(buf), off, len);
@@ -58,6 +90,11 @@ export class MapRequestMemo {
 
   /** Keeps the stub just decoded successfully (decodeMapRequest with these arguments) into `view`. */
   remember(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean, view: EptMapRequestView): void {
+    // The fields answer this stub even when its bytes are not kept (too long: matches never true).
+    this.towerPresent = view.towerPresent;
+    this.ifUuidRel = view.tower.ifUuidOff < 0 ? -1 : view.tower.ifUuidOff - off;
+    this.ifMajor = view.tower.ifMajor;
+    this.ifMinor = view.tower.ifMinor;
     if (len > MEMO_MAX || off < 0 || off + len > buf.length) {
       this.len = -1;
       return;
@@ -70,10 +107,6 @@ export class MapRequestMemo {
     this.len = len;
     this.le = le;
     this.order = order;
-    this.towerPresent = view.towerPresent;
-    this.ifUuidRel = view.tower.ifUuidOff < 0 ? -1 : view.tower.ifUuidOff - off;
-    this.ifMajor = view.tower.ifMajor;
-    this.ifMinor = view.tower.ifMinor;
   }
 }
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { EPT_MAP } from '../../src/epm/constants.js';
 import {
-  EptMapRequestView, EptMapResponseView, writeEptMapRequest, writeEptMapResponse, type EptMapResponseSpec,
+  EptMapRequestView, EptMapResponseView, readEptMapRequest, writeEptMapRequest, writeEptMapResponse, type EptMapResponseSpec,
 } from '../../src/epm/ept-map.js';
 import { EptLookupResponseView } from '../../src/epm/ept-lookup.js';
 import { decodeMapRequest, readEpmResponse, responseGuess, syntaxOrder } from '../../src/epm/stub-syntax.js';
@@ -163,6 +163,25 @@ describe('MapRequestMemo', () => {
         } else if (got >= 0) {
           memo.remember(order, buf, off, len, le, fresh);
         }
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('read: the EPM leg\'s answer, memo or decode, is a fresh decode\'s (or the first syntax\'s failure)', () => {
+    fc.assert(fc.property(arbRun(REQUESTS), (cases) => {
+      const memo = new MapRequestMemo();
+      for (const c of cases) {
+        const { buf, off, len, le } = make(REQUESTS, c, null);
+        const order = ORDERS[c.order]!;
+        const fresh = new EptMapRequestView();
+        const st = decodeMapRequest(order, buf, off, len, le, fresh) >= 0 ? 0 : readEptMapRequest(buf, off, len, order[0]!, le, fresh);
+        expect(memo.read(order, buf, off, len, le)).toBe(st);
+        if (st !== 0) {
+          expect({ at: memo.errOffset, why: memo.errReason }).toEqual({ at: fresh.errOffset, why: fresh.errReason });
+          continue;
+        }
+        expect({ present: memo.towerPresent, ifUuidOff: memo.ifUuidOff, major: memo.ifMajor, minor: memo.ifMinor })
+          .toEqual({ present: fresh.towerPresent, ifUuidOff: fresh.tower.ifUuidOff, major: fresh.tower.ifMajor, minor: fresh.tower.ifMinor });
       }
     }), { numRuns: 300 });
   });
