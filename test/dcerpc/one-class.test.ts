@@ -7,15 +7,15 @@
  */
 import { describe, it, expect } from 'vitest';
 import { CoHeader } from '../../src/dcerpc/header.js';
-import * as NEW from '../../src/dcerpc/pdu.js';
+import * as pdu from '../../src/dcerpc/pdu.js';
 import { CoPdu } from '../../src/dcerpc/co-pdu.js';
 
 describe('one runtime class for every PDU view', () => {
   it('CoHeader and every view are CoPdu instances with the same own keys in the same order', () => {
-    const pdu = new NEW.PduView();
+    const view = new pdu.PduView();
     const views = [
-      new CoHeader(), new NEW.PduBase(), new NEW.BindView(), new NEW.BindAckView(), new NEW.BindNakView(), new NEW.RequestView(),
-      new NEW.ResponseView(), new NEW.FaultView(), new NEW.Auth3View(), new NEW.HeaderOnlyView(), new NEW.RtsView(), pdu.bind, pdu.rts,
+      new CoHeader(), new pdu.PduBase(), new pdu.BindView(), new pdu.BindAckView(), new pdu.BindNakView(), new pdu.RequestView(),
+      new pdu.ResponseView(), new pdu.FaultView(), new pdu.Auth3View(), new pdu.HeaderOnlyView(), new pdu.RtsView(), view.bind, view.rts,
     ];
     const keys = Object.keys(views[0]!).join(',');
     for (const v of views) {
