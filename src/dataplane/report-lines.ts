@@ -12,17 +12,12 @@
  */
 import { ipv4ToString } from '../wire/addr.js';
 import { uuidToString } from '../dcerpc/uuid.js';
-import { EPT_MAP } from '../epm/constants.js';
-import { FLOW_EPM } from '../nat/flow-table.js';
 import { CLOSE_NAMES, type EngineEvent } from '../engine/events.js';
+import { endpoint, flowKindName, rewriteOpName } from '../ops/event-records.js';
 
 /** A number as JSON writes it (not finite: null). */
 function num(n: number): string {
   return Number.isFinite(n) ? `${n}` : 'null';
-}
-
-function endpoint(ip: number, port: number): string {
-  return `${ipv4ToString(ip)}:${port}`;
 }
 
 export class ReportLines {
@@ -45,7 +40,7 @@ export class ReportLines {
   /** `{"record":"rewrite",...}`: rewriteRecordOf. */
   rewrite(frame: number, e: EngineEvent): string {
     return `{"record":"rewrite","frame":${num(frame)},"flow":${num(e.flow)},"rule":${this.name(e)},"client":"${ipv4ToString(e.clientIp)}"` +
-      `,"op":"${e.code === EPT_MAP ? 'ept_map' : 'ept_lookup'}","interface":"${uuidToString(e.uuid, 0, e.uuidLittleEndian)}","version":"${e.ifMajor}.${e.ifMinor}"` +
+      `,"op":"${rewriteOpName(e.code)}","interface":"${uuidToString(e.uuid, 0, e.uuidLittleEndian)}","version":"${e.ifMajor}.${e.ifMinor}"` +
       `,"original":"${endpoint(e.origIp, e.origPort)}","rewritten":"${endpoint(e.extIp, e.extPort)}","mapping":${num(e.mapping)}}`;
   }
 
@@ -56,7 +51,7 @@ export class ReportLines {
   }
 
   private connectionFields(e: EngineEvent): string {
-    return `"flow":${num(e.flow)},"kind":"${e.kind === FLOW_EPM ? 'epm' : 'mapped'}","rule":${this.name(e)}` +
+    return `"flow":${num(e.flow)},"kind":"${flowKindName(e.kind)}","rule":${this.name(e)}` +
       `,"client":"${endpoint(e.clientIp, e.clientPort)}","external":"${endpoint(e.extIp, e.extPort)}"` +
       `,"gateway":"${endpoint(e.gwIp, e.gwPort)}","server":"${endpoint(e.serverIp, e.serverPort)}"${e.mapping >= 0 ? `,"mapping":${num(e.mapping)}` : ''}`;
   }

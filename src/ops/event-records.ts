@@ -13,11 +13,16 @@ import type {
   ConnectionClosedRecord, ConnectionRecord, EngineEvent, EngineEvents, MappingRecord, NotificationRecord, RecordEvents, RefusalRecord, RewriteRecord,
 } from '../engine/events.js';
 
-const endpoint = (ip: number, port: number): string => `${ipv4ToString(ip)}:${port}`;
+/** An address and port as every record writes them: `a.b.c.d:port`. */
+export const endpoint = (ip: number, port: number): string => `${ipv4ToString(ip)}:${port}`;
+/** A connection record's `kind`. */
+export const flowKindName = (kind: number): 'epm' | 'mapped' => (kind === FLOW_EPM ? 'epm' : 'mapped');
+/** A rewrite record's `op`. */
+export const rewriteOpName = (code: number): 'ept_map' | 'ept_lookup' => (code === EPT_MAP ? 'ept_map' : 'ept_lookup');
 
 export function connectionRecordOf(e: EngineEvent): ConnectionRecord {
   return {
-    flow: e.flow, kind: e.kind === FLOW_EPM ? 'epm' : 'mapped', rule: e.names.name(e.rule),
+    flow: e.flow, kind: flowKindName(e.kind), rule: e.names.name(e.rule),
     client: endpoint(e.clientIp, e.clientPort), external: endpoint(e.extIp, e.extPort),
     gateway: endpoint(e.gwIp, e.gwPort), server: endpoint(e.serverIp, e.serverPort),
     ...(e.mapping >= 0 ? { mapping: e.mapping } : {}),
@@ -43,7 +48,7 @@ export function mappingRecordOf(e: EngineEvent): MappingRecord {
 export function rewriteRecordOf(e: EngineEvent): RewriteRecord {
   return {
     flow: e.flow, rule: e.names.name(e.rule), client: ipv4ToString(e.clientIp),
-    op: e.code === EPT_MAP ? 'ept_map' : 'ept_lookup', interface: uuidToString(e.uuid, 0, e.uuidLittleEndian), version: `${e.ifMajor}.${e.ifMinor}`,
+    op: rewriteOpName(e.code), interface: uuidToString(e.uuid, 0, e.uuidLittleEndian), version: `${e.ifMajor}.${e.ifMinor}`,
     original: endpoint(e.origIp, e.origPort), rewritten: endpoint(e.extIp, e.extPort), mapping: e.mapping,
   };
 }
