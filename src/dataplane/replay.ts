@@ -141,6 +141,17 @@ export function decodeFrame(rec: CaptureRecord, v: PacketView, ipOnly: boolean):
 }
 
 /**
+ * Direct mode's readdressing of a packet to the gateway: its destination address and port in the
+ * bytes (checksums are finished after) and in its decode, which the engine may then take.
+ */
+function readdress(buf: Uint8Array, ipOff: number, v: PacketView, ip: number, port: number): void {
+  wr32(buf, ipOff + 16, ip, false);
+  wr16(buf, v.l4Off + 2, port, false);
+  v.dst4 = ip >>> 0;
+  v.dstPort = port;
+}
+
+/**
  * Whether the view decodeFrame (ipOnly) just filled with OK is, field for field, what the engine's
  * own decode, readRawIpv4Tcp(buf, v.l3Off, v.ipTotalLen), would make of the same bytes: it was
  * decoded that way (from the IP header of an Ethernet frame: linkType raw, l2Off at the IP
@@ -296,10 +307,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
         // A dynamic port: the pinhole a tower rewrite opened for this client (direct mode plays it).
         const extPort = v.dstPort === EPM_PORT ? EPM_PORT : engine.mappedPortOf(toRule, v.src4, v.dst4, v.dstPort);
         if (extPort >= 0) {
-          wr32(buf, ipOff + 16, rule.externalIp, false);
-          wr16(buf, v.l4Off + 2, extPort, false);
-          v.dst4 = rule.externalIp >>> 0;
-          v.dstPort = extPort;
+          readdress(buf, ipOff, v, rule.externalIp, extPort);
           side = SIDE_EXTERNAL;
           // A client behind the gateway acknowledges what the gateway sent it (its numbering
           // differs after the gateway changed a PDU's length).
@@ -321,11 +329,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
             skip('server packet before any client packet of its connection');
             continue;
           }
-          const gwPort = engine.gatewayPortOf(flow);
-          wr32(buf, ipOff + 16, gwIp, false);
-          wr16(buf, v.l4Off + 2, gwPort, false);
-          v.dst4 = gwIp >>> 0;
-          v.dstPort = gwPort;
+          readdress(buf, ipOff, v, gwIp, engine.gatewayPortOf(flow));
           side = SIDE_INTERNAL;
         }
       }
@@ -336,10 +340,7 @@ export function replayCapture(opts: ReplayOptions): ReplayReport {
         }
         const natPort = outboundPair(v.dst4, v.src4) ? engine.outboundPortOf(v.dst4, v.dstPort, v.src4, v.srcPort) : -1;
         if (natPort >= 0) {
-          wr32(buf, ipOff + 16, rules.gateway.externalIp, false);
-          wr16(buf, v.l4Off + 2, natPort, false);
-          v.dst4 = rules.gateway.externalIp >>> 0;
-          v.dstPort = natPort;
+          readdress(buf, ipOff, v, rules.gateway.externalIp, natPort);
           side = SIDE_EXTERNAL;
         }
       }
