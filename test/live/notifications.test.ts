@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LAB } from '../../src/lab/lab.js';
-import { LIVE_TIMEOUT_MS, repoRoot, skipLive } from './live.js';
+import { LIVE_TIMEOUT_MS, PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL, becomeRouter, repoRoot, skipLive, type HostSetting } from './live.js';
 import { SimProcess, runClient, haveImpacket } from '../sim/harness.js';
 
 const PASSWORD = 'Outl00k-lab';
@@ -44,12 +44,23 @@ function registrations(sim: SimProcess): { ip: string; port: number }[] {
 
 const skip = skipLive('notifications') || !haveImpacket;
 
-describe.skipIf(skip)('new-mail notifications through rpcgw run (readable registration)', () => {
+/**
+ * The readable registration on three hosts: the peers' offloads at the kernel's defaults (partial
+ * checksums, TSO segments: the store's answers reach the gateway as large segments), switched
+ * off, and a router with forwarding on and the administrator's drop-by-default firewall.
+ */
+const HOSTS: HostSetting[] = [{ name: 'peers with offloads at kernel defaults', net: {} }, PEERS_OFFLOADS_OFF, ROUTER_WITH_ADMIN_FIREWALL];
+
+describe.skipIf(skip).each(HOSTS)('new-mail notifications through rpcgw run (readable registration; $name)', ({ net, router }) => {
   const lab = new Lab();
   let sim: SimProcess;
 
   beforeAll(async () => {
-    await lab.up({ repoRoot, samba: false, rules: { interfaces: EXCHANGE, notifications: true } });
+    await lab.up({ repoRoot, samba: false, net, daemon: router !== true, rules: { interfaces: EXCHANGE, notifications: true } });
+    if (router === true) {
+      await becomeRouter(lab);
+      await lab.startDaemon();
+    }
     sim = await startSim(lab, 4000);
   }, LIVE_TIMEOUT_MS);
 
