@@ -11,10 +11,13 @@ import path from 'node:path';
 import tls from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { HttpsFrontend } from '../../src/https/frontend.js';
+import { freeLoopbackPorts } from '../helpers/free-ports.js';
 import { loadDoc, minimalDoc } from '../policy/helpers.js';
 
 const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
-const PORT = 30000 + (process.pid % 20000);
+// Two listeners' ports, drawn in beforeAll: see free-ports.ts.
+let PORT = 0;
+let OLD_PORT = 0;
 const records: { event?: string }[] = [];
 const log = {
   info: (o: object) => records.push(o),
@@ -44,6 +47,7 @@ describe.skipIf(!haveOpenssl)('HTTPS listener TLS: SNI, versions, reload', () =>
   let fe: HttpsFrontend;
 
   beforeAll(async () => {
+    [PORT, OLD_PORT] = (await freeLoopbackPorts(2)) as [number, number];
     cert('a.test', 'a');
     cert('b.test', 'b');
     cert('a.test', 'a2');
@@ -53,7 +57,7 @@ describe.skipIf(!haveOpenssl)('HTTPS listener TLS: SNI, versions, reload', () =>
       httpsListeners: [
         { name: 'l', address: '127.0.0.1', port: PORT, users: p('users'),
           certificates: [{ cert: p('a.pem'), key: p('a.key') }, { cert: p('b.pem'), key: p('b.key') }] },
-        { name: 'old', address: '127.0.0.1', port: PORT + 1, users: p('users'), tlsMaxVersion: '1.2',
+        { name: 'old', address: '127.0.0.1', port: OLD_PORT, users: p('users'), tlsMaxVersion: '1.2',
           certificates: [{ cert: p('b.pem'), key: p('b.key') }] },
       ],
     };
@@ -71,7 +75,7 @@ describe.skipIf(!haveOpenssl)('HTTPS listener TLS: SNI, versions, reload', () =>
     expect(await handshake({ port: PORT, servername: 'a.test' })).toMatchObject({ cn: 'a.test' });
     expect(await handshake({ port: PORT })).toMatchObject({ cn: 'a.test' });
     expect(await handshake({ port: PORT, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })).toHaveProperty('error');
-    expect(await handshake({ port: PORT + 1, servername: 'b.test' })).toMatchObject({ cn: 'b.test', protocol: 'TLSv1.2' });
+    expect(await handshake({ port: OLD_PORT, servername: 'b.test' })).toMatchObject({ cn: 'b.test', protocol: 'TLSv1.2' });
   });
 
   it('reloadCertificates serves the new files; a broken file keeps the old certificates and is logged', async () => {

@@ -18,11 +18,15 @@ import {
 } from '../../src/dcerpc/constants.js';
 import { writeBind, writeBindAck, writeRequest, writeRts } from '../../src/dcerpc/pdu.js';
 import { HttpsFrontend } from '../../src/https/frontend.js';
+import { freeLoopbackPorts } from '../helpers/free-ports.js';
 import { loadDoc, minimalDoc } from '../policy/helpers.js';
 
 const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
 const SAMR = '12345778-1234-abcd-ef00-0123456789ac';
-const PORT = 20000 + (process.pid % 20000);
+// The listener's port, and two the refused reload asks for (checked to stay unbound): see free-ports.ts.
+let PORT = 0;
+let MOVED_PORT = 0;
+let ADDED_PORT = 0;
 
 interface Rec { event?: string; reason?: string; msg: string }
 const records: Rec[] = [];
@@ -101,6 +105,7 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
   let serverConns = 0;
 
   beforeAll(async () => {
+    [PORT, MOVED_PORT, ADDED_PORT] = (await freeLoopbackPorts(3)) as [number, number, number];
     spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=gw.test',
       '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem')]);
     writeFileSync(path.join(dir, 'users'), `u:${bcrypt.hashSync('pw', 4)}\n`);
@@ -235,11 +240,11 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     const listener = { name: 'l', address: '127.0.0.1', port: PORT, certificates: [{ cert: path.join(dir, 'c.pem'), key: path.join(dir, 'k.pem') }], users: path.join(dir, 'users'), headersTimeoutSeconds: 1 };
     const doc = {
       ...minimalDoc(),
-      httpsListeners: [{ ...listener, port: PORT + 1 }, { ...listener, name: 'new', port: PORT + 2 }],
+      httpsListeners: [{ ...listener, port: MOVED_PORT }, { ...listener, name: 'new', port: ADDED_PORT }],
       rpcOverHttp: [{ name: 'p', listener: 'l', validPorts: [{ remoteNames: ['other'], server: '127.0.0.1', ports: String(serverPort) }], interfaces: [`${SAMR}@1.0`] }],
     };
     expect(frontend.applyRules(loadDoc(doc).rules.https!)).toEqual([
-      `httpsListeners "l" address or port (127.0.0.1:${PORT} -> 127.0.0.1:${PORT + 1})`,
+      `httpsListeners "l" address or port (127.0.0.1:${PORT} -> 127.0.0.1:${MOVED_PORT})`,
       'httpsListeners "new" added',
     ]);
     expect(frontend.counters().rpch.has('p')).toBe(true);
@@ -248,7 +253,7 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     await expectInvalidPort(`other:${serverPort}`);
     await expectOutChannelAccepted(`srv:${serverPort}`, 11);
     // ... and nothing listens where the refused document wanted one.
-    for (const port of [PORT + 1, PORT + 2]) {
+    for (const port of [MOVED_PORT, ADDED_PORT]) {
       const refused = await new Promise<boolean>((resolve) => {
         const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(false); });
         s.on('error', () => resolve(true));
