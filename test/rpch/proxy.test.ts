@@ -86,19 +86,37 @@ async function expectInvalidPort(target: string): Promise<void> {
   c.sock.destroy();
 }
 
-/** An OUT channel to `target` with its CONN/A1 is accepted: nothing comes back while it waits for its IN channel. */
+let frontend: HttpsFrontend;
+
+/** Virtual connections proxy "p" has opened so far. */
+const virtualConnections = (): number => frontend.counters().rpch.get('p')?.virtualConnections ?? 0;
+
+/** Waits until proxy "p" has opened more than `n` virtual connections (a timer would be too short under load). */
+async function untilVirtualConnectionsAbove(n: number, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (virtualConnections() <= n) {
+    if (Date.now() > end) throw new Error(`timed out waiting for virtual connection ${n + 1}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * An OUT channel to `target` with its CONN/A1 is accepted: the proxy opens its virtual connection,
+ * and nothing comes back while it waits for its IN channel.
+ */
 async function expectOutChannelAccepted(target: string, cookieId: number): Promise<void> {
+  const before = virtualConnections();
   const c = new Chan();
   c.request('RPC_OUT_DATA', target, 76);
   c.sock.write(a1(cookie(cookieId)));
-  await new Promise((r) => setTimeout(r, 200));
+  await untilVirtualConnectionsAbove(before);
+  await new Promise((r) => setTimeout(r, 200)); // anything the proxy wrote after opening it has arrived
   expect(c.text()).toBe('');
   c.sock.destroy();
 }
 
 describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad input', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'rpcgw-rpch-'));
-  let frontend: HttpsFrontend;
   let server: net.Server;
   let serverPort = 0;
   const received: Buffer[] = [];
@@ -212,10 +230,11 @@ describe.skipIf(!haveOpenssl)('RPC proxy on loopback: pairing, inspection, bad i
     await again.until((c) => c.text().startsWith('HTTP/1.1 400'));
     expect(records.some((r) => r.reason === 'third-channel')).toBe(true);
     // per-client limit (2): the half-open one above counts; two more new cookies -> the second is refused
+    const opened = virtualConnections();
     const x = new Chan();
     x.request('RPC_OUT_DATA', `srv:${serverPort}`, 76);
     x.sock.write(a1(cookie(4)));
-    await new Promise((r) => setTimeout(r, 200));
+    await untilVirtualConnectionsAbove(opened);
     const y = new Chan();
     y.request('RPC_OUT_DATA', `srv:${serverPort}`, 76);
     y.sock.write(a1(cookie(5)));
