@@ -25,7 +25,6 @@ import {
   PTYPE_BIND,
   PTYPE_BIND_ACK,
   PTYPE_REQUEST,
-  PTYPE_RESPONSE,
   SYNTAX_NDR64,
 } from '../dcerpc/constants.js';
 import { CO_ERROR, CO_FRAMED, CO_HEADER, CO_INCOMPLETE, CO_KEEP_HEADER, CO_PDU, CoStream } from '../dcerpc/co-stream.js';
@@ -114,6 +113,8 @@ export class MappedLeg implements Leg {
   private readonly c2s = new CoStream();
   private readonly s2c = new CoStream();
   private readonly contexts = new PresentationContexts();
+  /** ctx for serverPduVerdict, which attaches the row's table only for the PDUs that change it. */
+  private readonly ctxOnDemand = (): PresentationContexts => this.ctx();
 
   constructor(
     private readonly host: MappedLegHost,
@@ -381,10 +382,7 @@ export class MappedLeg implements Leg {
   }
 
   private serverPdu(c: CoStream): number {
-    // A response (most server PDUs) is passed without touching the context table (serverPduVerdict
-    // passes it as it is): attaching the row's table and writing it back cost more than the rest.
-    if (c.ptype === PTYPE_RESPONSE) return PASS;
-    const code = serverPduVerdict(c.ptype, c.pduBuf, c.pduOff, c.fragLen, this.ctx(), SHARED_ACK, 'on a mapped port', VERDICT);
+    const code = serverPduVerdict(c.ptype, c.pduBuf, c.pduOff, c.fragLen, this.ctxOnDemand, SHARED_ACK, 'on a mapped port', VERDICT);
     return code === PASS ? PASS : this.refused(VERDICT, code);
   }
 }

@@ -117,18 +117,23 @@ export function requestVerdict(
   return PASS;
 }
 
-/** A whole server PDU: the contexts follow the acks; anything a server does not send is refused. */
+/**
+ * A whole server PDU: the contexts follow the acks; anything a server does not send is refused.
+ * `contexts` is asked for the table only by the PDUs that change it (the acks and the nak): a
+ * mapped connection keeps its table in its row, and attaching it for every response cost more
+ * than the rest of the response's verdict.
+ */
 export function serverPduVerdict(
-  ptype: number, buf: Uint8Array, off: number, len: number, contexts: PresentationContexts, ack: BindAckView, where: string, v: Verdict,
+  ptype: number, buf: Uint8Array, off: number, len: number, contexts: () => PresentationContexts, ack: BindAckView, where: string, v: Verdict,
 ): number {
   switch (ptype) {
     case PTYPE_BIND_ACK:
     case PTYPE_ALTER_CONTEXT_RESP:
       if (readBindAck(buf, off, len, ack) !== OK) return v.refuse(REFUSE_MALFORMED, `${ptypeName(ptype)} at offset ${ack.errOffset - off}: ${ack.errReason}`);
-      contexts.onBindAck(ack);
+      contexts().onBindAck(ack);
       return PASS;
     case PTYPE_BIND_NAK:
-      contexts.onBindNak();
+      contexts().onBindNak();
       return PASS;
     case PTYPE_RESPONSE:
     case PTYPE_FAULT:

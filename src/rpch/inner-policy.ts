@@ -30,6 +30,7 @@ export class InnerPolicy {
   detail = '';
   lastInterface = '';
   private readonly contexts = new PresentationContexts();
+  private readonly contextsOf = (): PresentationContexts => this.contexts;
   private readonly verdict = new Verdict();
   private boundOnce = false;
 
@@ -78,7 +79,7 @@ export class InnerPolicy {
 
   /** A whole server PDU: contexts follow the acks; anything a server does not send is refused. */
   serverPdu(buf: Uint8Array, off: number, len: number): number {
-    const code = serverPduVerdict(buf[off + 2]!, buf, off, len, this.contexts, ACK, WHERE, this.verdict);
+    const code = serverPduVerdict(buf[off + 2]!, buf, off, len, this.contextsOf, ACK, WHERE, this.verdict);
     return code === PASS ? PASS : this.refused(code);
   }
 }
