@@ -35,3 +35,35 @@ export function sameBytes(mine: DataView, buf: Uint8Array, theirs: DataView, off
   for (; i < n; i++) if (mine.getUint8(i) !== buf[off + i]) return false;
   return true;
 }
+
+/**
+ * A memo's own copy of the bytes it decoded, and the compare of later bytes with it: the array
+ * (grown, never shrunk), its view and the view cache of the buffers it is compared with.
+ */
+export class KeptBytes {
+  private bytes = new Uint8Array(256);
+  private view = viewOver(this.bytes);
+  private readonly theirs = new ViewCache();
+  /** How many bytes are kept (-1: none, nothing equals them). */
+  length = -1;
+
+  /** Keeps a copy of buf[off, off + n); the caller checked the range lies inside buf. */
+  keep(buf: Uint8Array, off: number, n: number): void {
+    if (this.bytes.length < n) {
+      this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
+      this.view = viewOver(this.bytes);
+    }
+    for (let i = 0; i < n; i++) this.bytes[i] = buf[off + i]!;
+    this.length = n;
+  }
+
+  /** Forgets the kept bytes. */
+  clear(): void {
+    this.length = -1;
+  }
+
+  /** Whether buf[off, off + n) are the kept bytes (false when the range leaves buf). */
+  equals(buf: Uint8Array, off: number, n: number): boolean {
+    return this.length >= 0 && n === this.length && off >= 0 && off + n <= buf.length && sameBytes(this.view, buf, this.theirs.of(buf), off, n);
+  }
+}

@@ -19,7 +19,7 @@
  * decode reads them all and then walks the NDR and tower structure with its checks.
  */
 import { OK, type Status } from '../wire/status.js';
-import { sameBytes, ViewCache, viewOver } from '../dcerpc/same-bytes.js';
+import { KeptBytes } from '../dcerpc/same-bytes.js';
 import { CONTEXT_HANDLE_LEN } from './constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from './ept-map.js';
 import { decodeMapRequest } from './stub-syntax.js';
@@ -39,11 +39,8 @@ export function setMapMemo(on: boolean): void {
  * version).
  */
 export class MapRequestMemo {
-  private bytes = new Uint8Array(256);
-  private bytesView = viewOver(this.bytes);
-  private readonly bufView = new ViewCache();
-  /** Stub length of the memo; -1: empty. */
-  private len = -1;
+  /** The stub (none: the memo is empty). */
+  private readonly stub = new KeptBytes();
   private le = false;
   private order: readonly boolean[] | null = null;
   towerPresent = false;
@@ -85,7 +82,7 @@ export class MapRequestMemo {
 
   /** Whether buf[off, off + len) read with `order` and `le` is the memo's stub (its fields then apply). */
   matches(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
-    return memoOn && len === this.len && le === this.le && order === this.order && off >= 0 && off + len <= buf.length && sameBytes(this.bytesView, buf, this.bufView.of(buf), off, len);
+    return memoOn && le === this.le && order === this.order && this.stub.equals(buf, off, len);
   }
 
   /** Keeps the stub just decoded successfully (decodeMapRequest with these arguments) into `view`. */
@@ -96,15 +93,10 @@ export class MapRequestMemo {
     this.ifMajor = view.tower.ifMajor;
     this.ifMinor = view.tower.ifMinor;
     if (len > MEMO_MAX || off < 0 || off + len > buf.length) {
-      this.len = -1;
+      this.stub.clear();
       return;
     }
-    if (this.bytes.length < len) {
-      this.bytes = new Uint8Array(Math.max(len, this.bytes.length * 2));
-      this.bytesView = viewOver(this.bytes);
-    }
-    for (let i = 0; i < len; i++) this.bytes[i] = buf[off + i]!;
-    this.len = len;
+    this.stub.keep(buf, off, len);
     this.le = le;
     this.order = order;
   }
@@ -119,11 +111,8 @@ export class MapResponseMemo {
   readonly view = new EptMapResponseView();
   /** The syntax it decoded with. */
   ndr64 = false;
-  /** The stub's bytes after its entry handle. */
-  private bytes = new Uint8Array(256);
-  private bytesView = viewOver(this.bytes);
-  private readonly bufView = new ViewCache();
-  private len = -1;
+  /** The stub's bytes after its entry handle (none: the memo is empty). */
+  private readonly afterHandle = new KeptBytes();
   private off = 0;
   private le = false;
   private order: readonly boolean[] | null = null;
@@ -134,22 +123,15 @@ export class MapResponseMemo {
    */
   read(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
     const h = CONTEXT_HANDLE_LEN;
-    if (memoOn && len === this.len && off === this.off && le === this.le && order === this.order && off + len <= buf.length && sameBytes(this.bytesView, buf, this.bufView.of(buf), off + h, len - h)) {
-      return true;
-    }
-    this.len = -1;
+    if (memoOn && off === this.off && le === this.le && order === this.order && this.afterHandle.equals(buf, off + h, len - h)) return true;
+    this.afterHandle.clear();
     for (let i = 0; i < order.length; i++) {
       const ndr64 = order[i]!;
       if (readEptMapResponse(buf, off, len, ndr64, le, this.view) !== OK) continue;
       this.ndr64 = ndr64;
       // A decoded stub holds its entry handle: len >= CONTEXT_HANDLE_LEN.
       if (len <= MEMO_MAX) {
-        if (this.bytes.length < len - h) {
-          this.bytes = new Uint8Array(Math.max(len - h, this.bytes.length * 2));
-          this.bytesView = viewOver(this.bytes);
-        }
-        for (let k = 0; k < len - h; k++) this.bytes[k] = buf[off + h + k]!;
-        this.len = len;
+        this.afterHandle.keep(buf, off + h, len - h);
         this.off = off;
         this.le = le;
         this.order = order;
