@@ -617,16 +617,11 @@ export class EpmLeg implements Leg {
     const stub = call.stub;
     const le = call.littleEndian;
     const order = syntaxOrder(CONTEXTS.syntaxOf(call.ctx));
-    let opnum: number;
-    let mapView = SHARED_MAPRESP;
-    if (!call.guessed && call.opnum === EPT_MAP) {
-      // readEpmResponse(EPT_MAP, ...), answered by the memo when the server said the same again (map-memo.ts).
-      mapView = MAPRESP_MEMO.view;
-      opnum = MAPRESP_MEMO.read(order, stub, 0, call.stubLen, le) ? EPT_MAP : -1;
-      if (opnum >= 0) responseGuess.ndr64 = MAPRESP_MEMO.ndr64;
-    } else {
-      opnum = readEpmResponse(call.guessed ? -1 : call.opnum, order, stub, 0, call.stubLen, le, SHARED_MAPRESP, SHARED_LOOKUPRESP);
-    }
+    const known = call.guessed ? -1 : call.opnum;
+    // An ept_map answer through the memo: the server's same answer again takes the last decode (map-memo.ts).
+    const mapView = known === EPT_MAP ? MAPRESP_MEMO.view : SHARED_MAPRESP;
+    const opnum = known === EPT_MAP ? MAPRESP_MEMO.read(order, stub, 0, call.stubLen, le)
+      : readEpmResponse(known, order, stub, 0, call.stubLen, le, SHARED_MAPRESP, SHARED_LOOKUPRESP);
     if (opnum < 0) {
       if (call.guessed) return PASS; // not an ept_map/ept_lookup response after all
       const v = call.opnum === EPT_MAP ? mapView : SHARED_LOOKUPRESP;

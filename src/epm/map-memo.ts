@@ -20,9 +20,9 @@
  */
 import { OK, type Status } from '../wire/status.js';
 import { KeptBytes } from '../dcerpc/same-bytes.js';
-import { CONTEXT_HANDLE_LEN } from './constants.js';
+import { CONTEXT_HANDLE_LEN, EPT_MAP } from './constants.js';
 import { EptMapRequestView, EptMapResponseView, readEptMapRequest, readEptMapResponse } from './ept-map.js';
-import { decodeMapRequest } from './stub-syntax.js';
+import { decodeMapRequest, responseGuess } from './stub-syntax.js';
 
 /** Stubs longer than this are decoded every time (an ept_map answer with many towers is rare). */
 const MEMO_MAX = 1024;
@@ -110,7 +110,7 @@ export class MapRequestMemo {
 export class MapResponseMemo {
   readonly view = new EptMapResponseView();
   /** The syntax it decoded with. */
-  ndr64 = false;
+  private ndr64 = false;
   /** The stub's bytes after its entry handle (none: the memo is empty). */
   private readonly afterHandle = new KeptBytes();
   private off = 0;
@@ -118,17 +118,21 @@ export class MapResponseMemo {
   private order: readonly boolean[] | null = null;
 
   /**
-   * An ept_map response stub read as readEpmResponse(EPT_MAP, order, ...) reads it into `view`:
-   * OK with `view` and `ndr64` its decode, else the last syntax's failure in `view`.
+   * readEpmResponse(EPT_MAP, order, buf, off, len, le, view, ...): EPT_MAP with `view` the decode
+   * and responseGuess.ndr64 its syntax, from the memo when the stub after its entry handle is the
+   * memo's; else -1 and the last syntax's failure in `view`.
    */
-  read(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): boolean {
+  read(order: readonly boolean[], buf: Uint8Array, off: number, len: number, le: boolean): number {
     const h = CONTEXT_HANDLE_LEN;
-    if (memoOn && off === this.off && le === this.le && order === this.order && this.afterHandle.equals(buf, off + h, len - h)) return true;
+    if (memoOn && off === this.off && le === this.le && order === this.order && this.afterHandle.equals(buf, off + h, len - h)) {
+      responseGuess.ndr64 = this.ndr64;
+      return EPT_MAP;
+    }
     this.afterHandle.clear();
     for (let i = 0; i < order.length; i++) {
       const ndr64 = order[i]!;
       if (readEptMapResponse(buf, off, len, ndr64, le, this.view) !== OK) continue;
-      this.ndr64 = ndr64;
+      this.ndr64 = responseGuess.ndr64 = ndr64;
       // A decoded stub holds its entry handle: len >= CONTEXT_HANDLE_LEN.
       if (len <= MEMO_MAX) {
         this.afterHandle.keep(buf, off + h, len - h);
@@ -136,8 +140,8 @@ export class MapResponseMemo {
         this.le = le;
         this.order = order;
       }
-      return true;
+      return EPT_MAP;
     }
-    return false;
+    return -1;
   }
 }

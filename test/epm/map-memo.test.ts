@@ -110,7 +110,7 @@ function responseFields(v: EptMapResponseView): unknown {
 }
 
 describe('MapResponseMemo', () => {
-  it('answers every stub as readEpmResponse(EPT_MAP) decodes it', () => {
+  it('answers every stub as readEpmResponse(EPT_MAP) decodes it: opnum, view and syntax', () => {
     fc.assert(fc.property(arbRun(RESPONSES), (cases) => {
       const memo = new MapResponseMemo();
       for (const c of cases) {
@@ -119,10 +119,11 @@ describe('MapResponseMemo', () => {
         const fresh = new EptMapResponseView();
         const want = readEpmResponse(EPT_MAP, order, buf, off, len, le, fresh, new EptLookupResponseView());
         const ndr64 = responseGuess.ndr64;
+        responseGuess.ndr64 = !ndr64; // read must set it, as readEpmResponse does
         const got = memo.read(order, buf, off, len, le);
-        expect(got).toBe(want === EPT_MAP);
-        if (got) {
-          expect(memo.ndr64).toBe(ndr64);
+        expect(got).toBe(want);
+        if (got === EPT_MAP) {
+          expect(responseGuess.ndr64).toBe(ndr64);
           expect(responseFields(memo.view)).toEqual(responseFields(fresh));
         } else {
           expect([memo.view.errOffset, memo.view.errReason]).toEqual([fresh.errOffset, fresh.errReason]);
@@ -134,12 +135,12 @@ describe('MapResponseMemo', () => {
   it('answers a repeated stub from the memo (the same view, no decode)', () => {
     const memo = new MapResponseMemo();
     const { stub, le } = RESPONSES[0]!;
-    expect(memo.read(ORDERS[0]!, stub, 0, stub.length, le)).toBe(true);
+    expect(memo.read(ORDERS[0]!, stub, 0, stub.length, le)).toBe(EPT_MAP);
     const other = stub.slice();
     other.set(handle(99), 0);
     // A decode would reset the view first: a field set by hand survives only a memo answer.
     memo.view.status = 12345;
-    expect(memo.read(ORDERS[0]!, other, 0, other.length, le)).toBe(true);
+    expect(memo.read(ORDERS[0]!, other, 0, other.length, le)).toBe(EPT_MAP);
     expect(memo.view.status).toBe(12345);
     other[20] = other[20]! ^ 1; // num_towers: decoded again
     memo.read(ORDERS[0]!, other, 0, other.length, le);
