@@ -70,11 +70,16 @@ class Chan {
     return this.data.toString('latin1');
   }
   async until(pred: (c: Chan) => boolean, ms = 5000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!pred(this)) {
-      if (Date.now() > end) throw new Error(`timed out; got ${JSON.stringify(this.text().slice(0, 200))} closed=${this.closed}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until(() => pred(this), () => `got ${JSON.stringify(this.text().slice(0, 200))} closed=${this.closed}`, ms);
+  }
+}
+
+/** Polls `pred` until it holds; after `ms`, fails saying what was awaited (`what`). */
+async function until(pred: () => boolean, what: () => string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out; ${what()}`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -92,13 +97,7 @@ let frontend: HttpsFrontend;
 const virtualConnections = (): number => frontend.counters().rpch.get('p')?.virtualConnections ?? 0;
 
 /** Waits until proxy "p" has opened more than `n` virtual connections (a timer would be too short under load). */
-async function untilVirtualConnectionsAbove(n: number, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (virtualConnections() <= n) {
-    if (Date.now() > end) throw new Error(`timed out waiting for virtual connection ${n + 1}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const untilVirtualConnectionsAbove = (n: number): Promise<void> => until(() => virtualConnections() > n, () => `waiting for virtual connection ${n + 1}`);
 
 /**
  * An OUT channel to `target` with its CONN/A1 is accepted: the proxy opens its virtual connection,
