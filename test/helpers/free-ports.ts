@@ -7,17 +7,13 @@
  * can never take one of these between the draw and the test's use of it. Each is checked free by
  * binding it; all n are held at once while drawing, so they are distinct.
  */
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { localPortRange } from '../../src/dataplane/port-reserve.js';
 
+/** The low end of the host's ephemeral range (the kernel's default when unreadable or too low to leave room below). */
 function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    if (Number.isInteger(low) && low > 12000) return low;
-  } catch {
-    // not Linux, or /proc not mounted: the kernel's default
-  }
-  return 32768;
+  const low = localPortRange()?.[0] ?? 32768;
+  return low > 12000 ? low : 32768;
 }
 
 function tryListen(port: number): Promise<net.Server | undefined> {
